@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * config.h: relayguard.conf, as DESIGN.md fixes it: INI sections [agent], [limits] and
+ * [tenant NAME], includes by glob, durations, rates, CIDR and domain lists and files.
+ * Loading is all or nothing: a configuration with any error is refused whole, and every
+ * error is reported as "FILE:LINE: reason". A loaded configuration is immutable; reload
+ * builds a new one and swaps it in.
+ */
+#ifndef RG_CONFIG_H
+#define RG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cidr.h"
+#include "domains.h"
+
+#define RG_DEFAULT_CONFIG "/etc/relayguard/relayguard.conf"
+#define RG_TENANT_NAME_MAX 64	/* [A-Za-z0-9._-], 1..63 chars */
+#define RG_MAX_LISTEN 16
+#define RG_MAX_IFACES 16
+
+enum rg_attach_mode { RG_ATTACH_AUTO, RG_ATTACH_NATIVE, RG_ATTACH_GENERIC, RG_ATTACH_TC };
+enum rg_mode { RG_MODE_ENFORCE, RG_MODE_MONITOR };
+enum rg_fail_mode { RG_FAIL_OPEN, RG_FAIL_CLOSED };
+
+/* A rate: count per period_ns (e.g. "600/1m"). */
+struct rg_rate {
+	uint64_t count;
+	uint64_t period_ns;
+};
+
+/* Limits: [limits] holds defaults, any [tenant] may override any key. Durations in ns. */
+struct rg_limits {
+	uint64_t unregistered_limit;
+	uint64_t unregistered_window_ns;
+	uint64_t block_duration_ns;	/* 0: until an operator unblocks */
+	uint64_t flood_limit;		/* rejected transactions per host per minute */
+	uint64_t flood_block_time_ns;
+	struct rg_rate connection_rate_limit; /* count 0: off */
+};
+
+struct rg_tenant_conf {
+	char name[RG_TENANT_NAME_MAX];
+	struct rg_cidr *connectors;
+	size_t n_connectors;
+	size_t n_domains;		/* accepted-domain entries (inline and file) */
+	struct rg_limits limits;	/* effective: defaults with this tenant's overrides */
+	char *file;			/* where [tenant NAME] stands */
+	int line;
+};
+
+struct rg_config {
+	char *path;
+
+	/* [agent] */
+	char *interfaces[RG_MAX_IFACES];
+	size_t n_interfaces;
+	enum rg_attach_mode attach_mode;
+	uint16_t smtp_ports[8];
+	size_t n_smtp_ports;
+	char *policy_listen[RG_MAX_LISTEN];	/* "unix:PATH" or "inet:HOST:PORT" */
+	size_t n_policy_listen;
+	char *control_socket;
+	char *metrics_listen;			/* NULL or "": off */
+	char *state_dir;
+	char *pin_dir;
+	char *audit_log;			/* default: state_dir/audit.log */
+	enum rg_mode mode;
+	enum rg_fail_mode fail_mode;
+	unsigned host_prefix_v4;		/* 1..32 */
+	unsigned host_prefix_v6;		/* 1..128 */
+	uint32_t host_table_size;		/* hosts LRU entries, default 1048576 */
+	uint32_t flow_table_size;		/* flows LRU entries, default 262144 */
+	uint32_t verdict_table_size;		/* verdict map entries, default 65536 */
+	uint32_t max_policy_connections;	/* default 1024 */
+	uint64_t policy_idle_timeout_ns;	/* default 5m (Postfix reuses connections) */
+	uint64_t policy_request_timeout_ns;	/* default 10s: from first byte to empty line */
+
+	/* [limits] */
+	struct rg_limits defaults;
+
+	/* [tenant NAME], in the order they appear */
+	struct rg_tenant_conf *tenants;
+	size_t n_tenants;
+	/* All accepted domains, keyed by tenant index (position in tenants[]). */
+	struct rg_domains *domains;
+	/* Every connector CIDR -> tenant index. */
+	struct rg_lpm *connectors;
+};
+
+/* One "FILE:LINE: reason" per error, in order. */
+struct rg_config_errors {
+	char **msgs;
+	size_t n;
+};
+
+/*
+ * Load and validate path. 0 and *out on success; on any error -EINVAL (or -ENOENT,
+ * -ENOMEM...) with every problem found appended to errs (which the caller frees).
+ */
+int rg_config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs);
+void rg_config_free(struct rg_config *cfg);
+void rg_config_errors_free(struct rg_config_errors *errs);
+
+/* Index of tenant NAME in cfg->tenants, or -1. */
+int rg_config_find_tenant(const struct rg_config *cfg, const char *name);
+
+/* "30s", "15m", "1h", "1d", "0" (and plain seconds) -> ns. 0 or -EINVAL. */
+int rg_parse_duration(const char *s, uint64_t *ns);
+/* "600/1m", "10/s", "5/30s" -> rate. 0 or -EINVAL. */
+int rg_parse_rate(const char *s, struct rg_rate *r);
+/* Format a duration back in the largest exact unit ("15m", "1h", "90s"). */
+char *rg_format_duration(uint64_t ns, char *buf, size_t len);
+
+#endif /* RG_CONFIG_H */
