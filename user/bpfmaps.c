@@ -554,14 +554,20 @@ static int attach_tc(const char *pin_dir, const char *ifname, unsigned ifindex, 
 			    .attach_point = BPF_TC_INGRESS);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = RG_TC_HANDLE, .priority = RG_TC_PRIORITY,
 			    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
-	char path[PATH_MAX], tmp[PATH_MAX];
+	char path[PATH_MAX];
 	int err;
 
 	err = join_path(path, sizeof(path), pin_dir, RG_PIN_TC_PREFIX, ifname);
-	if (!err)
-		err = join_path(tmp, sizeof(tmp), pin_dir, ".new_tc_", ifname);
 	if (err)
 		return err;
+	/* The pinned program is the record of what we attached (detach and status compare
+	 * prog ids), so it is written before the filter: a failure leaves no unrecorded
+	 * filter behind. bpffs has no rename, hence unlink and pin. */
+	if ((unlink(path) && errno != ENOENT) || bpf_obj_pin(prog_fd, path)) {
+		err = -errno;
+		pr_err("pinning tc program at %s: %s", path, strerror(-err));
+		return err;
+	}
 	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST) {
 		pr_err("creating clsact qdisc on %s: %s", ifname, strerror(-err));
@@ -571,14 +577,6 @@ static int attach_tc(const char *pin_dir, const char *ifname, unsigned ifindex, 
 	err = bpf_tc_attach(&hook, &o);
 	if (err) {
 		pr_err("attaching tc filter to %s: %s", ifname, strerror(-err));
-		return err;
-	}
-	/* Pin the program as the record of what we attached; rename keeps the record whole. */
-	unlink(tmp);
-	if (bpf_obj_pin(prog_fd, tmp) || rename(tmp, path)) {
-		err = -errno;
-		pr_err("pinning tc program at %s: %s", path, strerror(-err));
-		unlink(tmp);
 		return err;
 	}
 	pr_info("attached tc ingress filter to %s (prog id %u)", ifname, o.prog_id);
