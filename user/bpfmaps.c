@@ -31,12 +31,7 @@
 
 #include "bpfmaps.h"
 #include "log.h"
-/* XXX: until bpf/relayguard.bpf.c lands the skeleton does not exist; the library must still
- * build for everyone, so rg_bpf_attach() is compiled only when it is there. */
-#if __has_include("relayguard.skel.h")
 #include "relayguard.skel.h"
-#define RG_HAVE_SKEL 1
-#endif
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -445,7 +440,6 @@ static int xdp_detach_one(const char *pin_dir, const char *ifname)
 	return 0;
 }
 
-#ifdef RG_HAVE_SKEL
 static int attach_xdp_new(unsigned ifindex, const char *ifname, int prog_fd,
 			  enum rg_attach_mode mode, int *link_fd)
 {
@@ -794,20 +788,6 @@ out:
 	relayguard__destroy(skel);
 	return err;
 }
-#else
-int rg_bpf_attach(const struct rg_bpf_opts *o, struct rg_bpf **out)
-{
-	int err;
-
-	*out = NULL;
-	err = check_privileges() ?: check_bpffs(o->pin_dir) ?: check_btf();
-	if (!err) {
-		pr_err("built without the BPF program (bpf/relayguard.bpf.c)");
-		err = -ENOSYS;
-	}
-	return err;
-}
-#endif
 
 static bool has_prefix(const char *s, const char *p)
 {

@@ -63,6 +63,8 @@ fi
 
 inr() { nsenter --net=/run/netns/$NSR "$@"; }
 loader() { nsenter --net=/run/netns/$NSR "$LOADER" "$@"; }
+# Small tables: the defaults preallocate a million hosts per attach.
+SIZES=(--host-table 4096 --flow-table 4096 --verdict-table 1024)
 
 # ---- topology ----
 for n in $NSR $NS1 $NS2; do
@@ -177,7 +179,7 @@ tc_of() { inr tc filter show dev "$1" ingress 2>/dev/null; }
 status_field() { loader status --pin-dir "$PIN" --iface "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 # ---- does this kernel do XDP on veth? ----
-if ! out=$(loader attach --pin-dir "$PIN" --iface rgl-r1 --mode native 2>&1); then
+if ! out=$(loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --mode native 2>&1); then
 	case $out in
 	*"not supported"* | *"Operation not supported"* | *"Invalid argument"*)
 		echo "# SKIP kernel lacks native XDP on veth: $out"
@@ -194,7 +196,7 @@ expect_conn "baseline: c1 reaches port 25 without the program" $NS1 $R1 25 0
 # ---- the verdict behaviour in each attach mode ----
 for mode in native generic tc; do
 	want_kind=$([ $mode = tc ] && echo tc || echo xdp-$mode)
-	out=$(loader attach --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode $mode \
+	out=$(loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode $mode \
 		--ports 25,587 2>&1)
 	check "$mode: attach to both relay veths" test -n "$(echo "$out" | grep prog_id=)"
 	expect_eq "$mode: rgl-r1 runs $want_kind" "$want_kind" "$(status_field rgl-r1 kind)"
@@ -232,7 +234,7 @@ for mode in native generic tc; do
 done
 
 # ---- a CIDR verdict, and meta.cidr_verdicts ----
-loader attach --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode auto >/dev/null 2>&1
+loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode auto >/dev/null 2>&1
 check "block 198.51.100.0/24 (a CIDR)" "$LOADER" block --pin-dir "$PIN" 198.51.100.0/24
 expect_eq "meta.cidr_verdicts is 1" 1 "$(json_dump meta | jq '.[0].value.cidr_verdicts')"
 expect_eq "the CIDR verdict is in verdict_cidrs" 120 \
@@ -244,7 +246,7 @@ expect_conn "c2 connects after the CIDR unblock" $NS2 $R2 25 0
 loader detach --pin-dir "$PIN" --purge >/dev/null 2>&1
 
 # ---- tenant tags: connectors first, then c2's first packets ----
-loader attach --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode auto >/dev/null 2>&1
+loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode auto >/dev/null 2>&1
 check "connector 198.51.100.0/24 -> tenant 42" \
 	"$LOADER" connector --pin-dir "$PIN" 198.51.100.0/24 42 2001:db8:2::/48 43
 expect_conn "c2 connects" $NS2 $R2 25 0
@@ -271,7 +273,7 @@ wait $est
 expect_eq "the established connection still carries data after the block" 0 $?
 
 # ---- enforcement outlives the loader (kill -9) ----
-loader attach --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode auto --hold \
+loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode auto --hold \
 	>"$TMP/hold.out" 2>&1 &
 HOLD_PIDS+=($!)
 for _ in $(seq 100); do grep -q holding "$TMP/hold.out" && break; sleep 0.1; done
@@ -284,7 +286,7 @@ expect_conn "after kill -9 of the loader: c2 still connects" $NS2 $R2 25 0
 # ---- atomic replacement: new prog, same link, maps kept ----
 link1=$(status_field rgl-r1 link_id) prog1=$(status_field rgl-r1 prog_id)
 drops1=$(stat_of drop_block) conns1=$(stat_of smtp_new_conns)
-check "attach again (upgrade in place)" loader attach --pin-dir "$PIN" --iface rgl-r1 \
+check "attach again (upgrade in place)" loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 \
 	--iface rgl-r2 --mode auto
 link2=$(status_field rgl-r1 link_id) prog2=$(status_field rgl-r1 prog_id)
 expect_eq "same XDP link after replacement" "$link1" "$link2"
@@ -297,11 +299,18 @@ check "counters kept (smtp_new_conns $conns1 -> $(stat_of smtp_new_conns))" \
 check "verdict kept" sh -c "'$LOADER' verdicts --pin-dir '$PIN' | grep -q 'target=$C1/32'"
 expect_conn "c1 still blocked by the new program" $NS1 $R1 25 2
 
+out=$(loader attach --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode auto \
+	--host-table 8192 --flow-table 4096 --verdict-table 1024 2>&1)
+contains "a new table size on pinned maps: kept until purge, with a warning" "$out" \
+	"hosts has 4096 entries, configured 8192: keeping 4096"
+contains "... and the pinned hosts map keeps its size" "$("$LOADER" fill --pin-dir "$PIN")" \
+	"^hosts=[0-9]+/4096$"
+
 # ---- TC replacement keeps one filter ----
-loader attach --pin-dir "$PIN" --iface rgl-r1 --mode tc >/dev/null 2>&1
+loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --mode tc >/dev/null 2>&1
 tprog1=$(status_field rgl-r1 prog_id)
 expect_eq "switch to tc removed XDP from rgl-r1" "" "$(xdp_of rgl-r1)"
-check "attach tc again" loader attach --pin-dir "$PIN" --iface rgl-r1 --mode tc
+check "attach tc again" loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --mode tc
 tprog2=$(status_field rgl-r1 prog_id)
 check "tc: new program id ($tprog1 -> $tprog2)" test "$tprog1" != "$tprog2"
 expect_eq "tc: still exactly one filter of ours" 1 "$(tc_of rgl-r1 | grep -c 'handle 0x5247')"
@@ -320,7 +329,7 @@ check "pin dir removed" test ! -e "$PIN"
 # ---- layouts that do not fit are refused ----
 mkdir -p "$PIN"
 bpftool map create "$PIN/hosts" type lru_hash key 16 value 8 entries 16 name hosts
-out=$(loader attach --pin-dir "$PIN" --iface rgl-r1 --mode auto 2>&1)
+out=$(loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --mode auto 2>&1)
 rc=$?
 check "attach refuses a pinned hosts map of another value size" test $rc -ne 0
 contains "the message names the map and sizes" "$out" "hosts.*value 8 bytes.*value [0-9]+ bytes"
@@ -328,11 +337,11 @@ contains "the message gives the upgrade path" "$out" "relayguardctl detach --pur
 expect_eq "nothing attached after the refusal" "" "$(xdp_of rgl-r1)"
 rm -rf "$PIN"
 
-loader attach --pin-dir "$PIN" --iface rgl-r1 --mode auto >/dev/null 2>&1
+loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --mode auto >/dev/null 2>&1
 bpftool map update pinned "$PIN/meta" key 0 0 0 0 value 99 0 0 0 $(printf '0 %.0s' $(seq 28))
 out=$("$LOADER" stats --pin-dir "$PIN" 2>&1)
 contains "readers refuse maps of layout version 99" "$out" "layout version 99"
-out=$(loader attach --pin-dir "$PIN" --iface rgl-r1 --mode auto 2>&1)
+out=$(loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --mode auto 2>&1)
 contains "attach refuses layout version 99" "$out" "layout version 99"
 contains "... and says how to upgrade" "$out" "detach --purge"
 loader detach --pin-dir "$PIN" --purge >/dev/null 2>&1
@@ -348,7 +357,7 @@ if clang -O2 -target bpf -idirafter "/usr/include/$(gcc -print-multiarch)" -c "$
 	-o "$TMP/pass.o" 2>/dev/null && mkdir -p "$PIN" &&
 	bpftool prog load "$TMP/pass.o" "$PIN/other" type xdp &&
 	inr bpftool net attach xdpgeneric pinned "$PIN/other" dev rgl-r1; then
-	out=$(loader attach --pin-dir "$PIN" --iface rgl-r1 --mode auto 2>&1)
+	out=$(loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --mode auto 2>&1)
 	rc=$?
 	check "attach refuses an interface running a foreign XDP program" test $rc -ne 0
 	contains "the message names its id and name and the way out" "$out" \

@@ -5,6 +5,7 @@
  *
  *   rg_loader attach --pin-dir D --iface X [--iface Y] [--mode auto|native|generic|tc]
  *                    [--ports 25,587] [--prefix4 32] [--prefix6 64] [--hold]
+ *                    [--host-table N] [--flow-table N] [--verdict-table N]
  *   rg_loader detach --pin-dir D [--iface X]... [--purge]
  *   rg_loader block --pin-dir D ADDR[/LEN] [--for SECONDS]
  *   rg_loader throttle --pin-dir D ADDR[/LEN] --rate N/SECONDS [--burst N] [--for SECONDS]
@@ -39,6 +40,7 @@ struct args {
 	size_t n_ports;
 	unsigned prefix4, prefix6;
 	bool hold, purge;
+	uint64_t tables[3];	/* hosts, flows, verdicts; 0: the program's default */
 	uint64_t for_s;
 	uint64_t rate_n, rate_s, burst;
 	const char *pos[MAX_ARGS];
@@ -181,6 +183,9 @@ static int do_attach(struct args *a)
 		.n_ports = a->n_ports,
 		.host_prefix_v4 = a->prefix4,
 		.host_prefix_v6 = a->prefix6,
+		.host_table_size = (uint32_t)a->tables[0],
+		.flow_table_size = (uint32_t)a->tables[1],
+		.verdict_table_size = (uint32_t)a->tables[2],
 	};
 	struct rg_bpf *b;
 	size_t i;
@@ -453,6 +458,9 @@ int main(int argc, char **argv)
 		{ "for", required_argument, NULL, 'f' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "burst", required_argument, NULL, 'b' },
+		{ "host-table", required_argument, NULL, 'T' },
+		{ "flow-table", required_argument, NULL, 'F' },
+		{ "verdict-table", required_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{}
 	};
@@ -525,6 +533,13 @@ int main(int argc, char **argv)
 		case 'b':
 			if (parse_u64(optarg, 1000000, &a.burst))
 				return usage();
+			break;
+		case 'T':
+		case 'F':
+		case 'V':
+			if (parse_u64(optarg, UINT32_MAX, &v) || !v)
+				return usage();
+			a.tables[c == 'T' ? 0 : c == 'F' ? 1 : 2] = v;
 			break;
 		case 'v':
 			rg_log_set_level(RG_LOG_DEBUG);
