@@ -245,6 +245,18 @@ expect_eq "meta.cidr_verdicts back to 0" 0 "$(json_dump meta | jq '.[0].value.ci
 expect_conn "c2 connects after the CIDR unblock" $NS2 $R2 25 0
 loader detach --pin-dir "$PIN" --purge >/dev/null 2>&1
 
+# ---- throttle: one new connection a minute ----
+loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode auto >/dev/null 2>&1
+check "throttle c1 to 1/60s" "$LOADER" throttle --pin-dir "$PIN" $C1 --rate 1/60 --burst 1
+expect_conn "throttled c1: the first connection passes" $NS1 $R1 25 0
+rcs=""
+for _ in 1 2 3; do conn $NS1 $R1 25; rcs="$rcs$?"; done
+contains "throttled c1: later connections within the minute are dropped ($rcs)" "$rcs" "2"
+t=$(stat_of drop_throttle)
+check "stats drop_throttle counts them ($t)" test "${t:-0}" -ge 1
+expect_conn "c2 is not throttled" $NS2 $R2 25 0
+loader detach --pin-dir "$PIN" --purge >/dev/null 2>&1
+
 # ---- tenant tags: connectors first, then c2's first packets ----
 loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode auto >/dev/null 2>&1
 check "connector 198.51.100.0/24 -> tenant 42" \
