@@ -388,6 +388,10 @@ check "refuses port 0" sh -c "! '$LOADER' attach --pin-dir '$PIN' --iface rgl-r1
 check "refuses a malformed address" sh -c "! '$LOADER' block --pin-dir '$PIN' 192.0.2.300 2>/dev/null"
 check "refuses a pin dir outside bpffs" sh -c "nsenter --net=/run/netns/$NSR '$LOADER' attach \
 	--pin-dir '$TMP/notbpf' --iface rgl-r1 2>&1 | grep -q 'mount -t bpf'"
+if command -v setpriv >/dev/null; then
+	out=$(setpriv --bounding-set=-all "$LOADER" attach --pin-dir "$PIN" --iface lo 2>&1)
+	contains "without CAP_BPF/CAP_NET_ADMIN: a clear message" "$out" "needs root"
+fi
 check "nothing left attached" test -z "$(xdp_of rgl-r1)$(xdp_of rgl-r2)"
 
 done_testing
