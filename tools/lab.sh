@@ -74,6 +74,25 @@ _lab_paths
 
 _lab_log() { echo "lab: $*" >&2; }
 
+# lab_select PREFIX: switch this shell to the lab of another prefix (its namespaces, LAB_DIR
+# and pin dir), e.g. to run two labs side by side from one script.
+lab_select() {
+	LAB_PREFIX=$1
+	LAB_DIR=/tmp/${LAB_PREFIX}lab
+	LAB_PIN_DIR=/sys/fs/bpf/${LAB_PREFIX%-}
+	_lab_paths
+	_lab_load_env
+	_lab_check_prefix
+}
+
+# The guard mode of a running lab, for commands run after `lab.sh up` returned.
+_lab_load_env() {
+	LAB_GUARD=none
+	[ -f "$LAB_DIR/lab.env" ] || return 0
+	LAB_GUARD=$(sed -n 's/^LAB_GUARD=\([a-z]*\)$/\1/p' "$LAB_DIR/lab.env")
+	: "${LAB_GUARD:=none}"
+}
+
 _lab_check_prefix() {
 	# Names go into namespace names, paths and the pin dir: keep them plain and short.
 	if ! [[ "$LAB_PREFIX" =~ ^[a-z][a-z0-9-]{0,15}$ ]]; then
@@ -608,7 +627,6 @@ lab_status() {
 		echo "lab '$LAB_PREFIX': down"
 		return 1
 	fi
-	[ -f "$LAB_DIR/lab.env" ] && . "$LAB_DIR/lab.env"
 	echo "lab '$LAB_PREFIX': up, guard ${LAB_GUARD:-?}, dir $LAB_DIR"
 	for n in $LAB_NODES; do
 		printf '  %-10s %s\n' "$n" "$(ip -n "$(lab_ns "$n")" -br addr show |
@@ -680,6 +698,8 @@ lab_main() {
 		;;
 	esac
 }
+
+_lab_load_env
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	set -u
