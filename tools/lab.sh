@@ -36,7 +36,7 @@ LAB_FLOOD_BLOCK_TIME=${LAB_FLOOD_BLOCK_TIME:-2m}
 LAB_CONNECTION_RATE_LIMIT=${LAB_CONNECTION_RATE_LIMIT:-120/1m}
 LAB_MODE=${LAB_MODE:-enforce}
 LAB_ATTACH_MODE=${LAB_ATTACH_MODE:-auto}
-LAB_CHROOT=${LAB_CHROOT:-n}
+LAB_CHROOT=${LAB_CHROOT:-y}
 LAB_PROCESS_LIMIT=${LAB_PROCESS_LIMIT:-100}
 
 LAB_NODES="sw relay upstream tenant-a tenant-b tenant-b2"
@@ -243,6 +243,17 @@ lab_delivered_reset() {
 	return 0
 }
 
+# lab_relay_sent: deliveries the relay's log reports as sent upstream (status=sent).
+lab_relay_sent() {
+	if [ -f "$LAB_MAILLOG" ]; then grep -c ' status=sent ' "$LAB_MAILLOG"; else echo 0; fi
+}
+
+# lab_relay_rejects [PATTERN]: smtpd's reject lines in the relay's log (matching PATTERN).
+lab_relay_rejects() {
+	[ -f "$LAB_MAILLOG" ] || { echo 0; return; }
+	grep ' NOQUEUE: reject: ' "$LAB_MAILLOG" | grep -cF -- "${1:- reject: }"
+}
+
 # lab_queue_count: messages still in the relay's queue (not yet delivered upstream).
 lab_queue_count() {
 	local d n=0
@@ -253,12 +264,12 @@ lab_queue_count() {
 	echo "$n"
 }
 
-# lab_settle [TIMEOUT_S]: wait until the relay's queue is empty and the upstream count
-# stopped changing. Returns 1 on timeout (default 30 s).
+# lab_settle [TIMEOUT_S]: wait until the relay's queue is empty and its count of sent
+# deliveries stopped changing. Returns 1 on timeout (default 30 s).
 lab_settle() {
 	local limit=$(($(date +%s) + ${1:-30})) last=-1 now stable=0
 	while [ "$(date +%s)" -lt "$limit" ]; do
-		now=$(lab_delivered_total)
+		now=$(lab_relay_sent)
 		if [ "$(lab_queue_count)" -eq 0 ] && [ "$now" -eq "$last" ]; then
 			stable=$((stable + 1))
 			[ $stable -ge 2 ] && return 0
@@ -268,7 +279,7 @@ lab_settle() {
 		last=$now
 		sleep 0.2
 	done
-	_lab_log "relay queue did not settle: $(lab_queue_count) queued, $last delivered"
+	_lab_log "relay queue did not settle: $(lab_queue_count) queued, $last sent"
 	return 1
 }
 
@@ -409,9 +420,11 @@ _lab_upstream_start() {
 	mkdir -p "$LAB_SINK_DIR/msgs" || return 1
 	chown postfix "$LAB_SINK_DIR/msgs" || return 1
 	# One capture file per envelope (-d): concurrent deliveries never interleave.
-	lab_exec upstream smtp-sink -u postfix -h upstream.lab.example \
-		-d "$LAB_SINK_DIR/msgs/m." "$LAB_UPSTREAM4:25" 256 \
-		>"$LAB_SINK_DIR/smtp-sink.log" 2>&1 </dev/null &
+	# LAB_SINK_CAPTURE=0 (benchmarks) captures nothing: count with lab_relay_sent instead.
+	local capture=(-d "$LAB_SINK_DIR/msgs/m.")
+	[ "${LAB_SINK_CAPTURE:-1}" = 0 ] && capture=()
+	lab_exec upstream smtp-sink -u postfix -h upstream.lab.example -m 256 "${capture[@]}" \
+		"$LAB_UPSTREAM4:25" 256 >"$LAB_SINK_DIR/smtp-sink.log" 2>&1 </dev/null &
 	echo $! >"$LAB_DIR/smtp-sink.pid"
 	_lab_wait_listen upstream "$LAB_UPSTREAM4" 25 10
 }
@@ -476,6 +489,12 @@ lab_guard_start() {
 			return 1
 		fi
 		mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || return 1
+		# Refuse early, with the agent's own FILE:LINE reasons, a config it rejects.
+		if ! "$LAB_RELAYGUARDD" -t -c "$LAB_CONF" >>"$LAB_GUARD_LOG" 2>&1; then
+			_lab_log "relayguardd -t rejects $LAB_CONF:"
+			tail -20 "$LAB_GUARD_LOG" >&2
+			return 1
+		fi
 		lab_nsenter relay "$LAB_RELAYGUARDD" -f -c "$LAB_CONF" \
 			>>"$LAB_GUARD_LOG" 2>&1 </dev/null &
 		pid=$!
@@ -551,6 +570,10 @@ lab_up() {
 		_lab_log "guard: $LAB_GUARD"
 	fi
 	_lab_check_prefix || return 2
+	if [ "$LAB_GUARD" = relayguardd ] && [ ! -x "$LAB_RELAYGUARDD" ]; then
+		_lab_log "no relayguardd at $LAB_RELAYGUARDD (make it, or up --no-guard)"
+		return 1
+	fi
 	if [ "$(id -u)" -ne 0 ]; then
 		_lab_log "the lab needs root"
 		return 1
@@ -649,6 +672,7 @@ _lab_usage() {
 		  flood NODE [-6] [-n COUNT] [-T SECONDS]  bounded new-connection loop to the relay
 		  delivered                       envelopes upstream received, by sender domain
 		  settle [TIMEOUT]                wait until the relay's queue is empty
+		  guard-start|guard-stop|guard-restart   the policy service (relayguardd or stub)
 		  ctl ARGS...                     relayguardctl -c <lab config> ARGS
 		  env                             shell assignments of the lab's paths and addresses
 		nodes: $LAB_NODES
@@ -671,7 +695,11 @@ lab_main() {
 		lab_up "$@" || return $?
 		lab_status
 		echo "lab is up; Ctrl-C tears it down"
-		while :; do sleep 3600; done
+		# wait returns on a signal at once; a foreground sleep would delay the trap.
+		while :; do
+			sleep 3600 &
+			wait $!
+		done
 		;;
 	down) lab_down ;;
 	status) lab_status ;;
@@ -680,6 +708,9 @@ lab_main() {
 	flood) lab_flood "$@" ;;
 	delivered) lab_delivered ;;
 	settle) lab_settle "$@" ;;
+	guard-start) lab_guard_start ;;
+	guard-stop) lab_guard_stop ;;
+	guard-restart) lab_guard_stop && lab_guard_start ;;
 	ctl) lab_ctl "$@" ;;
 	env)
 		local v

@@ -80,6 +80,8 @@ expect_eq "upstream got tenant-b's mail (domain case folded)" "$N_B" \
 	"$(lab_delivered_count evil.example)"
 expect_eq "upstream got tenant-b2's mail" "$N_B2" "$(lab_delivered_count northwind.example)"
 expect_eq "upstream got nothing else" "$((N_A4 + N_A6 + N_B + N_B2))" "$(lab_delivered_total)"
+expect_eq "the relay's log agrees (status=sent)" "$((N_A4 + N_A6 + N_B + N_B2))" \
+	"$(lab_relay_sent)"
 expect_eq "every envelope came from the relay's upstream address" \
 	"$((N_A4 + N_A6 + N_B + N_B2))" \
 	"$(cat "$LAB_SINK_DIR"/msgs/m.* | grep -c "^X-Client-Addr: $LAB_RELAY_UP4\$")"
