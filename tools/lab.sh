@@ -38,6 +38,12 @@ LAB_MODE=${LAB_MODE:-enforce}
 LAB_ATTACH_MODE=${LAB_ATTACH_MODE:-auto}
 LAB_CHROOT=${LAB_CHROOT:-y}
 LAB_PROCESS_LIMIT=${LAB_PROCESS_LIMIT:-100}
+LAB_SEND_TIMEOUT=${LAB_SEND_TIMEOUT:-120}	# seconds one lab_send may take (drops hang it)
+# The system's python: helpers need nothing else, and a version manager's shim in PATH
+# would sit between lab.sh and the pid it records.
+if [ -z "${LAB_PYTHON:-}" ]; then
+	if [ -x /usr/bin/python3 ]; then LAB_PYTHON=/usr/bin/python3; else LAB_PYTHON=python3; fi
+fi
 
 LAB_NODES="sw relay upstream tenant-a tenant-b tenant-b2"
 LAB_IFACE=lan0			# the relay's tenant-facing interface: relayguardd's XDP goes here
@@ -187,8 +193,26 @@ lab_send() {
 	fi
 	target=$(lab_relay_addr "$node" "$fam") || return 2
 	[ "$fam" = 6 ] && target="[$target]"
-	lab_exec "$node" smtp-source -A -M "$node.lab.example" -f "$(_lab_default_sender "$node")" \
-		-t rcpt@dest.example "$@" "$target:25"
+	lab_exec "$node" timeout --kill-after=5 "$LAB_SEND_TIMEOUT" smtp-source -A \
+		-M "$node.lab.example" -f "$(_lab_default_sender "$node")" -t rcpt@dest.example \
+		"$@" "$target:25"
+}
+
+# lab_send_domains NODE [-6] COUNT DOMAIN...: COUNT messages from each DOMAIN (sender
+# user@DOMAIN), one smtp-source run per domain, 4 sessions in parallel.
+lab_send_domains() {
+	local node=$1 fam=() count d rc=0
+	shift
+	if [ "${1:-}" = "-6" ]; then
+		fam=(-6)
+		shift
+	fi
+	count=$1
+	shift
+	for d in "$@"; do
+		lab_send "$node" "${fam[@]}" -m "$count" -s 4 -f "user@$d" || rc=$?
+	done
+	return $rc
 }
 
 # lab_flood NODE [-6] [connflood.py options: -n COUNT -T SECONDS -q]: a bounded loop of new
@@ -202,7 +226,7 @@ lab_flood() {
 		shift
 	fi
 	target=$(lab_relay_addr "$node" "$fam") || return 2
-	lab_exec "$node" python3 "$LAB_TEMPLATES/connflood.py" "$target" 25 "$@"
+	lab_exec "$node" "$LAB_PYTHON" "$LAB_TEMPLATES/connflood.py" "$target" 25 "$@"
 }
 
 # ---- what the upstream received ---------------------------------------------------------
@@ -423,8 +447,9 @@ _lab_upstream_start() {
 	# LAB_SINK_CAPTURE=0 (benchmarks) captures nothing: count with lab_relay_sent instead.
 	local capture=(-d "$LAB_SINK_DIR/msgs/m.")
 	[ "${LAB_SINK_CAPTURE:-1}" = 0 ] && capture=()
-	lab_exec upstream smtp-sink -u postfix -h upstream.lab.example -m 256 "${capture[@]}" \
-		"$LAB_UPSTREAM4:25" 256 >"$LAB_SINK_DIR/smtp-sink.log" 2>&1 </dev/null &
+	(exec ip netns exec "$(lab_ns upstream)" smtp-sink -u postfix -h upstream.lab.example \
+		-m 256 "${capture[@]}" "$LAB_UPSTREAM4:25" 256 \
+		>"$LAB_SINK_DIR/smtp-sink.log" 2>&1 </dev/null) &
 	echo $! >"$LAB_DIR/smtp-sink.pid"
 	_lab_wait_listen upstream "$LAB_UPSTREAM4" 25 10
 }
@@ -479,8 +504,10 @@ lab_guard_start() {
 	case "$LAB_GUARD" in
 	none) return 0 ;;
 	stub)
-		lab_nsenter relay python3 "$LAB_TEMPLATES/policy_stub.py" "$LAB_POLICY_SOCKET" \
-			"$LAB_STUB_LOG" >>"$LAB_DIR/stub.log" 2>&1 </dev/null &
+		# exec, so that $! is the service's own pid (a backgrounded function is a subshell).
+		(exec nsenter --net="/run/netns/$(lab_ns relay)" "$LAB_PYTHON" \
+			"$LAB_TEMPLATES/policy_stub.py" "$LAB_POLICY_SOCKET" "$LAB_STUB_LOG" \
+			>>"$LAB_DIR/stub.log" 2>&1 </dev/null) &
 		pid=$!
 		;;
 	relayguardd)
@@ -495,8 +522,8 @@ lab_guard_start() {
 			tail -20 "$LAB_GUARD_LOG" >&2
 			return 1
 		fi
-		lab_nsenter relay "$LAB_RELAYGUARDD" -f -c "$LAB_CONF" \
-			>>"$LAB_GUARD_LOG" 2>&1 </dev/null &
+		(exec nsenter --net="/run/netns/$(lab_ns relay)" "$LAB_RELAYGUARDD" -f -c "$LAB_CONF" \
+			>>"$LAB_GUARD_LOG" 2>&1 </dev/null) &
 		pid=$!
 		;;
 	esac
@@ -669,6 +696,7 @@ _lab_usage() {
 		  status                          namespaces, addresses, queue and delivered counts
 		  exec NODE CMD...                run CMD in NODE's namespace
 		  send NODE [-6] [smtp-source options]   mail from NODE to the relay
+		  send-domains NODE [-6] COUNT DOMAIN...   COUNT messages from each sender domain
 		  flood NODE [-6] [-n COUNT] [-T SECONDS]  bounded new-connection loop to the relay
 		  delivered                       envelopes upstream received, by sender domain
 		  settle [TIMEOUT]                wait until the relay's queue is empty
@@ -705,6 +733,7 @@ lab_main() {
 	status) lab_status ;;
 	exec) lab_exec "$@" ;;
 	send) lab_send "$@" ;;
+	send-domains) lab_send_domains "$@" ;;
 	flood) lab_flood "$@" ;;
 	delivered) lab_delivered ;;
 	settle) lab_settle "$@" ;;

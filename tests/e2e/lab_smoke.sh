@@ -71,6 +71,8 @@ check "tenant-a sends $N_A6 over IPv6" lab_send tenant-a -6 -m $N_A6 -s 2 \
 	-f carol@fabrikam.example
 check "tenant-b sends $N_B from an unregistered domain" lab_send tenant-b -m $N_B -s 3 \
 	-f spam@Evil.Example
+check "tenant-b sends 2 from each of two more domains" lab_send_domains tenant-b 2 \
+	one.spam.example two.spam.example
 check "tenant-b2 sends $N_B2 over IPv6" lab_send tenant-b2 -6 -m $N_B2 -f bob@northwind.example
 check "relay queue settles" lab_settle 30
 
@@ -79,6 +81,9 @@ expect_eq "upstream got tenant-a's IPv6 mail" "$N_A6" "$(lab_delivered_count fab
 expect_eq "upstream got tenant-b's mail (domain case folded)" "$N_B" \
 	"$(lab_delivered_count evil.example)"
 expect_eq "upstream got tenant-b2's mail" "$N_B2" "$(lab_delivered_count northwind.example)"
+expect_eq "upstream got lab_send_domains' mail" "2 2" \
+	"$(lab_delivered_count one.spam.example) $(lab_delivered_count two.spam.example)"
+N_B=$((N_B + 4))
 expect_eq "upstream got nothing else" "$((N_A4 + N_A6 + N_B + N_B2))" "$(lab_delivered_total)"
 expect_eq "the relay's log agrees (status=sent)" "$((N_A4 + N_A6 + N_B + N_B2))" \
 	"$(lab_relay_sent)"
@@ -114,6 +119,18 @@ if lab_up --stub; then
 	expect_eq "policy requests carry the IPv6 client address" "2" \
 		"$(grep -c "\"client_address\": \"$LAB_TENANT_B6\"" "$LAB_STUB_LOG")"
 	expect_eq "second upstream got its 5" "5" "$(lab_delivered_total)"
+	# Tests restart the agent: stop must end the service itself, start must bring it back.
+	gpid=$(lab_guard_pid)
+	lab_guard_stop
+	if [ -n "$gpid" ] && ! kill -0 "$gpid" 2>/dev/null; then
+		ok "guard stop ends the policy service"
+	else
+		fail "guard stop ends the policy service (pid '$gpid')"
+	fi
+	check "guard start brings it back" lab_guard_start
+	lab_send tenant-a -m 1 >/dev/null 2>&1
+	lab_settle 30
+	expect_eq "the restarted service answers" "6" "$(lab_stub_requests)"
 	lab_select "$P1"
 	expect_eq "first upstream got none of them" "0" "$(lab_delivered_total)"
 else
