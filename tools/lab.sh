@@ -469,12 +469,12 @@ _lab_postfix_config() {
 	mkdir -p "$LAB_PF_CONFIG" "$LAB_PF_QUEUE" "$LAB_PF_DATA" || return 1
 	_lab_fill "$LAB_TEMPLATES/main.cf.in" "$LAB_PF_CONFIG/main.cf" || return 1
 	_lab_fill "$LAB_TEMPLATES/master.cf.in" "$LAB_PF_CONFIG/master.cf" || return 1
-	# Creates the queue's subdirectories (private/ for the policy socket) with Postfix's
-	# owners and modes. In the relay namespace: Postfix checks that inet_interfaces exist,
-	# and says why not only to syslog (absent here).
-	lab_exec relay postfix -c "$LAB_PF_CONFIG" set-permissions \
-		>>"$LAB_DIR/postfix-setup.log" 2>&1 || return 1
-	chown -R postfix "$LAB_PF_DATA" || return 1
+	chown postfix "$LAB_PF_DATA" && chmod 700 "$LAB_PF_DATA" || return 1
+	# `check` creates the missing queue subdirectories (private/ for the policy socket) with
+	# Postfix's owners and modes, and touches nothing outside the lab. Not set-permissions:
+	# that also resets the package's shared files (/usr/sbin/post*, /etc/postfix). In the
+	# relay namespace, because Postfix checks that inet_interfaces exist (and, without
+	# syslog, fails silently otherwise).
 	lab_exec relay postfix -c "$LAB_PF_CONFIG" check >>"$LAB_DIR/postfix-setup.log" 2>&1
 }
 

@@ -157,8 +157,9 @@ done <<<"$pids"
 expect_eq "no lab process is left" "" "$left_pids"
 expect_eq "no pin dir is left" "" "$(ls -d "/sys/fs/bpf/${P1%-}" "/sys/fs/bpf/${P2%-}" 2>/dev/null)"
 expect_eq "no lab dir is left" "" "$(ls -d "/tmp/${P1}lab" "/tmp/${P2}lab" 2>/dev/null)"
-expect_eq "the system's /etc/postfix is untouched" "" \
-	"$(find /etc/postfix -newer "$etc_marker" 2>/dev/null)"
+expect_eq "the system's Postfix files are untouched (content and modes)" "" \
+	"$(find /etc/postfix /usr/sbin/postdrop /usr/sbin/postqueue \( -newer "$etc_marker" -o \
+		-cnewer "$etc_marker" \) 2>/dev/null)"
 rm -f "$etc_marker"
 
 done_testing
