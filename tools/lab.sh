@@ -201,16 +201,16 @@ lab_send() {
 # lab_send_domains NODE [-6] COUNT DOMAIN...: COUNT messages from each DOMAIN (sender
 # user@DOMAIN), one smtp-source run per domain, 4 sessions in parallel.
 lab_send_domains() {
-	local node=$1 fam=() count d rc=0
+	local node=$1 famopt=() count d rc=0
 	shift
 	if [ "${1:-}" = "-6" ]; then
-		fam=(-6)
+		famopt=(-6)
 		shift
 	fi
 	count=$1
 	shift
 	for d in "$@"; do
-		lab_send "$node" "${fam[@]}" -m "$count" -s 4 -f "user@$d" || rc=$?
+		lab_send "$node" "${famopt[@]}" -m "$count" -s 4 -f "user@$d" || rc=$?
 	done
 	return $rc
 }
@@ -487,7 +487,7 @@ _lab_postfix_start() {
 _lab_guard_conf() {
 	declare -gA _LAB_SUBST=(
 		[IFACE]=$LAB_IFACE [ATTACH_MODE]=$LAB_ATTACH_MODE [QUEUE_DIR]=$LAB_PF_QUEUE
-		[RUN_DIR]=$LAB_RUN_DIR [STATE_DIR]=$LAB_STATE_DIR [PIN_DIR]=$LAB_PIN_DIR
+		[CONTROL_SOCKET]=$LAB_CONTROL_SOCKET [STATE_DIR]=$LAB_STATE_DIR [PIN_DIR]=$LAB_PIN_DIR
 		[MODE]=$LAB_MODE [UNREGISTERED_LIMIT]=$LAB_UNREGISTERED_LIMIT
 		[FLOOD_LIMIT]=$LAB_FLOOD_LIMIT [FLOOD_BLOCK_TIME]=$LAB_FLOOD_BLOCK_TIME
 		[CONNECTION_RATE_LIMIT]=$LAB_CONNECTION_RATE_LIMIT [LAB_DIR]=$LAB_DIR
