@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,12 @@ fail:
 	return err;
 }
 
+/* libbpf warnings only: xdp-filter's object has sections libbpf 1.1 reports and skips. */
+static int print_warnings(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench-bpf [--repeat N] [--rounds N] [--pin-root DIR] "
@@ -288,6 +295,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	libbpf_set_print(print_warnings);
 	frames[0].len = build(frames[0].buf, 0, SRC_KNOWN, 0, 1, 20, 0, 25);
 	frames[1].len = build(frames[1].buf, 0, SRC_BLOCKED, 0, 1, 20, 0, 25);
 	frames[2].len = build(frames[2].buf, 0, SRC_KNOWN, 0, 0, 12, 512, 25);
