@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * test_metrics.c: the Prometheus endpoint on 127.0.0.1:<ephemeral>, scraped over a raw TCP
+ * socket while the test drives the server's fd: status, content type, every line of the
+ * page valid exposition format 0.0.4 with HELP/TYPE before samples, label escaping,
+ * cumulative histogram buckets, 404/405 for other paths and methods, a stalled client not
+ * blocking a scrape; and the text helpers and listen-string parsing on their own.
+ */
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <regex.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "metrics.h"
+
+struct fixture {
+	struct rg_metrics *m;
+	struct rg_hist h;
+	int calls;
+};
+
+static void source_a(void *ctx, struct rg_mbuf *b)
+{
+	struct fixture *f = ctx;
+
+	f->calls++;
+	rg_metric_counter(b, "relayguard_test_requests_total", "Requests seen.", 42);
+	rg_metric_family(b, "relayguard_test_tenant_restricted", "gauge",
+			 "1 if the tenant is restricted.\nSecond \\ line.");
+	rg_metric_sample(b, "relayguard_test_tenant_restricted", 1, "tenant", "contoso", NULL);
+	rg_metric_sample(b, "relayguard_test_tenant_restricted", 0, "tenant", "we\"ird\\na\nme",
+			 "mode", "enforce", NULL);
+}
+
+static void source_b(void *ctx, struct rg_mbuf *b)
+{
+	struct fixture *f = ctx;
+
+	rg_hist_write(b, "relayguard_test_latency_seconds", "Decision latency.", &f->h);
+	rg_metric_gauge(b, "relayguard_test_uptime_seconds", "Uptime.", 12.5);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(rg_metrics_new("inet:127.0.0.1:0", &f->m), 0);
+	assert_true(rg_metrics_port(f->m) > 0);
+	rg_hist_init_latency(&f->h);
+	rg_hist_observe(&f->h, 0.00003);
+	rg_hist_observe(&f->h, 0.0002);
+	rg_hist_observe(&f->h, 0.0002);
+	rg_hist_observe(&f->h, 0.003);
+	rg_hist_observe(&f->h, 30);
+	assert_int_equal(rg_metrics_add_source(f->m, source_a, f), 0);
+	assert_int_equal(rg_metrics_add_source(f->m, source_b, f), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	rg_metrics_free(f->m);
+	free(f);
+	return 0;
+}
+
+static void pump(struct rg_metrics *m, int ms)
+{
+	struct pollfd p = { .fd = rg_metrics_fd(m), .events = POLLIN };
+
+	if (poll(&p, 1, ms) > 0)
+		assert_int_equal(rg_metrics_dispatch(m), 0);
+}
+
+static int connect_port(uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* One HTTP/1.0 exchange; returns the status, the whole response in resp. */
+static int http(struct rg_metrics *m, const char *method, const char *path, char *resp,
+		size_t len)
+{
+	char req[256];
+	size_t n = 0;
+	int fd = connect_port(rg_metrics_port(m)), status = -1;
+
+	snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: test\r\n\r\n", method, path);
+	assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+	for (int i = 0; i < 500; i++) {
+		ssize_t r;
+
+		pump(m, 10);
+		r = recv(fd, resp + n, len - 1 - n, MSG_DONTWAIT);
+		if (r == 0)
+			break;
+		if (r > 0)
+			n += (size_t)r;
+		assert_true(n < len - 1);
+	}
+	resp[n] = '\0';
+	close(fd);
+	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+		return -1;
+	return status;
+}
+
+static const char *body_of(const char *resp)
+{
+	const char *p = strstr(resp, "\r\n\r\n");
+
+	assert_non_null(p);
+	return p + 4;
+}
+
+static void test_scrape_format(void **state)
+{
+	struct fixture *f = *state;
+	static char resp[65536];
+	char *body, *line, *save = NULL;
+	regex_t sample, help, type;
+	char typed[64][96];
+	size_t n_typed = 0;
+
+	assert_int_equal(http(f->m, "GET", "/metrics", resp, sizeof(resp)), 200);
+	assert_non_null(strcasestr(resp, "\r\nContent-Type: text/plain; version=0.0.4"));
+	assert_int_equal(f->calls, 1);
+	assert_int_equal(rg_metrics_scrapes(f->m), 1);
+	body = strdup(body_of(resp));
+	assert_non_null(body);
+	assert_true(strlen(body) > 0 && body[strlen(body) - 1] == '\n');
+
+	assert_non_null(strstr(body, "# HELP relayguard_test_requests_total Requests seen.\n"
+				     "# TYPE relayguard_test_requests_total counter\n"
+				     "relayguard_test_requests_total 42\n"));
+	assert_non_null(strstr(body, "# HELP relayguard_test_tenant_restricted 1 if the tenant "
+				     "is restricted.\\nSecond \\\\ line.\n"));
+	assert_non_null(strstr(body, "relayguard_test_tenant_restricted{tenant=\"contoso\"} 1\n"));
+	assert_non_null(strstr(body, "relayguard_test_tenant_restricted{tenant=\"we\\\"ird\\\\na"
+				     "\\nme\",mode=\"enforce\"} 0\n"));
+	assert_non_null(strstr(body, "relayguard_test_uptime_seconds 12.5\n"));
+
+	/* Every line: HELP, TYPE, or a sample of a family typed before it. */
+	assert_int_equal(regcomp(&sample,
+				 "^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|"
+				 "\\\\.)*\"(,[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\")*\\})? "
+				 "(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|[-+]Inf|NaN)$",
+				 REG_EXTENDED), 0);
+	assert_int_equal(regcomp(&help, "^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* [^\n]*$", REG_EXTENDED),
+			 0);
+	assert_int_equal(regcomp(&type, "^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) "
+				 "(counter|gauge|histogram|summary|untyped)$", REG_EXTENDED), 0);
+	for (line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		regmatch_t mt[3];
+
+		if (!strncmp(line, "# HELP ", 7)) {
+			assert_int_equal(regexec(&help, line, 0, NULL, 0), 0);
+		} else if (!strncmp(line, "# TYPE ", 7)) {
+			assert_int_equal(regexec(&type, line, 3, mt, 0), 0);
+			assert_true(n_typed < 64);
+			snprintf(typed[n_typed++], sizeof(typed[0]), "%.*s",
+				 (int)(mt[1].rm_eo - mt[1].rm_so), line + mt[1].rm_so);
+		} else {
+			char name[96];
+			bool found = false;
+
+			if (regexec(&sample, line, 2, mt, 0))
+				fail_msg("not a valid sample line: %s", line);
+			snprintf(name, sizeof(name), "%.*s", (int)(mt[1].rm_eo - mt[1].rm_so),
+				 line + mt[1].rm_so);
+			for (size_t i = 0; i < n_typed && !found; i++) {
+				size_t l = strlen(typed[i]);
+
+				found = !strcmp(name, typed[i]) ||
+					(!strncmp(name, typed[i], l) &&
+					 (!strcmp(name + l, "_bucket") || !strcmp(name + l, "_sum") ||
+					  !strcmp(name + l, "_count")));
+			}
+			if (!found)
+				fail_msg("sample before its TYPE: %s", line);
+		}
+	}
+	assert_true(n_typed >= 4);
+	regfree(&sample);
+	regfree(&help);
+	regfree(&type);
+	free(body);
+}
+
+static void test_histogram_cumulative(void **state)
+{
+	struct fixture *f = *state;
+	static char resp[65536];
+	const char *p;
+	unsigned long long prev = 0, v, inf = 0, count = 0;
+	int buckets = 0;
+	double sum;
+
+	assert_int_equal(http(f->m, "GET", "/metrics", resp, sizeof(resp)), 200);
+	assert_non_null(strstr(resp, "# TYPE relayguard_test_latency_seconds histogram\n"));
+	for (p = strstr(resp, "relayguard_test_latency_seconds_bucket{le=\""); p;
+	     p = strstr(p + 1, "relayguard_test_latency_seconds_bucket{le=\"")) {
+		const char *sp = strchr(p, ' ');
+
+		assert_non_null(sp);
+		v = strtoull(sp + 1, NULL, 10);
+		assert_true(v >= prev);
+		prev = v;
+		buckets++;
+		if (!strncmp(p + strlen("relayguard_test_latency_seconds_bucket{le=\""), "+Inf", 4))
+			inf = v;
+	}
+	assert_int_equal(buckets, 17);	/* 16 bounds and +Inf */
+	assert_non_null(strstr(resp, "relayguard_test_latency_seconds_bucket{le=\"5e-05\"} 1\n"));
+	assert_non_null(strstr(resp, "relayguard_test_latency_seconds_bucket{le=\"0.00025\"} 3\n"));
+	assert_non_null(strstr(resp, "relayguard_test_latency_seconds_bucket{le=\"0.0025\"} 3\n"));
+	assert_non_null(strstr(resp, "relayguard_test_latency_seconds_bucket{le=\"0.005\"} 4\n"));
+	assert_non_null(strstr(resp, "relayguard_test_latency_seconds_bucket{le=\"5\"} 4\n"));
+	assert_int_equal(inf, 5);
+	p = strstr(resp, "\nrelayguard_test_latency_seconds_count ");
+	assert_non_null(p);
+	count = strtoull(p + strlen("\nrelayguard_test_latency_seconds_count "), NULL, 10);
+	assert_int_equal(count, inf);
+	p = strstr(resp, "\nrelayguard_test_latency_seconds_sum ");
+	assert_non_null(p);
+	sum = strtod(p + strlen("\nrelayguard_test_latency_seconds_sum "), NULL);
+	assert_true(fabs(sum - 30.00343) < 1e-9);
+}
+
+static void test_other_paths_and_methods(void **state)
+{
+	struct fixture *f = *state;
+	static char resp[8192];
+
+	assert_int_equal(http(f->m, "GET", "/", resp, sizeof(resp)), 404);
+	assert_int_equal(http(f->m, "GET", "/metricsx", resp, sizeof(resp)), 404);
+	assert_int_equal(http(f->m, "GET", "/metrics/", resp, sizeof(resp)), 404);
+	assert_int_equal(http(f->m, "GET", "/../metrics/..", resp, sizeof(resp)), 404);
+	assert_int_equal(http(f->m, "POST", "/metrics", resp, sizeof(resp)), 405);
+	assert_non_null(strcasestr(resp, "\r\nAllow: GET"));
+	assert_int_equal(http(f->m, "DELETE", "/metrics", resp, sizeof(resp)), 405);
+	assert_int_equal(f->calls, 0);
+	assert_int_equal(rg_metrics_scrapes(f->m), 0);
+	/* Junk instead of HTTP: an error status or a close, and the server lives on. */
+	{
+		int fd = connect_port(rg_metrics_port(f->m));
+		char buf[512];
+
+		assert_true(send(fd, "\x01\x02garbage\r\n\r\n", 13, MSG_NOSIGNAL) == 13);
+		for (int i = 0; i < 100; i++)
+			pump(f->m, 10);
+		if (recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT) > 0)
+			assert_memory_equal(buf, "HTTP/1.", 7);
+		close(fd);
+	}
+	assert_int_equal(http(f->m, "GET", "/metrics", resp, sizeof(resp)), 200);
+	assert_int_equal(f->calls, 1);
+}
+
+static void test_stalled_client(void **state)
+{
+	struct fixture *f = *state;
+	static char resp[65536];
+	int stalled = connect_port(rg_metrics_port(f->m));
+
+	/* Half a request line: the single-threaded server must not wait for the rest. */
+	assert_int_equal(send(stalled, "GET /met", 8, MSG_NOSIGNAL), 8);
+	pump(f->m, 10);
+	assert_int_equal(http(f->m, "GET", "/metrics", resp, sizeof(resp)), 200);
+	assert_int_equal(http(f->m, "GET", "/metrics", resp, sizeof(resp)), 200);
+	assert_int_equal(rg_metrics_scrapes(f->m), 2);
+	close(stalled);
+}
+
+static void test_listen_strings(void **state)
+{
+	static const char *bad[] = {
+		"127.0.0.1:9433", "inet:127.0.0.1", "inet::1:80", "inet:127.0.0.1:99999",
+		"inet:127.0.0.1:", "inet::80", "unix:/tmp/x", "inet:[::1:80", "inet:127.0.0.1:8a",
+		"inet:[]:80", "",
+	};
+	struct rg_metrics *m = NULL, *m2 = NULL;
+	int err;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(rg_metrics_new(bad[i], &m), -EINVAL);
+		assert_null(m);
+	}
+	/* A taken port is reported as such. */
+	assert_int_equal(rg_metrics_new("inet:127.0.0.1:0", &m), 0);
+	{
+		char s[64];
+
+		snprintf(s, sizeof(s), "inet:127.0.0.1:%u", rg_metrics_port(m));
+		assert_int_equal(rg_metrics_new(s, &m2), -EADDRINUSE);
+		assert_null(m2);
+	}
+	rg_metrics_free(m);
+	/* IPv6 loopback, where the system has it. */
+	err = rg_metrics_new("inet:[::1]:0", &m);
+	if (err == -EADDRNOTAVAIL || err == -EAFNOSUPPORT)
+		return;
+	assert_int_equal(err, 0);
+	assert_true(rg_metrics_port(m) > 0);
+	rg_metrics_free(m);
+}
+
+static void test_helpers(void **state)
+{
+	struct rg_mbuf b;
+	struct rg_hist h;
+	static const double bad1[] = { 1, 1 };
+	static const double bad2[] = { 2, 1 };
+	static const double ok[] = { 1, 2 };
+	static const double bad3[] = { 0, NAN };
+
+	rg_mbuf_init(&b);
+	rg_metric_sample(&b, "a", 9007199254740991.0, NULL);
+	rg_metric_sample(&b, "b", 0.25, NULL);
+	rg_metric_sample(&b, "c", NAN, NULL);
+	rg_metric_sample(&b, "d", INFINITY, NULL);
+	rg_metric_sample(&b, "e", -3, "k", "", NULL);
+	assert_int_equal(b.err, 0);
+	assert_string_equal(b.buf, "a 9007199254740991\nb 0.25\nc NaN\nd +Inf\ne{k=\"\"} -3\n");
+	rg_mbuf_free(&b);
+	assert_null(b.buf);
+
+	assert_int_equal(rg_hist_init(&h, bad1, 2), -EINVAL);
+	assert_int_equal(rg_hist_init(&h, bad2, 2), -EINVAL);
+	assert_int_equal(rg_hist_init(&h, bad3, 2), -EINVAL);
+	assert_int_equal(rg_hist_init(&h, ok, RG_HIST_MAX_BUCKETS + 1), -EINVAL);
+	assert_int_equal(rg_hist_init(&h, ok, 2), 0);
+	rg_hist_observe(&h, 1);		/* on a bound: that bucket (le is <=) */
+	rg_hist_observe(&h, 1.5);
+	rg_hist_observe(&h, 3);
+	rg_hist_observe(&h, NAN);	/* ignored */
+	rg_mbuf_init(&b);
+	rg_hist_write(&b, "x_seconds", "X.", &h);
+	assert_string_equal(b.buf, "# HELP x_seconds X.\n# TYPE x_seconds histogram\n"
+				   "x_seconds_bucket{le=\"1\"} 1\nx_seconds_bucket{le=\"2\"} 2\n"
+				   "x_seconds_bucket{le=\"+Inf\"} 3\nx_seconds_sum 5.5\n"
+				   "x_seconds_count 3\n");
+	rg_mbuf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_scrape_format, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_histogram_cumulative, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_paths_and_methods, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stalled_client, setup, teardown),
+		cmocka_unit_test(test_listen_strings),
+		cmocka_unit_test(test_helpers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,516 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * metrics.c: Prometheus text exposition (0.0.4) over libmicrohttpd. Takes metrics_listen
+ * and the agent's metric sources; answers GET /metrics with what the sources write, 404
+ * for other paths, 405 for other methods. MHD runs without threads behind one epoll fd
+ * (its own epoll fd plus a timerfd for its timeouts), so sources read agent state without
+ * locks. Also the text helpers: families, labelled samples, fixed-bucket histograms.
+ */
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+#include "metrics.h"
+
+#define MAX_SOURCES 16
+#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+void rg_mbuf_init(struct rg_mbuf *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void rg_mbuf_free(struct rg_mbuf *b)
+{
+	free(b->buf);
+	rg_mbuf_init(b);
+}
+
+static int mbuf_reserve(struct rg_mbuf *b, size_t more)
+{
+	size_t cap;
+	char *p;
+
+	if (b->err)
+		return b->err;
+	if (b->len + more + 1 <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + more + 1) {
+		if (cap > (64u << 20)) {
+			b->err = -E2BIG;
+			return b->err;
+		}
+		cap *= 2;
+	}
+	p = realloc(b->buf, cap);
+	if (!p) {
+		b->err = -ENOMEM;
+		return b->err;
+	}
+	b->buf = p;
+	b->cap = cap;
+	return 0;
+}
+
+static void mbuf_vprintf(struct rg_mbuf *b, const char *fmt, va_list ap)
+{
+	va_list ap2;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0) {
+		b->err = -EINVAL;
+		return;
+	}
+	if (mbuf_reserve(b, (size_t)n))
+		return;
+	vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+	b->len += (size_t)n;
+}
+
+void rg_mbuf_printf(struct rg_mbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	mbuf_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+static void mbuf_putc(struct rg_mbuf *b, char c)
+{
+	if (mbuf_reserve(b, 1))
+		return;
+	b->buf[b->len++] = c;
+	b->buf[b->len] = '\0';
+}
+
+/* HELP text escapes backslash and newline; label values also escape the double quote. */
+static void mbuf_escaped(struct rg_mbuf *b, const char *s, bool quote)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			rg_mbuf_printf(b, "\\\\");
+		else if (*s == '\n')
+			rg_mbuf_printf(b, "\\n");
+		else if (*s == '"' && quote)
+			rg_mbuf_printf(b, "\\\"");
+		else
+			mbuf_putc(b, *s);
+	}
+}
+
+static void mbuf_value(struct rg_mbuf *b, double v)
+{
+	if (isnan(v))
+		rg_mbuf_printf(b, "NaN");
+	else if (isinf(v))
+		rg_mbuf_printf(b, v > 0 ? "+Inf" : "-Inf");
+	else if (v == floor(v) && fabs(v) < 9007199254740992.0)	/* 2^53: exact */
+		rg_mbuf_printf(b, "%.0f", v);
+	else
+		rg_mbuf_printf(b, "%.17g", v);
+}
+
+void rg_metric_family(struct rg_mbuf *b, const char *name, const char *type, const char *help)
+{
+	rg_mbuf_printf(b, "# HELP %s ", name);
+	mbuf_escaped(b, help, false);
+	rg_mbuf_printf(b, "\n# TYPE %s %s\n", name, type);
+}
+
+void rg_metric_vsample(struct rg_mbuf *b, const char *name, double value, const char *const *kv,
+		       size_t n_kv)
+{
+	size_t i;
+
+	rg_mbuf_printf(b, "%s", name);
+	for (i = 0; i + 1 < n_kv; i += 2) {
+		rg_mbuf_printf(b, "%s%s=\"", i ? "," : "{", kv[i]);
+		mbuf_escaped(b, kv[i + 1] ? kv[i + 1] : "", true);
+		mbuf_putc(b, '"');
+	}
+	if (n_kv >= 2)
+		mbuf_putc(b, '}');
+	mbuf_putc(b, ' ');
+	mbuf_value(b, value);
+	mbuf_putc(b, '\n');
+}
+
+void rg_metric_sample(struct rg_mbuf *b, const char *name, double value, ...)
+{
+	const char *kv[16];
+	size_t n = 0;
+	va_list ap;
+	const char *s;
+
+	va_start(ap, value);
+	while ((s = va_arg(ap, const char *)) != NULL) {
+		if (n >= sizeof(kv) / sizeof(kv[0])) {
+			b->err = -E2BIG;
+			break;
+		}
+		kv[n++] = s;
+	}
+	va_end(ap);
+	rg_metric_vsample(b, name, value, kv, n);
+}
+
+void rg_metric_counter(struct rg_mbuf *b, const char *name, const char *help, double value)
+{
+	rg_metric_family(b, name, "counter", help);
+	rg_metric_vsample(b, name, value, NULL, 0);
+}
+
+void rg_metric_gauge(struct rg_mbuf *b, const char *name, const char *help, double value)
+{
+	rg_metric_family(b, name, "gauge", help);
+	rg_metric_vsample(b, name, value, NULL, 0);
+}
+
+int rg_hist_init(struct rg_hist *h, const double *le, size_t n)
+{
+	size_t i;
+
+	memset(h, 0, sizeof(*h));
+	if (n > RG_HIST_MAX_BUCKETS)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (!isfinite(le[i]) || (i && le[i] <= le[i - 1]))
+			return -EINVAL;
+		h->le[i] = le[i];
+	}
+	h->n = n;
+	return 0;
+}
+
+void rg_hist_init_latency(struct rg_hist *h)
+{
+	static const double le[] = { 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+				     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5 };
+
+	rg_hist_init(h, le, sizeof(le) / sizeof(le[0]));
+}
+
+void rg_hist_observe(struct rg_hist *h, double v)
+{
+	size_t i;
+
+	if (isnan(v))
+		return;
+	for (i = 0; i < h->n && v > h->le[i]; i++)
+		;
+	h->counts[i]++;
+	h->count++;
+	h->sum += v;
+}
+
+void rg_hist_write(struct rg_mbuf *b, const char *name, const char *help,
+		   const struct rg_hist *h)
+{
+	uint64_t cum = 0;
+	size_t i;
+
+	rg_metric_family(b, name, "histogram", help);
+	for (i = 0; i < h->n; i++) {
+		cum += h->counts[i];
+		rg_mbuf_printf(b, "%s_bucket{le=\"%.15g\"} %llu\n", name, h->le[i],
+			       (unsigned long long)cum);
+	}
+	cum += h->counts[h->n];
+	rg_mbuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+	rg_mbuf_printf(b, "%s_sum ", name);
+	mbuf_value(b, h->sum);
+	rg_mbuf_printf(b, "\n%s_count %llu\n", name, (unsigned long long)h->count);
+}
+
+/* The server. */
+
+struct source {
+	rg_metrics_source_fn fn;
+	void *ctx;
+};
+
+struct rg_metrics {
+	struct MHD_Daemon *d;
+	int epfd;
+	int tfd;
+	uint16_t port;
+	struct source sources[MAX_SOURCES];
+	size_t n_sources;
+	uint64_t scrapes;
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	rg_vlog(RG_LOG_INFO, fmt, ap);
+}
+
+static enum MHD_Result queue_static(struct MHD_Connection *conn, unsigned status,
+				    const char *body, const char *allow)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	if (allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct rg_metrics *m = cls;
+	struct MHD_Response *r;
+	struct rg_mbuf b;
+	enum MHD_Result ret;
+	size_t i;
+
+	if (strcmp(method, MHD_HTTP_METHOD_GET))
+		return queue_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
+				    "GET");
+	if (strcmp(url, "/metrics"))
+		return queue_static(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
+
+	rg_mbuf_init(&b);
+	for (i = 0; i < m->n_sources; i++)
+		m->sources[i].fn(m->sources[i].ctx, &b);
+	if (b.err) {
+		pr_warn("metrics: cannot build the page: %s", strerror(-b.err));
+		rg_mbuf_free(&b);
+		return queue_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error\n", NULL);
+	}
+	if (!b.buf)
+		return queue_static(conn, MHD_HTTP_OK, "", NULL);
+	r = MHD_create_response_from_buffer(b.len, b.buf, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		rg_mbuf_free(&b);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE);
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	m->scrapes++;
+	return ret;
+}
+
+/* "inet:HOST:PORT", HOST possibly "[v6]". */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	char host[256], port[8];
+	const char *p, *colon;
+	size_t hl;
+	int err;
+
+	if (strncmp(listen, "inet:", 5))
+		return -EINVAL;
+	p = listen + 5;
+	colon = strrchr(p, ':');
+	if (!colon || colon == p)
+		return -EINVAL;
+	hl = (size_t)(colon - p);
+	if (p[0] == '[') {
+		if (hl < 3 || p[hl - 1] != ']')
+			return -EINVAL;
+		p++;
+		hl -= 2;
+		hints.ai_family = AF_INET6;
+	} else if (memchr(p, ':', hl)) {
+		return -EINVAL;	/* a bare IPv6 address: ambiguous with the port */
+	}
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, p, hl);
+	host[hl] = '\0';
+	if (!colon[1] || strlen(colon + 1) > 5 || strspn(colon + 1, "0123456789") !=
+	    strlen(colon + 1) || atoi(colon + 1) > 65535)
+		return -EINVAL;
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	err = getaddrinfo(host, port, &hints, &res);
+	if (err || !res) {
+		pr_warn("metrics: cannot resolve %s: %s", host, gai_strerror(err));
+		return -EINVAL;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sslen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void arm_timer(struct rg_metrics *m)
+{
+	struct itimerspec its = { 0 };
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	if (MHD_get_timeout(m->d, &ms) == MHD_YES) {
+		/* Zero would disarm: "work is pending now" becomes one nanosecond. */
+		its.it_value.tv_sec = (time_t)(ms / 1000);
+		its.it_value.tv_nsec = (long)(ms % 1000) * 1000000 + (ms ? 0 : 1);
+	}
+	timerfd_settime(m->tfd, 0, &its, NULL);
+}
+
+int rg_metrics_new(const char *listen_s, struct rg_metrics **out)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t sslen = 0;
+	struct rg_metrics *m;
+	const union MHD_DaemonInfo *info;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int lfd = -1, one = 1, err;
+
+	*out = NULL;
+	if (!listen_s)
+		return -EINVAL;
+	err = parse_listen(listen_s, &ss, &sslen);
+	if (err) {
+		pr_warn("metrics: metrics_listen must be inet:HOST:PORT, not \"%.100s\"", listen_s);
+		return err;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->epfd = m->tfd = -1;
+
+	/* Our own socket, so a bind failure reports its errno. */
+	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (lfd < 0) {
+		err = -errno;
+		goto out;
+	}
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(lfd, (struct sockaddr *)&ss, sslen) || listen(lfd, 32)) {
+		err = -errno;
+		pr_warn("metrics: cannot listen on %s: %s", listen_s, strerror(-err));
+		goto out;
+	}
+	if (getsockname(lfd, (struct sockaddr *)&ss, &sslen)) {
+		err = -errno;
+		goto out;
+	}
+	m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+			((struct sockaddr_in *)&ss)->sin_port);
+
+	m->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+				(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				0, NULL, NULL, on_request, m,
+				MHD_OPTION_LISTEN_SOCKET, lfd,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+				MHD_OPTION_END);
+	if (!m->d) {
+		pr_warn("metrics: cannot start the HTTP server on %s", listen_s);
+		err = -EIO;
+		goto out;
+	}
+	lfd = -1;	/* MHD owns it now */
+	info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!info || info->epoll_fd < 0) {
+		err = -EIO;
+		goto out;
+	}
+	m->epfd = epoll_create1(EPOLL_CLOEXEC);
+	m->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (m->epfd < 0 || m->tfd < 0) {
+		err = -errno;
+		goto out;
+	}
+	ev.data.fd = info->epoll_fd;
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev)) {
+		err = -errno;
+		goto out;
+	}
+	ev.data.fd = m->tfd;
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->tfd, &ev)) {
+		err = -errno;
+		goto out;
+	}
+	arm_timer(m);
+	pr_info("metrics: serving /metrics on %s (port %u)", listen_s, m->port);
+	*out = m;
+	return 0;
+out:
+	if (lfd >= 0)
+		close(lfd);
+	rg_metrics_free(m);
+	return err;
+}
+
+int rg_metrics_add_source(struct rg_metrics *m, rg_metrics_source_fn fn, void *ctx)
+{
+	if (!fn)
+		return -EINVAL;
+	if (m->n_sources >= MAX_SOURCES)
+		return -ENOMEM;
+	m->sources[m->n_sources].fn = fn;
+	m->sources[m->n_sources].ctx = ctx;
+	m->n_sources++;
+	return 0;
+}
+
+int rg_metrics_fd(const struct rg_metrics *m)
+{
+	return m->epfd;
+}
+
+uint16_t rg_metrics_port(const struct rg_metrics *m)
+{
+	return m->port;
+}
+
+uint64_t rg_metrics_scrapes(const struct rg_metrics *m)
+{
+	return m->scrapes;
+}
+
+int rg_metrics_dispatch(struct rg_metrics *m)
+{
+	uint64_t ticks;
+
+	if (read(m->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return -errno;
+	if (MHD_run(m->d) != MHD_YES)
+		pr_debug("metrics: MHD_run reported an error");
+	arm_timer(m);
+	return 0;
+}
+
+void rg_metrics_free(struct rg_metrics *m)
+{
+	if (!m)
+		return;
+	if (m->d)
+		MHD_stop_daemon(m->d);
+	if (m->epfd >= 0)
+		close(m->epfd);
+	if (m->tfd >= 0)
+		close(m->tfd);
+	free(m);
+}
