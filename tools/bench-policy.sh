@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# bench-policy.sh: policy service throughput and latency, ours against postfwd (not a test).
+# Runs $BUILD/bench-policy with 1 and 64 connections against relayguardd when
+# $BUILD/relayguardd exists (else the stub server over user/policy.c, labelled "stub") and
+# against postfwd1 with the closest rule postfwd has (rate limit of unregistered sender
+# domains per client address in the tenant's networks), same client and traffic. Everything
+# runs on the loopback of a private network namespace made here and removed at exit, with
+# every process this script started. Prints each run's "bench-policy ..." line and a ratio
+# line per connection count. BENCH_DURATION (s, default 5) and BENCH_WARMUP (default 1).
+set -u
+: "${BUILD:=build}"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+DUR=${BENCH_DURATION:-5}
+WARM=${BENCH_WARMUP:-1}
+CONNS_LIST=${BENCH_CONNS:-"1 64"}
+BLOCK="550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
+
+for t in "$BUILD/bench-policy" "$BUILD/tests/helpers/policy_stub"; do
+	if [ ! -x "$t" ]; then
+		make -s BUILD="$BUILD" NO_DEPS=1 "$t" || exit 1
+	fi
+done
+if ! command -v postfwd1 >/dev/null; then
+	echo "bench-policy.sh: postfwd1 not installed (Debian package postfwd)" >&2
+	exit 1
+fi
+
+NS=rgpol-bench-$$
+TMP=$(mktemp -d /tmp/rgpol-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	[ -s "$TMP/postfwd.pid" ] && kill "$(cat "$TMP/postfwd.pid")" 2>/dev/null
+	sleep 0.3
+	# Anything still in our namespace was started by this script.
+	for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+	ip netns del "$NS" 2>/dev/null
+	[ -n "${PIN_DIR:-}" ] && rm -rf "$PIN_DIR"
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ip netns add "$NS" || exit 1
+ip -n "$NS" link set lo up
+in_ns() { ip netns exec "$NS" "$@"; }
+
+# wait_port PORT: up to 10 s for 127.0.0.1:PORT in the namespace to accept.
+wait_port() {
+	in_ns python3 -c '
+import socket, sys, time
+end = time.monotonic() + 10
+while time.monotonic() < end:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close(); sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)' "$1"
+}
+
+declare -A RPS
+run_bench() {
+	local label=$1 port=$2 c line
+	for c in $CONNS_LIST; do
+		line=$(in_ns timeout $((DUR + WARM + 30)) "$BUILD/bench-policy" -l "$label" -c "$c" \
+			-d "$DUR" -w "$WARM" "inet:127.0.0.1:$port") || {
+			echo "bench-policy.sh: $label conns=$c failed" >&2
+			continue
+		}
+		echo "$line"
+		RPS[$label.$c]=$(sed -n 's/.*req_per_s=\([0-9]*\).*/\1/p' <<<"$line")
+	done
+}
+
+# Ours: relayguardd when built, else the stub.
+OURS=stub
+PORT=10041
+if [ -x "$BUILD/relayguardd" ]; then
+	ip -n "$NS" link add rgb0 type dummy && ip -n "$NS" link set rgb0 up
+	PIN_DIR=/sys/fs/bpf/$NS
+	cat >"$TMP/relayguard.conf" <<EOF
+[agent]
+interfaces = rgb0
+policy_listen = inet:127.0.0.1:$PORT
+control_socket = $TMP/control.sock
+metrics_listen =
+state_dir = $TMP/state
+pin_dir = $PIN_DIR
+mode = enforce
+fail_mode = open
+[limits]
+unregistered_limit = 100
+unregistered_window = 1h
+[tenant contoso]
+connectors = 192.0.2.0/24 2001:db8:10::/48
+accepted_domains = contoso.com
+EOF
+	mkdir -p "$TMP/state"
+	# nsenter, not ip netns exec: pins under /sys/fs/bpf must be the real ones.
+	nsenter --net=/run/netns/"$NS" "$BUILD/relayguardd" -f -c "$TMP/relayguard.conf" \
+		>"$TMP/relayguardd.log" 2>&1 &
+	PIDS+=($!)
+	if wait_port $PORT; then
+		OURS=relayguardd
+	else
+		echo "bench-policy.sh: relayguardd did not come up, using the stub:" >&2
+		tail -5 "$TMP/relayguardd.log" >&2
+		kill "${PIDS[-1]}" 2>/dev/null
+	fi
+fi
+if [ "$OURS" = stub ]; then
+	in_ns "$BUILD/tests/helpers/policy_stub" --listen "inet:127.0.0.1:$PORT" \
+		>"$TMP/stub.log" 2>&1 &
+	PIDS+=($!)
+	wait_port $PORT || { echo "bench-policy.sh: stub did not start" >&2; exit 1; }
+fi
+run_bench "$OURS" $PORT
+
+# postfwd1: single process (postfwd2's prefork children do not share rate counters).
+cat >"$TMP/postfwd.cf" <<EOF
+id=R1; client_address=192.0.2.0/24, 2001:db8:10::/48; sender_domain=!!(^contoso\.com\$); action=rate(client_address/100/3600/$BLOCK)
+EOF
+in_ns postfwd1 -d -f "$TMP/postfwd.cf" -i 127.0.0.1 -p 10040 --pidfile "$TMP/postfwd.pid" \
+	-n --norulelog --noidlestats -u nobody -g nogroup
+wait_port 10040 || { echo "bench-policy.sh: postfwd1 did not start" >&2; exit 1; }
+run_bench postfwd 10040
+
+for c in $CONNS_LIST; do
+	a=${RPS[$OURS.$c]:-} b=${RPS[postfwd.$c]:-}
+	if [ -n "$a" ] && [ -n "$b" ] && [ "$b" -gt 0 ]; then
+		echo "bench-policy ratio conns=$c $OURS/postfwd=$(awk -v a="$a" -v b="$b" \
+			'BEGIN { printf "%.1f", a / b }')"
+	fi
+done
