@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -337,6 +338,10 @@ static void conn_read(struct rg_policy_server *s, struct conn *c)
 			s->st.eof_mid_request++;
 			pr_debug("policy: conn %llu from %s: end of input inside a request",
 				 (unsigned long long)c->id, c->peer);
+		} else if (c->out_len > c->out_off) {
+			/* A client that half-closed after its last request still gets what
+			 * the socket takes of its replies. */
+			conn_flush(s, c);
 		}
 		conn_close(s, c);
 		return;
@@ -464,6 +469,12 @@ static void listener_accept(struct rg_policy_server *s, struct listener *l)
 		c->tag.kind = TAG_CONN;
 		c->fd = fd;
 		c->id = ++s->next_id;
+		if (!l->unix_path) {
+			int one = 1;
+
+			/* Replies go out in one send; no reason to let Nagle hold one back. */
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
 		format_peer(fd, c->peer, sizeof(c->peer));
 		ev.data.ptr = c;
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {

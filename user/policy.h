@@ -70,7 +70,9 @@ struct rg_policy_server;
  * Bind every listener (all or nothing) and set up the epoll set. unix:PATH: the parent
  * directory must exist (-ENOENT, logged); a stale socket file there is replaced, a live
  * one (something accepts on it) is -EADDRINUSE, a non-socket file -EEXIST. The socket is
- * chowned to user/group "postfix" with mode 0660 when that user exists, else mode 0666.
+ * chowned to user/group "postfix" with mode 0660 when that user exists (and we may chown),
+ * else mode 0666, so Postfix's smtpd (user postfix) can connect either way.
+ * inet:HOST:PORT takes an IPv4 address or name, inet:[IPV6]:PORT (IPV6_V6ONLY), "*" = any.
  */
 int rg_policy_server_new(const struct rg_policy_server_opts *opts, struct rg_policy_server **out);
 /* Close every connection and listener; remove the unix socket files this server made. */

@@ -7,7 +7,8 @@
 # and hostile clients (overlong line/request, NUL, 10,000 attributes, no '=', empty name,
 # missing terminator then EOF, byte-at-a-time trickle past the deadline, idle, abrupt close,
 # never reading replies) that must be closed without a reply while a bystander connection
-# keeps being served. Reports TAP.
+# keeps being served. Runs itself inside a network namespace it creates (rgpol-e2e-PID) and
+# removes. Reports TAP.
 #
 # The server under test is $POLICY_SERVER (default: the stub over user/policy.c). Any server
 # taking the stub's flags works: --listen SPEC (repeated), --request-timeout MS,
@@ -16,6 +17,21 @@
 # point it at a wrapper that writes a config doing that. Only loopback is used.
 set -u
 . "$(dirname "$0")/../lib.sh"
+
+# Loopback of a private network namespace, never the root one's.
+if [ -z "${RGPOL_NETNS:-}" ]; then
+	RGPOL_NETNS=rgpol-e2e-$$
+	export RGPOL_NETNS
+	if ! ip netns add "$RGPOL_NETNS" 2>/dev/null; then
+		echo "# SKIP cannot create a network namespace (needs root)"
+		exit "$SKIP_CODE"
+	fi
+	trap 'ip netns del "$RGPOL_NETNS" 2>/dev/null' EXIT
+	trap 'exit 1' INT TERM
+	ip -n "$RGPOL_NETNS" link set lo up
+	ip netns exec "$RGPOL_NETNS" bash "$0" "$@"
+	exit $?
+fi
 
 POLICY_SERVER=${POLICY_SERVER:-$BUILD/tests/helpers/policy_stub}
 CLIENT="python3 $RG_ROOT/tests/e2e/policy_client.py"
