@@ -59,6 +59,7 @@ struct rg_control {
 	struct client *clients;
 	size_t n_clients;
 	uint64_t armed_ms;
+	uint64_t idle_ms, request_ms;
 };
 
 /* Markers for epoll data.ptr: the listener and timer are not clients. */
@@ -268,6 +269,8 @@ int rg_control_new(const char *path, struct rg_control **out)
 	if (!c)
 		return -ENOMEM;
 	c->lfd = c->epfd = c->tfd = -1;
+	c->idle_ms = RG_CONTROL_IDLE_TIMEOUT_S * 1000;
+	c->request_ms = RG_CONTROL_REQUEST_TIMEOUT_S * 1000;
 	c->path = strdup(path);
 	if (!c->path) {
 		err = -ENOMEM;
@@ -345,6 +348,14 @@ int rg_control_fd(const struct rg_control *c)
 size_t rg_control_clients(const struct rg_control *c)
 {
 	return c->n_clients;
+}
+
+void rg_control_set_timeouts(struct rg_control *c, unsigned idle_ms, unsigned request_ms)
+{
+	if (idle_ms)
+		c->idle_ms = idle_ms;
+	if (request_ms)
+		c->request_ms = request_ms;
 }
 
 static void client_close(struct rg_control *c, struct client *cl)
@@ -508,6 +519,7 @@ static void process_input(struct rg_control *c, struct client *cl)
 	if (start) {
 		memmove(cl->in, cl->in + start, cl->in_len - start);
 		cl->in_len -= start;
+		cl->req_deadline_ms = 0;	/* what is left is a new request */
 	}
 	if (cl->closing)
 		return;
@@ -527,7 +539,7 @@ static void process_input(struct rg_control *c, struct client *cl)
 		cl->closing = true;
 	}
 	cl->req_deadline_ms = cl->in_len ? (cl->req_deadline_ms ? cl->req_deadline_ms :
-					    now_ms() + RG_CONTROL_REQUEST_TIMEOUT_S * 1000) : 0;
+					    now_ms() + c->request_ms) : 0;
 }
 
 /* Returns false if the client was closed. */
@@ -582,7 +594,7 @@ static void client_event(struct rg_control *c, struct client *cl, uint32_t event
 			cl->eof = true;
 		if (n > 0) {
 			cl->in_len += (size_t)n;
-			cl->idle_deadline_ms = now_ms() + RG_CONTROL_IDLE_TIMEOUT_S * 1000;
+			cl->idle_deadline_ms = now_ms() + c->idle_ms;
 		}
 		process_input(c, cl);
 	} else if ((events & (EPOLLHUP | EPOLLERR)) && cl->out_len == 0) {
@@ -625,7 +637,7 @@ static void accept_clients(struct rg_control *c)
 		cl->peer.pid = cred.pid;
 		snprintf(cl->peer.by, sizeof(cl->peer.by), "uid=%u pid=%d", (unsigned)cred.uid,
 			 (int)cred.pid);
-		cl->idle_deadline_ms = now_ms() + RG_CONTROL_IDLE_TIMEOUT_S * 1000;
+		cl->idle_deadline_ms = now_ms() + c->idle_ms;
 		cl->next = c->clients;
 		c->clients = cl;
 		c->n_clients++;

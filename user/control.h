@@ -85,6 +85,8 @@ int rg_control_fd(const struct rg_control *c);
  * (only for failures of the server itself; client errors are handled and logged). */
 int rg_control_dispatch(struct rg_control *c);
 size_t rg_control_clients(const struct rg_control *c);
+/* Override RG_CONTROL_IDLE_TIMEOUT_S / RG_CONTROL_REQUEST_TIMEOUT_S (ms; 0 keeps one). */
+void rg_control_set_timeouts(struct rg_control *c, unsigned idle_ms, unsigned request_ms);
 /* Close all clients and the socket, unlink the socket path. NULL is fine. */
 void rg_control_free(struct rg_control *c);
 

@@ -504,6 +504,61 @@ static void test_stale_and_live_socket(void **state)
 	assert_int_equal(access(f->path, F_OK), -1);
 }
 
+static bool wait_closed(struct fixture *f, int fd, int (*trickle)(int fd, int i))
+{
+	char buf[256];
+
+	for (int i = 0; i < 500; i++) {
+		ssize_t n;
+
+		pump(f->ctl, 10);
+		if (trickle)
+			trickle(fd, i);
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			return true;
+	}
+	return false;
+}
+
+static int trickle_byte(int fd, int i)
+{
+	usleep(10000);	/* one byte per 10 ms: busy, but slower than any real request */
+	return (int)send(fd, " ", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void test_timeouts(void **state)
+{
+	struct fixture *f = *state;
+	json_object *r;
+	int idle, slow, busy;
+
+	rg_control_set_timeouts(f->ctl, 300, 200);
+	idle = client_connect(f->path);
+	assert_true(idle >= 0);
+	assert_true(wait_closed(f, idle, NULL));
+	close(idle);
+
+	/* A request that never ends is cut off although bytes keep coming. */
+	slow = client_connect(f->path);
+	assert_true(slow >= 0);
+	assert_int_equal(send(slow, "{\"cmd\":", 7, MSG_NOSIGNAL), 7);
+	assert_true(wait_closed(f, slow, trickle_byte));
+	close(slow);
+	assert_int_equal(f->calls, 0);
+
+	/* A client that keeps asking is served, each answer on time. */
+	busy = client_connect(f->path);
+	assert_true(busy >= 0);
+	for (int i = 0; i < 3; i++) {
+		r = roundtrip(f->ctl, busy, "{\"cmd\":\"echo\"}\n");
+		assert_true(reply_ok(r));
+		json_object_put(r);
+	}
+	close(busy);
+	assert_int_equal(f->calls, 3);
+}
+
 static void test_register(void **state)
 {
 	struct fixture *f = *state;
@@ -578,6 +633,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nonroot_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_and_live_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_register, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
 		cmocka_unit_test(test_request_helpers),
 		cmocka_unit_test(test_path_too_long),
 	};
