@@ -15,11 +15,16 @@
 
 #include "cidr.h"
 #include "domains.h"
+#include "log.h"
 
 #define RG_DEFAULT_CONFIG "/etc/relayguard/relayguard.conf"
 #define RG_TENANT_NAME_MAX 64	/* [A-Za-z0-9._-], 1..63 chars */
 #define RG_MAX_LISTEN 16
 #define RG_MAX_IFACES 16
+#define RG_CONFIG_FILE_MAX (16u << 20)	/* bytes per configuration file */
+#define RG_DOMAINS_FILE_MAX (256u << 20) /* bytes per accepted_domains_file */
+#define RG_CONFIG_INCLUDE_DEPTH 8	/* nested include levels */
+#define RG_CONFIG_ERRORS_MAX 100	/* stored messages; then one "too many errors" */
 
 enum rg_attach_mode { RG_ATTACH_AUTO, RG_ATTACH_NATIVE, RG_ATTACH_GENERIC, RG_ATTACH_TC };
 enum rg_mode { RG_MODE_ENFORCE, RG_MODE_MONITOR };
@@ -77,6 +82,7 @@ struct rg_config {
 	uint32_t max_policy_connections;	/* default 1024 */
 	uint64_t policy_idle_timeout_ns;	/* default 5m (Postfix reuses connections) */
 	uint64_t policy_request_timeout_ns;	/* default 10s: from first byte to empty line */
+	enum rg_log_level log_level;		/* err | warn | info (default) | debug */
 
 	/* [limits] */
 	struct rg_limits defaults;
@@ -88,6 +94,11 @@ struct rg_config {
 	struct rg_domains *domains;
 	/* Every connector CIDR -> tenant index. */
 	struct rg_lpm *connectors;
+
+	/* Every file read (main, includes, domain files), in order; tenants' file points here. */
+	char **files;
+	size_t n_files;
+	struct rg_name_index *tenant_index;	/* private to config.c: name -> tenant index */
 };
 
 /* One "FILE:LINE: reason" per error, in order. */
@@ -107,9 +118,11 @@ void rg_config_errors_free(struct rg_config_errors *errs);
 /* Index of tenant NAME in cfg->tenants, or -1. */
 int rg_config_find_tenant(const struct rg_config *cfg, const char *name);
 
-/* "30s", "15m", "1h", "1d", "0" (and plain seconds) -> ns. 0 or -EINVAL. */
+/* "30s", "15m", "1h", "1d", "0" (and plain seconds) -> ns. 0, -EINVAL, or -ERANGE when it
+ * does not fit in 64 bits of nanoseconds. */
 int rg_parse_duration(const char *s, uint64_t *ns);
-/* "600/1m", "10/s", "5/30s" -> rate. 0 or -EINVAL. */
+/* "600/1m", "10/s", "5/30s" -> rate; "0" (or any 0/PERIOD) is off: count 0. 0, -EINVAL,
+ * or -ERANGE. */
 int rg_parse_rate(const char *s, struct rg_rate *r);
 /* Format a duration back in the largest exact unit ("15m", "1h", "90s"). */
 char *rg_format_duration(uint64_t ns, char *buf, size_t len);
