@@ -1719,7 +1719,7 @@ int rg_config_load(const char *path, struct rg_config **out, struct rg_config_er
 	if (ld.n_errors > RG_CONFIG_ERRORS_MAX) {
 		char *msg;
 
-		if (asprintf(&msg, "%s: too many errors (%zu more not shown)", path,
+		if (asprintf(&msg, "%s:0: too many errors (%zu more not shown)", path,
 			     ld.n_errors - RG_CONFIG_ERRORS_MAX) < 0)
 			msg = NULL;
 		add_msg(&ld, msg);
