@@ -204,13 +204,20 @@ struct lpm_level {
 	struct lpm_slot *slots;
 	size_t cap;		/* power of two, or 0 */
 	size_t n;
+	size_t n_v4, n_v6;	/* entries that can contain IPv4-mapped / other addresses */
+};
+
+/* Lengths present, longest first: one list for IPv4-mapped lookups, one for the rest, so
+ * a lookup probes only lengths that can match its family. */
+struct lpm_lens {
+	uint8_t len[129];
+	unsigned n;
 };
 
 struct rg_lpm {
 	struct lpm_level level[129];
 	uint64_t mask_hi[129], mask_lo[129];	/* byte masks, in memory order */
-	uint8_t lens[129];			/* lengths present, longest first */
-	unsigned n_lens;
+	struct lpm_lens v4, v6;
 	size_t count;
 };
 
@@ -276,7 +283,7 @@ static struct lpm_slot *level_find(const struct lpm_level *lv, uint64_t hi, uint
 static int level_grow(struct lpm_level *lv)
 {
 	size_t ncap = lv->cap ? lv->cap * 2 : 8;
-	struct lpm_level nl = { .cap = ncap, .n = lv->n };
+	struct lpm_level nl = { .cap = ncap };
 
 	if (ncap < lv->cap)
 		return -ENOMEM;
@@ -290,8 +297,21 @@ static int level_grow(struct lpm_level *lv)
 			*level_find(&nl, s->hi, s->lo) = *s;
 	}
 	free(lv->slots);
-	*lv = nl;
+	lv->slots = nl.slots;
+	lv->cap = ncap;
 	return 0;
+}
+
+static void lens_add(struct lpm_lens *l, unsigned len)
+{
+	unsigned i = l->n;
+
+	while (i > 0 && l->len[i - 1] < len) {
+		l->len[i] = l->len[i - 1];
+		i--;
+	}
+	l->len[i] = (uint8_t)len;
+	l->n++;
 }
 
 int rg_lpm_insert(struct rg_lpm *t, const struct rg_cidr *c, uint32_t value, uint32_t *old)
@@ -329,30 +349,41 @@ int rg_lpm_insert(struct rg_lpm *t, const struct rg_cidr *c, uint32_t value, uin
 	s->lo = lo;
 	s->value = value;
 	s->used = 1;
-	if (lv->n++ == 0) {
-		unsigned i = t->n_lens;
-
-		while (i > 0 && t->lens[i - 1] < len) {
-			t->lens[i] = t->lens[i - 1];
-			i--;
-		}
-		t->lens[i] = (uint8_t)len;
-		t->n_lens++;
-	}
+	lv->n++;
 	t->count++;
+
+	/* A prefix holds IPv4-mapped addresses if it lies inside ::ffff:0:0/96 or, shorter
+	 * than /96, contains that whole block; it holds other addresses unless it lies
+	 * inside the block. */
+	uint8_t block[16];
+	bool in_block = len >= 96 && rg_addr_is_v4(c->addr);
+
+	memcpy(block, v4_mapped_prefix, 12);
+	memset(block + 12, 0, 4);
+	rg_addr_mask(block, len);
+	uint64_t bhi, blo;
+
+	memcpy(&bhi, block, 8);
+	memcpy(&blo, block + 8, 8);
+	if ((in_block || (len < 96 && bhi == hi && blo == lo)) && lv->n_v4++ == 0)
+		lens_add(&t->v4, len);
+	if (!in_block && lv->n_v6++ == 0)
+		lens_add(&t->v6, len);
 	return 0;
 }
 
 bool rg_lpm_lookup(const struct rg_lpm *t, const uint8_t addr[16], uint32_t *value)
 {
+	const struct lpm_lens *l;
 	uint64_t hi, lo;
 
 	if (!t)
 		return false;
+	l = rg_addr_is_v4(addr) ? &t->v4 : &t->v6;
 	memcpy(&hi, addr, 8);
 	memcpy(&lo, addr + 8, 8);
-	for (unsigned i = 0; i < t->n_lens; i++) {
-		unsigned len = t->lens[i];
+	for (unsigned i = 0; i < l->n; i++) {
+		unsigned len = l->len[i];
 		const struct lpm_slot *s;
 
 		s = level_find(&t->level[len], hi & t->mask_hi[len], lo & t->mask_lo[len]);

@@ -381,6 +381,74 @@ static void test_lpm_all_lengths(void **state)
 	rg_lpm_free(t);
 }
 
+/* Short prefixes that hold the IPv4-mapped block serve IPv4 lookups too (kernel trie
+ * semantics), prefixes inside the block never serve IPv6 ones. */
+static void test_lpm_family_split(void **state)
+{
+	static const char *const cidrs[] = { "::/8", "::ffff:0:0/96", "::fffe:0:0/95",
+					     "192.0.2.0/24", "2001:db8::/32" };
+	struct rg_lpm *t = lpm_of(cidrs, 5);
+
+	assert_int_equal(lookup(t, "::1"), 1);
+	assert_int_equal(lookup(t, "198.51.100.1"), 2);
+	assert_int_equal(lookup(t, "::fffe:0:1"), 3);
+	assert_int_equal(lookup(t, "192.0.2.9"), 4);
+	assert_int_equal(lookup(t, "2001:db8::1"), 5);
+	assert_int_equal(lookup(t, "2001:db9::1"), 0);
+	rg_lpm_free(t);
+
+	static const char *const short_only[] = { "::/8" };
+	t = lpm_of(short_only, 1);
+	assert_int_equal(lookup(t, "203.0.113.1"), 1);
+	rg_lpm_free(t);
+
+	/* inside the block: IPv4-mapped only */
+	static const char *const v4_only[] = { "::ffff:0:0/96" };
+	t = lpm_of(v4_only, 1);
+	assert_int_equal(lookup(t, "203.0.113.1"), 1);
+	assert_int_equal(lookup(t, "::fffe:0:1"), 0);
+	assert_int_equal(lookup(t, "::1"), 0);
+	rg_lpm_free(t);
+}
+
+/* Many entries at many lengths (every level grows many times), none nested: each
+ * prefix's own address finds exactly it. */
+static void test_lpm_large(void **state)
+{
+	enum { N6 = 65536, N4 = 65536 };
+	struct rg_lpm *t = rg_lpm_new();
+	char s[RG_ADDR_STRLEN];
+
+	assert_non_null(t);
+	for (uint32_t i = 0; i < N6 + N4; i++) {
+		struct rg_cidr c;
+
+		if (i < N6)
+			snprintf(s, sizeof(s), "2001:db8:%x:%x::/%u", i, (i * 7919u) & 0xffff,
+				 48 + i % 41);
+		else
+			snprintf(s, sizeof(s), "10.%u.%u.0/%u", (i - N6) >> 8, (i - N6) & 0xff,
+				 24 + i % 9);
+		if (rg_cidr_parse(s, &c, true))
+			fail_msg("parse %s", s);
+		assert_int_equal(rg_lpm_insert(t, &c, i, NULL), 0);
+	}
+	assert_int_equal(rg_lpm_count(t), N6 + N4);
+	for (uint32_t i = 0; i < N6 + N4; i++) {
+		uint8_t a[16];
+		uint32_t v = UINT32_MAX;
+
+		if (i < N6)
+			snprintf(s, sizeof(s), "2001:db8:%x:%x::", i, (i * 7919u) & 0xffff);
+		else
+			snprintf(s, sizeof(s), "10.%u.%u.0", (i - N6) >> 8, (i - N6) & 0xff);
+		assert_int_equal(rg_addr_parse(s, a, NULL), 0);
+		assert_true(rg_lpm_lookup(t, a, &v));
+		assert_int_equal(v, i);
+	}
+	rg_lpm_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +460,8 @@ int main(void)
 		cmocka_unit_test(test_lpm_zero_prefixes),
 		cmocka_unit_test(test_lpm_random_vs_scan),
 		cmocka_unit_test(test_lpm_all_lengths),
+		cmocka_unit_test(test_lpm_family_split),
+		cmocka_unit_test(test_lpm_large),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
