@@ -1609,7 +1609,7 @@ static int load_file(struct load *ld, const char *path, struct src_file *parent)
 	struct stat st;
 	int err, rc;
 
-	if (parent && ld->depth >= RG_CONFIG_INCLUDE_DEPTH) {
+	if (parent && ld->depth > RG_CONFIG_INCLUDE_DEPTH) {
 		ferr(parent, "include '%s': nested more than %d levels", pr(path, p),
 		     RG_CONFIG_INCLUDE_DEPTH);
 		return -ELOOP;
