@@ -7,6 +7,8 @@
  * from the repository root) or are written to a mkdtemp directory. Reports cmocka TAP.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -233,6 +235,15 @@ static void test_shipped_example(void **state)
 
 	assert_true(cfg->n_interfaces >= 1);
 	assert_int_equal(cfg->defaults.unregistered_limit, 100);
+	/* contoso inline, its domains file, and the tenants.d fragment */
+	int c = rg_config_find_tenant(cfg, "contoso");
+	int n = rg_config_find_tenant(cfg, "northwind");
+
+	assert_true(c >= 0 && n >= 0);
+	assert_true(registered(cfg, c, "x.contoso.org"));
+	assert_true(registered(cfg, n, "northwind.example"));
+	assert_int_equal(cfg->tenants[c].limits.unregistered_limit, 500);
+	assert_int_equal(cfg->tenants[n].limits.connection_rate_limit.count, 120);
 	rg_config_free(cfg);
 }
 
@@ -563,6 +574,587 @@ static void test_100k_tenants(void **state)
 	rg_config_free(cfg);
 }
 
+/* ---- more: exact errors of many kinds in one file, include and main-file failures ---- */
+
+/* tmpdir/name; the returned path stays valid until the next 8 calls. */
+static const char *tpath(const char *name)
+{
+	static char bufs[8][PATH_MAX];
+	static unsigned next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, PATH_MAX, "%s/%s", tmpdir, name);
+	return b;
+}
+
+/* Write tmpdir/name (making its directory); returns the path like tpath(). */
+static const char *write_tmp_len(const char *name, const char *content, size_t len)
+{
+	const char *p = tpath(name);
+	char dir[PATH_MAX];
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s", p);
+	*strrchr(dir, '/') = '\0';
+	mkdir(dir, 0755);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(content, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	return p;
+}
+
+static const char *write_tmp(const char *name, const char *content)
+{
+	return write_tmp_len(name, content, strlen(content));
+}
+
+static void dump_errors(const struct rg_config_errors *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		fprintf(stderr, "#   error: %s\n", e->msgs[i]);
+}
+
+/* Load and expect failure with want_rc; errs filled for expect_err(). */
+static void load_bad(const char *path, struct rg_config_errors *errs, int want_rc)
+{
+	struct rg_config *cfg = (struct rg_config *)1;
+	int rc = rg_config_load(path, &cfg, errs);
+
+	if (rc != want_rc) {
+		dump_errors(errs);
+		fail_msg("loading %s: rc %d, want %d", path, rc, want_rc);
+	}
+	assert_null(cfg);
+	assert_true(errs->n > 0);
+}
+
+/* Some message is exactly "file:line: ..." with substr in its reason (line 0: the file). */
+static void expect_err(const struct rg_config_errors *e, const char *file, int line,
+		       const char *substr)
+{
+	char prefix[PATH_MAX + 32];
+	size_t pl;
+
+	snprintf(prefix, sizeof(prefix), "%s:%d: ", file, line);
+	pl = strlen(prefix);
+	for (size_t i = 0; i < e->n; i++)
+		if (!strncmp(e->msgs[i], prefix, pl) && strstr(e->msgs[i] + pl, substr))
+			return;
+	dump_errors(e);
+	fail_msg("no error '%s%s'", prefix, substr);
+}
+
+static void test_every_agent_key(void **state)
+{
+	struct rg_config *cfg = load_ok(write_tmp("agent.conf",
+		"[agent]\n"
+		"interfaces = veth0 veth1\n"
+		"interfaces = eth2\n"
+		"attach_mode = generic\n"
+		"smtp_ports = 2525\n"
+		"smtp_ports = 10025\n"
+		"policy_listen = unix:/tmp/rg/policy inet:127.0.0.1:10040\n"
+		"policy_listen = inet:[::1]:10041\n"
+		"control_socket = /tmp/rg/control.sock\n"
+		"metrics_listen = inet:localhost:9555\n"
+		"state_dir = /tmp/rg/state\n"
+		"pin_dir = /sys/fs/bpf/rg-test\n"
+		"audit_log = /tmp/rg/audit.jsonl\n"
+		"mode = monitor\n"
+		"fail_mode = closed\n"
+		"host_prefix_v4 = 24\n"
+		"host_prefix_v6 = 128\n"
+		"host_table_size = 4096\n"
+		"flow_table_size = 1024\n"
+		"verdict_table_size = 512\n"
+		"max_policy_connections = 64\n"
+		"policy_idle_timeout = 1m\n"
+		"policy_request_timeout = 30\n"
+		"log_level = warn\n"));
+
+	assert_int_equal(cfg->n_interfaces, 3);
+	assert_string_equal(cfg->interfaces[2], "eth2");
+	assert_int_equal(cfg->attach_mode, RG_ATTACH_GENERIC);
+	/* the first setting replaces the default list, a repeat appends */
+	assert_int_equal(cfg->n_smtp_ports, 2);
+	assert_int_equal(cfg->smtp_ports[0], 2525);
+	assert_int_equal(cfg->smtp_ports[1], 10025);
+	assert_int_equal(cfg->n_policy_listen, 3);
+	assert_string_equal(cfg->policy_listen[0], "unix:/tmp/rg/policy");
+	assert_string_equal(cfg->policy_listen[1], "inet:127.0.0.1:10040");
+	assert_string_equal(cfg->control_socket, "/tmp/rg/control.sock");
+	assert_string_equal(cfg->metrics_listen, "inet:localhost:9555");
+	assert_string_equal(cfg->state_dir, "/tmp/rg/state");
+	assert_string_equal(cfg->pin_dir, "/sys/fs/bpf/rg-test");
+	assert_string_equal(cfg->audit_log, "/tmp/rg/audit.jsonl");
+	assert_int_equal(cfg->host_prefix_v6, 128);
+	assert_int_equal(cfg->flow_table_size, 1024);
+	assert_int_equal(cfg->verdict_table_size, 512);
+	assert_int_equal(cfg->max_policy_connections, 64);
+	assert_int_equal(cfg->policy_request_timeout_ns, 30 * NS);
+	assert_int_equal(cfg->log_level, RG_LOG_WARN);
+	rg_config_free(cfg);
+}
+
+static void test_include_errors(void **state)
+{
+	struct rg_config_errors e = { 0 };
+	char dirinc[PATH_MAX];
+
+	/* self include through a glob */
+	write_tmp("self/x.conf", "[agent]\ninterfaces = eth0\ninclude = *.conf\n");
+	load_bad(tpath("self/x.conf"), &e, -EINVAL);
+	expect_err(&e, tpath("self/x.conf"), 3, "include loop");
+	rg_config_errors_free(&e);
+
+	/* a literal include that is missing, a directory, an oversized file; a glob with no
+	 * match is fine */
+	write_tmp("miss/m.conf", "[agent]\ninterfaces = eth0\ninclude = nope.conf\n"
+				 "include = sub\n"
+				 "include = big.conf\n"
+				 "include = none-*.conf\n");
+	snprintf(dirinc, sizeof(dirinc), "%s", tpath("miss/sub"));
+	mkdir(dirinc, 0755);
+	int fd = open(tpath("miss/big.conf"), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, RG_CONFIG_FILE_MAX + 1), 0);
+	close(fd);
+	load_bad(tpath("miss/m.conf"), &e, -EINVAL);
+	expect_err(&e, tpath("miss/m.conf"), 3, "cannot read included file");
+	expect_err(&e, tpath("miss/m.conf"), 3, "No such file");
+	expect_err(&e, tpath("miss/m.conf"), 4, "Is a directory");
+	expect_err(&e, tpath("miss/m.conf"), 5, "too large");
+	assert_int_equal(e.n, 3);
+	rg_config_errors_free(&e);
+
+	/* a file of exactly the cap is fine (blank lines) */
+	char *blank = malloc(RG_CONFIG_FILE_MAX);
+
+	assert_non_null(blank);
+	memset(blank, '\n', RG_CONFIG_FILE_MAX);
+	write_tmp_len("capok/big.conf", blank, RG_CONFIG_FILE_MAX);
+	free(blank);
+	write_tmp("capok/m.conf", "[agent]\ninterfaces = eth0\ninclude = big.conf\n");
+	rg_config_free(load_ok(tpath("capok/m.conf")));
+	unlink(tpath("capok/big.conf"));
+	unlink(tpath("miss/big.conf"));
+}
+
+static void test_main_file_errors(void **state)
+{
+	struct rg_config_errors e = { 0 };
+	struct rg_config *cfg = NULL;
+
+	assert_int_equal(rg_config_load(tpath("does-not-exist.conf"), &cfg, &e), -ENOENT);
+	assert_null(cfg);
+	expect_err(&e, tpath("does-not-exist.conf"), 0, "cannot read");
+	rg_config_errors_free(&e);
+
+	int fd = open(tpath("huge2.conf"), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)RG_CONFIG_FILE_MAX + 4096), 0);
+	close(fd);
+	assert_int_equal(rg_config_load(tpath("huge2.conf"), &cfg, &e), -EFBIG);
+	expect_err(&e, tpath("huge2.conf"), 0, "too large");
+	rg_config_errors_free(&e);
+	unlink(tpath("huge2.conf"));
+
+	/* a directory, and errs may be NULL */
+	assert_int_equal(rg_config_load(tmpdir, &cfg, NULL), -EISDIR);
+	assert_int_equal(rg_config_load(tpath("does-not-exist.conf"), &cfg, NULL), -ENOENT);
+}
+
+/* Every error kind, all collected from one file, each at its own line. */
+static void test_every_error_one_file(void **state)
+{
+	struct rg_config_errors e = { 0 };
+	const char *p = write_tmp("errors.conf",
+		"stray = 1\n"				/* 1 */
+		"[agent]\n"				/* 2 */
+		"colour = blue\n"			/* 3 */
+		"attach_mode = turbo\n"			/* 4 */
+		"smtp_ports = 25 0 70000 x\n"		/* 5 */
+		"host_prefix_v4 = 33\n"			/* 6 */
+		"host_prefix_v6 = 0\n"			/* 7 */
+		"policy_listen = tcp:1.2.3.4:5\n"	/* 8 */
+		"state_dir = relative/dir\n"		/* 9 */
+		"mode = enforce\n"			/* 10 */
+		"mode = monitor\n"			/* 11 */
+		"[bogus]\n"				/* 12 */
+		"ignored = quietly\n"			/* 13 */
+		"[limits]\n"				/* 14 */
+		"unregistered_window = 10x\n"		/* 15 */
+		"block_duration = -1s\n"		/* 16 */
+		"flood_block_time = 99999999999999d\n"	/* 17 */
+		"connection_rate_limit = 600/1w\n"	/* 18 */
+		"unregistered_limit = lots\n"		/* 19 */
+		"frobnicate = 1\n"			/* 20 */
+		"[tenant a]\n"				/* 21 */
+		"connectors = 192.0.2.0/24 192.0.2.1/24 10.0.0.0/33 junk\n" /* 22 */
+		"accepted_domains = good.example bad..example\n" /* 23 */
+		"[tenant b]\n"				/* 24 */
+		"connectors = 192.0.2.0/24 192.0.2.0/25\n" /* 25 */
+		"wat = 1\n"				/* 26 */
+		"[tenant a]\n"				/* 27 */
+		"[tenant bad/name]\n"			/* 28 */
+		"[tenant caf\xc3\xa9]\n"		/* 29: valid UTF-8, bad name */
+		"[tenant x\xff\xfe]\n"			/* 30 */
+		"k\xe9y = 1\n"				/* 31 */
+		"[agent\n"				/* 32 */
+		"no equals sign here\n"			/* 33 */
+		"key:x = value\n"			/* 34 */
+		"[tenant]\n"				/* 35 */
+		"[tenant c]\n"				/* 36 */
+		"flood_limit = 1\n"			/* 37 */
+		"flood_limit = 2\n"			/* 38 */
+		"accepted_domains_file = missing.domains\n" /* 39 */
+		"nul = a");				/* 40: rewritten below */
+
+	/* 40: a NUL byte in the line; 41, 42: back in [agent] */
+	static const char tail[] = "nul = a\0b\n[agent]\nmetrics_listen = inet:127.0.0.1\n";
+	FILE *f = fopen(p, "r+");
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	long off = ftell(f);
+
+	assert_int_equal(fseek(f, off - (long)strlen("nul = a"), SEEK_SET), 0);
+	assert_int_equal(fwrite(tail, 1, sizeof(tail) - 1, f), sizeof(tail) - 1);
+	fclose(f);
+
+	load_bad(p, &e, -EINVAL);
+	expect_err(&e, p, 1, "key 'stray' outside any section");
+	expect_err(&e, p, 2, "missing required key 'interfaces' in [agent]");
+	expect_err(&e, p, 3, "unknown key 'colour' in [agent]");
+	expect_err(&e, p, 4, "bad value for 'attach_mode': 'turbo': expected auto, native");
+	expect_err(&e, p, 5, "bad port '0' in smtp_ports");
+	expect_err(&e, p, 5, "bad port '70000' in smtp_ports");
+	expect_err(&e, p, 5, "bad port 'x' in smtp_ports");
+	expect_err(&e, p, 6, "bad prefix '33' for host_prefix_v4");
+	expect_err(&e, p, 7, "bad prefix '0' for host_prefix_v6");
+	expect_err(&e, p, 8, "bad value for 'policy_listen': 'tcp:1.2.3.4:5'");
+	expect_err(&e, p, 9, "bad value for 'state_dir': 'relative/dir': an absolute path");
+	expect_err(&e, p, 11, "duplicate key 'mode'");
+	expect_err(&e, p, 12, "unknown section [bogus]");
+	expect_err(&e, p, 15, "bad value for 'unregistered_window': '10x': not a duration");
+	expect_err(&e, p, 16, "bad value for 'block_duration': '-1s'");
+	expect_err(&e, p, 17, "duration too large");
+	expect_err(&e, p, 18, "bad value for 'connection_rate_limit': '600/1w': not a rate");
+	expect_err(&e, p, 19, "bad value for 'unregistered_limit': 'lots': not a number");
+	expect_err(&e, p, 20, "unknown key 'frobnicate' in [limits]");
+	expect_err(&e, p, 22, "bad CIDR '192.0.2.1/24' in connectors: host bits set");
+	expect_err(&e, p, 22, "bad CIDR '10.0.0.0/33'");
+	expect_err(&e, p, 22, "bad CIDR 'junk'");
+	expect_err(&e, p, 23, "bad domain 'bad..example'");
+	char want[PATH_MAX + 64];
+
+	snprintf(want, sizeof(want), "duplicate connector 192.0.2.0/24: already a connector of "
+		 "tenant 'a' (%s:21)", p);
+	expect_err(&e, p, 25, want);
+	expect_err(&e, p, 26, "unknown key 'wat' in [tenant b]");
+	snprintf(want, sizeof(want), "duplicate tenant 'a' (first defined at %s:21)", p);
+	expect_err(&e, p, 27, want);
+	expect_err(&e, p, 28, "bad tenant name 'bad/name'");
+	expect_err(&e, p, 29, "bad tenant name 'caf?" "?'");
+	expect_err(&e, p, 30, "invalid UTF-8");
+	expect_err(&e, p, 31, "invalid UTF-8");
+	expect_err(&e, p, 32, "bad section header");
+	expect_err(&e, p, 33, "expected 'key = value' or '[section]'");
+	expect_err(&e, p, 34, "bad key 'key:x'");
+	expect_err(&e, p, 35, "needs a name");
+	expect_err(&e, p, 38, "duplicate key 'flood_limit' in [tenant c]");
+	expect_err(&e, p, 39, "cannot read accepted_domains_file");
+	expect_err(&e, p, 40, "NUL byte");
+	expect_err(&e, p, 42, "bad value for 'metrics_listen': 'inet:127.0.0.1'");
+
+	char l13[PATH_MAX + 8];
+
+	snprintf(l13, sizeof(l13), "%s:13:", p);
+	for (size_t i = 0; i < e.n; i++) {
+		/* nothing from inside the unknown section */
+		assert_null(strstr(e.msgs[i], l13));
+		/* operator text never reaches a message raw */
+		for (const char *c = e.msgs[i]; *c; c++)
+			assert_true(*c >= 0x20 && *c < 0x7f);
+	}
+	rg_config_errors_free(&e);
+}
+
+static void test_bad_values_more(void **state)
+{
+	struct rg_config_errors e = { 0 };
+	const char *p = write_tmp("values.conf",
+		"[agent]\n"				/* 1 */
+		"interfaces = eth0 eth0\n"		/* 2 */
+		"interfaces = bad/name averyveryverylongname\n" /* 3 */
+		"host_table_size = 0\n"			/* 4 */
+		"flow_table_size = 99999999999999999999999\n" /* 5 */
+		"policy_idle_timeout = 0\n"		/* 6 */
+		"policy_request_timeout = 1.5s\n"	/* 7 */
+		"log_level = verbose\n"			/* 8 */
+		"fail_mode = OPEN\n"			/* 9 */
+		"policy_listen = unix:relative inet:host:0 inet:[zz]:25\n" /* 10 */
+		"smtp_ports = 25 25\n"			/* 11 */
+		"[limits]\n"				/* 12 */
+		"connection_rate_limit = 10/0s\n"	/* 13 */
+		"unregistered_window = 0\n"		/* 14 */
+		"unregistered_limit = 1000000001\n"	/* 15 */
+		"flood_block_time = 1 m\n"		/* 16 */
+		"block_duration = 1h30m\n"		/* 17 */
+		"[tenant t]\n"				/* 18 */
+		"accepted_domains_file =\n"		/* 19 */
+		"include =\n");				/* 20 */
+
+	load_bad(p, &e, -EINVAL);
+	expect_err(&e, p, 2, "'eth0': listed twice");
+	expect_err(&e, p, 3, "'bad/name': not an interface name");
+	expect_err(&e, p, 3, "'averyveryverylongname': not an interface name");
+	expect_err(&e, p, 4, "'host_table_size': '0': out of range");
+	expect_err(&e, p, 5, "'flow_table_size'");
+	expect_err(&e, p, 6, "'policy_idle_timeout': '0': must be more than 0");
+	expect_err(&e, p, 7, "'policy_request_timeout': '1.5s': not a duration");
+	expect_err(&e, p, 8, "'log_level': 'verbose': expected err, warn, info or debug");
+	expect_err(&e, p, 9, "'fail_mode': 'OPEN'");
+	expect_err(&e, p, 10, "'unix:relative': unix: needs an absolute path");
+	expect_err(&e, p, 10, "'inet:host:0': bad port");
+	expect_err(&e, p, 10, "'inet:[zz]:25': bad [IPv6] address");
+	expect_err(&e, p, 11, "bad port '25' in smtp_ports: listed twice");
+	expect_err(&e, p, 13, "'connection_rate_limit': '10/0s'");
+	expect_err(&e, p, 14, "'unregistered_window': '0': must be more than 0");
+	expect_err(&e, p, 15, "'unregistered_limit': '1000000001': out of range");
+	expect_err(&e, p, 16, "'flood_block_time': '1 m'");
+	expect_err(&e, p, 17, "'block_duration': '1h30m'");
+	expect_err(&e, p, 19, "'accepted_domains_file': '': a path is required");
+	expect_err(&e, p, 20, "'include': '': a file or glob is required");
+	rg_config_errors_free(&e);
+}
+
+static void test_domains_file_lines(void **state)
+{
+	struct rg_config_errors e = { 0 };
+
+	write_tmp("dom/t.domains",
+		  "\xef\xbb\xbf# accepted domains\r\n"	/* 1 */
+		  "ok.example\r\n"			/* 2 */
+		  "\r\n"				/* 3 */
+		  "  *.wild.example   # comment\r\n"	/* 4 */
+		  "ok2.example domain!.example\n"	/* 5: two entries, the second bad */
+		  "x..example\n"			/* 6 */
+		  "last.example");			/* 7, no newline */
+	const char *p = write_tmp("dom/main.conf", "[agent]\ninterfaces = eth0\n"
+						   "[tenant t]\n"
+						   "accepted_domains_file = t.domains\n");
+	load_bad(p, &e, -EINVAL);
+	expect_err(&e, tpath("dom/t.domains"), 5, "bad domain 'domain!.example'");
+	expect_err(&e, tpath("dom/t.domains"), 6, "bad domain 'x..example'");
+	assert_int_equal(e.n, 2);
+	rg_config_errors_free(&e);
+
+	write_tmp("dom/good.domains", "\xef\xbb\xbfone.example\r\n# two\r\n\r\n"
+				      "*.three.example # c\nfour.example");
+	p = write_tmp("dom/good.conf", "[agent]\ninterfaces = eth0\n"
+				       "[tenant t]\n"
+				       "accepted_domains = zero.example\n"
+				       "accepted_domains_file = good.domains\n"
+				       "accepted_domains_file = ../dom/good.domains\n");
+	struct rg_config *cfg = load_ok(p);
+
+	/* the same file twice: counted per entry line, matched once */
+	assert_int_equal(cfg->tenants[0].n_domains, 7);
+	assert_true(registered(cfg, 0, "one.example"));
+	assert_true(registered(cfg, 0, "x.three.example"));
+	assert_false(registered(cfg, 0, "three.example"));
+	assert_true(registered(cfg, 0, "four.example"));
+	assert_false(registered(cfg, 0, "two"));
+	rg_config_free(cfg);
+}
+
+static void test_syntax_variants(void **state)
+{
+	struct rg_config_errors e = { 0 };
+	/* '#' only starts a comment at the start or after a space or tab */
+	const char *p = write_tmp("syntax.conf",
+		"[agent]\n"
+		"interfaces = eth0\n"
+		"smtp_ports = 25#not-a-comment\n");
+
+	load_bad(p, &e, -EINVAL);
+	expect_err(&e, p, 3, "bad port '25#not-a-comment'");
+	assert_int_equal(e.n, 1);
+	rg_config_errors_free(&e);
+
+	p = write_tmp("syntax2.conf",
+		"\xef\xbb\xbf# leading comment\r\n"
+		"; semicolon comment\r\n"
+		"   [agent]   # inline\r\n"
+		"\tinterfaces =\teth0\t  eth1   # required; one or more\r\n"
+		"state_dir = /var/lib/rg#x   ; inline semicolon\r\n"
+		"[ tenant   spaced ]\r\n"
+		"accepted_domains = a.example\r\n"
+		"  accepted_domains = b.example c.example\r\n");
+	struct rg_config *cfg = load_ok(p);
+
+	assert_int_equal(cfg->n_interfaces, 2);
+	assert_string_equal(cfg->interfaces[1], "eth1");
+	assert_string_equal(cfg->state_dir, "/var/lib/rg#x");
+	assert_int_equal(cfg->n_tenants, 1);
+	assert_string_equal(cfg->tenants[0].name, "spaced");
+	assert_int_equal(cfg->tenants[0].n_domains, 3);
+	assert_true(registered(cfg, 0, "c.example"));
+	rg_config_free(cfg);
+
+	/* a BOM anywhere but the start is not whitespace */
+	p = write_tmp("bom2.conf", "[agent]\n\xef\xbb\xbfinterfaces = eth0\n");
+	load_bad(p, &e, -EINVAL);
+	expect_err(&e, p, 2, "bad key");
+	rg_config_errors_free(&e);
+}
+
+/* Lines far longer than inih's buffer keep their whole value and the line count. */
+static void test_long_lines_connectors(void **state)
+{
+	size_t cap = 64 * 1024;
+	char *buf = malloc(cap);
+	size_t n = 0;
+
+	assert_non_null(buf);
+	n += (size_t)snprintf(buf + n, cap - n, "[agent]\ninterfaces = eth0\n[tenant big]\n"
+				 "accepted_domains =");
+	for (int i = 0; i < 2000; i++)
+		n += (size_t)snprintf(buf + n, cap - n, " d%d.example", i);
+	n += (size_t)snprintf(buf + n, cap - n, "\nconnectors =");
+	for (int i = 0; i < 200; i++)
+		n += (size_t)snprintf(buf + n, cap - n, " 198.51.100.%d/32", i);
+	n += (size_t)snprintf(buf + n, cap - n, "\nflood_limit = 3\nconnectors = ");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "2001:db8:%x::/48 ", i);
+	n += (size_t)snprintf(buf + n, cap - n, "bad..cidr\n");
+	const char *p = write_tmp("long.conf", buf);
+	struct rg_config_errors e = { 0 };
+
+	load_bad(p, &e, -EINVAL);
+	expect_err(&e, p, 7, "bad CIDR 'bad..cidr'");
+	assert_int_equal(e.n, 1);
+	rg_config_errors_free(&e);
+
+	/* without the bad one: everything is there */
+	buf[n - strlen("bad..cidr\n")] = '\n';
+	buf[n - strlen("bad..cidr\n") + 1] = '\0';
+	struct rg_config *cfg = load_ok(write_tmp("long2.conf", buf));
+
+	assert_int_equal(cfg->tenants[0].n_domains, 2000);
+	assert_int_equal(cfg->tenants[0].n_connectors, 300);
+	assert_int_equal(cfg->tenants[0].limits.flood_limit, 3);
+	assert_int_equal(tenant_of(cfg, "198.51.100.199"), 0);
+	assert_int_equal(tenant_of(cfg, "2001:db8:63::1"), 0);
+	assert_int_equal(tenant_of(cfg, "2001:db8:64::1"), -1);
+	rg_config_free(cfg);
+	free(buf);
+}
+
+static void test_duration_edges(void **state)
+{
+	uint64_t ns;
+	struct rg_rate r;
+	char buf[32];
+
+	/* the largest whole number of days that fits, and one more */
+	assert_int_equal(rg_parse_duration("213503d", &ns), 0);
+	assert_int_equal(rg_parse_duration("213504d", &ns), -ERANGE);
+	assert_int_equal(rg_parse_duration("18446744073709551616", &ns), -ERANGE);
+	assert_int_not_equal(rg_parse_duration("1w", &ns), 0);
+	assert_int_not_equal(rg_parse_duration("0x10", &ns), 0);
+	assert_int_not_equal(rg_parse_duration(NULL, &ns), 0);
+	assert_int_equal(rg_parse_rate("3/45", &r), 0);
+	assert_int_equal(r.period_ns, 45 * NS);
+	assert_int_equal(rg_parse_rate("0/1m", &r), 0);
+	assert_int_equal(r.count, 0);
+	assert_int_equal(rg_parse_rate("1/9999999999999999d", &r), -ERANGE);
+	assert_int_not_equal(rg_parse_rate("600/1m/2", &r), 0);
+	assert_int_not_equal(rg_parse_rate("600/ 1m", &r), 0);
+
+	assert_string_equal(rg_format_duration(25 * 3600 * NS, buf, sizeof(buf)), "25h");
+	assert_string_equal(rg_format_duration(1500000000ULL, buf, sizeof(buf)), "1500ms");
+	assert_string_equal(rg_format_duration(7, buf, sizeof(buf)), "7ns");
+	assert_string_equal(rg_format_duration(900 * NS, buf, 3), "");
+	/* parse(format(x)) == x for whole seconds */
+	static const uint64_t secs[] = { 1, 59, 60, 61, 3599, 3600, 86399, 86400, 604800 };
+	for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++) {
+		rg_format_duration(secs[i] * NS, buf, sizeof(buf));
+		assert_int_equal(rg_parse_duration(buf, &ns), 0);
+		assert_int_equal(ns, secs[i] * NS);
+	}
+}
+
+/* 100k tenants, 1M accepted domains, 200k connectors, spread over included files. */
+static void test_1m_domains_included(void **state)
+{
+	enum { TENANTS = 100000, DOMAINS_PER = 10, FILES = 4 };
+	char name[64];
+
+	for (int fi = 0; fi < FILES; fi++) {
+		snprintf(name, sizeof(name), "many/t.d/%02d.conf", fi);
+		FILE *f = NULL;
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%s", tpath("many"));
+		mkdir(dir, 0755);
+		snprintf(dir, sizeof(dir), "%s", tpath("many/t.d"));
+		mkdir(dir, 0755);
+		f = fopen(tpath(name), "w");
+		assert_non_null(f);
+		for (int t = fi; t < TENANTS; t += FILES) {
+			fprintf(f, "[tenant t%06d]\nconnectors = 10.%d.%d.%d 2001:db8:%x:%x::/64\n"
+				   "accepted_domains =", t, t >> 16, (t >> 8) & 0xff, t & 0xff, t >> 16,
+				t & 0xffff);
+			for (int d = 0; d < DOMAINS_PER; d++)
+				fprintf(f, " d%d.t%06d.example", d, t);
+			fprintf(f, "\n");
+			if (t % 1000 == 0)
+				fprintf(f, "unregistered_limit = %d\n", t);
+		}
+		assert_int_equal(fclose(f), 0);
+	}
+	const char *mainp = write_tmp("many/main.conf", "[agent]\ninterfaces = eth0\n"
+							"include = t.d/*.conf\n");
+	struct rg_config *cfg = load_ok(mainp);
+
+	assert_int_equal(cfg->n_tenants, TENANTS);
+	assert_int_equal(rg_lpm_count(cfg->connectors), 2 * TENANTS);
+	size_t total = 0;
+
+	for (size_t i = 0; i < cfg->n_tenants; i++)
+		total += cfg->tenants[i].n_domains;
+	assert_int_equal(total, (size_t)TENANTS * DOMAINS_PER);
+
+	static const int probe[] = { 0, 1, 4097, 54321, 99999 };
+	for (size_t i = 0; i < sizeof(probe) / sizeof(probe[0]); i++) {
+		char a[64];
+		int t = probe[i];
+		int idx;
+
+		snprintf(name, sizeof(name), "t%06d", t);
+		idx = rg_config_find_tenant(cfg, name);
+		assert_true(idx >= 0);
+		assert_string_equal(cfg->tenants[idx].name, name);
+		snprintf(a, sizeof(a), "10.%d.%d.%d", t >> 16, (t >> 8) & 0xff, t & 0xff);
+		assert_int_equal(tenant_of(cfg, a), idx);
+		snprintf(a, sizeof(a), "2001:db8:%x:%x::9", t >> 16, t & 0xffff);
+		assert_int_equal(tenant_of(cfg, a), idx);
+		snprintf(a, sizeof(a), "d9.t%06d.example", t);
+		assert_true(registered(cfg, idx, a));
+	}
+	int i1000 = rg_config_find_tenant(cfg, "t001000");
+
+	assert_int_equal(cfg->tenants[i1000].limits.unregistered_limit, 1000);
+	assert_int_equal(cfg->tenants[rg_config_find_tenant(cfg, "t001001")].limits
+			 .unregistered_limit, 100);
+	rg_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -583,6 +1175,16 @@ int main(void)
 		cmocka_unit_test(test_bad_bytes),
 		cmocka_unit_test(test_durations_rates),
 		cmocka_unit_test(test_100k_tenants),
+		cmocka_unit_test(test_every_agent_key),
+		cmocka_unit_test(test_include_errors),
+		cmocka_unit_test(test_main_file_errors),
+		cmocka_unit_test(test_every_error_one_file),
+		cmocka_unit_test(test_bad_values_more),
+		cmocka_unit_test(test_domains_file_lines),
+		cmocka_unit_test(test_syntax_variants),
+		cmocka_unit_test(test_long_lines_connectors),
+		cmocka_unit_test(test_duration_edges),
+		cmocka_unit_test(test_1m_domains_included),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
