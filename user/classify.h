@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * classify.h: the decision engine, DESIGN.md "Classification (the policy)" rules 1-8.
+ * Takes a policy request (client address, envelope sender, Postfix instance) and the
+ * current CLOCK_REALTIME time from the caller, and answers DUNNO, the 5.7.750 reject, or
+ * (fail_mode closed, when it cannot decide) 451 4.3.5. It keeps per tenant the sliding
+ * window of unregistered-domain transactions and the restriction, per source host the
+ * rejected transactions of the last minute, and the table of kernel verdicts (host/CIDR ->
+ * block/throttle with expiry) that it mirrors into the kernel through callbacks: the engine
+ * itself never touches BPF, so it builds and tests without root.
+ *
+ * Time: every entry point takes now_ns (CLOCK_REALTIME ns); the engine never reads a clock.
+ * Expiry times (restrictions, verdicts) are CLOCK_REALTIME too; the agent converts verdict
+ * expiries to CLOCK_MONOTONIC for the kernel.
+ *
+ * Persistence (state.h): rg_engine_export/import give the JSON form; the engine calls
+ * ops->state_changed(ctx, urgent) when something worth saving changed. urgent = a
+ * restriction or a verdict changed: the agent must save before it sends the reply of the
+ * request that caused it (the callback runs inside rg_engine_decide, before it returns).
+ * Not urgent = only budget counts moved: the agent saves within a second. A kill -9 thus
+ * loses at most the last second of budget counts, never a restriction or a verdict.
+ *
+ * Single-threaded: all calls from the agent's loop.
+ */
+#ifndef RG_CLASSIFY_H
+#define RG_CLASSIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+
+#include "relayguard.h"	/* enum rg_action (block/throttle), enum rg_origin: kernel values */
+#include "cidr.h"
+#include "config.h"
+#include "domains.h"
+
+struct json_object;
+struct rg_audit;
+
+/* The reply to Postfix. */
+enum rg_reply {
+	RG_REPLY_DUNNO = 0,
+	RG_REPLY_REJECT = 1,	/* 550 5.7.750 ... */
+	RG_REPLY_TEMPFAIL = 2,	/* 451 4.3.5 ... (fail_mode closed, could not decide) */
+	RG_REPLY__COUNT
+};
+
+#define RG_REPLY_REJECT_TEXT \
+	"550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
+#define RG_REPLY_TEMPFAIL_TEXT "451 4.3.5 Server configuration problem"
+
+/* The text after "action=", exactly as DESIGN.md fixes it. */
+const char *rg_action_reply(enum rg_reply r);
+
+enum rg_class {
+	RG_CLASS_NONE = 0,		/* no envelope yet (CONNECT/HELO/EHLO/...) or no decision */
+	RG_CLASS_UNASSIGNED,		/* client_address in no connector: DUNNO */
+	RG_CLASS_NULL_SENDER,		/* <>: exempt */
+	RG_CLASS_REGISTERED,
+	RG_CLASS_UNREGISTERED,
+	RG_CLASS_INVALID,		/* sender does not parse: counts as unregistered */
+	RG_CLASS__COUNT
+};
+
+/* "none", "unassigned", "null_sender", "registered", "unregistered", "invalid". */
+const char *rg_class_name(enum rg_class c);
+const char *rg_verdict_action_name(enum rg_action a);	/* "none", "block", "throttle" */
+const char *rg_origin_name(enum rg_origin o);		/* "operator", "flood", "conn_rate" */
+
+/* A (pointer, length) slice of request text; p NULL: the attribute was absent. */
+struct rg_slice {
+	const char *p;
+	size_t len;
+};
+
+struct rg_policy_request {
+	struct rg_slice client_address;	/* required: an IPv4 or IPv6 address */
+	struct rg_slice sender;		/* empty or absent: null sender */
+	struct rg_slice instance;	/* Postfix's transaction id; absent: each request counts */
+	struct rg_slice protocol_state;	/* MAIL, RCPT, DATA, END-OF-MESSAGE...; may be absent */
+	/* Only for logging (sanitised): */
+	struct rg_slice recipient;
+	struct rg_slice client_name;
+	struct rg_slice helo_name;
+};
+
+struct rg_decision {
+	enum rg_reply action;		/* what to answer (always DUNNO in monitor mode) */
+	enum rg_class cls;
+	int tenant;			/* index in cfg->tenants, -1: unassigned */
+	const char *tenant_name;	/* NULL: unassigned; valid until the next reconfigure */
+	uint32_t tenant_id;		/* stable id, 0: unassigned */
+	bool counted;			/* a new transaction (false: a later stage of one) */
+	bool restricted_now;		/* this transaction restricted its tenant */
+	bool would_reject;		/* monitor mode: enforce would have rejected */
+	bool host_blocked;		/* this transaction escalated its host to a kernel block
+					 * (monitor: would have) */
+	bool cached;			/* answered from the transaction's earlier decision */
+	const char *reason;		/* static: why (e.g. the envelope's parse error), or NULL */
+	int error;			/* -errno when it could not decide (action per fail_mode) */
+	char domain[RG_DOMAIN_MAX + 1];	/* the normalised sender domain, "" if none */
+};
+
+/*
+ * Kernel callbacks; any may be NULL. Return 0 or -errno (failures are logged and counted;
+ * the engine's own table stays the source of truth, rg_engine_sync pushes it again).
+ */
+struct rg_engine_connector {
+	struct rg_cidr cidr;
+	uint32_t tenant_id;
+};
+
+struct rg_engine_ops {
+	/* Install or replace the verdict for target (a host key or a CIDR). interval_ns /
+	 * burst_ns are the throttle's GCRA parameters (0 for block). expires_realtime_ns 0:
+	 * no expiry. */
+	int (*verdict_set)(void *ctx, const struct rg_cidr *target, enum rg_action action,
+			   enum rg_origin origin, uint64_t interval_ns, uint64_t burst_ns,
+			   uint64_t expires_realtime_ns);
+	int (*verdict_del)(void *ctx, const struct rg_cidr *target);
+	/* The complete connector list (cidr -> stable tenant id), after rg_engine_sync and
+	 * every reconfigure: replace the kernel's map with exactly this. */
+	int (*connectors_sync)(void *ctx, const struct rg_engine_connector *list, size_t n);
+	/* Something to persist changed; urgent: save before answering (see above). */
+	void (*state_changed)(void *ctx, bool urgent);
+};
+
+struct rg_engine;
+
+/*
+ * A new engine for cfg (which the caller keeps alive, and frees only after a reconfigure
+ * away from it or rg_engine_free). No callback runs yet: load the saved state with
+ * rg_state_load() (state.h), which ends with rg_engine_sync(), or call rg_engine_sync()
+ * directly when there is no state to load. NULL on allocation failure.
+ */
+struct rg_engine *rg_engine_new(const struct rg_config *cfg, const struct rg_engine_ops *ops,
+				void *ops_ctx);
+void rg_engine_free(struct rg_engine *e);
+/* Audit log for state changes (NULL: none). The engine does not own it. */
+void rg_engine_set_audit(struct rg_engine *e, struct rg_audit *a);
+
+/*
+ * Push everything to the kernel side: connectors_sync with the current ids, then every
+ * verdict that has not expired (verdict_set); expired ones are dropped and deleted
+ * (verdict_del). Monitor mode pushes connectors only. 0 or the first -errno of a callback
+ * (all were still tried).
+ */
+int rg_engine_sync(struct rg_engine *e, uint64_t now_ns);
+
+/*
+ * Swap in new_cfg atomically (nothing changes on error: -ENOMEM). Tenants that still exist
+ * (same name) keep their id, window, restriction and counts; new tenants get new ids;
+ * removed tenants' state is dropped and audited (tenant_removed). Restrictions a monitor-
+ * mode run made by limit are dropped when the mode becomes enforce. Calls connectors_sync.
+ * The caller frees the old configuration afterwards.
+ */
+int rg_engine_reconfigure(struct rg_engine *e, const struct rg_config *new_cfg, uint64_t now_ns);
+const struct rg_config *rg_engine_config(const struct rg_engine *e);
+
+/*
+ * Decide one request. Always fills *out. Returns 0, or -errno when it could not decide
+ * (client_address not an address, out of memory): then out->action is DUNNO (fail_mode
+ * open or monitor mode) or TEMPFAIL (fail_mode closed) and out->error is set.
+ */
+int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, uint64_t now_ns,
+		     struct rg_decision *out);
+
+/*
+ * Every second: expire verdicts (verdict_del, audited verdict_expired), lift restrictions
+ * whose block_duration ran out (audited tenant_unblocked), forget old transactions and
+ * idle flood counters.
+ */
+void rg_engine_tick(struct rg_engine *e, uint64_t now_ns);
+
+/*
+ * The agent's sampler, per host the kernel saw: conns new connections per per_ns (its
+ * estimate over RG_RATE_WINDOW_NS, say). Above the connection_rate_limit of tenant_id
+ * (the defaults for 0 or an unknown id), the host is throttled to that limit
+ * (interval = period / count, burst = count / 10 intervals, at least one) for
+ * flood_block_time, then the verdict expires and the next sample decides again. A host
+ * that already has a verdict is left alone. Returns 1 when it throttled (monitor mode:
+ * would have, audited would_throttle), 0 when not, or -errno.
+ */
+int rg_engine_conn_rate(struct rg_engine *e, const struct rg_cidr *host, uint32_t tenant_id,
+			uint64_t conns, uint64_t per_ns, uint64_t now_ns);
+
+/*
+ * Operator actions (the control socket). by: who asked ("uid=0 pid=123"), audited.
+ * Tenants: 0, -ENOENT (no such tenant). restrict on a restricted tenant: -EALREADY.
+ * unblock lifts the restriction (if any) and clears the window: a fresh budget.
+ * Hosts/CIDRs: duration_ns 0 = until unblocked. An operator verdict replaces any other
+ * for the same target; -ENOSPC when the verdict table (verdict_table_size) is full;
+ * -EPERM in monitor mode (it never drops). unblock_host: -ENOENT if no verdict for
+ * exactly that target. rate: throttle to rate->count per rate->period_ns.
+ */
+int rg_engine_restrict_tenant(struct rg_engine *e, const char *name, const char *by,
+			      uint64_t now_ns);
+int rg_engine_unblock_tenant(struct rg_engine *e, const char *name, const char *by,
+			     uint64_t now_ns);
+int rg_engine_block_host(struct rg_engine *e, const struct rg_cidr *target, uint64_t duration_ns,
+			 const char *by, uint64_t now_ns);
+int rg_engine_throttle_host(struct rg_engine *e, const struct rg_cidr *target,
+			    const struct rg_rate *rate, uint64_t duration_ns, const char *by,
+			    uint64_t now_ns);
+int rg_engine_unblock_host(struct rg_engine *e, const struct rg_cidr *target, const char *by,
+			   uint64_t now_ns);
+
+/* Listings and metrics. */
+struct rg_tenant_info {
+	const char *name;
+	uint32_t id;
+	bool restricted;
+	bool monitor_only;		/* restricted by the limit while in monitor mode */
+	uint64_t since_ns;		/* restricted since (CLOCK_REALTIME) */
+	uint64_t until_ns;		/* 0: until an operator unblocks */
+	const char *reason;		/* "limit", "operator", or NULL */
+	uint64_t unregistered;		/* in the window (exact) */
+	uint64_t registered;		/* in the window (approximate: 1/60-window buckets) */
+	uint64_t null_sender;		/* in the window (approximate) */
+	uint64_t limit;
+	uint64_t window_ns;
+	uint64_t total_unregistered;	/* since start or reload, all time */
+	uint64_t total_registered;
+	uint64_t total_null_sender;
+	uint64_t total_rejected;
+};
+
+size_t rg_engine_tenant_count(const struct rg_engine *e);
+/* idx = tenant index (cfg order). 0 or -ENOENT. now_ns prunes the window first. */
+int rg_engine_tenant_info(struct rg_engine *e, size_t idx, uint64_t now_ns,
+			  struct rg_tenant_info *out);
+/* Stable id of tenant NAME (0: not configured). */
+uint32_t rg_engine_tenant_id(const struct rg_engine *e, const char *name);
+
+struct rg_engine_counters {
+	uint64_t requests;
+	uint64_t transactions;			/* counted */
+	uint64_t by_reply[RG_REPLY__COUNT];	/* what was answered */
+	uint64_t by_class[RG_CLASS__COUNT];	/* per transaction */
+	uint64_t would_reject;			/* monitor mode */
+	uint64_t would_block;
+	uint64_t decide_errors;
+	uint64_t restrictions;			/* tenants restricted (limit + operator) */
+	uint64_t unblocks;			/* tenants lifted (operator + expiry) */
+	uint64_t verdicts_set;			/* by every origin */
+	uint64_t verdicts_expired;
+	uint64_t verdict_op_failures;		/* verdict_set/del callbacks that failed */
+	uint64_t flood_blocks;
+	uint64_t conn_rate_throttles;
+	uint64_t txn_evictions;			/* transaction table full: oldest dropped */
+	uint64_t txn_entries;			/* gauge */
+	uint64_t verdicts;			/* gauge */
+	uint64_t restricted_tenants;		/* gauge */
+};
+
+void rg_engine_get_counters(const struct rg_engine *e, struct rg_engine_counters *c);
+
+struct rg_engine_verdict {
+	struct rg_cidr target;
+	enum rg_action action;
+	enum rg_origin origin;
+	uint64_t interval_ns;
+	uint64_t burst_ns;
+	uint64_t since_ns;
+	uint64_t expires_ns;		/* 0: none */
+	uint32_t tenant_id;		/* flood / conn_rate: the host's tenant */
+	char by[64];			/* operator: who */
+};
+
+/* cb returns 0 to go on; anything else stops the walk and is returned. */
+typedef int (*rg_engine_verdict_cb)(const struct rg_engine_verdict *v, void *ctx);
+int rg_engine_verdict_foreach(const struct rg_engine *e, rg_engine_verdict_cb cb, void *ctx);
+/* 0 and *out, or -ENOENT. */
+int rg_engine_verdict_get(const struct rg_engine *e, const struct rg_cidr *target,
+			  struct rg_engine_verdict *out);
+
+/* Persistence (used by state.c). Bits of what changed since the last mark_saved. */
+#define RG_DIRTY_BUDGET 1u
+#define RG_DIRTY_URGENT 2u
+unsigned rg_engine_dirty(const struct rg_engine *e);
+void rg_engine_mark_saved(struct rg_engine *e);
+/* The whole persistent state as a new JSON object ({"version":1,...}); NULL: -ENOMEM. */
+struct json_object *rg_engine_export(const struct rg_engine *e, uint64_t now_ns);
+/*
+ * Replace the persistent state with obj (as rg_engine_export made it). Tenants not in the
+ * configuration are dropped (audited), expired restrictions lifted, expired verdicts kept
+ * for rg_engine_sync to delete. -EBADMSG (with a logged reason) if obj is malformed, in
+ * which case nothing changed; -EPROTONOSUPPORT for another version.
+ */
+int rg_engine_import(struct rg_engine *e, struct json_object *obj, uint64_t now_ns);
+
+#endif /* RG_CLASSIFY_H */
