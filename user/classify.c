@@ -1576,3 +1576,476 @@ void rg_engine_mark_saved(struct rg_engine *e)
 {
 	e->dirty = 0;
 }
+
+/* ---- persistent state as JSON ------------------------------------------------------- */
+
+static int jadd(struct json_object *o, const char *k, struct json_object *v)
+{
+	if (!v)
+		return -ENOMEM;
+	return json_object_object_add(o, k, v) ? -ENOMEM : 0;
+}
+
+static struct json_object *ju64(uint64_t v)
+{
+	return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+static struct json_object *export_tenant(const struct rg_engine *e, size_t i)
+{
+	const struct tstate *t = &e->t[i];
+	struct json_object *o = json_object_new_object(), *w = json_object_new_array();
+	int err = 0;
+
+	if (!o || !w)
+		goto fail;
+	for (uint32_t k = 0; k < t->win.n; k++)
+		err |= json_object_array_add(w, ju64(ring_at(&t->win, k))) ? -ENOMEM : 0;
+	err |= jadd(o, "window", w);
+	w = NULL;
+	err |= jadd(o, "restricted", json_object_new_boolean(t->restricted));
+	if (t->restricted) {
+		err |= jadd(o, "reason", json_object_new_string(t->reason ? t->reason : "limit"));
+		err |= jadd(o, "monitor_only", json_object_new_boolean(t->monitor_only));
+		err |= jadd(o, "since_ns", ju64(t->since_ns));
+		err |= jadd(o, "until_ns", ju64(t->until_ns));
+	}
+	if (!err)
+		return o;
+fail:
+	json_object_put(w);
+	json_object_put(o);
+	return NULL;
+}
+
+static struct json_object *export_verdict(const struct rg_engine_verdict *v)
+{
+	struct json_object *o = json_object_new_object();
+	char buf[RG_ADDR_STRLEN];
+	int err = 0;
+
+	if (!o)
+		return NULL;
+	err |= jadd(o, "target", json_object_new_string(rg_cidr_format(&v->target, buf,
+									sizeof(buf))));
+	err |= jadd(o, "action", json_object_new_string(rg_verdict_action_name(v->action)));
+	err |= jadd(o, "origin", json_object_new_string(rg_origin_name(v->origin)));
+	err |= jadd(o, "interval_ns", ju64(v->interval_ns));
+	err |= jadd(o, "burst_ns", ju64(v->burst_ns));
+	err |= jadd(o, "since_ns", ju64(v->since_ns));
+	err |= jadd(o, "expires_ns", ju64(v->expires_ns));
+	err |= jadd(o, "tenant_id", ju64(v->tenant_id));
+	if (v->by[0])
+		err |= jadd(o, "by", json_object_new_string(v->by));
+	if (err) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+struct json_object *rg_engine_export(const struct rg_engine *e, uint64_t now_ns)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *ids = json_object_new_object();
+	struct json_object *ten = json_object_new_object();
+	struct json_object *ver = json_object_new_array();
+	char tbuf[40];
+	int err = 0;
+
+	if (!o || !ids || !ten || !ver)
+		goto fail;
+	for (size_t b = 0; b < e->ids_name.nb; b++) {
+		for (struct hent *p = e->ids_name.b[b]; p; p = p->next) {
+			struct ident *i = container_of(p, struct ident, by_name);
+
+			err |= jadd(ids, i->name, ju64(i->id));
+		}
+	}
+	for (size_t i = 0; i < e->nt; i++)
+		err |= jadd(ten, e->cfg->tenants[i].name, export_tenant(e, i));
+	for (size_t b = 0; b < e->verdicts.nb; b++)
+		for (struct hent *p = e->verdicts.b[b]; p; p = p->next)
+			err |= json_object_array_add(ver, export_verdict(
+				&container_of(p, struct vent, h)->v)) ? -ENOMEM : 0;
+	err |= jadd(o, "version", json_object_new_int(STATE_VERSION));
+	err |= jadd(o, "saved_at", json_object_new_string(rg_rfc3339_ms(now_ns, tbuf,
+									 sizeof(tbuf))));
+	err |= jadd(o, "saved_at_ns", ju64(now_ns));
+	err |= jadd(o, "next_tenant_id", ju64(e->next_id));
+	err |= jadd(o, "tenant_ids", ids);
+	ids = NULL;
+	err |= jadd(o, "tenants", ten);
+	ten = NULL;
+	err |= jadd(o, "verdicts", ver);
+	ver = NULL;
+	if (!err)
+		return o;
+fail:
+	json_object_put(ids);
+	json_object_put(ten);
+	json_object_put(ver);
+	json_object_put(o);
+	return NULL;
+}
+
+/* Typed getters for import: false (and a logged reason) on a wrong type or range. */
+static bool jget_u64(struct json_object *o, const char *key, bool required, uint64_t *out)
+{
+	struct json_object *v;
+	int64_t x;
+
+	*out = 0;
+	if (!json_object_object_get_ex(o, key, &v))
+		goto missing;
+	if (!json_object_is_type(v, json_type_int)) {
+		pr_err("state: \"%s\" is not an integer", key);
+		return false;
+	}
+	errno = 0;
+	x = json_object_get_int64(v);
+	if (x < 0 || errno) {
+		pr_err("state: \"%s\" out of range", key);
+		return false;
+	}
+	*out = (uint64_t)x;
+	return true;
+missing:
+	if (required)
+		pr_err("state: \"%s\" is missing", key);
+	return !required;
+}
+
+static bool jget_bool(struct json_object *o, const char *key, bool *out)
+{
+	struct json_object *v;
+
+	*out = false;
+	if (!json_object_object_get_ex(o, key, &v))
+		return true;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		pr_err("state: \"%s\" is not a boolean", key);
+		return false;
+	}
+	*out = json_object_get_boolean(v);
+	return true;
+}
+
+static const char *jget_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+struct tload {
+	bool present;
+	bool restricted, monitor_only;
+	const char *reason;
+	uint64_t since_ns, until_ns;
+	uint64_t *win;
+	size_t nwin;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool parse_tenant(struct json_object *o, struct tload *tl)
+{
+	struct json_object *w;
+	const char *r;
+
+	if (!json_object_is_type(o, json_type_object)) {
+		pr_err("state: a tenant is not an object");
+		return false;
+	}
+	if (!jget_bool(o, "restricted", &tl->restricted) ||
+	    !jget_bool(o, "monitor_only", &tl->monitor_only) ||
+	    !jget_u64(o, "since_ns", false, &tl->since_ns) ||
+	    !jget_u64(o, "until_ns", false, &tl->until_ns))
+		return false;
+	r = jget_str(o, "reason");
+	tl->reason = r && !strcmp(r, "operator") ? "operator" : "limit";
+	if (json_object_object_get_ex(o, "window", &w)) {
+		size_t n;
+
+		if (!json_object_is_type(w, json_type_array)) {
+			pr_err("state: a tenant window is not an array");
+			return false;
+		}
+		n = json_object_array_length(w);
+		if (n > UINT32_MAX - 1) {
+			pr_err("state: a tenant window is too long");
+			return false;
+		}
+		tl->win = calloc(n ? n : 1, sizeof(*tl->win));
+		if (!tl->win)
+			return false;
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *x = json_object_array_get_idx(w, i);
+
+			if (!json_object_is_type(x, json_type_int) ||
+			    json_object_get_int64(x) < 0) {
+				pr_err("state: a window timestamp is not a positive integer");
+				return false;
+			}
+			tl->win[i] = (uint64_t)json_object_get_int64(x);
+		}
+		tl->nwin = n;
+		qsort(tl->win, n, sizeof(*tl->win), cmp_u64);
+	}
+	tl->present = true;
+	return true;
+}
+
+static bool parse_verdict(struct json_object *o, struct rg_engine_verdict *v)
+{
+	const char *target = jget_str(o, "target"), *a = jget_str(o, "action");
+	const char *origin = jget_str(o, "origin"), *by = jget_str(o, "by");
+	uint64_t tid;
+
+	memset(v, 0, sizeof(*v));
+	if (!json_object_is_type(o, json_type_object) || !target || !a || !origin ||
+	    rg_cidr_parse(target, &v->target, false)) {
+		pr_err("state: a verdict has no valid target, action or origin");
+		return false;
+	}
+	if (!strcmp(a, "block"))
+		v->action = RG_ACT_BLOCK;
+	else if (!strcmp(a, "throttle"))
+		v->action = RG_ACT_THROTTLE;
+	else
+		goto bad;
+	if (!strcmp(origin, "operator"))
+		v->origin = RG_ORIGIN_OPERATOR;
+	else if (!strcmp(origin, "flood"))
+		v->origin = RG_ORIGIN_FLOOD;
+	else if (!strcmp(origin, "conn_rate"))
+		v->origin = RG_ORIGIN_CONN_RATE;
+	else
+		goto bad;
+	if (!jget_u64(o, "interval_ns", false, &v->interval_ns) ||
+	    !jget_u64(o, "burst_ns", false, &v->burst_ns) ||
+	    !jget_u64(o, "since_ns", false, &v->since_ns) ||
+	    !jget_u64(o, "expires_ns", false, &v->expires_ns) ||
+	    !jget_u64(o, "tenant_id", false, &tid) || tid > UINT32_MAX)
+		return false;
+	if (v->action == RG_ACT_THROTTLE && !v->interval_ns)
+		goto bad;
+	v->tenant_id = (uint32_t)tid;
+	if (by)
+		snprintf(v->by, sizeof(v->by), "%s", by);
+	cidr_norm(&v->target, &v->target);
+	return true;
+bad:
+	pr_err("state: a verdict for %.64s has a bad action, origin or rate", target);
+	return false;
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n >= RG_TENANT_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[i]))
+			return false;
+	return true;
+}
+
+int rg_engine_import(struct rg_engine *e, struct json_object *obj, uint64_t now_ns)
+{
+	struct json_object *ids, *ten, *ver;
+	struct tload *tl = calloc(e->nt ? e->nt : 1, sizeof(*tl));
+	struct rg_engine_verdict *vs = NULL;
+	struct ident **idl = NULL;
+	size_t nids = 0, nvs = 0, cap_ids;
+	uint64_t version, next_id;
+	int err = -EBADMSG;
+
+	if (!tl)
+		return -ENOMEM;
+	if (!json_object_is_type(obj, json_type_object)) {
+		pr_err("state: not a JSON object");
+		goto out;
+	}
+	if (!jget_u64(obj, "version", true, &version))
+		goto out;
+	if (version != STATE_VERSION) {
+		pr_err("state: version %llu, this relayguardd reads version %d",
+		       (unsigned long long)version, STATE_VERSION);
+		err = -EPROTONOSUPPORT;
+		goto out;
+	}
+	if (!jget_u64(obj, "next_tenant_id", true, &next_id) || next_id > UINT32_MAX ||
+	    !json_object_object_get_ex(obj, "tenant_ids", &ids) ||
+	    !json_object_is_type(ids, json_type_object) ||
+	    !json_object_object_get_ex(obj, "tenants", &ten) ||
+	    !json_object_is_type(ten, json_type_object) ||
+	    !json_object_object_get_ex(obj, "verdicts", &ver) ||
+	    !json_object_is_type(ver, json_type_array)) {
+		pr_err("state: next_tenant_id, tenant_ids, tenants or verdicts missing or malformed");
+		goto out;
+	}
+
+	/* Parse everything into temporaries: a bad file changes nothing. */
+	cap_ids = (size_t)json_object_object_length(ids);
+	idl = calloc(cap_ids + 1, sizeof(*idl));
+	if (!idl) {
+		err = -ENOMEM;
+		goto out;
+	}
+	{
+		struct json_object_iterator it = json_object_iter_begin(ids);
+		struct json_object_iterator end = json_object_iter_end(ids);
+
+		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+			const char *name = json_object_iter_peek_name(&it);
+			struct json_object *v = json_object_iter_peek_value(&it);
+			int64_t id = json_object_is_type(v, json_type_int) ?
+				     json_object_get_int64(v) : 0;
+
+			if (!valid_name(name) || id < 1 || id >= (int64_t)UINT32_MAX) {
+				pr_err("state: bad tenant id entry %.64s", name);
+				goto out;
+			}
+			for (size_t k = 0; k < nids; k++) {
+				if (idl[k]->id == (uint32_t)id) {
+					pr_err("state: tenant id %lld used twice", (long long)id);
+					goto out;
+				}
+			}
+			idl[nids] = ident_new(e, name, (uint32_t)id);
+			if (!idl[nids++]) {
+				err = -ENOMEM;
+				goto out;
+			}
+		}
+	}
+	{
+		struct json_object_iterator it = json_object_iter_begin(ten);
+		struct json_object_iterator end = json_object_iter_end(ten);
+
+		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+			const char *name = json_object_iter_peek_name(&it);
+			int tidx = rg_config_find_tenant(e->cfg, name);
+			struct tload scratch = { 0 };
+			struct tload *t = tidx >= 0 && (size_t)tidx < e->nt ? &tl[tidx] : &scratch;
+			bool ok = parse_tenant(json_object_iter_peek_value(&it), t);
+
+			free(scratch.win);
+			if (!ok)
+				goto out;
+		}
+	}
+	nvs = json_object_array_length(ver);
+	vs = calloc(nvs ? nvs : 1, sizeof(*vs));
+	if (!vs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nvs; i++)
+		if (!parse_verdict(json_object_array_get_idx(ver, i), &vs[i]))
+			goto out;
+	if (nvs > verdicts_max(e)) {
+		pr_err("state: %zu verdicts, more than verdict_table_size %zu", nvs,
+		       verdicts_max(e));
+		goto out;
+	}
+
+	/* Commit. Ids: the file's, then new ones for tenants it does not know. */
+	idents_free(e);
+	e->next_id = (uint32_t)(next_id ? next_id : 1);
+	for (size_t k = 0; k < nids; k++) {
+		ident_add(e, idl[k]);
+		idl[k] = NULL;
+	}
+	for (size_t i = 0; i < e->nt; i++) {
+		struct ident *id = ident_by_name(e, e->cfg->tenants[i].name);
+
+		if (!id) {
+			id = ident_new(e, e->cfg->tenants[i].name, e->next_id);
+			if (!id) {
+				err = -ENOMEM;	/* only a fresh tenant lacks an id: retried on use */
+				goto out;
+			}
+			ident_add(e, id);
+		}
+		id->tidx = (int)i;
+		e->t[i].id = id->id;
+	}
+	for (size_t i = 0; i < e->nt; i++) {
+		struct tstate *t = &e->t[i];
+
+		if (!tl[i].present)
+			continue;
+		free(t->win.ts);
+		t->win.ts = tl[i].win;
+		t->win.cap = (uint32_t)(tl[i].nwin ? tl[i].nwin : 0);
+		t->win.n = (uint32_t)tl[i].nwin;
+		t->win.head = 0;
+		if (!t->win.cap) {
+			free(t->win.ts);
+			t->win.ts = NULL;
+		}
+		tl[i].win = NULL;
+		t->restricted = tl[i].restricted;
+		t->monitor_only = tl[i].restricted && tl[i].monitor_only;
+		t->reason = tl[i].restricted ? tl[i].reason : NULL;
+		t->since_ns = tl[i].restricted ? tl[i].since_ns : 0;
+		t->until_ns = tl[i].restricted ? tl[i].until_ns : 0;
+	}
+	verdicts_free(e);
+	for (size_t i = 0; i < nvs; i++)
+		vstore(e, &vs[i]);
+	e->dirty = 0;
+	e->notify = 0;
+	{
+		struct json_object_iterator it = json_object_iter_begin(ten);
+		struct json_object_iterator end = json_object_iter_end(ten);
+
+		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+			const char *name = json_object_iter_peek_name(&it);
+			struct json_object *r;
+			bool was;
+
+			if (rg_config_find_tenant(e->cfg, name) >= 0 || !valid_name(name))
+				continue;
+			was = json_object_object_get_ex(json_object_iter_peek_value(&it),
+							"restricted", &r) &&
+			      json_object_get_boolean(r);
+
+			struct rg_audit_event ev = {
+				.event = "tenant_removed", .time_ns = now_ns, .tenant = name,
+				.reason = "in the state file, not in the configuration",
+				.detail = was ? "was restricted" : NULL,
+			};
+
+			audit(e, &ev);
+			if (was)
+				pr_warn("state: tenant %s is restricted in the state file but no "
+					"longer configured: dropped", name);
+			mark(e, RG_DIRTY_URGENT);
+		}
+	}
+	for (size_t i = 0; i < e->nt; i++)
+		lift_if_expired(e, (int)i, now_ns);
+	e->notify &= ~RG_DIRTY_BUDGET;
+	err = 0;
+out:
+	for (size_t i = 0; i < e->nt; i++)
+		free(tl[i].win);
+	free(tl);
+	for (size_t k = 0; idl && k < nids; k++)
+		free(idl[k]);
+	free(idl);
+	free(vs);
+	return err;
+}
