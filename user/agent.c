@@ -1,0 +1,595 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * agent.c: relayguardd's loop. Starts everything in the order that keeps Postfix served
+ * (configuration, state, BPF attach and verdict push, then the policy listeners), runs one
+ * epoll loop over signals, a 1 s timer, the policy, control and metrics servers, and
+ * translates the engine's verdict callbacks into pinned-map writes (realtime expiries become
+ * CLOCK_MONOTONIC for the kernel). Reports failures through the log and the counters.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "audit.h"
+#include "log.h"
+#include "state.h"
+
+/* ---- engine -> kernel ------------------------------------------------------------- */
+
+static int op_verdict_set(void *ctx, const struct rg_cidr *target, enum rg_action action,
+			  enum rg_origin origin, uint64_t interval_ns, uint64_t burst_ns,
+			  uint64_t expires_real_ns)
+{
+	struct rg_agent *a = ctx;
+	struct rg_verdict v = {
+		.action = (__u32)action,
+		.origin = (__u32)origin,
+		.expires_ns = rg_real_to_mono_ns(expires_real_ns),
+		.interval_ns = interval_ns,
+		.burst_ns = burst_ns,
+	};
+	char buf[RG_ADDR_STRLEN];
+	int err;
+
+	if (!a->bpf)
+		return 0;
+	err = rg_bpf_verdict_set(a->bpf, target, &v);
+	if (err) {
+		a->verdict_push_failures++;
+		pr_err("cannot write verdict for %s into the kernel: %s",
+		       rg_cidr_format(target, buf, sizeof(buf)), strerror(-err));
+	}
+	return err;
+}
+
+static int op_verdict_del(void *ctx, const struct rg_cidr *target)
+{
+	struct rg_agent *a = ctx;
+	int err;
+
+	if (!a->bpf)
+		return 0;
+	err = rg_bpf_verdict_delete(a->bpf, target);
+	return err == -ENOENT ? 0 : err;
+}
+
+static int op_connectors_sync(void *ctx, const struct rg_engine_connector *in, size_t n)
+{
+	struct rg_agent *a = ctx;
+	struct rg_bpf_connector *list;
+	int err;
+
+	if (!a->bpf)
+		return 0;
+	list = calloc(n ? n : 1, sizeof(*list));
+	if (!list)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		list[i].cidr = in[i].cidr;
+		list[i].tenant_id = in[i].tenant_id;
+	}
+	err = rg_bpf_connectors_replace(a->bpf, list, n);
+	free(list);
+	if (err)
+		pr_err("cannot update the kernel's connector map: %s", strerror(-err));
+	return err;
+}
+
+static void op_state_changed(void *ctx, bool urgent)
+{
+	struct rg_agent *a = ctx;
+
+	/* A restriction or a verdict must be on disk before the reply that depends on it
+	 * matters (kill -9 loses none); budget counts are saved within a second. */
+	if (urgent)
+		rg_agent_save_state(a);
+	else
+		a->state_dirty = true;
+}
+
+static const struct rg_engine_ops agent_ops = {
+	.verdict_set = op_verdict_set,
+	.verdict_del = op_verdict_del,
+	.connectors_sync = op_connectors_sync,
+	.state_changed = op_state_changed,
+};
+
+int rg_agent_save_state(struct rg_agent *a)
+{
+	int err = rg_state_save(a->engine, a->cfg->state_dir, rg_now_real_ns());
+
+	if (err) {
+		a->state_save_failures++;
+		if (err != a->last_state_error)
+			pr_err("cannot save state in %s: %s; serving from memory",
+			       a->cfg->state_dir, strerror(-err));
+		a->last_state_error = err;
+		a->state_dirty = true;
+		return err;
+	}
+	if (a->last_state_error)
+		pr_info("state saved again in %s", a->cfg->state_dir);
+	a->last_state_error = 0;
+	a->state_saves++;
+	a->state_dirty = false;
+	return 0;
+}
+
+/* ---- policy ------------------------------------------------------------------------- */
+
+static void take(struct rg_slice *dst, const struct rg_policy_req *req, enum rg_policy_attr_id id)
+{
+	dst->p = req->known[id];
+	dst->len = req->known[id] ? req->known_len[id] : 0;
+}
+
+/* One line per decision at debug level; every state change is in the audit log anyway. */
+static void log_decision(const struct rg_policy_request *r, const struct rg_decision *d)
+{
+	char c[RG_PRINTABLE_MAX + 4], s[RG_PRINTABLE_MAX + 4];
+
+	pr_debug("decision client=%s sender=%s tenant=%s class=%s action=%s%s",
+		 rg_printable(r->client_address.p, r->client_address.len, c),
+		 rg_printable(r->sender.p, r->sender.len, s),
+		 d->tenant_name ? d->tenant_name : "-", rg_class_name(d->cls),
+		 rg_action_reply(d->action), d->would_reject ? " would_reject" : "");
+}
+
+static int agent_decide(void *ctx, const struct rg_policy_req *req, char *action, size_t len)
+{
+	struct rg_agent *a = ctx;
+	struct rg_policy_request r = { 0 };
+	struct rg_decision d;
+	int err;
+
+	take(&r.client_address, req, RG_PA_CLIENT_ADDRESS);
+	take(&r.sender, req, RG_PA_SENDER);
+	take(&r.instance, req, RG_PA_INSTANCE);
+	take(&r.protocol_state, req, RG_PA_PROTOCOL_STATE);
+	take(&r.recipient, req, RG_PA_RECIPIENT);
+	take(&r.client_name, req, RG_PA_CLIENT_NAME);
+	take(&r.helo_name, req, RG_PA_HELO_NAME);
+
+	err = rg_engine_decide(a->engine, &r, rg_now_real_ns(), &d);
+	if (err)
+		return err; /* the policy server answers per fail_mode */
+	if (rg_log_get_level() >= RG_LOG_DEBUG)
+		log_decision(&r, &d);
+	if ((size_t)snprintf(action, len, "%s", rg_action_reply(d.action)) >= len)
+		return -ENOSPC;
+	return 0;
+}
+
+static void agent_observe(void *ctx, uint64_t ns)
+{
+	struct rg_agent *a = ctx;
+
+	rg_hist_observe(&a->latency, (double)ns / 1e9);
+}
+
+/* ---- connection-rate sampling ------------------------------------------------------- */
+
+struct rate_walk {
+	struct rg_agent *a;
+	uint64_t now_mono, now_real;
+};
+
+static int rate_cb(const struct rg_host_key *key, const struct rg_host *h, void *ctx)
+{
+	struct rate_walk *w = ctx;
+	uint64_t win = RG_RATE_WINDOW_NS, start = h->rate_window_start_ns, elapsed;
+	double est;
+
+	if (!start || w->now_mono < start)
+		return 0;
+	elapsed = w->now_mono - start;
+	if (elapsed >= 2 * win)
+		return 0; /* idle for two windows: rate 0 */
+	if (elapsed >= win) {
+		/* The current window ended: what it counted is now the previous one. */
+		est = (double)h->rate_window_conns * (1.0 - (double)(elapsed - win) / (double)win);
+	} else {
+		est = (double)h->rate_prev_conns * (1.0 - (double)elapsed / (double)win) +
+		      (double)h->rate_window_conns;
+	}
+	if (est < 1)
+		return 0;
+
+	struct rg_cidr host;
+	memcpy(host.addr, key->addr, 16);
+	host.is_v4 = rg_addr_is_v4(key->addr);
+	host.prefixlen = host.is_v4 ? 96 + w->a->cfg->host_prefix_v4 : w->a->cfg->host_prefix_v6;
+	rg_engine_conn_rate(w->a->engine, &host, h->tenant_id, (uint64_t)est, win, w->now_real);
+	return 0;
+}
+
+static void sample_conn_rates(struct rg_agent *a)
+{
+	struct rate_walk w = { a, rg_now_mono_ns(), rg_now_real_ns() };
+
+	if (a->bpf)
+		rg_bpf_hosts_foreach(a->bpf, rate_cb, &w);
+}
+
+/* ---- reload ------------------------------------------------------------------------- */
+
+static bool same_str(const char *x, const char *y)
+{
+	return (!x && !y) || (x && y && !strcmp(x, y));
+}
+
+static void warn_restart_only(const struct rg_config *o, const struct rg_config *n)
+{
+	bool same = o->n_policy_listen == n->n_policy_listen &&
+		    o->n_interfaces == n->n_interfaces && same_str(o->pin_dir, n->pin_dir) &&
+		    same_str(o->control_socket, n->control_socket) &&
+		    same_str(o->metrics_listen, n->metrics_listen) &&
+		    same_str(o->state_dir, n->state_dir) && o->attach_mode == n->attach_mode &&
+		    o->n_smtp_ports == n->n_smtp_ports &&
+		    o->host_prefix_v4 == n->host_prefix_v4 && o->host_prefix_v6 == n->host_prefix_v6;
+
+	for (size_t i = 0; same && i < n->n_policy_listen; i++)
+		same = !strcmp(o->policy_listen[i], n->policy_listen[i]);
+	for (size_t i = 0; same && i < n->n_interfaces; i++)
+		same = !strcmp(o->interfaces[i], n->interfaces[i]);
+	for (size_t i = 0; same && i < n->n_smtp_ports; i++)
+		same = o->smtp_ports[i] == n->smtp_ports[i];
+	if (!same)
+		pr_warn("reload: [agent] listeners, interfaces, ports, prefixes and paths change "
+			"only on restart; the running values stay");
+}
+
+int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
+{
+	struct rg_config_errors local = { 0 };
+	struct rg_config *n = NULL;
+	int err;
+
+	if (!errs)
+		errs = &local;
+	err = rg_config_load(a->config_path, &n, errs);
+	if (err) {
+		a->reload_failures++;
+		pr_err("reload of %s refused; the running configuration stays", a->config_path);
+		for (size_t i = 0; i < errs->n; i++)
+			pr_err("%s", errs->msgs[i]);
+		rg_config_errors_free(&local);
+		return err;
+	}
+	warn_restart_only(a->cfg, n);
+	err = rg_engine_reconfigure(a->engine, n, rg_now_real_ns());
+	if (err) {
+		a->reload_failures++;
+		pr_err("reload: engine refused the configuration: %s", strerror(-err));
+		rg_config_free(n);
+		return err;
+	}
+	rg_config_free(a->cfg);
+	a->cfg = n;
+	rg_log_set_level(n->log_level);
+	a->reloads++;
+	pr_info("reloaded %s: %zu tenants", a->config_path, n->n_tenants);
+	rg_agent_save_state(a);
+	return 0;
+}
+
+/* ---- loop --------------------------------------------------------------------------- */
+
+enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS };
+
+static int watch(int epfd, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev))
+		return -errno;
+	return 0;
+}
+
+static void on_signal(struct rg_agent *a)
+{
+	struct signalfd_siginfo si;
+
+	while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			pr_info("SIGHUP: reloading");
+			rg_agent_reload(a, NULL);
+			if (a->audit)
+				rg_audit_reopen(a->audit);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			pr_info("signal %u: stopping; the kernel keeps enforcing", si.ssi_signo);
+			a->stop = true;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void on_timer(struct rg_agent *a)
+{
+	uint64_t ticks;
+
+	if (read(a->timerfd, &ticks, sizeof(ticks)) < 0)
+		return;
+	rg_engine_tick(a->engine, rg_now_real_ns());
+	sample_conn_rates(a);
+	if (a->state_dirty)
+		rg_agent_save_state(a);
+}
+
+static int make_dirs(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int start_bpf(struct rg_agent *a)
+{
+	const struct rg_config *c = a->cfg;
+	struct rg_bpf_opts o = {
+		.pin_dir = c->pin_dir,
+		.ifaces = (const char *const *)c->interfaces,
+		.n_ifaces = c->n_interfaces,
+		.mode = c->attach_mode,
+		.ports = c->smtp_ports,
+		.n_ports = c->n_smtp_ports,
+		.host_prefix_v4 = c->host_prefix_v4,
+		.host_prefix_v6 = c->host_prefix_v6,
+		.host_table_size = c->host_table_size,
+		.flow_table_size = c->flow_table_size,
+		.verdict_table_size = c->verdict_table_size,
+	};
+	struct rg_bpf_iface_status st;
+	int err;
+
+	rg_bpf_hook_libbpf_log();
+	err = rg_bpf_attach(&o, &a->bpf);
+	if (err)
+		return err;
+	if (!rg_bpf_iface_status(c->pin_dir, c->interfaces[0], &st))
+		a->prog_id = st.prog_id;
+	for (size_t i = 0; i < c->n_interfaces; i++) {
+		if (!rg_bpf_iface_status(c->pin_dir, c->interfaces[i], &st))
+			pr_info("attached to %s (%s), program id %u", c->interfaces[i],
+				rg_bpf_attach_kind_str(st.kind), st.prog_id);
+	}
+	return 0;
+}
+
+/* Verdicts relayguardctl wrote into the maps while the agent was down become the engine's
+ * (operator verdicts), so they are listed, persisted, and expire through the engine. */
+static int adopt_cb(const struct rg_cidr *target, bool is_cidr, const struct rg_verdict *v,
+		    void *ctx)
+{
+	struct rg_agent *a = ctx;
+	uint64_t now = rg_now_real_ns(), exp = rg_mono_to_real_ns(v->expires_ns);
+	struct rg_engine_verdict have;
+	struct rg_rate rate;
+
+	if (!rg_engine_verdict_get(a->engine, target, &have))
+		return 0;
+	if (exp && exp <= now)
+		return 0;
+	if (v->action == RG_ACT_BLOCK) {
+		rg_engine_block_host(a->engine, target, exp ? exp - now : 0, "kernel map", now);
+	} else if (v->action == RG_ACT_THROTTLE && v->interval_ns) {
+		rate.count = 1;
+		rate.period_ns = v->interval_ns;
+		rg_engine_throttle_host(a->engine, target, &rate, exp ? exp - now : 0,
+					"kernel map", now);
+	}
+	return 0;
+}
+
+static void adopt_kernel_verdicts(struct rg_agent *a)
+{
+	if (a->bpf && a->cfg->mode == RG_MODE_ENFORCE)
+		rg_bpf_verdict_foreach(a->bpf, adopt_cb, a);
+}
+
+static void agent_free(struct rg_agent *a)
+{
+	rg_policy_server_free(a->policy);
+	rg_control_free(a->control);
+	rg_metrics_free(a->metrics);
+	if (a->engine && a->cfg)
+		rg_agent_save_state(a);
+	rg_engine_free(a->engine);
+	rg_audit_close(a->audit);
+	rg_bpf_close(a->bpf); /* does not detach: the kernel keeps enforcing */
+	rg_config_free(a->cfg);
+	if (a->epfd >= 0)
+		close(a->epfd);
+	if (a->sigfd >= 0)
+		close(a->sigfd);
+	if (a->timerfd >= 0)
+		close(a->timerfd);
+}
+
+int rg_agent_run(const char *config_path, bool debug)
+{
+	struct rg_agent a = { .config_path = config_path, .epfd = -1, .sigfd = -1, .timerfd = -1 };
+	struct rg_config_errors errs = { 0 };
+	sigset_t mask;
+	int err;
+
+	a.started_real_ns = rg_now_real_ns();
+	rg_hist_init_latency(&a.latency);
+
+	err = rg_config_load(config_path, &a.cfg, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		pr_err("%s", errs.msgs[i]);
+	rg_config_errors_free(&errs);
+	if (err) {
+		pr_err("cannot load %s: not started", config_path);
+		return -EINVAL;
+	}
+	if (!debug)
+		rg_log_set_level(a.cfg->log_level);
+
+	/* Signals through signalfd, so the loop handles them between requests. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	a.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	a.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	a.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (a.sigfd < 0 || a.timerfd < 0 || a.epfd < 0) {
+		err = -errno;
+		pr_err("cannot set up the event loop: %s", strerror(-err));
+		goto out;
+	}
+
+	err = make_dirs(a.cfg->state_dir, 0700);
+	if (err) {
+		pr_err("cannot create state_dir %s: %s", a.cfg->state_dir, strerror(-err));
+		goto out;
+	}
+	err = rg_audit_open(a.cfg->audit_log, &a.audit);
+	if (err) {
+		pr_err("cannot open audit log %s: %s", a.cfg->audit_log, strerror(-err));
+		goto out;
+	}
+
+	/* BPF first: the engine pushes persisted verdicts and connectors into the maps as it
+	 * loads its state. */
+	err = start_bpf(&a);
+	if (err) {
+		pr_err("cannot attach the BPF program; not started");
+		goto out;
+	}
+
+	a.engine = rg_engine_new(a.cfg, &agent_ops, &a);
+	if (!a.engine) {
+		err = -ENOMEM;
+		goto out;
+	}
+	rg_engine_set_audit(a.engine, a.audit);
+	err = rg_state_load(a.engine, a.cfg->state_dir, rg_now_real_ns());
+	if (err == -EBADMSG)
+		err = 0; /* set aside and logged by state.c; a fresh start beats no policy service */
+	if (!err)
+		adopt_kernel_verdicts(&a);
+	if (err) {
+		pr_err("cannot load state from %s: %s; not started", a.cfg->state_dir,
+		       strerror(-err));
+		goto out;
+	}
+	rg_agent_save_state(&a);
+
+	err = rg_control_new(a.cfg->control_socket, &a.control);
+	if (err) {
+		pr_err("cannot open control socket %s: %s", a.cfg->control_socket, strerror(-err));
+		goto out;
+	}
+	rg_agent_register_commands(&a);
+
+	if (a.cfg->metrics_listen && *a.cfg->metrics_listen) {
+		err = rg_metrics_new(a.cfg->metrics_listen, &a.metrics);
+		if (err) {
+			pr_err("cannot serve metrics on %s: %s", a.cfg->metrics_listen,
+			       strerror(-err));
+			goto out;
+		}
+		rg_metrics_add_source(a.metrics, rg_agent_metrics, &a);
+	}
+
+	struct rg_policy_server_opts po = {
+		.listen = (const char *const *)a.cfg->policy_listen,
+		.n_listen = a.cfg->n_policy_listen,
+		.max_connections = a.cfg->max_policy_connections,
+		.request_timeout_ns = a.cfg->policy_request_timeout_ns,
+		.idle_timeout_ns = a.cfg->policy_idle_timeout_ns,
+		.fail_mode = a.cfg->fail_mode,
+		.decide = agent_decide,
+		.decide_ctx = &a,
+		.observe = agent_observe,
+		.observe_ctx = &a,
+	};
+	err = rg_policy_server_new(&po, &a.policy);
+	if (err) {
+		pr_err("cannot listen for policy requests: %s", strerror(-err));
+		goto out;
+	}
+
+	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	timerfd_settime(a.timerfd, 0, &its, NULL);
+	if ((err = watch(a.epfd, a.sigfd, EV_SIGNAL)) || (err = watch(a.epfd, a.timerfd, EV_TIMER)) ||
+	    (err = watch(a.epfd, rg_policy_server_fd(a.policy), EV_POLICY)) ||
+	    (err = watch(a.epfd, rg_control_fd(a.control), EV_CONTROL)) ||
+	    (a.metrics && (err = watch(a.epfd, rg_metrics_fd(a.metrics), EV_METRICS)))) {
+		pr_err("epoll: %s", strerror(-err));
+		goto out;
+	}
+
+	pr_info("relayguardd running: %zu tenants, mode %s, %zu policy listener(s)",
+		a.cfg->n_tenants, a.cfg->mode == RG_MODE_MONITOR ? "monitor" : "enforce",
+		a.cfg->n_policy_listen);
+
+	while (!a.stop) {
+		struct epoll_event evs[16];
+		int n = epoll_wait(a.epfd, evs, 16, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			pr_err("epoll_wait: %s", strerror(-err));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			switch (evs[i].data.u64) {
+			case EV_SIGNAL:
+				on_signal(&a);
+				break;
+			case EV_TIMER:
+				on_timer(&a);
+				break;
+			case EV_POLICY:
+				rg_policy_server_dispatch(a.policy, 0);
+				break;
+			case EV_CONTROL:
+				rg_control_dispatch(a.control);
+				break;
+			case EV_METRICS:
+				rg_metrics_dispatch(a.metrics);
+				break;
+			}
+		}
+	}
+	err = 0;
+out:
+	agent_free(&a);
+	return err;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * agent.h: relayguardd's runtime: the configuration in force, the engine, the BPF side,
+ * the policy, control and metrics servers, and the loop that drives them. agent.c owns the
+ * loop and the engine's kernel callbacks; agent_ctl.c the control-socket commands;
+ * agent_metrics.c the /metrics page.
+ */
+#ifndef RG_AGENT_H
+#define RG_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bpfmaps.h"
+#include "classify.h"
+#include "config.h"
+#include "control.h"
+#include "metrics.h"
+#include "policy.h"
+
+#define RG_VERSION "0.1.0"
+
+struct rg_agent {
+	const char *config_path;
+	struct rg_config *cfg;
+	struct rg_engine *engine;
+	struct rg_audit *audit;
+	struct rg_bpf *bpf;
+	struct rg_policy_server *policy;
+	struct rg_control *control;
+	struct rg_metrics *metrics;
+	int epfd, sigfd, timerfd;
+	bool stop;
+	bool state_dirty;
+	uint64_t started_real_ns;
+	/* counters for metrics and status */
+	uint64_t reloads, reload_failures;
+	uint64_t state_saves, state_save_failures;
+	int last_state_error;		/* -errno of the last failed save, 0 if the last worked */
+	uint64_t verdict_push_failures;
+	struct rg_hist latency;		/* policy decision latency, seconds */
+	/* what bpf attach reported, for status */
+	uint32_t prog_id;
+};
+
+/* Run until SIGTERM/SIGINT. -EINVAL: the configuration did not load. */
+int rg_agent_run(const char *config_path, bool debug);
+
+/* Load path and swap it in; on error keep the old one. 0 or -errno. errs may be NULL. */
+int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs);
+
+/* Save state now. 0 or -errno (logged, counted; the agent keeps serving from memory). */
+int rg_agent_save_state(struct rg_agent *a);
+
+/* agent_ctl.c: register every control command. */
+int rg_agent_register_commands(struct rg_agent *a);
+/* agent_metrics.c: the /metrics source. */
+void rg_agent_metrics(void *ctx, struct rg_mbuf *out);
+
+#endif /* RG_AGENT_H */

@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * agent_ctl.c: the control-socket commands of relayguardd (wire format documented at the
+ * top of tools/relayguardctl.c): status, tenants, hosts, block/throttle/unblock host,
+ * restrict/unblock tenant, reload. Operator changes go through the engine, which audits
+ * them with the peer's credentials and pushes verdicts into the kernel.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+
+#define NS 1000000000ull
+
+static json_object *time_or_null(uint64_t real_ns)
+{
+	return real_ns ? json_object_new_int64((int64_t)(real_ns / NS)) : NULL;
+}
+
+static const char *origin_str(int origin)
+{
+	switch (origin) {
+	case RG_ORIGIN_OPERATOR:
+		return "operator";
+	case RG_ORIGIN_FLOOD:
+		return "flood";
+	case RG_ORIGIN_CONN_RATE:
+		return "conn_rate";
+	}
+	return NULL;
+}
+
+static const char *action_str(int action)
+{
+	return action == RG_ACT_BLOCK ? "block" : action == RG_ACT_THROTTLE ? "throttle" : "none";
+}
+
+/* ---- status ----------------------------------------------------------------------- */
+
+struct vcount {
+	uint64_t blocked, throttled;
+};
+
+static int count_verdicts(const struct rg_engine_verdict *v, void *ctx)
+{
+	struct vcount *c = ctx;
+
+	if (v->action == RG_ACT_BLOCK)
+		c->blocked++;
+	else if (v->action == RG_ACT_THROTTLE)
+		c->throttled++;
+	return 0;
+}
+
+static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
+{
+	struct rg_agent *a = ctx;
+	const struct rg_config *c = a->cfg;
+	struct rg_policy_stats ps;
+	json_object *ifs = json_object_new_array(), *maps = json_object_new_array();
+
+	json_object_object_add(rep, "version", json_object_new_string(RG_VERSION));
+	json_object_object_add(rep, "pid", json_object_new_int(getpid()));
+	json_object_object_add(rep, "uptime_s",
+			       json_object_new_int64((int64_t)((rg_now_real_ns() -
+								 a->started_real_ns) / NS)));
+	json_object_object_add(rep, "mode", json_object_new_string(c->mode == RG_MODE_MONITOR ?
+								   "monitor" : "enforce"));
+	json_object_object_add(rep, "fail_mode",
+			       json_object_new_string(c->fail_mode == RG_FAIL_CLOSED ? "closed" :
+										       "open"));
+	for (size_t i = 0; i < c->n_interfaces; i++) {
+		struct rg_bpf_iface_status st = { 0 };
+		json_object *o = json_object_new_object();
+		const char *kind = "none";
+
+		if (!rg_bpf_iface_status(c->pin_dir, c->interfaces[i], &st)) {
+			kind = st.kind == RG_BPF_XDP_NATIVE  ? "xdp-native" :
+			       st.kind == RG_BPF_XDP_GENERIC ? "xdp-generic" :
+			       st.kind == RG_BPF_TC	     ? "tc" :
+							       "none";
+		}
+		json_object_object_add(o, "name", json_object_new_string(c->interfaces[i]));
+		json_object_object_add(o, "attach", json_object_new_string(kind));
+		json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
+		json_object_array_add(ifs, o);
+	}
+	json_object_object_add(rep, "interfaces", ifs);
+
+	struct rg_bpf_fill fill[RG_BPF_NR_MAPS];
+	if (a->bpf && !rg_bpf_fill_levels(a->bpf, fill)) {
+		for (int i = 0; i < RG_BPF_NR_MAPS; i++) {
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "name", json_object_new_string(fill[i].name));
+			json_object_object_add(o, "entries", json_object_new_int64(fill[i].entries));
+			json_object_object_add(o, "max_entries",
+					       json_object_new_int64(fill[i].max_entries));
+			json_object_array_add(maps, o);
+		}
+	}
+	json_object_object_add(rep, "maps", maps);
+
+	rg_policy_server_get_stats(a->policy, &ps);
+	json_object_object_add(rep, "policy_connections", json_object_new_int64((int64_t)ps.conns_open));
+	json_object_object_add(rep, "policy_requests", json_object_new_int64((int64_t)ps.requests));
+
+	struct rg_engine_counters ec;
+	struct vcount vc = { 0 };
+	rg_engine_get_counters(a->engine, &ec);
+	rg_engine_verdict_foreach(a->engine, count_verdicts, &vc);
+	json_object_object_add(rep, "tenants", json_object_new_int64((int64_t)c->n_tenants));
+	json_object_object_add(rep, "tenants_restricted",
+			       json_object_new_int64((int64_t)ec.restricted_tenants));
+	json_object_object_add(rep, "hosts_blocked", json_object_new_int64((int64_t)vc.blocked));
+	json_object_object_add(rep, "hosts_throttled", json_object_new_int64((int64_t)vc.throttled));
+	json_object_object_add(rep, "state_save_error",
+			       a->last_state_error ?
+				       json_object_new_string(strerror(-a->last_state_error)) :
+				       NULL);
+	return 0;
+}
+
+/* ---- tenants ---------------------------------------------------------------------- */
+
+static void tenant_json(const struct rg_tenant_info *t, json_object *arr)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(t->name));
+	json_object_object_add(o, "id", json_object_new_int64(t->id));
+	json_object_object_add(o, "state",
+			       json_object_new_string(t->restricted ? "restricted" : "ok"));
+	json_object_object_add(o, "unregistered", json_object_new_int64((int64_t)t->unregistered));
+	json_object_object_add(o, "registered", json_object_new_int64((int64_t)t->registered));
+	json_object_object_add(o, "null", json_object_new_int64((int64_t)t->null_sender));
+	json_object_object_add(o, "limit", json_object_new_int64((int64_t)t->limit));
+	json_object_object_add(o, "window_s", json_object_new_int64((int64_t)(t->window_ns / NS)));
+	json_object_object_add(o, "restricted_since", time_or_null(t->since_ns));
+	json_object_object_add(o, "until", time_or_null(t->until_ns));
+	json_object_object_add(o, "reason", t->reason ? json_object_new_string(t->reason) : NULL);
+	json_object_object_add(o, "rejected_total", json_object_new_int64((int64_t)t->total_rejected));
+	json_object_array_add(arr, o);
+}
+
+static int do_tenants(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
+{
+	struct rg_agent *a = ctx;
+	json_object *arr = json_object_new_array();
+
+	uint64_t now = rg_now_real_ns();
+	struct rg_tenant_info ti;
+
+	for (size_t i = 0; i < rg_engine_tenant_count(a->engine); i++)
+		if (!rg_engine_tenant_info(a->engine, i, now, &ti))
+			tenant_json(&ti, arr);
+	json_object_object_add(rep, "tenants", arr);
+	return 0;
+}
+
+/* ---- hosts ------------------------------------------------------------------------ */
+
+struct host_row {
+	struct rg_host_key key;
+	struct rg_host h;
+	double rate_per_min;
+};
+
+struct host_walk {
+	struct host_row *rows;
+	size_t n, cap;
+	uint64_t now_mono;
+};
+
+static double rate_per_min(const struct rg_host *h, uint64_t now)
+{
+	uint64_t win = RG_RATE_WINDOW_NS, start = h->rate_window_start_ns, el;
+	double est;
+
+	if (!start || now < start)
+		return 0;
+	el = now - start;
+	if (el >= 2 * win)
+		return 0;
+	if (el >= win)
+		est = h->rate_window_conns * (1.0 - (double)(el - win) / (double)win);
+	else
+		est = h->rate_prev_conns * (1.0 - (double)el / (double)win) + h->rate_window_conns;
+	return est * 60e9 / (double)win;
+}
+
+static int host_cb(const struct rg_host_key *key, const struct rg_host *h, void *ctx)
+{
+	struct host_walk *w = ctx;
+
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 1024;
+		struct host_row *r = realloc(w->rows, cap * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		w->rows = r;
+		w->cap = cap;
+	}
+	w->rows[w->n].key = *key;
+	w->rows[w->n].h = *h;
+	w->rows[w->n].rate_per_min = rate_per_min(h, w->now_mono);
+	w->n++;
+	return 0;
+}
+
+static int by_activity(const void *x, const void *y)
+{
+	const struct host_row *a = x, *b = y;
+
+	if (a->rate_per_min != b->rate_per_min)
+		return a->rate_per_min < b->rate_per_min ? 1 : -1;
+	if (a->h.conns != b->h.conns)
+		return a->h.conns < b->h.conns ? 1 : -1;
+	if (a->h.packets != b->h.packets)
+		return a->h.packets < b->h.packets ? 1 : -1;
+	return 0;
+}
+
+/* Tenant name of a kernel tenant id (0: unassigned, or an id no longer configured). */
+static const char *tenant_name(struct rg_agent *a, uint32_t id)
+{
+	const struct rg_config *c = a->cfg;
+
+	if (!id)
+		return NULL;
+	for (size_t i = 0; i < c->n_tenants; i++)
+		if (rg_engine_tenant_id(a->engine, c->tenants[i].name) == id)
+			return c->tenants[i].name;
+	return NULL;
+}
+
+static int do_hosts(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
+{
+	struct rg_agent *a = ctx;
+	struct host_walk w = { .now_mono = rg_now_mono_ns() };
+	uint64_t top = 0;
+	json_object *arr;
+	int err;
+
+	if (rg_control_get_u64(req, "top", &top) == -EINVAL)
+		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST, "top must be a number");
+	if (!a->bpf)
+		return rg_control_fail(rep, RG_CTL_E_UNAVAILABLE, "BPF maps not available");
+	err = rg_bpf_hosts_foreach(a->bpf, host_cb, &w);
+	if (err) {
+		free(w.rows);
+		return err;
+	}
+	qsort(w.rows, w.n, sizeof(*w.rows), by_activity);
+	json_object_object_add(rep, "total", json_object_new_int64((int64_t)w.n));
+	arr = json_object_new_array();
+	for (size_t i = 0; i < w.n && (!top || i < top); i++) {
+		const struct host_row *r = &w.rows[i];
+		json_object *o = json_object_new_object();
+		struct rg_cidr host;
+		struct rg_verdict v;
+		char buf[RG_ADDR_STRLEN];
+		const char *tname = tenant_name(a, r->h.tenant_id);
+
+		memcpy(host.addr, r->key.addr, 16);
+		host.is_v4 = rg_addr_is_v4(r->key.addr);
+		host.prefixlen = host.is_v4 ? 96 + a->cfg->host_prefix_v4 : a->cfg->host_prefix_v6;
+		json_object_object_add(o, "address",
+				       json_object_new_string(rg_cidr_format(&host, buf, sizeof(buf))));
+		json_object_object_add(o, "tenant", tname ? json_object_new_string(tname) : NULL);
+		json_object_object_add(o, "tenant_id", json_object_new_int64(r->h.tenant_id));
+		json_object_object_add(o, "connections", json_object_new_int64((int64_t)r->h.conns));
+		json_object_object_add(o, "packets", json_object_new_int64((int64_t)r->h.packets));
+		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)r->h.bytes));
+		json_object_object_add(o, "conn_rate_per_min", json_object_new_double(r->rate_per_min));
+		json_object_object_add(o, "last_seen",
+				       time_or_null(rg_mono_to_real_ns(r->h.last_seen_ns)));
+		if (!rg_bpf_verdict_get(a->bpf, &host, &v) && v.action != RG_ACT_NONE) {
+			json_object_object_add(o, "verdict", json_object_new_string(action_str((int)v.action)));
+			json_object_object_add(o, "origin",
+					       json_object_new_string(origin_str((int)v.origin)));
+			if (v.action == RG_ACT_THROTTLE && v.interval_ns)
+				json_object_object_add(o, "rate_per_min",
+						       json_object_new_double(60e9 / (double)v.interval_ns));
+			json_object_object_add(o, "drops", json_object_new_int64((int64_t)v.drops));
+			json_object_object_add(o, "expires",
+					       time_or_null(rg_mono_to_real_ns(v.expires_ns)));
+		} else {
+			json_object_object_add(o, "verdict", json_object_new_string("none"));
+		}
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(rep, "hosts", arr);
+	free(w.rows);
+	return 0;
+}
+
+/* ---- host verdicts ---------------------------------------------------------------- */
+
+static int get_target(json_object *req, json_object *rep, struct rg_cidr *t)
+{
+	const char *s;
+	char p[RG_PRINTABLE_MAX + 4];
+
+	if (rg_control_get_str(req, "host", &s))
+		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST, "missing \"host\"");
+	if (rg_cidr_parse(s, t, false))
+		return rg_control_fail(rep, RG_CTL_E_BAD_ADDRESS, "bad address \"%s\"",
+				       rg_printable(s, strlen(s), p));
+	return 0;
+}
+
+static void verdict_reply(json_object *rep, const struct rg_cidr *t, const char *verdict,
+			  uint64_t expires_real)
+{
+	char buf[RG_ADDR_STRLEN];
+
+	json_object_object_add(rep, "host", json_object_new_string(rg_cidr_format(t, buf, sizeof(buf))));
+	json_object_object_add(rep, "verdict", json_object_new_string(verdict));
+	json_object_object_add(rep, "expires", time_or_null(expires_real));
+}
+
+static int verdict_error(json_object *rep, const char *what, int err)
+{
+	if (err == -EPERM)
+		return rg_control_fail(rep, RG_CTL_E_CONFLICT,
+				       "mode = monitor: relayguardd never drops; nothing was set");
+	if (err == -ENOSPC)
+		return rg_control_fail(rep, RG_CTL_E_UNAVAILABLE,
+				       "the verdict table is full (verdict_table_size)");
+	return rg_control_fail(rep, RG_CTL_E_INTERNAL, "cannot %s: %s", what, strerror(-err));
+}
+
+static int do_block_host(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
+{
+	struct rg_agent *a = ctx;
+	struct rg_cidr t;
+	uint64_t for_s = 0, now = rg_now_real_ns(), exp;
+	int err;
+
+	if ((err = get_target(req, rep, &t)))
+		return err;
+	if (rg_control_get_u64(req, "for_s", &for_s) == -EINVAL)
+		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST, "for_s must be a number");
+	exp = for_s ? now + for_s * NS : 0;
+	err = rg_engine_block_host(a->engine, &t, for_s * NS, peer->by, now);
+	if (err)
+		return verdict_error(rep, "block", err);
+	verdict_reply(rep, &t, "block", exp);
+	return 0;
+}
+
+static int do_throttle_host(void *ctx, const struct rg_peer *peer, json_object *req,
+			    json_object *rep)
+{
+	struct rg_agent *a = ctx;
+	struct rg_cidr t;
+	uint64_t count = 0, period = 0, for_s = 0, now = rg_now_real_ns(), exp;
+	int err;
+
+	if ((err = get_target(req, rep, &t)))
+		return err;
+	if (rg_control_get_u64(req, "rate_count", &count) || rg_control_get_u64(req, "rate_period_s", &period) ||
+	    !count || !period)
+		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST,
+				       "rate_count and rate_period_s must be positive numbers");
+	if (rg_control_get_u64(req, "for_s", &for_s) == -EINVAL)
+		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST, "for_s must be a number");
+	exp = for_s ? now + for_s * NS : 0;
+	struct rg_rate rate = { .count = count, .period_ns = period * NS };
+	err = rg_engine_throttle_host(a->engine, &t, &rate, for_s * NS, peer->by, now);
+	if (err)
+		return verdict_error(rep, "throttle", err);
+	verdict_reply(rep, &t, "throttle", exp);
+	return 0;
+}
+
+static int do_unblock_host(void *ctx, const struct rg_peer *peer, json_object *req,
+			   json_object *rep)
+{
+	struct rg_agent *a = ctx;
+	struct rg_cidr t;
+	char buf[RG_ADDR_STRLEN];
+	int err;
+
+	if ((err = get_target(req, rep, &t)))
+		return err;
+	err = rg_engine_unblock_host(a->engine, &t, peer->by, rg_now_real_ns());
+	if (err == -ENOENT) {
+		/* Not in the engine's table: maybe written by relayguardctl while we were down. */
+		if (a->bpf && !rg_bpf_verdict_delete(a->bpf, &t))
+			err = 0;
+	}
+	if (err == -ENOENT)
+		return rg_control_fail(rep, RG_CTL_E_NOT_FOUND, "no verdict for %s",
+				       rg_cidr_format(&t, buf, sizeof(buf)));
+	if (err)
+		return err;
+	verdict_reply(rep, &t, "none", 0);
+	return 0;
+}
+
+/* ---- tenants ---------------------------------------------------------------------- */
+
+static int tenant_arg(json_object *req, json_object *rep, const char **name)
+{
+	if (rg_control_get_str(req, "tenant", name))
+		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST, "missing \"tenant\"");
+	return 0;
+}
+
+static int tenant_result(struct rg_agent *a, json_object *rep, const char *name, int err)
+{
+	char p[RG_PRINTABLE_MAX + 4];
+
+	if (err == -ENOENT)
+		return rg_control_fail(rep, RG_CTL_E_UNKNOWN_TENANT, "unknown tenant \"%s\"",
+				       rg_printable(name, strlen(name), p));
+	if (err == -EALREADY)
+		return rg_control_fail(rep, RG_CTL_E_CONFLICT, "tenant \"%s\" is already in that state",
+				       rg_printable(name, strlen(name), p));
+	if (err)
+		return err;
+
+	struct rg_tenant_info ti;
+	int idx = rg_config_find_tenant(a->cfg, name);
+	if (idx >= 0 && !rg_engine_tenant_info(a->engine, (size_t)idx, rg_now_real_ns(), &ti)) {
+		json_object_object_add(rep, "tenant", json_object_new_string(ti.name));
+		json_object_object_add(rep, "state",
+				       json_object_new_string(ti.restricted ? "restricted" : "ok"));
+		json_object_object_add(rep, "until", time_or_null(ti.until_ns));
+	}
+	return 0;
+}
+
+static int do_restrict_tenant(void *ctx, const struct rg_peer *peer, json_object *req,
+			      json_object *rep)
+{
+	struct rg_agent *a = ctx;
+	const char *name;
+	int err;
+
+	if ((err = tenant_arg(req, rep, &name)))
+		return err;
+	err = rg_engine_restrict_tenant(a->engine, name, peer->by, rg_now_real_ns());
+	return tenant_result(a, rep, name, err);
+}
+
+static int do_unblock_tenant(void *ctx, const struct rg_peer *peer, json_object *req,
+			     json_object *rep)
+{
+	struct rg_agent *a = ctx;
+	const char *name;
+	int err;
+
+	if ((err = tenant_arg(req, rep, &name)))
+		return err;
+	err = rg_engine_unblock_tenant(a->engine, name, peer->by, rg_now_real_ns());
+	return tenant_result(a, rep, name, err);
+}
+
+static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
+{
+	struct rg_agent *a = ctx;
+	struct rg_config_errors errs = { 0 };
+	int err;
+
+	pr_info("reload requested by %s", peer->by);
+	err = rg_agent_reload(a, &errs);
+	if (err) {
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < errs.n; i++)
+			json_object_array_add(arr, json_object_new_string(errs.msgs[i]));
+		json_object_object_add(rep, "errors", arr);
+		rg_config_errors_free(&errs);
+		return rg_control_fail(rep, "bad_config", "the configuration was refused; the "
+				       "running one stays");
+	}
+	json_object_object_add(rep, "tenants", json_object_new_int64((int64_t)a->cfg->n_tenants));
+	return 0;
+}
+
+int rg_agent_register_commands(struct rg_agent *a)
+{
+	static const struct {
+		const char *name;
+		rg_control_fn fn;
+	} cmds[] = {
+		{ "status", do_status },
+		{ "tenants", do_tenants },
+		{ "hosts", do_hosts },
+		{ "block_host", do_block_host },
+		{ "throttle_host", do_throttle_host },
+		{ "unblock_host", do_unblock_host },
+		{ "restrict_tenant", do_restrict_tenant },
+		{ "unblock_tenant", do_unblock_tenant },
+		{ "reload", do_reload },
+	};
+	int err;
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		err = rg_control_register(a->control, cmds[i].name, cmds[i].fn, a);
+		if (err)
+			return err;
+	}
+	return 0;
+}

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * agent_metrics.c: relayguardd's /metrics page in Prometheus text format: policy requests
+ * and decisions from the engine, the policy server's connection counters and latency
+ * histogram, the kernel's per-CPU counters (summed), map fill levels, reloads and errors.
+ */
+#include <stdio.h>
+
+#include "agent.h"
+
+static void kernel_metrics(struct rg_agent *a, struct rg_mbuf *o)
+{
+	struct rg_stats s;
+	struct rg_bpf_fill fill[RG_BPF_NR_MAPS];
+
+	if (!a->bpf || rg_bpf_stats_read(a->bpf, &s))
+		return;
+	rg_metric_counter(o, "relayguard_kernel_packets_total", "Packets the XDP/TC program saw.",
+			  (double)s.packets);
+	rg_metric_counter(o, "relayguard_kernel_smtp_packets_total",
+			  "TCP packets to a configured SMTP port.", (double)s.smtp_packets);
+	rg_metric_counter(o, "relayguard_kernel_smtp_connections_total",
+			  "New SMTP connections (SYN without ACK).", (double)s.smtp_new_conns);
+	rg_metric_family(o, "relayguard_kernel_dropped_total", "counter",
+			 "SYNs dropped in the kernel, by verdict.");
+	rg_metric_sample(o, "relayguard_kernel_dropped_total", (double)s.drop_block, "verdict",
+			 "block", NULL);
+	rg_metric_sample(o, "relayguard_kernel_dropped_total", (double)s.drop_throttle, "verdict",
+			 "throttle", NULL);
+	rg_metric_counter(o, "relayguard_kernel_parse_errors_total",
+			  "Packets passed because their headers did not parse.",
+			  (double)s.parse_errors);
+	rg_metric_counter(o, "relayguard_kernel_fragments_total",
+			  "Non-first IP fragments passed untouched.", (double)s.fragments);
+	rg_metric_counter(o, "relayguard_kernel_host_insert_failures_total",
+			  "Host map inserts that failed.", (double)s.host_insert_fail);
+	rg_metric_counter(o, "relayguard_kernel_flow_insert_failures_total",
+			  "Flow map inserts that failed.", (double)s.flow_insert_fail);
+	rg_metric_counter(o, "relayguard_kernel_verdicts_expired_seen_total",
+			  "SYNs that met a verdict past its expiry (not enforced).",
+			  (double)s.verdict_expired);
+
+	if (rg_bpf_fill_levels(a->bpf, fill))
+		return;
+	rg_metric_family(o, "relayguard_map_entries", "gauge", "Entries in each pinned BPF map.");
+	for (int i = 0; i < RG_BPF_NR_MAPS; i++)
+		rg_metric_sample(o, "relayguard_map_entries", fill[i].entries, "map", fill[i].name,
+				 NULL);
+	rg_metric_family(o, "relayguard_map_max_entries", "gauge",
+			 "Capacity of each pinned BPF map.");
+	for (int i = 0; i < RG_BPF_NR_MAPS; i++)
+		rg_metric_sample(o, "relayguard_map_max_entries", fill[i].max_entries, "map",
+				 fill[i].name, NULL);
+}
+
+static void policy_metrics(struct rg_agent *a, struct rg_mbuf *o)
+{
+	struct rg_policy_stats p;
+
+	if (!a->policy)
+		return;
+	rg_policy_server_get_stats(a->policy, &p);
+	rg_metric_gauge(o, "relayguard_policy_connections", "Open policy connections.",
+			(double)p.conns_open);
+	rg_metric_counter(o, "relayguard_policy_connections_accepted_total",
+			  "Policy connections accepted.", (double)p.conns_accepted);
+	rg_metric_counter(o, "relayguard_policy_connections_refused_total",
+			  "Policy connections refused over max_policy_connections.",
+			  (double)p.conns_refused);
+	rg_metric_counter(o, "relayguard_policy_requests_answered_total",
+			  "Policy requests answered.", (double)p.requests);
+	rg_metric_counter(o, "relayguard_policy_fail_mode_answers_total",
+			  "Requests answered per fail_mode because no decision could be made.",
+			  (double)p.decide_failures);
+	rg_metric_family(o, "relayguard_policy_connections_closed_total", "counter",
+			 "Policy connections closed by the server, by reason.");
+	rg_metric_sample(o, "relayguard_policy_connections_closed_total", (double)p.malformed,
+			 "reason", "malformed", NULL);
+	rg_metric_sample(o, "relayguard_policy_connections_closed_total",
+			 (double)p.request_timeouts, "reason", "request_timeout", NULL);
+	rg_metric_sample(o, "relayguard_policy_connections_closed_total", (double)p.idle_timeouts,
+			 "reason", "idle_timeout", NULL);
+	rg_metric_sample(o, "relayguard_policy_connections_closed_total",
+			 (double)p.output_overflows, "reason", "output_overflow", NULL);
+	rg_hist_write(o, "relayguard_policy_decision_duration_seconds",
+		      "Time from a complete policy request to its queued reply.", &a->latency);
+}
+
+static void engine_metrics(struct rg_agent *a, struct rg_mbuf *o)
+{
+	struct rg_engine_counters c;
+	static const char *const replies[RG_REPLY__COUNT] = { "dunno", "reject", "tempfail" };
+
+	rg_engine_get_counters(a->engine, &c);
+	rg_metric_family(o, "relayguard_policy_requests_total", "counter",
+			 "Policy requests decided, by the action answered.");
+	for (int i = 0; i < RG_REPLY__COUNT; i++)
+		rg_metric_sample(o, "relayguard_policy_requests_total", (double)c.by_reply[i],
+				 "action", replies[i], NULL);
+	rg_metric_family(o, "relayguard_transactions_total", "counter",
+			 "Transactions (one per Postfix instance), by sender class.");
+	for (int i = 1; i < RG_CLASS__COUNT; i++)
+		rg_metric_sample(o, "relayguard_transactions_total", (double)c.by_class[i], "class",
+				 rg_class_name((enum rg_class)i), NULL);
+	rg_metric_counter(o, "relayguard_decide_errors_total",
+			  "Requests no decision could be made for (answered per fail_mode).",
+			  (double)c.decide_errors);
+	rg_metric_counter(o, "relayguard_would_reject_total",
+			  "Monitor mode: transactions enforce mode would have rejected.",
+			  (double)c.would_reject);
+	rg_metric_counter(o, "relayguard_would_block_total",
+			  "Monitor mode: hosts enforce mode would have blocked.",
+			  (double)c.would_block);
+	rg_metric_counter(o, "relayguard_tenant_restrictions_total",
+			  "Tenants restricted (budget exhausted or operator).", (double)c.restrictions);
+	rg_metric_counter(o, "relayguard_tenant_unblocks_total",
+			  "Restrictions lifted (operator or block_duration).", (double)c.unblocks);
+	rg_metric_gauge(o, "relayguard_tenants_restricted", "Tenants restricted now.",
+			(double)c.restricted_tenants);
+	rg_metric_family(o, "relayguard_verdicts_set_total", "counter",
+			 "Kernel verdicts set, by origin.");
+	rg_metric_sample(o, "relayguard_verdicts_set_total", (double)c.flood_blocks, "origin",
+			 "flood", NULL);
+	rg_metric_sample(o, "relayguard_verdicts_set_total", (double)c.conn_rate_throttles,
+			 "origin", "conn_rate", NULL);
+	rg_metric_sample(o, "relayguard_verdicts_set_total",
+			 (double)(c.verdicts_set - c.flood_blocks - c.conn_rate_throttles),
+			 "origin", "operator", NULL);
+	rg_metric_counter(o, "relayguard_verdicts_expired_total", "Kernel verdicts expired.",
+			  (double)c.verdicts_expired);
+	rg_metric_gauge(o, "relayguard_verdicts", "Kernel verdicts in force.", (double)c.verdicts);
+	rg_metric_counter(o, "relayguard_verdict_push_failures_total",
+			  "Verdict writes into the kernel maps that failed.",
+			  (double)(c.verdict_op_failures + a->verdict_push_failures));
+	rg_metric_gauge(o, "relayguard_transactions_tracked",
+			"Transactions remembered for one count per instance.",
+			(double)c.txn_entries);
+}
+
+void rg_agent_metrics(void *ctx, struct rg_mbuf *o)
+{
+	struct rg_agent *a = ctx;
+
+	engine_metrics(a, o);
+	policy_metrics(a, o);
+	kernel_metrics(a, o);
+	rg_metric_counter(o, "relayguard_reloads_total", "Configuration reloads that took effect.",
+			  (double)a->reloads);
+	rg_metric_counter(o, "relayguard_reload_failures_total",
+			  "Configuration reloads refused (the old one kept running).",
+			  (double)a->reload_failures);
+	rg_metric_counter(o, "relayguard_state_save_failures_total",
+			  "State saves that failed (the agent kept serving from memory).",
+			  (double)a->state_save_failures);
+	rg_metric_gauge(o, "relayguard_start_time_seconds", "When the agent started (Unix time).",
+			(double)(a->started_real_ns / 1000000000ull));
+}
