@@ -254,7 +254,8 @@ struct fhost {
 	struct rg_cidr key;
 	struct tsring rej;
 	uint64_t last_ns;
-	uint64_t quiet_until_ns;	/* monitor: would_* already reported until then */
+	uint64_t quiet_block_ns;	/* monitor: would_block reported until then */
+	uint64_t quiet_throttle_ns;	/* monitor: would_throttle reported until then */
 };
 
 struct vent {
@@ -1101,9 +1102,9 @@ static void flood_count(struct rg_engine *e, int tidx, const uint8_t addr[16],
 	};
 
 	if (monitor(e)) {
-		if (now < f->quiet_until_ns)
+		if (now < f->quiet_block_ns)
 			return;
-		f->quiet_until_ns = now + l->flood_block_time_ns;
+		f->quiet_block_ns = now + l->flood_block_time_ns;
 		e->c.would_block++;
 		out->host_blocked = true;
 		ev.event = "would_block";
@@ -1295,7 +1296,8 @@ void rg_engine_tick(struct rg_engine *e, uint64_t now_ns)
 			struct fhost *f = container_of(p, struct fhost, h);
 
 			next = p->next;
-			if (f->last_ns + FLOOD_WINDOW_NS <= now_ns && f->quiet_until_ns <= now_ns)
+			if (f->last_ns + FLOOD_WINDOW_NS <= now_ns && f->quiet_block_ns <= now_ns &&
+			    f->quiet_throttle_ns <= now_ns)
 				host_free(e, f);
 		}
 	}
@@ -1343,10 +1345,10 @@ int rg_engine_conn_rate(struct rg_engine *e, const struct rg_cidr *host, uint32_
 
 	if (monitor(e)) {
 		f = host_get(e, &nv.target, true);
-		if (f && now_ns < f->quiet_until_ns)
+		if (f && now_ns < f->quiet_throttle_ns)
 			return 0;
 		if (f) {
-			f->quiet_until_ns = nv.expires_ns;
+			f->quiet_throttle_ns = nv.expires_ns;
 			f->last_ns = now_ns;
 		}
 		e->c.would_block++;
