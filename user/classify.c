@@ -25,6 +25,7 @@
 #include "classify.h"
 #include "envelope.h"
 #include "log.h"
+#include "policy_proto.h"
 
 #define NSEC 1000000000ULL
 #define FLOOD_WINDOW_NS (60 * NSEC)		/* DESIGN.md: rejected transactions per minute */
@@ -1032,6 +1033,25 @@ fail:
 }
 
 /* ---- decisions ---------------------------------------------------------------------- */
+
+static struct rg_slice attr(const struct rg_policy_req *pr, enum rg_policy_attr_id id)
+{
+	struct rg_slice s = { pr->known[id], pr->known[id] ? pr->known_len[id] : 0 };
+
+	return s;
+}
+
+void rg_policy_request_from(const struct rg_policy_req *pr, struct rg_policy_request *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->client_address = attr(pr, RG_PA_CLIENT_ADDRESS);
+	req->sender = attr(pr, RG_PA_SENDER);
+	req->instance = attr(pr, RG_PA_INSTANCE);
+	req->protocol_state = attr(pr, RG_PA_PROTOCOL_STATE);
+	req->recipient = attr(pr, RG_PA_RECIPIENT);
+	req->client_name = attr(pr, RG_PA_CLIENT_NAME);
+	req->helo_name = attr(pr, RG_PA_HELO_NAME);
+}
 
 static int slice_cstr(const struct rg_slice *s, char *buf, size_t len)
 {

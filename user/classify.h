@@ -86,6 +86,10 @@ struct rg_policy_request {
 	struct rg_slice helo_name;
 };
 
+struct rg_policy_req;
+/* Fill req from a parsed policy request (policy_proto.h): slices point into pr. */
+void rg_policy_request_from(const struct rg_policy_req *pr, struct rg_policy_request *req);
+
 struct rg_decision {
 	enum rg_reply action;		/* what to answer (always DUNNO in monitor mode) */
 	enum rg_class cls;

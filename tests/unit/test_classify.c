@@ -24,6 +24,7 @@
 #include "audit.h"
 #include "classify.h"
 #include "config.h"
+#include "policy_proto.h"
 
 #define NS 1000000000ULL
 #define MIN (60 * NS)
@@ -1020,6 +1021,34 @@ static void test_txn_table_bounded(void **state)
 	env_fini(&v);
 }
 
+/* Straight from the wire: the policy parser's request drives the engine. */
+static void test_from_policy_proto(void **state)
+{
+	static const char wire[] = "request=smtpd_access_policy\nprotocol_state=RCPT\n"
+				   "instance=abc.1\nclient_address=192.0.2.10\n"
+				   "sender=x@evil.example\nrecipient=r@contoso.com\n\n";
+	struct rg_policy_parser *p;
+	struct rg_policy_request req;
+	struct rg_decision d;
+	struct env v;
+	size_t used;
+
+	env_init(&v, load_cfg(NULL, NULL, "unregistered_limit = 0", NULL));
+	p = rg_policy_parser_new(NULL);
+	assert_non_null(p);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(rg_policy_parser_feed(p, wire, sizeof(wire) - 1, &used), 1);
+		rg_policy_request_from(rg_policy_parser_request(p), &req);
+		assert_int_equal(req.instance.len, 5);
+		assert_int_equal(rg_engine_decide(v.e, &req, T0, &d), 0);
+		assert_string_equal(reply(&d), REJECT_TEXT);
+		assert_int_equal(d.counted, i == 0);
+		assert_string_equal(d.domain, "evil.example");
+	}
+	rg_policy_parser_free(p);
+	env_fini(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1047,6 +1076,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_sender_in_audit),
 		cmocka_unit_test(test_bad_client_address_fail_mode),
 		cmocka_unit_test(test_txn_table_bounded),
+		cmocka_unit_test(test_from_policy_proto),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
