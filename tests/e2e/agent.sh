@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# agent.sh: relayguardd with its kernel side, in namespaces this suite creates (rgag-relay,
+# rgag-c1, rgag-c2; veth pairs; no default route; torn down on exit). Policy requests over
+# the agent's real socket walk a tenant through its budget into restriction; the host that
+# keeps trying is blocked in the pinned map and its SYNs to port 25 are dropped while
+# another host still connects. Then: relayguardctl (status/tenants/hosts --json, unblock),
+# kill -9 (the kernel keeps enforcing; restart restores restrictions and verdicts), reload
+# (good and bad, SIGHUP and relayguardctl), relayguardd -t, and a non-root control client.
+set -u
+. "$(dirname "$0")/../lib.sh"
+
+P=rgag
+RELAY=$P-relay C1=$P-c1 C2=$P-c2
+D=$(mktemp -d /tmp/rg-agent.XXXXXX)
+PIN=/sys/fs/bpf/$P-$$
+AGENT=$RG_ROOT/$BUILD/relayguardd
+CTL=$RG_ROOT/$BUILD/relayguardctl
+LISTENER_PID=
+AGENT_PID=
+
+cleanup() {
+	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+	[ -n "$LISTENER_PID" ] && kill "$LISTENER_PID" 2>/dev/null
+	"$CTL" -c "$D/rg.conf" detach --purge >/dev/null 2>&1
+	rm -rf "$PIN"
+	for n in $RELAY $C1 $C2; do ip netns del "$n" 2>/dev/null; done
+	rm -rf "$D"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+for n in $RELAY $C1 $C2; do ip netns del "$n" 2>/dev/null; ip netns add "$n" || exit 1; done
+ip -n $RELAY link set lo up
+# One veth per client; the agent attaches to both relay-side ends.
+ip link add r1 netns $RELAY type veth peer name e0 netns $C1
+ip link add r2 netns $RELAY type veth peer name e0 netns $C2
+ip -n $RELAY addr add 192.0.2.1/24 dev r1
+ip -n $RELAY addr add 198.51.100.1/24 dev r2
+ip -n $C1 addr add 192.0.2.10/24 dev e0
+ip -n $C2 addr add 198.51.100.10/24 dev e0
+for n in $RELAY $C1 $C2; do
+	for i in $(ip -n $n -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
+		ip -n $n link set "$i" up
+	done
+done
+
+routes=$(for n in $RELAY $C1 $C2; do ip -n $n route show default; ip -n $n -6 route show default; done)
+expect_eq "no namespace has a default route" "" "$routes"
+
+# An SMTP-port listener in the relay: accepts and holds connections.
+nsenter --net=/run/netns/$RELAY python3 -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 25)); s.listen(512)
+conns = []
+end = time.time() + 600
+s.settimeout(1)
+while time.time() < end:
+    try:
+        c, _ = s.accept(); c.sendall(b"220 test\r\n"); conns.append(c)
+    except socket.timeout:
+        pass
+' &
+LISTENER_PID=$!
+
+mkdir -p "$D/state"
+write_conf() {
+	cat >"$D/rg.conf" <<EOF
+[agent]
+interfaces = r1 r2
+attach_mode = ${ATTACH:-native}
+policy_listen = unix:$D/policy.sock
+control_socket = $D/control.sock
+metrics_listen = inet:127.0.0.1:9433
+state_dir = $D/state
+pin_dir = $PIN
+mode = ${MODE:-enforce}
+
+[limits]
+unregistered_limit = 3
+unregistered_window = 1h
+flood_limit = 4
+flood_block_time = 15m
+
+[tenant contoso]
+connectors = 192.0.2.0/24
+accepted_domains = contoso.example *.contoso.example
+
+[tenant fabrikam]
+connectors = 198.51.100.0/24
+accepted_domains = fabrikam.example ${EXTRA_DOMAINS:-}
+EOF
+}
+
+start_agent() {
+	nsenter --net=/run/netns/$RELAY "$AGENT" -f -c "$D/rg.conf" >>"$D/agent.log" 2>&1 &
+	AGENT_PID=$!
+	for _ in $(seq 50); do
+		[ -S "$D/policy.sock" ] && [ -S "$D/control.sock" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# req CLIENT SENDER INSTANCE: one policy request; prints the action.
+req() {
+	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nsender=%s\ninstance=%s\nrecipient=r@dest.example\n\n' \
+		"$1" "$2" "$3" | socat -t 2 - "UNIX-CONNECT:$D/policy.sock" | sed -n 's/^action=//p'
+}
+
+# connects NS ADDR: does a TCP connect to ADDR:25 from NS succeed within 2 s?
+connects() {
+	ip netns exec "$1" python3 -c '
+import socket, sys
+s = socket.socket(); s.settimeout(2)
+try:
+    s.connect((sys.argv[1], 25)); sys.exit(0)
+except Exception:
+    sys.exit(1)' "$2"
+}
+
+# stat_of FIELD: a per-CPU counter of the pinned stats map, summed (BTF-formatted dump).
+stat_of() {
+	bpftool -j map dump pinned "$PIN/stats" | jq "[.[0].formatted.values[].value.$1] | add"
+}
+
+REJECT="550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
+
+write_conf
+check "relayguardd -t accepts the configuration" "$AGENT" -t -c "$D/rg.conf"
+if ! start_agent; then
+	fail "relayguardd starts"
+	sed 's/^/#   /' "$D/agent.log"
+	done_testing
+	exit 1
+fi
+ok "relayguardd starts, policy and control sockets up"
+
+check "c1 connects to port 25 before any verdict" connects $C1 192.0.2.1
+check "c2 connects to port 25" connects $C2 198.51.100.1
+
+# The budget ladder, over the agent's real socket.
+expect_eq "registered sender passes" "DUNNO" "$(req 192.0.2.10 a@contoso.example t1)"
+for i in 1 2 3; do
+	expect_eq "unregistered #$i within the budget passes" "DUNNO" \
+		"$(req 192.0.2.10 "x@spam$i.example" u$i)"
+done
+expect_eq "unregistered #4 (limit+1) gets the exact 5.7.750 reply" "$REJECT" \
+	"$(req 192.0.2.10 x@spam4.example u4)"
+expect_eq "the same transaction asked again (DATA) answers the same" "$REJECT" \
+	"$(req 192.0.2.10 x@spam4.example u4)"
+expect_eq "registered sender of the restricted tenant still passes" "DUNNO" \
+	"$(req 192.0.2.10 b@mx.contoso.example t2)"
+expect_eq "other tenant unaffected" "DUNNO" "$(req 198.51.100.10 x@spam.example o1)"
+expect_eq "unassigned client always DUNNO" "DUNNO" "$(req 203.0.113.5 x@spam.example n1)"
+
+tj=$("$CTL" -c "$D/rg.conf" tenants --json)
+expect_eq "relayguardctl tenants: contoso restricted" "restricted" \
+	"$(echo "$tj" | jq -r '.tenants[] | select(.name=="contoso") | .state')"
+expect_eq "relayguardctl tenants: fabrikam ok" "ok" \
+	"$(echo "$tj" | jq -r '.tenants[] | select(.name=="fabrikam") | .state')"
+
+# Escalation: more than flood_limit (4) rejected transactions in a minute blocks the host.
+for i in 5 6 7 8; do req 192.0.2.10 "x@spam$i.example" u$i >/dev/null; done
+vh=$(bpftool -j map dump pinned "$PIN/verdict_hosts" | jq '[.[] | .formatted]')
+expect_eq "flooding host blocked in the pinned verdict map (action 1, origin flood)" "1 1" \
+	"$(echo "$vh" | jq -r '[.[] | select(.key.addr[12:16]==[192,0,2,10]) | .value | "\(.action) \(.origin)"][0]')"
+drops_before=$(stat_of drop_block)
+if connects $C1 192.0.2.1; then fail "blocked host's SYNs dropped at XDP"; else ok "blocked host's SYNs dropped at XDP"; fi
+[ "$(stat_of drop_block)" -gt "$drops_before" ] && ok "drop_block counter rose" || fail "drop_block counter rose"
+check "another host still connects" connects $C2 198.51.100.1
+
+hj=$("$CTL" -c "$D/rg.conf" hosts --json)
+expect_eq "relayguardctl hosts shows the block with origin flood" "block flood" \
+	"$(echo "$hj" | jq -r '.hosts[] | select(.address=="192.0.2.10/32") | "\(.verdict) \(.origin)"')"
+sj=$("$CTL" -c "$D/rg.conf" status --json)
+expect_eq "status: 1 tenant restricted, 1 host blocked" "1 1" \
+	"$(echo "$sj" | jq -r '"\(.tenants_restricted) \(.hosts_blocked)"')"
+grep -q '"event":"tenant_restricted"' "$D/state/audit.log" && ok "audit log has the restriction" ||
+	fail "audit log has the restriction"
+if python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    json.loads(line)' "$D/state/audit.log"; then ok "every audit line is JSON"; else fail "every audit line is JSON"; fi
+
+# kill -9: the kernel keeps enforcing; restart restores restriction and verdict.
+kill -9 "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+AGENT_PID=
+if connects $C1 192.0.2.1; then fail "agent killed: block still enforced"; else ok "agent killed: block still enforced"; fi
+hj=$("$CTL" -c "$D/rg.conf" --json hosts 2>/dev/null)
+expect_eq "relayguardctl hosts works with the agent down (pinned maps)" "block" \
+	"$(echo "$hj" | jq -r '.hosts[] | select(.address=="192.0.2.10/32") | .verdict')"
+rm -f "$D/policy.sock"
+start_agent && ok "agent restarted" || fail "agent restarted"
+expect_eq "after restart the tenant is still restricted" "$REJECT" \
+	"$(req 192.0.2.10 x@after.example r1)"
+expect_eq "after restart the verdict is still in the engine" "block" \
+	"$("$CTL" -c "$D/rg.conf" hosts --json | jq -r '.hosts[] | select(.address=="192.0.2.10/32") | .verdict')"
+
+# Operator: unblock host and tenant.
+check "relayguardctl unblock host" "$CTL" -c "$D/rg.conf" unblock host 192.0.2.10
+check "unblocked host connects again" connects $C1 192.0.2.1
+check "relayguardctl unblock tenant contoso" "$CTL" -c "$D/rg.conf" unblock tenant contoso
+expect_eq "after unblock, a fresh budget: unregistered passes" "DUNNO" \
+	"$(req 192.0.2.10 x@fresh.example f1)"
+"$CTL" -c "$D/rg.conf" unblock tenant nosuch >/dev/null 2>&1
+expect_eq "unknown tenant: exit code 1" "1" "$?"
+"$CTL" -c "$D/rg.conf" block host 192.0.2.300 >/dev/null 2>&1
+expect_eq "bad address: exit code 2" "2" "$?"
+
+# Reload: a bad configuration is refused and the old one keeps running.
+cp "$D/rg.conf" "$D/rg.conf.good"
+echo "bogus_key = 1" >>"$D/rg.conf"
+out=$("$CTL" -c "$D/rg.conf.good" reload 2>&1)
+rc=$?
+[ $rc -ne 0 ] && ok "bad reload refused (exit $rc)" || fail "bad reload refused"
+echo "$out" | grep -q 'rg.conf:[0-9]*:' && ok "refusal names FILE:LINE" || fail "refusal names FILE:LINE"
+expect_eq "old configuration still decides" "DUNNO" "$(req 198.51.100.10 y@fabrikam.example g1)"
+# A good reload registers a new domain.
+EXTRA_DOMAINS=newly.example write_conf
+check "relayguardctl reload" "$CTL" -c "$D/rg.conf" reload
+expect_eq "domain added by reload is registered" "DUNNO" "$(req 198.51.100.10 z@newly.example g2)"
+# SIGHUP too.
+EXTRA_DOMAINS="newly.example viahup.example" write_conf
+kill -HUP "$AGENT_PID"
+sleep 0.5
+grep -q 'reloaded' "$D/agent.log" && ok "SIGHUP reloads" || fail "SIGHUP reloads"
+
+# relayguardd -t on a broken file: FILE:LINE and non-zero.
+printf '[agent]\ninterfaces = r1\n[tenant x]\nconnectors = 10.0.0.0/33\n' >"$D/bad.conf"
+out=$("$AGENT" -t -c "$D/bad.conf" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && ok "relayguardd -t fails on a bad CIDR" || fail "relayguardd -t fails on a bad CIDR"
+echo "$out" | grep -q "bad.conf:4:" && ok "-t names FILE:LINE" || fail "-t names FILE:LINE: $out"
+
+# The control socket refuses non-root peers.
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" --socket "$D/control.sock" status 2>&1)
+rc=$?
+expect_eq "non-root relayguardctl: exit 4 (permission)" "4" "$rc"
+
+# Metrics: scraped inside the relay namespace.
+m=$(nsenter --net=/run/netns/$RELAY curl -s http://127.0.0.1:9433/metrics)
+echo "$m" | grep -q '^relayguard_policy_requests_total{action="reject"} [1-9]' &&
+	ok "metrics: reject count" || fail "metrics: reject count"
+echo "$m" | grep -q '^relayguard_kernel_dropped_total{verdict="block"} [1-9]' &&
+	ok "metrics: kernel block drops" || fail "metrics: kernel block drops"
+
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+AGENT_PID=
+grep -qi 'kernel keeps enforcing' "$D/agent.log" && ok "SIGTERM stops cleanly" || fail "SIGTERM stops cleanly"
+done_testing
