@@ -13,6 +13,10 @@
  *   brackets". One space after the colon is tolerated, as Postfix tolerates it.
  * - Source routes (<@a,@b:user@domain>) are skipped; the mailbox's domain counts.
  * - UTF-8 local parts and domains (SMTPUTF8) are accepted; domains become A-labels.
+ * - Control bytes (C0, DEL) are "bad character" anywhere in the address, quoted or not:
+ *   RFC 5321 qtext and quoted-pair exclude them.
+ * - Limits count as RFC 5321 does: the path with its brackets (so a bare sender attribute
+ *   is at most 254 octets), the command line with its CRLF whether or not it was passed.
  */
 #include <string.h>
 
@@ -41,6 +45,8 @@ static void parse_mailbox(const char *s, size_t len, struct rg_envelope *out)
 		return invalid(out, "NUL byte");
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
+		if ((unsigned char)c < 0x20 || c == 0x7f)
+			return invalid(out, "bad character");
 		if (quoted) {
 			if (c == '\\') {
 				if (++i == len)
@@ -98,8 +104,8 @@ void rg_envelope_from_sender(const char *sender, size_t len, struct rg_envelope 
 			return;
 		}
 	}
-	if (len > PATH_MAX_)
-		return invalid(out, "address over 256 octets");
+	if (len + 2 > PATH_MAX_)	/* the path counts its brackets */
+		return invalid(out, "path over 256 octets");
 	parse_mailbox(sender, len, out);
 }
 
@@ -132,6 +138,8 @@ void rg_envelope_from_mail_cmd(const char *line, size_t len, struct rg_envelope 
 		len--;
 	if (len && line[len - 1] == '\r')
 		len--;
+	if (len + 2 > LINE_MAX_)	/* counted with the CRLF, even if the caller left it off */
+		return invalid(out, "line too long");
 	if (memchr(line, '\n', len) || memchr(line, '\r', len))
 		return invalid(out, "bare CR or LF");
 	if (!prefix_ci(line, len, "MAIL FROM:"))
