@@ -244,6 +244,7 @@ struct txn {
 	uint8_t addr[16];
 	uint32_t tenant_id;
 	uint32_t inst_len;
+	uint64_t sender_h;		/* a new MAIL FROM under the same instance is a new one */
 	char inst[TXN_INSTANCE_KEEP];
 	enum rg_reply action;		/* as enforce mode would answer */
 	enum rg_class cls;
@@ -439,6 +440,11 @@ static void idents_untag(struct rg_engine *e)
 
 /* ---- transactions ------------------------------------------------------------------- */
 
+static uint64_t sender_hash(const struct rg_engine *e, const struct rg_slice *sender)
+{
+	return fnv1a(e->seed ^ 0x5e4d, sender->p ? sender->p : "", sender->p ? sender->len : 0);
+}
+
 static uint64_t txn_hash(const struct rg_engine *e, const struct rg_slice *inst,
 			 const uint8_t addr[16])
 {
@@ -460,7 +466,7 @@ static void txn_drop(struct rg_engine *e, struct txn *t)
 }
 
 static struct txn *txn_find(const struct rg_engine *e, const struct rg_slice *inst,
-			    const uint8_t addr[16], uint64_t now)
+			    const uint8_t addr[16], uint64_t sender_h, uint64_t now)
 {
 	uint64_t h = txn_hash(e, inst, addr);
 	size_t keep = inst->len < TXN_INSTANCE_KEEP ? inst->len : TXN_INSTANCE_KEEP;
@@ -468,7 +474,8 @@ static struct txn *txn_find(const struct rg_engine *e, const struct rg_slice *in
 	for (struct hent *p = hmap_bucket(&e->txns, h); p; p = p->next) {
 		struct txn *t = container_of(p, struct txn, h);
 
-		if (p->h == h && t->inst_len == inst->len && !memcmp(t->addr, addr, 16) &&
+		if (p->h == h && t->inst_len == inst->len && t->sender_h == sender_h &&
+		    !memcmp(t->addr, addr, 16) &&
 		    !memcmp(t->inst, inst->p, keep) && t->t_ns + TXN_TTL_NS > now)
 			return t;
 	}
@@ -482,7 +489,7 @@ static void txn_expire(struct rg_engine *e, uint64_t now)
 }
 
 static void txn_remember(struct rg_engine *e, const struct rg_slice *inst, const uint8_t addr[16],
-			 uint32_t tenant_id, enum rg_reply action, enum rg_class cls,
+			 uint64_t sender_h, uint32_t tenant_id, enum rg_reply action, enum rg_class cls,
 			 const char *reason, uint64_t now)
 {
 	struct txn *t;
@@ -498,6 +505,7 @@ static void txn_remember(struct rg_engine *e, const struct rg_slice *inst, const
 	if (!t)
 		return;	/* no memory: a later stage counts again, nothing worse */
 	t->h.h = txn_hash(e, inst, addr);
+	t->sender_h = sender_h;
 	t->t_ns = now;
 	memcpy(t->addr, addr, 16);
 	t->tenant_id = tenant_id;
@@ -1225,7 +1233,7 @@ int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, u
 
 	have_inst = req->instance.p && req->instance.len;
 	if (have_inst) {
-		tx = txn_find(e, &req->instance, addr, now_ns);
+		tx = txn_find(e, &req->instance, addr, sender_hash(e, &req->sender), now_ns);
 		if (tx && tx->tenant_id == out->tenant_id) {
 			out->cached = true;
 			out->cls = tx->cls;
@@ -1262,8 +1270,8 @@ int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, u
 	}
 	e->c.by_class[out->cls]++;
 	if (have_inst)
-		txn_remember(e, &req->instance, addr, out->tenant_id, action, out->cls, out->reason,
-			     now_ns);
+		txn_remember(e, &req->instance, addr, sender_hash(e, &req->sender), out->tenant_id,
+			     action, out->cls, out->reason, now_ns);
 
 	if (monitor(e) && action == RG_REPLY_REJECT) {
 		const struct rg_limits *l = limits_of(e, tenant);

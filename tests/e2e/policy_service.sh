@@ -147,7 +147,7 @@ else
 	skip "no IPv6 loopback"
 fi
 check "CRLF line ends accepted" $CLIENT raw "$U" \
-	'request=smtpd_access_policy\r\nsender=a@bad.example\r\n\r\n' "action=$BLOCK\n\n"
+	'request=smtpd_access_policy\r\nclient_address=192.0.2.10\r\nsender=a@bad.example\r\n\r\n' "action=$BLOCK\n\n"
 check "null sender answered" $CLIENT raw "$U" \
 	'request=smtpd_access_policy\nsender=\nunknown_attr=1\n\n' 'action=DUNNO\n\n'
 check "100 pipelined requests over unix answered in order" $CLIENT pipeline "$U" 100
