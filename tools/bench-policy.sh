@@ -80,7 +80,7 @@ run_bench() {
 OURS=stub
 PORT=10041
 if [ -x "$BUILD/relayguardd" ]; then
-	ip -n "$NS" link add rgb0 type dummy && ip -n "$NS" link set rgb0 up
+	ip -n "$NS" link add rgb0 type veth peer name rgb1 && ip -n "$NS" link set rgb0 up
 	PIN_DIR=/sys/fs/bpf/$NS
 	cat >"$TMP/relayguard.conf" <<EOF
 [agent]
