@@ -69,7 +69,7 @@ TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(HELPER_BINS)
 
 PROGS := $(BUILD)/relayguardd $(TOOLS)
 
-.PHONY: all deps test demo bench bench-bpf bench-policy fuzz install uninstall clean
+.PHONY: all deps test demo bench bench-bpf bench-policy bench-domains fuzz install uninstall clean
 
 all: deps $(BPF_OBJS) $(PROGS)
 
@@ -138,13 +138,17 @@ test: all $(TEST_BINS)
 demo: all
 	$(Q)BUILD=$(BUILD) tools/demo.sh
 
-bench: bench-bpf bench-policy
+# Benchmarks print figures and ratios; they are never tests.
+bench: bench-bpf bench-policy bench-domains
 
 bench-bpf: all
 	$(Q)BUILD=$(BUILD) tools/bench-bpf.sh
 
 bench-policy: all
 	$(Q)BUILD=$(BUILD) tools/bench-policy.sh
+
+bench-domains: all
+	$(Q)BUILD=$(BUILD) tools/bench-domains.sh
 
 clean:
 	$(Q)rm -rf build
