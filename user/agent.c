@@ -21,6 +21,7 @@
 #include "agent.h"
 #include "audit.h"
 #include "log.h"
+#include "privs.h"
 #include "state.h"
 
 /* ---- engine -> kernel ------------------------------------------------------------- */
@@ -552,6 +553,14 @@ int rg_agent_run(const char *config_path, bool debug)
 		pr_err("epoll: %s", strerror(-err));
 		goto out;
 	}
+
+	/* Attached, pinned, bound: from here on only bpf(2) needs a capability. */
+	err = rg_drop_privileges();
+	if (err)
+		pr_warn("cannot drop capabilities: %s; running with all of them",
+			strerror(-err));
+	else
+		pr_info("capabilities dropped: keeping CAP_BPF only");
 
 	pr_info("relayguardd running: %zu tenants, mode %s, %zu policy listener(s)",
 		a.cfg->n_tenants, a.cfg->mode == RG_MODE_MONITOR ? "monitor" : "enforce",

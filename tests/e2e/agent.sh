@@ -138,6 +138,9 @@ if ! start_agent; then
 	exit 1
 fi
 ok "relayguardd starts, policy and control sockets up"
+# After start the agent keeps CAP_BPF (bit 39) and nothing else.
+expect_eq "agent holds only CAP_BPF" "0000008000000000 0000008000000000" \
+	"$(awk '/^CapEff|^CapBnd/ {print $2}' /proc/$AGENT_PID/status | tr '\n' ' ' | sed 's/ $//')"
 
 check "c1 connects to port 25 before any verdict" connects $C1 192.0.2.1
 check "c2 connects to port 25" connects $C2 198.51.100.1
