@@ -63,6 +63,39 @@ static int op_verdict_del(void *ctx, const struct rg_cidr *target)
 	return err == -ENOENT ? 0 : err;
 }
 
+/* The program tags a host with its tenant once, when it first sees it: after the
+ * connectors change, hosts already in the map get their new tag here. */
+struct retag_walk {
+	struct rg_agent *a;
+	struct rg_lpm *lpm;
+	size_t changed;
+};
+
+static int retag_cb(const struct rg_host_key *key, const struct rg_host *h, void *ctx)
+{
+	struct retag_walk *w = ctx;
+	uint32_t id = 0;
+
+	rg_lpm_lookup(w->lpm, key->addr, &id);
+	if (id != h->tenant_id && !rg_bpf_host_retag(w->a->bpf, key->addr, id))
+		w->changed++;
+	return 0;
+}
+
+static void retag_hosts(struct rg_agent *a, const struct rg_bpf_connector *list, size_t n)
+{
+	struct retag_walk w = { a, rg_lpm_new(), 0 };
+
+	if (!w.lpm)
+		return;
+	for (size_t i = 0; i < n; i++)
+		rg_lpm_insert(w.lpm, &list[i].cidr, list[i].tenant_id, NULL);
+	rg_bpf_hosts_foreach(a->bpf, retag_cb, &w);
+	if (w.changed)
+		pr_info("connectors changed: %zu known hosts retagged", w.changed);
+	rg_lpm_free(w.lpm);
+}
+
 static int op_connectors_sync(void *ctx, const struct rg_engine_connector *in, size_t n)
 {
 	struct rg_agent *a = ctx;
@@ -79,9 +112,11 @@ static int op_connectors_sync(void *ctx, const struct rg_engine_connector *in, s
 		list[i].tenant_id = in[i].tenant_id;
 	}
 	err = rg_bpf_connectors_replace(a->bpf, list, n);
-	free(list);
 	if (err)
 		pr_err("cannot update the kernel's connector map: %s", strerror(-err));
+	else
+		retag_hosts(a, list, n);
+	free(list);
 	return err;
 }
 

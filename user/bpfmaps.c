@@ -1294,6 +1294,22 @@ int rg_bpf_host_lookup(struct rg_bpf *b, const uint8_t key[16], struct rg_host *
 	return bpf_map_lookup_elem(b->fds[M_HOSTS], &k, h) ? -errno : 0;
 }
 
+int rg_bpf_host_retag(struct rg_bpf *b, const uint8_t key[16], uint32_t tenant_id)
+{
+	struct rg_host_key k;
+	struct rg_host h;
+
+	memcpy(k.addr, key, sizeof(k.addr));
+	if (bpf_map_lookup_elem(b->fds[M_HOSTS], &k, &h))
+		return -errno;
+	if (h.tenant_id == tenant_id)
+		return 0;
+	h.tenant_id = tenant_id;
+	/* XXX: packets counted between our lookup and this update are lost from the counters;
+	 * a retag happens only on reload, so that is a handful at most. */
+	return bpf_map_update_elem(b->fds[M_HOSTS], &k, &h, BPF_EXIST) ? -errno : 0;
+}
+
 int rg_bpf_stats_read(struct rg_bpf *b, struct rg_stats *sum)
 {
 	int ncpu = libbpf_num_possible_cpus();

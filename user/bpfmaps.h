@@ -112,6 +112,9 @@ int rg_bpf_verdict_foreach(struct rg_bpf *b, rg_bpf_verdict_cb cb, void *ctx);
 int rg_bpf_hosts_foreach(struct rg_bpf *b, rg_bpf_host_cb cb, void *ctx);
 int rg_bpf_flows_foreach(struct rg_bpf *b, rg_bpf_flow_cb cb, void *ctx);
 int rg_bpf_host_lookup(struct rg_bpf *b, const uint8_t key[16], struct rg_host *h);
+/* Set the tenant tag of a host entry (the program tags a host once, when it first sees it;
+ * the agent retags after the connectors change). -ENOENT if the host is not in the map. */
+int rg_bpf_host_retag(struct rg_bpf *b, const uint8_t key[16], uint32_t tenant_id);
 
 /* Global counters summed over CPUs. */
 int rg_bpf_stats_read(struct rg_bpf *b, struct rg_stats *sum);

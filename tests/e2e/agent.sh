@@ -92,6 +92,7 @@ accepted_domains = contoso.example *.contoso.example
 [tenant fabrikam]
 connectors = 198.51.100.0/24
 accepted_domains = fabrikam.example ${EXTRA_DOMAINS:-}
+${EXTRA_TENANT:-}
 EOF
 }
 
@@ -227,6 +228,18 @@ expect_eq "old configuration still decides" "DUNNO" "$(req 198.51.100.10 y@fabri
 EXTRA_DOMAINS=newly.example write_conf
 check "relayguardctl reload" "$CTL" -c "$D/rg.conf" reload
 expect_eq "domain added by reload is registered" "DUNNO" "$(req 198.51.100.10 z@newly.example g2)"
+# A reload that moves a known host to another tenant retags it in the kernel's hosts map.
+expect_eq "c2's host entry is tagged fabrikam" "fabrikam" \
+	"$("$CTL" -c "$D/rg.conf" hosts --json | jq -r '.hosts[] | select(.address=="198.51.100.10/32") | .tenant')"
+EXTRA_DOMAINS=newly.example EXTRA_TENANT=$'[tenant northwind]\nconnectors = 198.51.100.0/25' write_conf
+check "reload with a nested connector for a new tenant" "$CTL" -c "$D/rg.conf" reload
+expect_eq "c2's host entry retagged to northwind" "northwind" \
+	"$("$CTL" -c "$D/rg.conf" hosts --json | jq -r '.hosts[] | select(.address=="198.51.100.10/32") | .tenant')"
+expect_eq "c2 now decided as northwind (fabrikam.example unregistered there: within budget)" \
+	"DUNNO" "$(req 198.51.100.10 q@fabrikam.example nw1)"
+expect_eq "northwind's budget counted it" "1" \
+	"$("$CTL" -c "$D/rg.conf" tenants --json | jq -r '.tenants[] | select(.name=="northwind") | .unregistered')"
+
 # SIGHUP too.
 EXTRA_DOMAINS="newly.example viahup.example" write_conf
 kill -HUP "$AGENT_PID"
