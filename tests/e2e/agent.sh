@@ -198,12 +198,35 @@ if connects $C1 192.0.2.1; then fail "agent killed: block still enforced"; else 
 hj=$("$CTL" -c "$D/rg.conf" --json hosts 2>/dev/null)
 expect_eq "relayguardctl hosts works with the agent down (pinned maps)" "block" \
 	"$(echo "$hj" | jq -r '.hosts[] | select(.address=="192.0.2.10/32") | .verdict')"
+# An operator block written straight into the pinned maps while the agent is down...
+check "relayguardctl block host with the agent down" "$CTL" -c "$D/rg.conf" block host 203.0.113.77 --for 1h
 rm -f "$D/policy.sock"
 start_agent && ok "agent restarted" || fail "agent restarted"
+# ...is adopted by the agent at start: listed, persisted, lifted through it.
+expect_eq "block written while the agent was down is adopted (in its saved state)" "1" \
+	"$(jq '[.verdicts[] | select(.target=="203.0.113.77/32")] | length' "$D/state/state.json")"
+check "adopted block lifted through the agent" "$CTL" -c "$D/rg.conf" unblock host 203.0.113.77
 expect_eq "after restart the tenant is still restricted" "$REJECT" \
 	"$(req 192.0.2.10 x@after.example r1)"
 expect_eq "after restart the verdict is still in the engine" "block" \
 	"$("$CTL" -c "$D/rg.conf" hosts --json | jq -r '.hosts[] | select(.address=="192.0.2.10/32") | .verdict')"
+
+# Operator: block, throttle, restrict through the running agent.
+check "relayguardctl block host --for" "$CTL" -c "$D/rg.conf" block host 198.51.100.99 --for 10m
+check "relayguardctl throttle host --rate" "$CTL" -c "$D/rg.conf" throttle host 198.51.100.98 --rate 6/1m --for 10m
+vj=$(bpftool -j map dump pinned "$PIN/verdict_hosts" | jq '[.[] | .formatted]')
+expect_eq "throttle in the kernel: action 2, 10 s between connections" "2 10000000000" \
+	"$(echo "$vj" | jq -r '[.[] | select(.key.addr[12:16]==[198,51,100,98]) | .value | "\(.action) \(.interval_ns)"][0]')"
+expect_eq "block in the kernel expires (expires_ns set)" "true" \
+	"$(echo "$vj" | jq -r '[.[] | select(.key.addr[12:16]==[198,51,100,99]) | .value.expires_ns > 0][0]')"
+check "relayguardctl unblock host (throttled)" "$CTL" -c "$D/rg.conf" unblock host 198.51.100.98
+check "relayguardctl unblock host (blocked)" "$CTL" -c "$D/rg.conf" unblock host 198.51.100.99
+check "relayguardctl restrict tenant fabrikam" "$CTL" -c "$D/rg.conf" restrict tenant fabrikam
+expect_eq "restricted by operator: unregistered rejected" "$REJECT" "$(req 198.51.100.10 y@spam.example op1)"
+expect_eq "restricted by operator: registered passes" "DUNNO" "$(req 198.51.100.10 y@fabrikam.example op2)"
+"$CTL" -c "$D/rg.conf" restrict tenant fabrikam >/dev/null 2>&1
+expect_eq "restricting a restricted tenant: exit 1" "1" "$?"
+check "relayguardctl unblock tenant fabrikam" "$CTL" -c "$D/rg.conf" unblock tenant fabrikam
 
 # Operator: unblock host and tenant.
 check "relayguardctl unblock host" "$CTL" -c "$D/rg.conf" unblock host 192.0.2.10
