@@ -7,7 +7,8 @@
 # against postfwd1 with the closest rule postfwd has (rate limit of unregistered sender
 # domains per client address in the tenant's networks), same client and traffic. Everything
 # runs on the loopback of a private network namespace made here and removed at exit, with
-# every process this script started. Prints each run's "bench-policy ..." line and a ratio
+# every process this script started. relayguardd is also measured over a unix socket, the
+# way Postfix reaches it (postfwd listens on TCP only). Prints each "bench-policy ..." line and a ratio
 # line per connection count. BENCH_DURATION (s, default 5) and BENCH_WARMUP (default 1).
 set -u
 : "${BUILD:=build}"
@@ -63,11 +64,13 @@ sys.exit(1)' "$1"
 }
 
 declare -A RPS
+# run_bench LABEL PORT|ADDR: 1 and 64 connections against inet:127.0.0.1:PORT or ADDR.
 run_bench() {
-	local label=$1 port=$2 c line
+	local label=$1 addr=$2 c line
+	case $addr in *:*) ;; *) addr=inet:127.0.0.1:$addr ;; esac
 	for c in $CONNS_LIST; do
 		line=$(in_ns timeout $((DUR + WARM + 30)) "$BUILD/bench-policy" -l "$label" -c "$c" \
-			-d "$DUR" -w "$WARM" "inet:127.0.0.1:$port") || {
+			-d "$DUR" -w "$WARM" "$addr") || {
 			echo "bench-policy.sh: $label conns=$c failed" >&2
 			continue
 		}
@@ -85,7 +88,7 @@ if [ -x "$BUILD/relayguardd" ]; then
 	cat >"$TMP/relayguard.conf" <<EOF
 [agent]
 interfaces = rgb0
-policy_listen = inet:127.0.0.1:$PORT
+policy_listen = inet:127.0.0.1:$PORT unix:$TMP/policy.sock
 control_socket = $TMP/control.sock
 metrics_listen =
 state_dir = $TMP/state
@@ -119,6 +122,8 @@ if [ "$OURS" = stub ]; then
 	wait_port $PORT || { echo "bench-policy.sh: stub did not start" >&2; exit 1; }
 fi
 run_bench "$OURS" $PORT
+# Postfix reaches relayguardd over a unix socket (private/relayguard): that path too.
+[ "$OURS" = relayguardd ] && run_bench relayguardd_unix "unix:$TMP/policy.sock"
 
 # postfwd1: single process (postfwd2's prefork children do not share rate counters).
 cat >"$TMP/postfwd.cf" <<EOF
