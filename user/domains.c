@@ -5,7 +5,12 @@
  * Normalisation: ASCII lower case, one trailing dot dropped, U-labels converted to A-labels
  * with libidn2 (only when a non-ASCII byte is present: ASCII is the fast path), then LDH
  * label syntax: letters, digits and hyphens, no leading or trailing hyphen, labels of 1..63
- * octets, at most 253 in all. Underscores are refused: sender domains are host names, and a
+ * octets, at most 253 in all. ASCII names with an "xn--" label go through libidn2 too, so
+ * that a broken A-label ("xn--zz") is refused, and must come back unchanged (an A-label is
+ * only valid in its canonical form). IDNA2008 (non-transitional) first; names it refuses
+ * but UTS #46 transitional processing accepts (IDNA2003-era names such as emoji domains,
+ * which are registered and do send mail) are accepted in that form rather than counted as
+ * unregistered. Underscores are refused: sender domains are host names, and a
  * relay that accepted "_dmarc.x" as a sender domain would be matching junk. Single-label
  * names ("localhost") are valid names and normalise, though no tenant should list them.
  *
@@ -48,6 +53,40 @@ static int check_labels(const char *s, size_t len)
 	return 0;
 }
 
+/* UTF-8 name to A-labels: IDNA2008 first, UTS #46 transitional for what only it accepts. */
+static int to_alabels(const char *name, char **alabel)
+{
+	int rc = idn2_to_ascii_8z(name, alabel, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+
+	if (rc != IDN2_OK)
+		rc = idn2_to_ascii_8z(name, alabel, IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
+	if (rc != IDN2_OK || !*alabel)
+		return -EINVAL;
+	return 0;
+}
+
+/* Does the lower-case name have a label starting "xn--"? */
+static bool has_alabel(const char *s, size_t len)
+{
+	for (size_t i = 0; i + 4 <= len; i++) {
+		if ((i == 0 || s[i - 1] == '.') && !memcmp(s + i, "xn--", 4))
+			return true;
+	}
+	return false;
+}
+
+/* The A-labels of a valid LDH name decode, and libidn2 gives them back unchanged. */
+static int check_alabels(const char *name)
+{
+	char *back = NULL;
+	int err = to_alabels(name, &back);
+
+	if (!err && strcmp(back, name))
+		err = -EINVAL;
+	idn2_free(back);
+	return err;
+}
+
 int rg_domain_normalize(const char *in, size_t len, char out[RG_DOMAIN_MAX + 1])
 {
 	bool ascii = true;
@@ -71,19 +110,19 @@ int rg_domain_normalize(const char *in, size_t len, char out[RG_DOMAIN_MAX + 1])
 			out[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
 		}
 		out[len] = '\0';
-		return check_labels(out, len) ? -EINVAL : (int)len;
+		if (check_labels(out, len))
+			return -EINVAL;
+		if (has_alabel(out, len) && check_alabels(out))
+			return -EINVAL;
+		return (int)len;
 	}
 
 	/* IDNA: libidn2 wants a NUL-terminated UTF-8 string. */
 	char tmp[1025], *alabel = NULL;
-	int rc;
 
 	memcpy(tmp, in, len);
 	tmp[len] = '\0';
-	rc = idn2_to_ascii_8z(tmp, &alabel, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
-	if (rc != IDN2_OK)
-		rc = idn2_to_ascii_8z(tmp, &alabel, IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
-	if (rc != IDN2_OK || !alabel)
+	if (to_alabels(tmp, &alabel))
 		return -EINVAL;
 	size_t n = strlen(alabel);
 	if (n > RG_DOMAIN_MAX) {

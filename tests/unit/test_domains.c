@@ -100,6 +100,21 @@ static void test_normalize_idn(void **state)
 	/* U+3002 ideographic full stop is a label separator in UTS #46 */
 	norm_eq("bücher\xe3\x80\x82" "example", "xn--bcher-kva.example");
 
+	/* A-labels given as such are checked by decoding them, and kept as they are */
+	norm_eq("xn--bcher-kva.example", "xn--bcher-kva.example");
+	norm_eq("Shop.XN--Mnchen-3ya.DE.", "shop.xn--mnchen-3ya.de");
+	norm_eq("xn--strae-oqa.de", "xn--strae-oqa.de");
+	norm_bad("xn--zz.example");			/* not Punycode */
+	norm_bad("xn--.example");
+	norm_bad("shop.xn--bcher-kva-.example");
+	norm_bad("xn--a.example");			/* decodes to nothing */
+	norm_bad("bücher.xn--zz.example");		/* also next to a U-label */
+	norm_eq("xn-a.example", "xn-a.example");	/* not an A-label: plain LDH */
+	norm_eq("axn--zz.example", "axn--zz.example");
+	/* IDNA2003-era names IDNA2008 refuses (emoji) pass by UTS #46 transitional */
+	norm_eq("i\xe2\x9d\xa4.ws", "xn--i-7iq.ws");
+	norm_eq("xn--i-7iq.ws", "xn--i-7iq.ws");
+
 	norm_bad("\xff.example");			/* not UTF-8 */
 	norm_bad("b\xc3.example");			/* truncated sequence */
 	norm_bad("\xcc\x81" "a.example");		/* label starts with a combining mark */
