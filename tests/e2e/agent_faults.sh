@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# agent_faults.sh: relayguardd under faults, in a namespace this suite creates (rgft-relay,
+# one veth, no default route, no packets sent). (1) kill -9 at random moments while the
+# agent writes state, many times: every restart loads the state whole (no "corrupt") and
+# every restriction made before the kill is still there. (2) state_dir on a tiny tmpfs that
+# is full: the failure is logged and counted, and the agent keeps deciding from memory
+# (the 5.7.750 reply still comes); once space is back the state is saved again.
+set -u
+. "$(dirname "$0")/../lib.sh"
+
+NS=rgft-relay
+D=$(mktemp -d /tmp/rg-faults.XXXXXX)
+PIN=/sys/fs/bpf/rgft-$$
+AGENT=$RG_ROOT/$BUILD/relayguardd
+CTL=$RG_ROOT/$BUILD/relayguardctl
+AGENT_PID=
+
+cleanup() {
+	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+	"$CTL" -c "$D/rg.conf" detach --purge >/dev/null 2>&1
+	rm -rf "$PIN"
+	mountpoint -q "$D/small" && umount "$D/small"
+	ip netns del $NS 2>/dev/null
+	rm -rf "$D"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+ip netns del $NS 2>/dev/null
+ip netns add $NS || exit 1
+ip -n $NS link add r1 type veth peer name r1p
+ip -n $NS link set r1 up
+ip -n $NS link set lo up
+
+write_conf() { # STATE_DIR
+	cat >"$D/rg.conf" <<EOF
+[agent]
+interfaces = r1
+attach_mode = generic
+policy_listen = unix:$D/policy.sock
+control_socket = $D/control.sock
+metrics_listen = inet:127.0.0.1:9433
+state_dir = $1
+audit_log = $D/audit.log
+pin_dir = $PIN
+
+[limits]
+unregistered_limit = 2
+flood_limit = 1000
+
+[tenant t0]
+connectors = 192.0.2.0/28
+[tenant t1]
+connectors = 192.0.2.16/28
+[tenant t2]
+connectors = 192.0.2.32/28
+[tenant t3]
+connectors = 192.0.2.48/28
+[tenant t4]
+connectors = 192.0.2.64/28
+[tenant t5]
+connectors = 192.0.2.80/28
+[tenant t6]
+connectors = 192.0.2.96/28
+[tenant t7]
+connectors = 192.0.2.112/28
+EOF
+}
+
+start_agent() {
+	rm -f "$D/policy.sock"
+	nsenter --net=/run/netns/$NS "$AGENT" -f -c "$D/rg.conf" >>"$D/agent.log" 2>&1 &
+	AGENT_PID=$!
+	for _ in $(seq 50); do
+		[ -S "$D/policy.sock" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# reqs CLIENT N PREFIX: N unregistered transactions from CLIENT on one connection.
+reqs() {
+	python3 - "$D/policy.sock" "$1" "$2" "$3" <<'EOF'
+import socket, sys
+path, client, n, pfx = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(path)
+for i in range(n):
+    s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\n"
+               "sender=x@spam%d.example\ninstance=%s.%d\n\n" % (client, i, pfx, i)).encode())
+    buf = b""
+    while not buf.endswith(b"\n\n"):
+        d = s.recv(4096)
+        if not d:
+            sys.exit(1)
+        buf += d
+    print(buf.decode().strip())
+EOF
+}
+
+REJECT="action=550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
+
+# (1) kill -9 while writing state.
+mkdir -p "$D/state"
+write_conf "$D/state"
+restricted=()
+bad_loads=0 lost=0 rounds=12
+for r in $(seq 0 $((rounds - 1))); do
+	start_agent || { fail "agent starts (round $r)"; break; }
+	t=$((r % 8))
+	client=192.0.2.$((t * 16 + 1))
+	# Restrict tenant t (3 unregistered: the 3rd is over the limit of 2), then keep the
+	# agent busy saving budgets and kill it at a random moment.
+	out=$(reqs "$client" 3 "r$r")
+	if [ "$(echo "$out" | tail -1)" = "$REJECT" ]; then
+		restricted+=("t$t")
+	fi
+	reqs 192.0.2.$((((t + 1) % 8) * 16 + 2)) 2 "b$r" >/dev/null &
+	sleep "0.0$((RANDOM % 9))"
+	kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=
+	wait
+	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$D/state/state.json" 2>/dev/null ||
+		bad_loads=$((bad_loads + 1))
+done
+expect_eq "state.json parses after every kill -9 ($rounds rounds)" 0 "$bad_loads"
+start_agent && ok "agent starts after the last kill" || fail "agent starts after the last kill"
+grep -qi corrupt "$D/agent.log" && fail "no state file was ever found corrupt" ||
+	ok "no state file was ever found corrupt"
+tj=$("$CTL" -c "$D/rg.conf" tenants --json)
+for t in $(printf '%s\n' "${restricted[@]}" | sort -u); do
+	[ "$(echo "$tj" | jq -r ".tenants[] | select(.name==\"$t\") | .state")" = restricted ] ||
+		lost=$((lost + 1))
+done
+expect_eq "every restriction made before a kill -9 survived (${#restricted[@]} made)" 0 "$lost"
+[ ${#restricted[@]} -ge $rounds ] && ok "each round restricted its tenant" ||
+	fail "each round restricted its tenant (${#restricted[@]} of $rounds)"
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+AGENT_PID=
+
+# (2) a full state_dir.
+mkdir -p "$D/small"
+mount -t tmpfs -o size=64k tmpfs "$D/small" || { fail "mount a small tmpfs"; done_testing; exit 1; }
+write_conf "$D/small"
+start_agent || fail "agent starts on the small tmpfs"
+dd if=/dev/zero of="$D/small/filler" bs=4k 2>/dev/null # fill it up
+out=$(reqs 192.0.2.1 3 full)
+expect_eq "disk full: the agent still decides (limit+1 gets 5.7.750)" "$REJECT" "$(echo "$out" | tail -1)"
+out=$(reqs 192.0.2.1 1 full2)
+expect_eq "disk full: restriction held in memory" "$REJECT" "$out"
+grep -q "cannot save state" "$D/agent.log" && ok "disk full: the save failure is logged" ||
+	fail "disk full: the save failure is logged"
+m=$(nsenter --net=/run/netns/$NS curl -s http://127.0.0.1:9433/metrics)
+echo "$m" | grep -q '^relayguard_state_save_failures_total [1-9]' &&
+	ok "disk full: relayguard_state_save_failures_total counts it" ||
+	fail "disk full: relayguard_state_save_failures_total counts it"
+rm -f "$D/small/filler"
+sleep 1.5 # the next tick saves the dirty state
+expect_eq "space back: state saved again, with the restriction made while full" "true" \
+	"$(jq -r '.tenants.t0.restricted' "$D/small/state.json" 2>/dev/null)"
+grep -q "state saved again" "$D/agent.log" && ok "space back: recovery logged" ||
+	fail "space back: recovery logged"
+done_testing
