@@ -501,8 +501,17 @@ _lab_guard_conf() {
 # stub) in the relay namespace and wait for its policy socket. Also used to restart it.
 lab_guard_start() {
 	local pid
+	[ "$LAB_GUARD" = none ] && return 0
+	pid=$(lab_guard_pid)
+	# (A service killed a moment ago may linger as a zombie until its parent waits: not running.)
+	if [ -n "$pid" ] && ps -o stat= -p "$pid" 2>/dev/null | grep -q '^[^Z]'; then
+		_lab_log "$LAB_GUARD already runs (pid $pid): lab_guard_stop first"
+		return 1
+	fi
+	# A service killed with -9 leaves its socket behind: waiting for it below would return
+	# at once, before the new service listens.
+	rm -f "$LAB_POLICY_SOCKET" "$LAB_CONTROL_SOCKET"
 	case "$LAB_GUARD" in
-	none) return 0 ;;
 	stub)
 		# exec, so that $! is the service's own pid (a backgrounded function is a subshell).
 		(exec nsenter --net="/run/netns/$(lab_ns relay)" "$LAB_PYTHON" \
@@ -528,7 +537,8 @@ lab_guard_start() {
 		;;
 	esac
 	echo "$pid" >"$LAB_DIR/guard.pid"
-	if ! _lab_wait_socket "$LAB_POLICY_SOCKET" 15 "$pid"; then
+	if ! _lab_wait_socket "$LAB_POLICY_SOCKET" 15 "$pid" ||
+		{ [ "$LAB_GUARD" = relayguardd ] && ! _lab_wait_socket "$LAB_CONTROL_SOCKET" 5 "$pid"; }; then
 		_lab_log "$LAB_GUARD did not create $LAB_POLICY_SOCKET; its log:"
 		tail -20 "$LAB_GUARD_LOG" "$LAB_DIR/stub.log" 2>/dev/null >&2
 		return 1
