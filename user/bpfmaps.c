@@ -72,6 +72,7 @@ struct rg_bpf {
 	unsigned host_prefix_v4, host_prefix_v6;
 };
 
+__attribute__((format(printf, 2, 0)))
 static int libbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	enum rg_log_level l;

@@ -22,7 +22,8 @@ enum rg_log_level rg_log_get_level(void);
 void rg_log_use_syslog(const char *ident);
 
 #include <stdarg.h>
-void rg_vlog(enum rg_log_level level, const char *fmt, va_list ap);
+void rg_vlog(enum rg_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 void rg_log(enum rg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define pr_err(...) rg_log(RG_LOG_ERR, __VA_ARGS__)

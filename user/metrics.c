@@ -65,6 +65,7 @@ static int mbuf_reserve(struct rg_mbuf *b, size_t more)
 	return 0;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void mbuf_vprintf(struct rg_mbuf *b, const char *fmt, va_list ap)
 {
 	va_list ap2;
@@ -256,6 +257,7 @@ struct rg_metrics {
 	uint64_t scrapes;
 };
 
+__attribute__((format(printf, 2, 0)))
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	rg_vlog(RG_LOG_INFO, fmt, ap);
