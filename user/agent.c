@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -470,6 +471,18 @@ static void agent_free(struct rg_agent *a)
 		close(a->timerfd);
 }
 
+/* Each policy connection is a descriptor; the default soft limit of 1024 would refuse
+ * clients below max_policy_connections. The hard limit is ours to take. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int rg_agent_run(const char *config_path, bool debug)
 {
 	struct rg_agent a = { .config_path = config_path, .epfd = -1, .sigfd = -1, .timerfd = -1 };
@@ -478,6 +491,7 @@ int rg_agent_run(const char *config_path, bool debug)
 	int err;
 
 	a.started_real_ns = rg_now_real_ns();
+	raise_fd_limit();
 	rg_hist_init_latency(&a.latency);
 
 	err = rg_config_load(config_path, &a.cfg, &errs);

@@ -164,4 +164,71 @@ expect_eq "space back: state saved again, with the restriction made while full" 
 	"$(jq -r '.tenants.t0.restricted' "$D/small/state.json" 2>/dev/null)"
 grep -q "state saved again" "$D/agent.log" && ok "space back: recovery logged" ||
 	fail "space back: recovery logged"
+umount "$D/small"
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+AGENT_PID=
+
+# (3) 10,000 concurrent connections against max_policy_connections = 1024: the extra ones
+# are refused, a client connected before keeps getting answers, memory stays bounded.
+mkdir -p "$D/state3"
+write_conf "$D/state3"
+start_agent || fail "agent starts for the connection storm"
+rss0=$(awk '/^VmRSS/ {print $2}' /proc/$AGENT_PID/status)
+out=$(python3 - "$D/policy.sock" 10000 "$AGENT_PID" <<'EOF'
+import resource, socket, sys, time
+path, n, agent = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 100, n + 100))
+req = (b"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=203.0.113.9\n"
+       b"sender=a@b.example\n\n")
+def ask(s):
+    t = time.monotonic(); s.sendall(req); buf = b""
+    while not buf.endswith(b"\n\n"):
+        d = s.recv(4096)
+        if not d:
+            return None
+        buf += d
+    return time.monotonic() - t
+by = socket.socket(socket.AF_UNIX); by.settimeout(5); by.connect(path)
+base = ask(by)
+conns = []
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX); s.setblocking(False)
+    try:
+        s.connect(path)
+    except (BlockingIOError, ConnectionRefusedError, OSError):
+        pass
+    conns.append(s)
+worst = 0
+for i in range(20):
+    r = ask(by)
+    if r is None:
+        print("bystander-dropped"); sys.exit(1)
+    worst = max(worst, r)
+time.sleep(1)
+closed = 0
+for s in conns:
+    try:
+        if s.recv(1, socket.MSG_DONTWAIT) == b"":
+            closed += 1
+    except BlockingIOError:
+        pass
+    except OSError:
+        closed += 1
+rss = [l.split()[1] for l in open("/proc/%s/status" % agent) if l.startswith("VmRSS")][0]
+print("ok closed=%d worst_ms=%.1f rss_kb=%s" % (closed, worst * 1000, rss))
+EOF
+)
+rss1=$(echo "$out" | sed -n 's/.*rss_kb=\([0-9]*\).*/\1/p')
+diag "10,000 connections: $out; agent RSS before ${rss0} kB"
+case $out in
+ok*) ok "bystander served throughout 10,000 concurrent connections" ;;
+*) fail "bystander served throughout 10,000 concurrent connections" ;;
+esac
+closed=$(echo "$out" | sed -n 's/.*closed=\([0-9]*\).*/\1/p')
+[ "${closed:-0}" -ge 8000 ] && ok "connections over the cap refused ($closed closed)" ||
+	fail "connections over the cap refused (${closed:-?} closed)"
+[ $((${rss1:-999999} - rss0)) -lt 65536 ] && ok "agent memory bounded during the storm (+$((${rss1:-999999} - rss0)) kB)" ||
+	fail "agent memory bounded during the storm (+$((${rss1:-999999} - rss0)) kB)"
+kill -0 "$AGENT_PID" && ok "agent alive after the storm" || fail "agent alive after the storm"
 done_testing
