@@ -24,9 +24,9 @@ static void kernel_metrics(struct rg_agent *a, struct rg_mbuf *o)
 	rg_metric_family(o, "relayguard_kernel_dropped_total", "counter",
 			 "SYNs dropped in the kernel, by verdict.");
 	rg_metric_sample(o, "relayguard_kernel_dropped_total", (double)s.drop_block, "verdict",
-			 "block", NULL);
+			 "block", (const char *)NULL);
 	rg_metric_sample(o, "relayguard_kernel_dropped_total", (double)s.drop_throttle, "verdict",
-			 "throttle", NULL);
+			 "throttle", (const char *)NULL);
 	rg_metric_counter(o, "relayguard_kernel_parse_errors_total",
 			  "Packets passed because their headers did not parse.",
 			  (double)s.parse_errors);
@@ -50,7 +50,7 @@ static void kernel_metrics(struct rg_agent *a, struct rg_mbuf *o)
 			 "Capacity of each pinned BPF map.");
 	for (int i = 0; i < RG_BPF_NR_MAPS; i++)
 		rg_metric_sample(o, "relayguard_map_max_entries", fill[i].max_entries, "map",
-				 fill[i].name, NULL);
+				 fill[i].name, (const char *)NULL);
 }
 
 static void policy_metrics(struct rg_agent *a, struct rg_mbuf *o)
@@ -75,13 +75,13 @@ static void policy_metrics(struct rg_agent *a, struct rg_mbuf *o)
 	rg_metric_family(o, "relayguard_policy_connections_closed_total", "counter",
 			 "Policy connections closed by the server, by reason.");
 	rg_metric_sample(o, "relayguard_policy_connections_closed_total", (double)p.malformed,
-			 "reason", "malformed", NULL);
+			 "reason", "malformed", (const char *)NULL);
 	rg_metric_sample(o, "relayguard_policy_connections_closed_total",
-			 (double)p.request_timeouts, "reason", "request_timeout", NULL);
+			 (double)p.request_timeouts, "reason", "request_timeout", (const char *)NULL);
 	rg_metric_sample(o, "relayguard_policy_connections_closed_total", (double)p.idle_timeouts,
-			 "reason", "idle_timeout", NULL);
+			 "reason", "idle_timeout", (const char *)NULL);
 	rg_metric_sample(o, "relayguard_policy_connections_closed_total",
-			 (double)p.output_overflows, "reason", "output_overflow", NULL);
+			 (double)p.output_overflows, "reason", "output_overflow", (const char *)NULL);
 	rg_hist_write(o, "relayguard_policy_decision_duration_seconds",
 		      "Time from a complete policy request to its queued reply.", &a->latency);
 }
@@ -96,12 +96,12 @@ static void engine_metrics(struct rg_agent *a, struct rg_mbuf *o)
 			 "Policy requests decided, by the action answered.");
 	for (int i = 0; i < RG_REPLY__COUNT; i++)
 		rg_metric_sample(o, "relayguard_policy_requests_total", (double)c.by_reply[i],
-				 "action", replies[i], NULL);
+				 "action", replies[i], (const char *)NULL);
 	rg_metric_family(o, "relayguard_transactions_total", "counter",
 			 "Transactions (one per Postfix instance), by sender class.");
 	for (int i = 1; i < RG_CLASS__COUNT; i++)
 		rg_metric_sample(o, "relayguard_transactions_total", (double)c.by_class[i], "class",
-				 rg_class_name((enum rg_class)i), NULL);
+				 rg_class_name((enum rg_class)i), (const char *)NULL);
 	rg_metric_counter(o, "relayguard_decide_errors_total",
 			  "Requests no decision could be made for (answered per fail_mode).",
 			  (double)c.decide_errors);
@@ -120,12 +120,12 @@ static void engine_metrics(struct rg_agent *a, struct rg_mbuf *o)
 	rg_metric_family(o, "relayguard_verdicts_set_total", "counter",
 			 "Kernel verdicts set, by origin.");
 	rg_metric_sample(o, "relayguard_verdicts_set_total", (double)c.flood_blocks, "origin",
-			 "flood", NULL);
+			 "flood", (const char *)NULL);
 	rg_metric_sample(o, "relayguard_verdicts_set_total", (double)c.conn_rate_throttles,
-			 "origin", "conn_rate", NULL);
+			 "origin", "conn_rate", (const char *)NULL);
 	rg_metric_sample(o, "relayguard_verdicts_set_total",
 			 (double)(c.verdicts_set - c.flood_blocks - c.conn_rate_throttles),
-			 "origin", "operator", NULL);
+			 "origin", "operator", (const char *)NULL);
 	rg_metric_counter(o, "relayguard_verdicts_expired_total", "Kernel verdicts expired.",
 			  (double)c.verdicts_expired);
 	rg_metric_gauge(o, "relayguard_verdicts", "Kernel verdicts in force.", (double)c.verdicts);

@@ -150,7 +150,7 @@ static int fmt_target(const struct rg_cidr *c, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 	bool v4 = c->is_v4 && c->prefixlen >= 96;
-	int n = snprintf(buf, len, "%s/%u", fmt_addr(c->addr, a, sizeof(a)),
+	int n = snprintf(buf, len, "%s/%d", fmt_addr(c->addr, a, sizeof(a)),
 			 v4 ? c->prefixlen - 96 : c->prefixlen);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
