@@ -288,6 +288,26 @@ echo "$m" | grep -q '^relayguard_policy_requests_total{action="reject"} [1-9]' &
 echo "$m" | grep -q '^relayguard_kernel_dropped_total{verdict="block"} [1-9]' &&
 	ok "metrics: kernel block drops" || fail "metrics: kernel block drops"
 
+# Connection rate: a tenant with connection_rate_limit = 10/1m; its host opens 30
+# connections in a burst; the agent's sampler reads the kernel's estimate and throttles it.
+EXTRA_TENANT=$'[tenant burst]\nconnectors = 198.51.100.0/25\nconnection_rate_limit = 10/1m' write_conf
+check "reload: tenant with a low connection_rate_limit" "$CTL" -c "$D/rg.conf" reload
+ip netns exec $C2 python3 -c '
+import socket
+for i in range(30):
+    s = socket.socket(); s.settimeout(1)
+    try:
+        s.connect(("198.51.100.1", 25))
+    except OSError:
+        pass
+    s.close()'
+sleep 2.5
+expect_eq "host over connection_rate_limit throttled in the kernel (origin conn_rate)" \
+	"throttle conn_rate" \
+	"$("$CTL" -c "$D/rg.conf" hosts --json | jq -r '.hosts[] | select(.address=="198.51.100.10/32") | "\(.verdict) \(.origin)"')"
+grep -q '"event":"host_throttled"' "$D/state/audit.log" && ok "audit log has the throttle" ||
+	fail "audit log has the throttle"
+
 kill "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null
 AGENT_PID=
