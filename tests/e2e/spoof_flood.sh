@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# spoof_flood.sh: 1,000,000 SYNs to port 25 from random spoofed IPv4 sources (trafgen) into
+# relayguardd's XDP program, with the hosts map sized at 65,536 so it must evict. Afterwards
+# the host map is no bigger than its size, every verdict is still in verdict_hosts, the
+# blocked host is still dropped and a legitimate host still connects.
+# Safety: sender and receiver are namespaces this suite creates (rgsf-*), joined by one veth,
+# with no default route anywhere: the relay has no route to the spoofed sources, so no reply
+# leaves. The flood is bounded by count (-n) and time (timeout).
+set -u
+. "$(dirname "$0")/../lib.sh"
+
+RELAY=rgsf-relay FL=rgsf-flood C2=rgsf-c2
+D=$(mktemp -d /tmp/rg-sf.XXXXXX)
+PIN=/sys/fs/bpf/rgsf-$$
+CTL=$RG_ROOT/$BUILD/relayguardctl
+AGENT_PID= LISTENER_PID=
+cleanup() {
+	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+	[ -n "$LISTENER_PID" ] && kill "$LISTENER_PID" 2>/dev/null
+	"$CTL" -c "$D/rg.conf" detach --purge >/dev/null 2>&1
+	rm -rf "$PIN"
+	for n in $RELAY $FL $C2; do ip netns del $n 2>/dev/null; done
+	rm -rf "$D"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+for n in $RELAY $FL $C2; do ip netns del $n 2>/dev/null; ip netns add $n || exit 1; done
+ip link add r1 netns $RELAY type veth peer name e0 netns $FL
+ip link add r2 netns $RELAY type veth peer name e0 netns $C2
+ip -n $RELAY addr add 192.0.2.1/24 dev r1
+ip -n $RELAY addr add 198.51.100.1/24 dev r2
+ip -n $FL addr add 192.0.2.10/24 dev e0
+ip -n $C2 addr add 198.51.100.10/24 dev e0
+for n in $RELAY $FL $C2; do
+	ip -n $n link set lo up
+	ip -n $n link set e0 up 2>/dev/null
+done
+ip -n $RELAY link set r1 up
+ip -n $RELAY link set r2 up
+routes=$(for n in $RELAY $FL $C2; do ip -n $n route show default; done)
+expect_eq "no namespace has a default route" "" "$routes"
+
+nsenter --net=/run/netns/$RELAY python3 -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 25)); s.listen(64); s.settimeout(1)
+end = time.time() + 300
+while time.time() < end:
+    try:
+        c, _ = s.accept(); c.close()
+    except socket.timeout:
+        pass' &
+LISTENER_PID=$!
+
+mkdir -p "$D/state"
+cat >"$D/rg.conf" <<EOF
+[agent]
+interfaces = r1 r2
+attach_mode = native
+policy_listen = unix:$D/policy.sock
+control_socket = $D/control.sock
+metrics_listen =
+state_dir = $D/state
+pin_dir = $PIN
+host_table_size = 65536
+[limits]
+connection_rate_limit = 0
+[tenant t]
+connectors = 192.0.2.0/24 198.51.100.0/24
+EOF
+nsenter --net=/run/netns/$RELAY "$RG_ROOT/$BUILD/relayguardd" -f -c "$D/rg.conf" >"$D/agent.log" 2>&1 &
+AGENT_PID=$!
+for _ in $(seq 50); do [ -S "$D/control.sock" ] && break; sleep 0.1; done
+[ -S "$D/control.sock" ] && ok "relayguardd up" || { fail "relayguardd up"; done_testing; exit 1; }
+
+# Verdicts that must survive: 200 blocked hosts, among them the flooder's own address.
+"$CTL" -c "$D/rg.conf" block host 192.0.2.10 >/dev/null || fail "block the flooder's address"
+for i in $(seq 1 199); do
+	"$CTL" -c "$D/rg.conf" block host "203.0.113.$i" >/dev/null
+done
+before=$(bpftool -j map dump pinned "$PIN/verdict_hosts" | jq length)
+expect_eq "200 verdicts in place" 200 "$before"
+
+mac=$(ip -n $RELAY -j link show r1 | jq -r '.[0].address')
+cat >"$D/syn.cfg" <<EOF
+{ eth(da=$mac, type=0x0800), ipv4(saddr=drnd(), daddr=192.0.2.1, ttl=64, proto=6),
+  tcp(sp=drnd(), dp=25, syn, seq=drnd()) }
+EOF
+t0=$(date +%s)
+ip netns exec $FL timeout 120 trafgen -o e0 -i "$D/syn.cfg" -n 1000000 -P 1 -q >"$D/trafgen.log" 2>&1
+rc=$?
+diag "trafgen sent 1,000,000 SYNs in $(( $(date +%s) - t0 )) s (exit $rc)"
+[ $rc -eq 0 ] && ok "trafgen sent its 1,000,000 random-source SYNs" ||
+	{ fail "trafgen sent its 1,000,000 random-source SYNs"; sed 's/^/#   /' "$D/trafgen.log" | tail -5; }
+
+sj=$("$CTL" -c "$D/rg.conf" status --json)
+hosts=$(echo "$sj" | jq '.maps[] | select(.name=="hosts") | .entries')
+[ "${hosts:-0}" -le 65536 ] && [ "${hosts:-0}" -gt 1000 ] &&
+	ok "hosts map filled and held to its size ($hosts of 65536)" ||
+	fail "hosts map filled and held to its size (${hosts:-?} of 65536)"
+after=$(bpftool -j map dump pinned "$PIN/verdict_hosts" | jq length)
+expect_eq "every verdict still there after the flood" 200 "$after"
+conns=$(bpftool -j map dump pinned "$PIN/stats" | jq '[.[0].formatted.values[].value.smtp_new_conns] | add')
+[ "$conns" -ge 900000 ] && ok "the program saw the flood ($conns new connections)" ||
+	fail "the program saw the flood ($conns new connections)"
+ip netns exec $FL python3 -c '
+import socket, sys
+s = socket.socket(); s.settimeout(2)
+try:
+    s.connect(("192.0.2.1", 25)); sys.exit(1)
+except OSError:
+    sys.exit(0)' && ok "blocked host still dropped after the flood" ||
+	fail "blocked host still dropped after the flood"
+ip netns exec $C2 python3 -c '
+import socket
+s = socket.socket(); s.settimeout(2); s.connect(("198.51.100.1", 25))' &&
+	ok "legitimate host still connects" || fail "legitimate host still connects"
+done_testing
