@@ -119,4 +119,31 @@ ip netns exec $C2 python3 -c '
 import socket
 s = socket.socket(); s.settimeout(2); s.connect(("198.51.100.1", 25))' &&
 	ok "legitimate host still connects" || fail "legitimate host still connects"
+
+# Replace the program under load: restart relayguardd (the new one swaps its program into
+# the pinned link) while 300,000 more SYNs arrive; every one is counted, no verdict is lost.
+new_conns() { bpftool -j map dump pinned "$PIN/stats" | jq '[.[0].formatted.values[].value.smtp_new_conns] | add'; }
+rx_drops() { ip -n $RELAY -j -s link show r1 | jq '.[0].stats64.rx.dropped'; }
+prog_before=$("$CTL" -c "$D/rg.conf" status --json | jq '.interfaces[0].prog_id')
+c0=$(new_conns) d0=$(rx_drops)
+ip netns exec $FL timeout 120 trafgen -o e0 -i "$D/syn.cfg" -n 300000 -P 1 -q -b 100000pps \
+	>"$D/trafgen2.log" 2>&1 &
+tg=$!
+sleep 1
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+nsenter --net=/run/netns/$RELAY "$RG_ROOT/$BUILD/relayguardd" -f -c "$D/rg.conf" >>"$D/agent.log" 2>&1 &
+AGENT_PID=$!
+wait $tg
+rc=$?
+for _ in $(seq 50); do "$CTL" -c "$D/rg.conf" status >/dev/null 2>&1 && break; sleep 0.1; done
+[ $rc -eq 0 ] && ok "second flood sent while the agent restarted" || fail "second flood sent (exit $rc)"
+prog_after=$("$CTL" -c "$D/rg.conf" status --json | jq '.interfaces[0].prog_id')
+[ "$prog_after" != "$prog_before" ] && ok "program replaced (id $prog_before -> $prog_after)" ||
+	fail "program replaced (id $prog_before -> $prog_after)"
+counted=$(( $(new_conns) - c0 + $(rx_drops) - d0 ))
+expect_eq "every SYN of the flood counted across the replacement (or dropped by the NIC ring)" \
+	300000 "$counted"
+after=$(bpftool -j map dump pinned "$PIN/verdict_hosts" | jq length)
+expect_eq "every verdict still there after the replacement" 200 "$after"
 done_testing
