@@ -154,3 +154,4 @@ clean:
 	$(Q)rm -rf build
 
 -include $(wildcard $(BUILD)/*/*.d $(BUILD)/tests/*/*.d)
+-include tests/fuzz/fuzz.mk
