@@ -232,6 +232,7 @@ fail:
 }
 
 /* libbpf warnings only: xdp-filter's object has sections libbpf 1.1 reports and skips. */
+__attribute__((format(printf, 2, 0)))
 static int print_warnings(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
