@@ -90,8 +90,12 @@ cat >"$D/syn.cfg" <<EOF
 { eth(da=$mac, type=0x0800), ipv4(saddr=drnd(), daddr=192.0.2.1, ttl=64, proto=6),
   tcp(sp=drnd(), dp=25, syn, seq=drnd()) }
 EOF
+new_conns() { bpftool -j map dump pinned "$PIN/stats" | jq '[.[0].formatted.values[].value.smtp_new_conns] | add'; }
+rx_drops() { ip -n $RELAY -j -s link show r1 | jq '.[0].stats64.rx.dropped'; }
 t0=$(date +%s)
-ip netns exec $FL timeout 120 trafgen -o e0 -i "$D/syn.cfg" -n 1000000 -P 1 -q >"$D/trafgen.log" 2>&1
+# Paced: unpaced, trafgen's TX ring overruns on a busy 2-core machine and it gives up.
+ip netns exec $FL timeout 120 trafgen -o e0 -i "$D/syn.cfg" -n 1000000 -P 1 -q -b 200000pps \
+	>"$D/trafgen.log" 2>&1
 rc=$?
 diag "trafgen sent 1,000,000 SYNs in $(( $(date +%s) - t0 )) s (exit $rc)"
 [ $rc -eq 0 ] && ok "trafgen sent its 1,000,000 random-source SYNs" ||
@@ -104,9 +108,8 @@ hosts=$(echo "$sj" | jq '.maps[] | select(.name=="hosts") | .entries')
 	fail "hosts map filled and held to its size (${hosts:-?} of 65536)"
 after=$(bpftool -j map dump pinned "$PIN/verdict_hosts" | jq length)
 expect_eq "every verdict still there after the flood" 200 "$after"
-conns=$(bpftool -j map dump pinned "$PIN/stats" | jq '[.[0].formatted.values[].value.smtp_new_conns] | add')
-[ "$conns" -ge 900000 ] && ok "the program saw the flood ($conns new connections)" ||
-	fail "the program saw the flood ($conns new connections)"
+seen=$(( $(new_conns) + $(rx_drops) ))
+expect_eq "the program counted every SYN of the flood (or the veth ring dropped it)" 1000000 "$seen"
 ip netns exec $FL python3 -c '
 import socket, sys
 s = socket.socket(); s.settimeout(2)
@@ -122,8 +125,6 @@ s = socket.socket(); s.settimeout(2); s.connect(("198.51.100.1", 25))' &&
 
 # Replace the program under load: restart relayguardd (the new one swaps its program into
 # the pinned link) while 300,000 more SYNs arrive; every one is counted, no verdict is lost.
-new_conns() { bpftool -j map dump pinned "$PIN/stats" | jq '[.[0].formatted.values[].value.smtp_new_conns] | add'; }
-rx_drops() { ip -n $RELAY -j -s link show r1 | jq '.[0].stats64.rx.dropped'; }
 prog_before=$("$CTL" -c "$D/rg.conf" status --json | jq '.interfaces[0].prog_id')
 c0=$(new_conns) d0=$(rx_drops)
 ip netns exec $FL timeout 120 trafgen -o e0 -i "$D/syn.cfg" -n 300000 -P 1 -q -b 100000pps \
