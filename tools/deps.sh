@@ -12,7 +12,7 @@ PKGS=(
 	# tests
 	libcmocka-dev iproute2 util-linux procps python3 curl jq socat man-db
 	# lab, demo and benchmarks
-	postfix netsniff-ng xdp-tools nftables iptables postfwd gnuplot-nox
+	postfix netsniff-ng xdp-tools nftables iptables postfwd gnuplot-nox fail2ban
 	valgrind cppcheck clang-tidy
 )
 
