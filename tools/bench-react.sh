@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# bench-react.sh: reaction time, relayguard against fail2ban (a benchmark, not a test).
+# Two namespaces made here (rgbn-rx-cli with 30 host addresses in 198.51.100.0/24, and
+# rgbn-rx-srv, 198.51.100.1, nothing listening on port 25, so an answered SYN gets a RST),
+# one veth, no default route; removed at exit with every process started here.
+# relayguard: relayguardd on the server's veth (XDP), unregistered_limit 1, flood_limit 3;
+#   $BUILD/bench-react sends flood_limit+1 rejected policy requests for a fresh host and
+#   times from the last request to the first of that host's SYNs left unanswered.
+# fail2ban: fail2ban-server -f in the server namespace with a private config (the Debian
+#   postfix filter, maxretry 4, banaction nftables with blocktype drop, backend auto);
+#   the helper appends 4 Postfix reject lines for a fresh host to its log and times from
+#   writing the last line to the first unanswered SYN.
+# BENCH_RUNS (default 30) runs each, one host address per run. Reports the samples' median
+# and p99 (nearest rank) per tool, `bench-react TOOL median_ms=M p99_ms=P`, and the ratio.
+set -u
+: "${BUILD:=build}"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+RUNS=${BENCH_RUNS:-30}
+CLI=rgbn-rx-cli
+SRV=rgbn-rx-srv
+SRV_ADDR=198.51.100.1
+PIN=/sys/fs/bpf/rgbn-rx
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench-react.sh: needs root" >&2
+	exit 1
+fi
+command -v fail2ban-server >/dev/null || { echo "bench-react.sh: fail2ban not installed" >&2; exit 1; }
+for t in relayguardd bench-react; do
+	if [ ! -x "$BUILD/$t" ]; then
+		make -s BUILD="$BUILD" NO_DEPS=1 "$BUILD/$t" || exit 1
+	fi
+done
+RG=$ROOT/$BUILD/relayguardd
+HELPER=$ROOT/$BUILD/bench-react
+
+TMP=$(mktemp -d /tmp/rgbn-react.XXXXXX)
+chmod 755 "$TMP"
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	sleep 0.5
+	for p in $(ip netns pids "$SRV" 2>/dev/null) $(ip netns pids "$CLI" 2>/dev/null); do
+		kill -9 "$p" 2>/dev/null
+	done
+	ip netns del "$CLI" 2>/dev/null
+	ip netns del "$SRV" 2>/dev/null
+	rm -rf "$PIN"; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'trap - EXIT; cleanup; exit 130' INT
+trap 'trap - EXIT; cleanup; exit 143' TERM
+
+cleanup_ns_leftovers() {
+	ip netns del "$CLI" 2>/dev/null
+	ip netns del "$SRV" 2>/dev/null
+	rm -rf "$PIN"
+}
+cleanup_ns_leftovers
+ip netns add "$CLI" && ip netns add "$SRV" || exit 1
+ip -n "$CLI" link set lo up && ip -n "$SRV" link set lo up || exit 1
+ip -n "$SRV" link add rx0 type veth peer name rx0 netns "$CLI" || exit 1
+ip -n "$SRV" addr add "$SRV_ADDR/24" dev rx0 || exit 1
+for ((i = 0; i < 2 * RUNS && i < 200; i++)); do
+	ip -n "$CLI" addr add "198.51.100.$((20 + i))/24" dev rx0 || exit 1
+done
+ip -n "$SRV" link set rx0 up && ip -n "$CLI" link set rx0 up || exit 1
+sleep 1
+if ip -n "$SRV" route show default | grep -q . || ip -n "$CLI" route show default | grep -q .; then
+	echo "bench-react.sh: a default route appeared; refusing to run" >&2
+	exit 1
+fi
+
+stats() { # FILE: "median p99" (nearest rank) of the numbers in FILE, in ms
+	sort -n "$1" | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "- -"; exit }
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		r = int(0.99 * NR + 0.999999); if (r < 1) r = 1; if (r > NR) r = NR
+		printf "%.2f %.2f\n", m, v[r] }'
+}
+
+# ---- relayguard ------------------------------------------------------------------------
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+mkdir -p "$TMP/state"
+cat >"$TMP/relayguard.conf" <<EOF
+[agent]
+interfaces = rx0
+attach_mode = auto
+smtp_ports = 25
+policy_listen = unix:$TMP/policy.sock
+control_socket = $TMP/control.sock
+metrics_listen = inet:127.0.0.1:9433
+state_dir = $TMP/state
+pin_dir = $PIN
+mode = enforce
+host_prefix_v4 = 32
+
+[limits]
+unregistered_limit = 1
+unregistered_window = 1h
+flood_limit = 3
+flood_block_time = 15m
+connection_rate_limit = 100000/1m
+
+[tenant tenant-b]
+connectors = 198.51.100.0/24
+accepted_domains = northwind.example
+EOF
+(exec nsenter --net="/run/netns/$SRV" "$RG" -f -c "$TMP/relayguard.conf" \
+	>"$TMP/relayguardd.log" 2>&1 </dev/null) &
+PIDS+=($!)
+for ((i = 0; i < 100; i++)); do [ -S "$TMP/policy.sock" ] && break; sleep 0.1; done
+[ -S "$TMP/policy.sock" ] || { echo "bench-react.sh: relayguardd did not start" >&2;
+	tail "$TMP/relayguardd.log" >&2; exit 1; }
+
+: >"$TMP/rg.ms"
+# The tenant becomes restricted on the first host's second unregistered transaction; each
+# host then needs flood_limit+1 rejected ones. The first host's extra request is sent before
+# the runs (its own address, not one of the measured ones).
+"$HELPER" --netns "/run/netns/$CLI" --src 198.51.100.20 --dst "$SRV_ADDR" \
+	--policy "$TMP/policy.sock" --count 1 --max-s 1 >/dev/null || exit 1
+for ((i = 1; i <= RUNS; i++)); do
+	out=$("$HELPER" --netns "/run/netns/$CLI" --src "198.51.100.$((20 + i))" \
+		--dst "$SRV_ADDR" --policy "$TMP/policy.sock" --count 4 --max-s 5) || continue
+	ms=${out#react_ms=}
+	ms=${ms%% *}
+	[ "$ms" = -1 ] && { echo "bench-react.sh: relayguard run $i: no drop" >&2; continue; }
+	echo "$ms" >>"$TMP/rg.ms"
+done
+kill "${PIDS[0]}" 2>/dev/null
+wait "${PIDS[0]}" 2>/dev/null
+# Detach: the agent's XDP link outlives it; the pins go with the directory.
+rm -rf "$PIN"
+sleep 0.5
+
+# ---- fail2ban --------------------------------------------------------------------------
+F2B=$TMP/f2b
+mkdir -p "$F2B"
+cp -r /etc/fail2ban/filter.d /etc/fail2ban/action.d "$F2B/"
+cp /etc/fail2ban/paths-common.conf /etc/fail2ban/paths-debian.conf "$F2B/"
+: >"$TMP/mail.log"
+cat >"$F2B/fail2ban.conf" <<EOF
+[Definition]
+loglevel = INFO
+logtarget = $TMP/fail2ban.log
+socket = $TMP/f2b.sock
+pidfile = $TMP/f2b.pid
+dbfile = :memory:
+EOF
+cat >"$F2B/jail.conf" <<EOF
+[INCLUDES]
+before = paths-debian.conf
+
+[DEFAULT]
+backend = auto
+usedns = no
+bantime = 1h
+findtime = 10m
+maxretry = 4
+banaction = nftables[blocktype=drop]
+action = %(banaction)s[port="smtp", protocol="tcp"]
+
+[postfix]
+enabled = true
+filter = postfix
+port = smtp
+logpath = $TMP/mail.log
+EOF
+(exec ip netns exec "$SRV" fail2ban-server -f -x -c "$F2B" -s "$TMP/f2b.sock" \
+	-p "$TMP/f2b.pid" >"$TMP/f2b.out" 2>&1 </dev/null) &
+PIDS+=($!)
+for ((i = 0; i < 100; i++)); do
+	ip netns exec "$SRV" fail2ban-client -s "$TMP/f2b.sock" status postfix >/dev/null 2>&1 &&
+		break
+	sleep 0.2
+done
+: >"$TMP/f2b.ms"
+for ((i = 1; i <= RUNS; i++)); do
+	out=$("$HELPER" --netns "/run/netns/$CLI" --src "198.51.100.$((20 + RUNS + i))" \
+		--dst "$SRV_ADDR" --log "$TMP/mail.log" --count 4 --max-s 20) || continue
+	ms=${out#react_ms=}
+	ms=${ms%% *}
+	[ "$ms" = -1 ] && { echo "bench-react.sh: fail2ban run $i: no drop" >&2; continue; }
+	echo "$ms" >>"$TMP/f2b.ms"
+done
+
+read -r rg_med rg_p99 < <(stats "$TMP/rg.ms")
+read -r f2_med f2_p99 < <(stats "$TMP/f2b.ms")
+printf '%-11s %5s %10s %10s\n' tool runs median_ms p99_ms
+printf '%-11s %5s %10s %10s\n' relayguard "$(wc -l <"$TMP/rg.ms")" "$rg_med" "$rg_p99"
+printf '%-11s %5s %10s %10s\n' fail2ban "$(wc -l <"$TMP/f2b.ms")" "$f2_med" "$f2_p99"
+echo "fail2ban $(fail2ban-server -V 2>/dev/null | head -1), backend auto, banaction nftables (drop)"
+echo "bench-react relayguard median_ms=$rg_med p99_ms=$rg_p99"
+echo "bench-react fail2ban median_ms=$f2_med p99_ms=$f2_p99"
+awk -v a="$rg_med" -v b="$f2_med" 'BEGIN { if (a > 0) printf "bench-react ratio fail2ban_over_relayguard=%.0f\n", b / a }'
