@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# bench-scale.sh: scale figures (a benchmark, not a test). Starts relayguardd in a namespace
+# made here (rgbn-sc-srv, one veth to rgbn-sc-cli, no default route, removed at exit)
+#  1. with host_table_size 10k, 100k, 1M: the kernel memory of each map (bpftool map show,
+#     memlock; the LRU hashes are preallocated, so this is the full-table cost);
+#  2. with a generated config of 100k tenants and 1M accepted domains (10 per tenant, in
+#     domain files): the agent's VmRSS once it serves its policy socket, and its load time.
+# Accepted-domain load time and lookups/s are bench-domains' (make bench-domains).
+# Reports `bench-scale hosts=N map_kib=K hosts_map_kib=H` and
+# `bench-scale tenants=100000 domains=1000000 rss_mib=R start_s=S`.
+set -u
+: "${BUILD:=build}"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+SRV=rgbn-sc-srv
+CLI=rgbn-sc-cli
+PIN=/sys/fs/bpf/rgbn-sc
+TENANTS=${BENCH_TENANTS:-100000}
+PER_TENANT=${BENCH_DOMAINS_PER_TENANT:-10}
+
+[ "$(id -u)" -eq 0 ] || { echo "bench-scale.sh: needs root" >&2; exit 1; }
+if [ ! -x "$BUILD/relayguardd" ]; then
+	make -s BUILD="$BUILD" NO_DEPS=1 "$BUILD/relayguardd" || exit 1
+fi
+RG=$ROOT/$BUILD/relayguardd
+TMP=$(mktemp -d /tmp/rgbn-scale.XXXXXX)
+PID=
+cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	ip netns del "$SRV" 2>/dev/null
+	ip netns del "$CLI" 2>/dev/null
+	rm -rf "$PIN" "$TMP"
+}
+trap cleanup EXIT
+trap 'trap - EXIT; cleanup; exit 130' INT
+trap 'trap - EXIT; cleanup; exit 143' TERM
+
+ip netns del "$SRV" 2>/dev/null; ip netns del "$CLI" 2>/dev/null; rm -rf "$PIN"
+ip netns add "$SRV" && ip netns add "$CLI" || exit 1
+ip -n "$SRV" link set lo up || exit 1
+ip -n "$SRV" link add sc0 type veth peer name sc0 netns "$CLI" || exit 1
+ip -n "$SRV" addr add 198.51.100.1/24 dev sc0 && ip -n "$SRV" link set sc0 up || exit 1
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
+write_conf() { # HOSTS [TENANT-FILE]
+	cat >"$TMP/rg.conf" <<-EOF
+		[agent]
+		interfaces = sc0
+		policy_listen = unix:$TMP/policy.sock
+		control_socket = $TMP/control.sock
+		metrics_listen = inet:127.0.0.1:9433
+		state_dir = $TMP/state
+		pin_dir = $PIN
+		host_table_size = $1
+		flow_table_size = 262144
+	EOF
+	if [ -n "${2:-}" ]; then
+		echo "include = $2" >>"$TMP/rg.conf"
+	else
+		printf '[tenant t]\nconnectors = 198.51.100.0/24\naccepted_domains = t.example\n' \
+			>>"$TMP/rg.conf"
+	fi
+}
+
+start_agent() {
+	rm -rf "$TMP/state" "$PIN" "$TMP/policy.sock"
+	mkdir -p "$TMP/state"
+	local t0 i
+	t0=$(date +%s.%N)
+	(exec nsenter --net="/run/netns/$SRV" "$RG" -f -c "$TMP/rg.conf" >"$TMP/rg.log" 2>&1 \
+		</dev/null) &
+	PID=$!
+	for ((i = 0; i < 1200; i++)); do [ -S "$TMP/policy.sock" ] && break; sleep 0.05; done
+	[ -S "$TMP/policy.sock" ] || { echo "bench-scale.sh: agent did not start" >&2;
+		tail -5 "$TMP/rg.log" >&2; return 1; }
+	START_S=$(echo "$(date +%s.%N) - $t0" | bc)
+}
+
+stop_agent() {
+	kill "$PID" 2>/dev/null
+	wait "$PID" 2>/dev/null
+	PID=
+	rm -rf "$PIN"
+}
+
+printf '%-9s %12s %14s\n' hosts all_maps_KiB hosts_map_KiB
+for n in 10000 100000 1000000; do
+	write_conf "$n"
+	start_agent || exit 1
+	total=0 hosts=0
+	# Every map this agent pinned (links and programs are skipped: no bytes_memlock).
+	for f in "$PIN"/*; do
+		mem=$(bpftool map show pinned "$f" -j 2>/dev/null | jq -r '.bytes_memlock // empty')
+		[ -n "$mem" ] || continue
+		total=$((total + mem))
+		[ "${f##*/}" = hosts ] && hosts=$mem
+		[ -n "${BENCH_VERBOSE:-}" ] && echo "  ${f##*/} $((mem / 1024)) KiB"
+	done
+	printf '%-9s %12s %14s\n' "$n" $((total / 1024)) $((hosts / 1024))
+	echo "bench-scale hosts=$n map_kib=$((total / 1024)) hosts_map_kib=$((hosts / 1024))" \
+		>>"$TMP/lines"
+	stop_agent
+done
+
+# 100k tenants, 1M domains: one connector /32 per tenant (in 10.0.0.0/8 would be a private
+# range; documentation prefixes cannot hold 100k /32s, so tenants get IPv6 /64s in
+# 2001:db8::/32) and a domain file each of PER_TENANT domains.
+mkdir -p "$TMP/tenants"
+awk -v n="$TENANTS" -v per="$PER_TENANT" -v dir="$TMP/tenants" 'BEGIN {
+	for (t = 0; t < n; t++) {
+		printf "[tenant t%d]\nconnectors = 2001:db8:%x:%x::/64\naccepted_domains_file = d%d\n\n",
+			t, int(t / 65536) + 1, t % 65536, t > dir "/all.conf"
+		f = dir "/d" t
+		for (d = 0; d < per; d++) printf "dom%d-%d.example\n", d, t > f
+		close(f)
+	}
+}'
+write_conf 1048576 "$TMP/tenants/all.conf"
+start_agent || exit 1
+rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$PID/status")
+printf 'agent with %d tenants, %d domains: VmRSS %d MiB, policy socket after %.1f s\n' \
+	"$TENANTS" $((TENANTS * PER_TENANT)) $((rss / 1024)) "$START_S"
+echo "bench-scale tenants=$TENANTS domains=$((TENANTS * PER_TENANT)) rss_mib=$((rss / 1024))" \
+	"start_s=$START_S" >>"$TMP/lines"
+stop_agent
+cat "$TMP/lines"
