@@ -235,11 +235,11 @@ expect_eq "upstream received all of tenant-a's mail so far" "$A_SENT" "$(a_deliv
 
 # tenant-a keeps sending, one message a second, across the outage and the restart.
 lab_send tenant-a -m 14 -s 1 -w 1 -f ops@ops.contoso.example >"$T/astream" 2>&1 &
-BG_PIDS+=($!)
+BG_PIDS+=("$!")
 A_SENT=$((A_SENT + 14))
 lab_flood tenant-b -n 6 -T 20 >"$T/bflood" 2>&1 &
 fpid=$!
-BG_PIDS+=($fpid)
+BG_PIDS+=("$fpid")
 sleep 2
 gpid=$(lab_guard_pid)
 d0=$(stat_of drop_block)
