@@ -69,7 +69,7 @@ TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(HELPER_BINS)
 
 PROGS := $(BUILD)/relayguardd $(TOOLS)
 
-.PHONY: all deps test demo bench bench-bpf bench-policy bench-domains fuzz install uninstall clean
+.PHONY: all deps test demo bench bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale fuzz install uninstall clean
 
 all: deps $(BPF_OBJS) $(PROGS)
 
@@ -139,7 +139,7 @@ demo: all
 	$(Q)BUILD=$(BUILD) tools/demo.sh
 
 # Benchmarks print figures and ratios; they are never tests.
-bench: bench-bpf bench-policy bench-domains
+bench: bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale
 
 bench-bpf: all
 	$(Q)BUILD=$(BUILD) tools/bench-bpf.sh
@@ -149,6 +149,15 @@ bench-policy: all
 
 bench-domains: all
 	$(Q)BUILD=$(BUILD) tools/bench-domains.sh
+
+bench-flood: all
+	$(Q)BUILD=$(BUILD) tools/bench-flood.sh
+
+bench-react: all $(BUILD)/bench-react
+	$(Q)BUILD=$(BUILD) tools/bench-react.sh
+
+bench-scale: all
+	$(Q)BUILD=$(BUILD) tools/bench-scale.sh
 
 clean:
 	$(Q)rm -rf build
