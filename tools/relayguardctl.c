@@ -765,27 +765,9 @@ static struct host_row *host_add(struct host_list *l)
 	return &l->rows[l->n++];
 }
 
-/* The estimate relayguard.h describes: the previous window weighted by how much of it
- * still overlaps the sliding window, plus the current one. */
 static double conn_rate_per_min(const struct rg_host *h, uint64_t now)
 {
-	double elapsed, prev, cur;
-
-	if (!h->rate_window_start_ns || now < h->rate_window_start_ns)
-		return 0;
-	elapsed = (double)(now - h->rate_window_start_ns);
-	if (elapsed >= 2.0 * RG_RATE_WINDOW_NS)
-		return 0;
-	if (elapsed >= RG_RATE_WINDOW_NS) {
-		prev = h->rate_window_conns;
-		cur = 0;
-		elapsed -= RG_RATE_WINDOW_NS;
-	} else {
-		prev = h->rate_prev_conns;
-		cur = h->rate_window_conns;
-	}
-	return (prev * (1.0 - elapsed / RG_RATE_WINDOW_NS) + cur) *
-	       (60e9 / (double)RG_RATE_WINDOW_NS);
+	return rg_bpf_host_window_conns(h, now) * (60e9 / (double)RG_RATE_WINDOW_NS);
 }
 
 static int host_cb(const struct rg_host_key *key, const struct rg_host *h, void *ctx)

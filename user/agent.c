@@ -223,21 +223,8 @@ struct rate_walk {
 static int rate_cb(const struct rg_host_key *key, const struct rg_host *h, void *ctx)
 {
 	struct rate_walk *w = ctx;
-	uint64_t win = RG_RATE_WINDOW_NS, start = h->rate_window_start_ns, elapsed;
-	double est;
+	double est = rg_bpf_host_window_conns(h, w->now_mono);
 
-	if (!start || w->now_mono < start)
-		return 0;
-	elapsed = w->now_mono - start;
-	if (elapsed >= 2 * win)
-		return 0; /* idle for two windows: rate 0 */
-	if (elapsed >= win) {
-		/* The current window ended: what it counted is now the previous one. */
-		est = (double)h->rate_window_conns * (1.0 - (double)(elapsed - win) / (double)win);
-	} else {
-		est = (double)h->rate_prev_conns * (1.0 - (double)elapsed / (double)win) +
-		      (double)h->rate_window_conns;
-	}
 	if (est < 1)
 		return 0;
 
@@ -245,7 +232,8 @@ static int rate_cb(const struct rg_host_key *key, const struct rg_host *h, void 
 	memcpy(host.addr, key->addr, 16);
 	host.is_v4 = rg_addr_is_v4(key->addr);
 	host.prefixlen = host.is_v4 ? 96 + w->a->cfg->host_prefix_v4 : w->a->cfg->host_prefix_v6;
-	rg_engine_conn_rate(w->a->engine, &host, h->tenant_id, (uint64_t)est, win, w->now_real);
+	rg_engine_conn_rate(w->a->engine, &host, h->tenant_id, (uint64_t)est, RG_RATE_WINDOW_NS,
+			    w->now_real);
 	return 0;
 }
 

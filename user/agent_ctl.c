@@ -176,19 +176,7 @@ struct host_walk {
 
 static double rate_per_min(const struct rg_host *h, uint64_t now)
 {
-	uint64_t win = RG_RATE_WINDOW_NS, start = h->rate_window_start_ns, el;
-	double est;
-
-	if (!start || now < start)
-		return 0;
-	el = now - start;
-	if (el >= 2 * win)
-		return 0;
-	if (el >= win)
-		est = h->rate_window_conns * (1.0 - (double)(el - win) / (double)win);
-	else
-		est = h->rate_prev_conns * (1.0 - (double)el / (double)win) + h->rate_window_conns;
-	return est * 60e9 / (double)win;
+	return rg_bpf_host_window_conns(h, now) * 60e9 / (double)RG_RATE_WINDOW_NS;
 }
 
 static int host_cb(const struct rg_host_key *key, const struct rg_host *h, void *ctx)

@@ -1295,6 +1295,28 @@ int rg_bpf_host_lookup(struct rg_bpf *b, const uint8_t key[16], struct rg_host *
 	return bpf_map_lookup_elem(b->fds[M_HOSTS], &k, h) ? -errno : 0;
 }
 
+double rg_bpf_host_window_conns(const struct rg_host *h, uint64_t now)
+{
+	const double win = (double)RG_RATE_WINDOW_NS;
+	double elapsed, prev, cur;
+
+	if (!h->rate_window_start_ns || now < h->rate_window_start_ns)
+		return 0;
+	elapsed = (double)(now - h->rate_window_start_ns);
+	if (elapsed >= 2 * win)
+		return 0;
+	if (elapsed >= win) {
+		/* The current window ended: what it counted is now the previous one. */
+		prev = h->rate_window_conns;
+		cur = 0;
+		elapsed -= win;
+	} else {
+		prev = h->rate_prev_conns;
+		cur = h->rate_window_conns;
+	}
+	return prev * (1.0 - elapsed / win) + cur;
+}
+
 int rg_bpf_host_retag(struct rg_bpf *b, const uint8_t key[16], uint32_t tenant_id)
 {
 	struct rg_host_key k;

@@ -112,6 +112,10 @@ int rg_bpf_verdict_foreach(struct rg_bpf *b, rg_bpf_verdict_cb cb, void *ctx);
 int rg_bpf_hosts_foreach(struct rg_bpf *b, rg_bpf_host_cb cb, void *ctx);
 int rg_bpf_flows_foreach(struct rg_bpf *b, rg_bpf_flow_cb cb, void *ctx);
 int rg_bpf_host_lookup(struct rg_bpf *b, const uint8_t key[16], struct rg_host *h);
+/* New connections of host h in the sliding window of RG_RATE_WINDOW_NS ending at now (a
+ * CLOCK_MONOTONIC ns): the kernel's previous fixed window weighted by how much of it still
+ * overlaps, plus the current one. 0 for a host idle for two windows. */
+double rg_bpf_host_window_conns(const struct rg_host *h, uint64_t now_mono_ns);
 /* Set the tenant tag of a host entry (the program tags a host once, when it first sees it;
  * the agent retags after the connectors change). -ENOENT if the host is not in the map. */
 int rg_bpf_host_retag(struct rg_bpf *b, const uint8_t key[16], uint32_t tenant_id);
