@@ -1,11 +1,29 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #
 # install.mk: make install / make uninstall, honouring DESTDIR and PREFIX (default
-# /usr/local). Included by the Makefile. The example configuration (and the domains file
-# its example tenant reads) is installed only where none exists: an operator's files are
-# never overwritten, and uninstall leaves them.
-# The systemd unit goes to $(PREFIX)/lib/systemd/system (with PREFIX=/usr: /usr/lib/...,
-# where Debian packages put theirs); ExecStart names the installed sbin path.
+# /usr/local). Included by the Makefile. install depends on all, so a plain `make` first
+# builds as the user and `sudo make install` only copies (it writes nothing into the
+# source tree or build/).
+#
+#   $(PREFIX)/sbin/relayguardd, relayguardctl
+#   $(PREFIX)/lib/relayguard/relayguard.bpf.o   for inspection (bpftool prog/btf dump, llvm-
+#                                               objdump): relayguardd embeds the object through
+#                                               its skeleton and never reads this file
+#   $(PREFIX)/share/man/man8/relayguardd.8, relayguardctl.8, man5/relayguard.conf.5
+#   $(PREFIX)/lib/systemd/system/relayguardd.service
+#   /etc/relayguard/relayguard.conf, contoso.domains, tenants.d/example.conf.sample
+#
+# The unit goes under PREFIX, not /lib: PREFIX=/usr gives /usr/lib/systemd/system (where
+# Debian's packages put theirs; /lib is /usr/lib on merged-/usr Debian 12), the default
+# /usr/local gives /usr/local/lib/systemd/system, which systemd also reads (systemd-analyze
+# unit-paths), so a local install never writes into the distribution's directory. With any
+# other PREFIX, `systemctl link` the installed unit. ExecStart names the installed sbin.
+#
+# The configuration goes to /etc/relayguard whatever PREFIX is (SYSCONFDIR to change it),
+# and each example file only where none exists: an operator's files are never overwritten,
+# and uninstall leaves them (as dpkg keeps conffiles on remove). The example configuration
+# reads contoso.domains and includes tenants.d/*.conf; the tenant example is installed as
+# .sample so that it is not included until an operator renames it.
 
 SBINDIR ?= $(PREFIX)/sbin
 LIBDIR ?= $(PREFIX)/lib/relayguard
@@ -15,11 +33,16 @@ SYSCONFDIR ?= /etc/relayguard
 
 INSTALLED := $(SBINDIR)/relayguardd $(SBINDIR)/relayguardctl $(LIBDIR)/relayguard.bpf.o \
 	$(MANDIR)/man8/relayguardd.8 $(MANDIR)/man8/relayguardctl.8 \
-	$(MANDIR)/man5/relayguard.conf.5 $(UNITDIR)/relayguardd.service
+	$(MANDIR)/man5/relayguard.conf.5 $(UNITDIR)/relayguardd.service \
+	$(SYSCONFDIR)/tenants.d/example.conf.sample
+
+# install FILE DEST only if DEST does not exist yet.
+install_new = [ -e $(2) ] || install -D -m 0644 $(1) $(2)
 
 .PHONY: install uninstall
 
 install: all
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX) $(DESTDIR)$(SYSCONFDIR))
 	$(Q)install -D -m 0755 $(BUILD)/relayguardd $(DESTDIR)$(SBINDIR)/relayguardd
 	$(Q)install -D -m 0755 $(BUILD)/relayguardctl $(DESTDIR)$(SBINDIR)/relayguardctl
 	$(Q)install -D -m 0644 $(BUILD)/bpf/relayguard.bpf.o $(DESTDIR)$(LIBDIR)/relayguard.bpf.o
@@ -27,19 +50,16 @@ install: all
 	$(Q)install -D -m 0644 tools/man/relayguardctl.8 $(DESTDIR)$(MANDIR)/man8/relayguardctl.8
 	$(Q)install -D -m 0644 tools/man/relayguard.conf.5 $(DESTDIR)$(MANDIR)/man5/relayguard.conf.5
 	$(Q)install -d -m 0755 $(DESTDIR)$(UNITDIR)
-	$(Q)sed 's|@SBINDIR@|$(SBINDIR)|g' tools/relayguardd.service \
-		> $(DESTDIR)$(UNITDIR)/relayguardd.service
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		tools/relayguardd.service > $(DESTDIR)$(UNITDIR)/relayguardd.service
 	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/relayguardd.service
 	$(Q)install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/tenants.d
-	$(Q)[ -e $(DESTDIR)$(SYSCONFDIR)/relayguard.conf ] || \
-		install -m 0644 tools/examples/relayguard.conf $(DESTDIR)$(SYSCONFDIR)/relayguard.conf
-	$(Q)[ -e $(DESTDIR)$(SYSCONFDIR)/contoso.domains ] || \
-		install -m 0644 tools/examples/contoso.domains $(DESTDIR)$(SYSCONFDIR)/contoso.domains
-	$(Q)[ -e $(DESTDIR)$(SYSCONFDIR)/tenants.d/example.conf.sample ] || \
-		install -m 0644 tools/examples/tenants.d/example.conf \
-		$(DESTDIR)$(SYSCONFDIR)/tenants.d/example.conf.sample
+	$(Q)$(call install_new,tools/examples/relayguard.conf,$(DESTDIR)$(SYSCONFDIR)/relayguard.conf)
+	$(Q)$(call install_new,tools/examples/contoso.domains,$(DESTDIR)$(SYSCONFDIR)/contoso.domains)
+	$(Q)$(call install_new,tools/examples/tenants.d/example.conf,\
+		$(DESTDIR)$(SYSCONFDIR)/tenants.d/example.conf.sample)
 
+# Removes what install put there but the configuration; directories only when empty.
 uninstall:
 	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	$(Q)rm -f $(DESTDIR)$(SYSCONFDIR)/tenants.d/example.conf.sample
-	$(Q)rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null || true
+	$(Q)rmdir $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SYSCONFDIR)/tenants.d 2>/dev/null || true
