@@ -585,32 +585,49 @@ static bool valid_tenant_name(const char *s)
 
 /* status */
 
+/*
+ * A listing without arguments: parse the options, ask the agent for name, and print the
+ * reply as JSON with --json. true with *reply (owned by the caller) and *ret = EXIT_OK when
+ * the caller should print a table; false with *ret the exit code when all is done.
+ */
+static bool listing_call(const char *name, int argc, char **argv, json_object **reply, int *ret)
+{
+	const struct cmd *c = find_cmd(name);
+	struct opt_ctx oc = { .cmd = c };
+	json_object *req;
+	int first;
+
+	*ret = parse_opts(argc, argv, NULL, 0, &oc, &first);
+	if (*ret >= 0)
+		return false;
+	if (first != argc) {
+		*ret = usage_error(c, "takes no arguments");
+		return false;
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string(name));
+	*ret = agent_call(req, reply, false);
+	if (*ret != EXIT_OK)
+		return false;
+	*ret = reply_failed(*reply);
+	if (*ret == EXIT_OK && g.json)
+		print_json(*reply);
+	if (*ret != EXIT_OK || g.json) {
+		json_object_put(*reply);
+		return false;
+	}
+	return true;
+}
+
 static int do_status(int argc, char **argv)
 {
-	const struct cmd *c = find_cmd("status");
-	struct opt_ctx oc = { .cmd = c };
-	json_object *req, *reply, *arr, *v;
+	json_object *reply, *arr, *v;
 	char b1[64], b2[64], b3[RG_PRINTABLE_MAX + 4];
-	int first, ret;
+	int ret;
 	double d;
 
-	ret = parse_opts(argc, argv, NULL, 0, &oc, &first);
-	if (ret >= 0)
+	if (!listing_call("status", argc, argv, &reply, &ret))
 		return ret;
-	if (first != argc)
-		return usage_error(c, "takes no arguments");
-	req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string("status"));
-	ret = agent_call(req, &reply, false);
-	if (ret != EXIT_OK)
-		return ret;
-	ret = reply_failed(reply);
-	if (ret != EXIT_OK)
-		goto out;
-	if (g.json) {
-		print_json(reply);
-		goto out;
-	}
 	printf("relayguardd   running, pid %s, up %s, version %s\n",
 	       fmt_num(reply, "pid", b1, sizeof(b1)),
 	       jnum(reply, "uptime_s", &d) ? fmt_span((uint64_t)d, b2, sizeof(b2)) : "-",
@@ -657,7 +674,6 @@ static int do_status(int argc, char **argv)
 		}
 		tbl_print(&t);
 	}
-out:
 	json_object_put(reply);
 	return ret;
 }
@@ -666,28 +682,11 @@ out:
 
 static int do_tenants(int argc, char **argv)
 {
-	const struct cmd *c = find_cmd("tenants");
-	struct opt_ctx oc = { .cmd = c };
-	json_object *req, *reply, *arr;
-	int first, ret;
+	json_object *reply, *arr;
+	int ret;
 
-	ret = parse_opts(argc, argv, NULL, 0, &oc, &first);
-	if (ret >= 0)
+	if (!listing_call("tenants", argc, argv, &reply, &ret))
 		return ret;
-	if (first != argc)
-		return usage_error(c, "takes no arguments");
-	req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string("tenants"));
-	ret = agent_call(req, &reply, false);
-	if (ret != EXIT_OK)
-		return ret;
-	ret = reply_failed(reply);
-	if (ret != EXIT_OK)
-		goto out;
-	if (g.json) {
-		print_json(reply);
-		goto out;
-	}
 	arr = jget(reply, "tenants");
 	{
 		struct table t = { .ncols = 11,
@@ -723,7 +722,6 @@ static int do_tenants(int argc, char **argv)
 		}
 		tbl_print(&t);
 	}
-out:
 	json_object_put(reply);
 	return ret;
 }
