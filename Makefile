@@ -69,7 +69,7 @@ TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(HELPER_BINS)
 
 PROGS := $(BUILD)/relayguardd $(TOOLS)
 
-.PHONY: all deps test demo bench bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale fuzz install uninstall clean
+.PHONY: all deps test demo bench bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale bench-state fuzz install uninstall clean
 
 all: deps $(BPF_OBJS) $(PROGS)
 
@@ -139,7 +139,7 @@ demo: all
 	$(Q)BUILD=$(BUILD) tools/demo.sh
 
 # Benchmarks print figures and ratios; they are never tests.
-bench: bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale
+bench: bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale bench-state
 
 bench-bpf: all
 	$(Q)BUILD=$(BUILD) tools/bench-bpf.sh
@@ -158,6 +158,9 @@ bench-react: all $(BUILD)/bench-react
 
 bench-scale: all
 	$(Q)BUILD=$(BUILD) tools/bench-scale.sh
+
+bench-state: all
+	$(Q)$(BUILD)/bench-state
 
 clean:
 	$(Q)rm -rf build
