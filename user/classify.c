@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * classify.c: the decision engine (DESIGN.md "Classification", rules 1-8).
+ * classify.c: the decision engine: tenant, sender domain, registered or not, one count per
+ * transaction, the budget, escalation to the kernel, monitor mode.
  *
  * Takes: the configuration in force, policy requests with the caller's CLOCK_REALTIME
  * time, the sampler's connection-rate estimates, operator actions and a tick per second.
@@ -19,201 +20,25 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#include <json-c/json.h>
-
 #include "audit.h"
 #include "classify.h"
+#include "containers.h"
 #include "envelope.h"
+#include "gcra.h"
 #include "log.h"
 #include "policy_proto.h"
+#include "tenant_ids.h"
 
 #define NSEC 1000000000ULL
-#define FLOOD_WINDOW_NS (60 * NSEC)		/* DESIGN.md: rejected transactions per minute */
+#define FLOOD_WINDOW_NS (60 * NSEC)		/* flood_limit counts rejections per minute */
 #define CONN_RATE_DEFAULT_HOLD_NS (60 * NSEC)	/* throttle hold when flood_block_time = 0 */
 #define TXN_MAX 65536				/* remembered transactions; oldest evicted */
 #define TXN_TTL_NS (3600 * NSEC)		/* a transaction older than this is forgotten */
 #define TXN_INSTANCE_KEEP 64			/* bytes of instance stored (plus a full hash) */
 #define HOSTS_MAX 65536				/* flood-tracked hosts */
 #define VERDICTS_DEFAULT_MAX 65536
-#define BUCKETS 60				/* approximate per-window counters */
-#define STATE_VERSION 1
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
-
-/* ---- small building blocks ---------------------------------------------------------- */
-
-struct hent {
-	struct hent *next;
-	uint64_t h;
-};
-
-struct hmap {
-	struct hent **b;
-	size_t nb;	/* power of two */
-	size_t n;
-};
-
-static int hmap_init(struct hmap *m, size_t nb)
-{
-	m->b = calloc(nb, sizeof(*m->b));
-	m->nb = nb;
-	m->n = 0;
-	return m->b ? 0 : -ENOMEM;
-}
-
-static struct hent *hmap_bucket(const struct hmap *m, uint64_t h)
-{
-	return m->b[h & (m->nb - 1)];
-}
-
-/* Grows when the load passes 1; a failed grow only costs longer chains. */
-static void hmap_add(struct hmap *m, struct hent *e)
-{
-	if (m->n >= m->nb) {
-		size_t nb = m->nb * 2;
-		struct hent **b = calloc(nb, sizeof(*b));
-
-		if (b) {
-			for (size_t i = 0; i < m->nb; i++) {
-				struct hent *p = m->b[i], *next;
-
-				for (; p; p = next) {
-					next = p->next;
-					p->next = b[p->h & (nb - 1)];
-					b[p->h & (nb - 1)] = p;
-				}
-			}
-			free(m->b);
-			m->b = b;
-			m->nb = nb;
-		}
-	}
-	e->next = m->b[e->h & (m->nb - 1)];
-	m->b[e->h & (m->nb - 1)] = e;
-	m->n++;
-}
-
-static void hmap_del(struct hmap *m, struct hent *e)
-{
-	struct hent **pp = &m->b[e->h & (m->nb - 1)];
-
-	for (; *pp; pp = &(*pp)->next) {
-		if (*pp == e) {
-			*pp = e->next;
-			m->n--;
-			return;
-		}
-	}
-}
-
-static uint64_t fnv1a(uint64_t seed, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-/* Sorted ring of timestamps: the exact sliding window. */
-struct tsring {
-	uint64_t *ts;
-	uint32_t cap, head, n;
-};
-
-static void ring_free(struct tsring *r)
-{
-	free(r->ts);
-	memset(r, 0, sizeof(*r));
-}
-
-static void ring_clear(struct tsring *r)
-{
-	r->head = 0;
-	r->n = 0;
-}
-
-static uint64_t ring_at(const struct tsring *r, uint32_t i)
-{
-	return r->ts[(r->head + i) % r->cap];
-}
-
-/* Drop timestamps outside (now - window, now]. window 0: keep everything. */
-static void ring_prune(struct tsring *r, uint64_t now, uint64_t window)
-{
-	if (!window)
-		return;
-	while (r->n && ring_at(r, 0) + window <= now) {
-		r->head = (r->head + 1) % r->cap;
-		r->n--;
-	}
-}
-
-/* Append ts (kept non-decreasing even if the clock steps back). The ring grows by
- * doubling, but never past max(limit, n + 1): memory follows actual traffic. */
-static int ring_push(struct tsring *r, uint64_t ts, uint64_t limit)
-{
-	if (r->n && ts < ring_at(r, r->n - 1))
-		ts = ring_at(r, r->n - 1);
-	if (r->n == r->cap) {
-		uint64_t want = r->cap ? (uint64_t)r->cap * 2 : 16;
-		uint64_t floor = (uint64_t)r->n + 1;
-		uint64_t *nts;
-
-		if (want > limit)
-			want = limit > floor ? limit : floor;
-		if (want > UINT32_MAX)
-			return -ENOMEM;
-		nts = malloc(want * sizeof(*nts));
-		if (!nts)
-			return -ENOMEM;
-		for (uint32_t i = 0; i < r->n; i++)
-			nts[i] = ring_at(r, i);
-		free(r->ts);
-		r->ts = nts;
-		r->cap = (uint32_t)want;
-		r->head = 0;
-	}
-	r->ts[(r->head + r->n) % r->cap] = ts;
-	r->n++;
-	return 0;
-}
-
-/* Approximate count over a window: BUCKETS slots of window / BUCKETS each. */
-struct bucketctr {
-	uint64_t slot[BUCKETS];
-	uint32_t n[BUCKETS];
-};
-
-static uint64_t slot_ns(uint64_t window)
-{
-	return window / BUCKETS ? window / BUCKETS : NSEC;
-}
-
-static void bucket_add(struct bucketctr *b, uint64_t now, uint64_t window)
-{
-	uint64_t s = now / slot_ns(window);
-	unsigned i = (unsigned)(s % BUCKETS);
-
-	if (b->slot[i] != s) {
-		b->slot[i] = s;
-		b->n[i] = 0;
-	}
-	b->n[i]++;
-}
-
-static uint64_t bucket_sum(const struct bucketctr *b, uint64_t now, uint64_t window)
-{
-	uint64_t s = now / slot_ns(window), sum = 0;
-
-	for (unsigned i = 0; i < BUCKETS; i++)
-		if (b->slot[i] <= s && b->slot[i] + BUCKETS > s)
-			sum += b->n[i];
-	return sum;
-}
+#define rg_container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 /* ---- engine state ------------------------------------------------------------------- */
 
@@ -223,22 +48,13 @@ struct tstate {
 	bool monitor_only;
 	const char *reason;		/* static */
 	uint64_t since_ns, until_ns;
-	struct tsring win;
-	struct bucketctr reg, nul;
+	struct rg_ring win;
+	struct rg_buckets reg, nul;
 	uint64_t tot_unreg, tot_reg, tot_null, tot_rej;
 };
 
-/* name <-> stable id, for every tenant name ever seen in this state file. */
-struct ident {
-	struct hent by_name;
-	struct hent by_id;
-	uint32_t id;
-	int tidx;			/* index in cfg->tenants, -1: not configured */
-	char name[RG_TENANT_NAME_MAX];
-};
-
 struct txn {
-	struct hent h;
+	struct rg_hent h;
 	struct txn *older, *newer;
 	uint64_t t_ns;
 	uint8_t addr[16];
@@ -252,16 +68,16 @@ struct txn {
 };
 
 struct fhost {
-	struct hent h;
+	struct rg_hent h;
 	struct rg_cidr key;
-	struct tsring rej;
+	struct rg_ring rej;
 	uint64_t last_ns;
 	uint64_t quiet_block_ns;	/* monitor: would_block reported until then */
 	uint64_t quiet_throttle_ns;	/* monitor: would_throttle reported until then */
 };
 
 struct vent {
-	struct hent h;
+	struct rg_hent h;
 	struct rg_engine_verdict v;
 };
 
@@ -274,14 +90,13 @@ struct rg_engine {
 
 	struct tstate *t;
 	size_t nt;
-	struct hmap ids_name, ids_id;
-	uint32_t next_id;
+	struct rg_tenant_ids *ids;
 
-	struct hmap txns;
+	struct rg_hmap txns;
 	struct txn *oldest, *newest;
 
-	struct hmap hosts;
-	struct hmap verdicts;
+	struct rg_hmap hosts;
+	struct rg_hmap verdicts;
 
 	struct rg_engine_counters c;
 	unsigned dirty;
@@ -356,104 +171,22 @@ static const struct rg_limits *limits_of(const struct rg_engine *e, int tidx)
 	return tidx >= 0 ? &e->cfg->tenants[tidx].limits : &e->cfg->defaults;
 }
 
-/* ---- tenant ids --------------------------------------------------------------------- */
-
-static uint64_t name_hash(const struct rg_engine *e, const char *name)
-{
-	return fnv1a(e->seed, name, strlen(name));
-}
-
-static uint64_t id_hash(const struct rg_engine *e, uint32_t id)
-{
-	return fnv1a(e->seed, &id, sizeof(id));
-}
-
-static struct ident *ident_by_name(const struct rg_engine *e, const char *name)
-{
-	uint64_t h = name_hash(e, name);
-
-	for (struct hent *p = hmap_bucket(&e->ids_name, h); p; p = p->next) {
-		struct ident *i = container_of(p, struct ident, by_name);
-
-		if (p->h == h && !strcmp(i->name, name))
-			return i;
-	}
-	return NULL;
-}
-
-static struct ident *ident_by_id(const struct rg_engine *e, uint32_t id)
-{
-	uint64_t h = id_hash(e, id);
-
-	for (struct hent *p = hmap_bucket(&e->ids_id, h); p; p = p->next) {
-		struct ident *i = container_of(p, struct ident, by_id);
-
-		if (p->h == h && i->id == id)
-			return i;
-	}
-	return NULL;
-}
-
-static struct ident *ident_new(struct rg_engine *e, const char *name, uint32_t id)
-{
-	struct ident *i = calloc(1, sizeof(*i));
-
-	if (!i)
-		return NULL;
-	snprintf(i->name, sizeof(i->name), "%s", name);
-	i->id = id;
-	i->tidx = -1;
-	i->by_name.h = name_hash(e, i->name);
-	i->by_id.h = id_hash(e, id);
-	return i;
-}
-
-static void ident_add(struct rg_engine *e, struct ident *i)
-{
-	hmap_add(&e->ids_name, &i->by_name);
-	hmap_add(&e->ids_id, &i->by_id);
-	if (i->id >= e->next_id)
-		e->next_id = i->id + 1;
-}
-
-static void idents_free(struct rg_engine *e)
-{
-	for (size_t b = 0; b < e->ids_name.nb; b++) {
-		struct hent *p = e->ids_name.b[b], *next;
-
-		for (; p; p = next) {
-			next = p->next;
-			free(container_of(p, struct ident, by_name));
-		}
-		e->ids_name.b[b] = NULL;
-	}
-	memset(e->ids_id.b, 0, e->ids_id.nb * sizeof(*e->ids_id.b));
-	e->ids_name.n = e->ids_id.n = 0;
-}
-
-static void idents_untag(struct rg_engine *e)
-{
-	for (size_t b = 0; b < e->ids_name.nb; b++)
-		for (struct hent *p = e->ids_name.b[b]; p; p = p->next)
-			container_of(p, struct ident, by_name)->tidx = -1;
-}
-
 /* ---- transactions ------------------------------------------------------------------- */
 
 static uint64_t sender_hash(const struct rg_engine *e, const struct rg_slice *sender)
 {
-	return fnv1a(e->seed ^ 0x5e4d, sender->p ? sender->p : "", sender->p ? sender->len : 0);
+	return rg_fnv1a(e->seed ^ 0x5e4d, sender->p ? sender->p : "", sender->p ? sender->len : 0);
 }
 
 static uint64_t txn_hash(const struct rg_engine *e, const struct rg_slice *inst,
 			 const uint8_t addr[16])
 {
-	return fnv1a(fnv1a(e->seed, addr, 16), inst->p, inst->len);
+	return rg_fnv1a(rg_fnv1a(e->seed, addr, 16), inst->p, inst->len);
 }
 
 static void txn_drop(struct rg_engine *e, struct txn *t)
 {
-	hmap_del(&e->txns, &t->h);
+	rg_hmap_del(&e->txns, &t->h);
 	if (t->older)
 		t->older->newer = t->newer;
 	else
@@ -471,8 +204,8 @@ static struct txn *txn_find(const struct rg_engine *e, const struct rg_slice *in
 	uint64_t h = txn_hash(e, inst, addr);
 	size_t keep = inst->len < TXN_INSTANCE_KEEP ? inst->len : TXN_INSTANCE_KEEP;
 
-	for (struct hent *p = hmap_bucket(&e->txns, h); p; p = p->next) {
-		struct txn *t = container_of(p, struct txn, h);
+	for (struct rg_hent *p = rg_hmap_bucket(&e->txns, h); p; p = p->next) {
+		struct txn *t = rg_container_of(p, struct txn, h);
 
 		if (p->h == h && t->inst_len == inst->len && t->sender_h == sender_h &&
 		    !memcmp(t->addr, addr, 16) &&
@@ -520,7 +253,7 @@ static void txn_remember(struct rg_engine *e, const struct rg_slice *inst, const
 	else
 		e->oldest = t;
 	e->newest = t;
-	hmap_add(&e->txns, &t->h);
+	rg_hmap_add(&e->txns, &t->h);
 }
 
 /* ---- verdicts ----------------------------------------------------------------------- */
@@ -536,7 +269,7 @@ static void cidr_norm(const struct rg_cidr *in, struct rg_cidr *out)
 
 static uint64_t cidr_hash(const struct rg_engine *e, const struct rg_cidr *c)
 {
-	return fnv1a(fnv1a(e->seed, c->addr, 16), &c->prefixlen, 1);
+	return rg_fnv1a(rg_fnv1a(e->seed, c->addr, 16), &c->prefixlen, 1);
 }
 
 static bool cidr_eq(const struct rg_cidr *a, const struct rg_cidr *b)
@@ -548,8 +281,8 @@ static struct vent *vfind(const struct rg_engine *e, const struct rg_cidr *c)
 {
 	uint64_t h = cidr_hash(e, c);
 
-	for (struct hent *p = hmap_bucket(&e->verdicts, h); p; p = p->next) {
-		struct vent *v = container_of(p, struct vent, h);
+	for (struct rg_hent *p = rg_hmap_bucket(&e->verdicts, h); p; p = p->next) {
+		struct vent *v = rg_container_of(p, struct vent, h);
 
 		if (p->h == h && cidr_eq(&v->v.target, c))
 			return v;
@@ -607,7 +340,7 @@ static int vstore(struct rg_engine *e, const struct rg_engine_verdict *nv)
 		if (!v)
 			return -ENOMEM;
 		v->h.h = cidr_hash(e, &nv->target);
-		hmap_add(&e->verdicts, &v->h);
+		rg_hmap_add(&e->verdicts, &v->h);
 	}
 	v->v = *nv;
 	return 0;
@@ -629,23 +362,19 @@ static void vremove(struct rg_engine *e, struct vent *v, bool kernel)
 {
 	if (kernel)
 		vunpush(e, &v->v.target);
-	hmap_del(&e->verdicts, &v->h);
+	rg_hmap_del(&e->verdicts, &v->h);
 	free(v);
 	mark(e, RG_DIRTY_URGENT);
 }
 
+static void vent_drop(struct rg_hent *p)
+{
+	free(rg_container_of(p, struct vent, h));
+}
+
 static void verdicts_free(struct rg_engine *e)
 {
-	for (size_t b = 0; b < e->verdicts.nb; b++) {
-		struct hent *p = e->verdicts.b[b], *next;
-
-		for (; p; p = next) {
-			next = p->next;
-			free(container_of(p, struct vent, h));
-		}
-		e->verdicts.b[b] = NULL;
-	}
-	e->verdicts.n = 0;
+	rg_hmap_clear(&e->verdicts, vent_drop);
 }
 
 /* ---- flood hosts -------------------------------------------------------------------- */
@@ -655,8 +384,8 @@ static struct fhost *host_get(struct rg_engine *e, const struct rg_cidr *key, bo
 	uint64_t h = cidr_hash(e, key);
 	struct fhost *f;
 
-	for (struct hent *p = hmap_bucket(&e->hosts, h); p; p = p->next) {
-		f = container_of(p, struct fhost, h);
+	for (struct rg_hent *p = rg_hmap_bucket(&e->hosts, h); p; p = p->next) {
+		f = rg_container_of(p, struct fhost, h);
 		if (p->h == h && cidr_eq(&f->key, key))
 			return f;
 	}
@@ -667,32 +396,28 @@ static struct fhost *host_get(struct rg_engine *e, const struct rg_cidr *key, bo
 		return NULL;
 	f->h.h = h;
 	f->key = *key;
-	hmap_add(&e->hosts, &f->h);
+	rg_hmap_add(&e->hosts, &f->h);
 	return f;
 }
 
 static void host_free(struct rg_engine *e, struct fhost *f)
 {
-	hmap_del(&e->hosts, &f->h);
-	ring_free(&f->rej);
+	rg_hmap_del(&e->hosts, &f->h);
+	rg_ring_free(&f->rej);
+	free(f);
+}
+
+static void fhost_drop(struct rg_hent *p)
+{
+	struct fhost *f = rg_container_of(p, struct fhost, h);
+
+	rg_ring_free(&f->rej);
 	free(f);
 }
 
 static void hosts_free(struct rg_engine *e)
 {
-	for (size_t b = 0; b < e->hosts.nb; b++) {
-		struct hent *p = e->hosts.b[b], *next;
-
-		for (; p; p = next) {
-			struct fhost *f = container_of(p, struct fhost, h);
-
-			next = p->next;
-			ring_free(&f->rej);
-			free(f);
-		}
-		e->hosts.b[b] = NULL;
-	}
-	e->hosts.n = 0;
+	rg_hmap_clear(&e->hosts, fhost_drop);
 }
 
 /* ---- tenants: restrict and lift ----------------------------------------------------- */
@@ -754,8 +479,8 @@ static void tenant_lift(struct rg_engine *e, int tidx, const char *reason, const
 	};
 	bool was = t->restricted;
 
-	/* Lifting starts a fresh budget (DESIGN.md rule 5). */
-	ring_clear(&t->win);
+	/* Lifting a restriction always starts a fresh budget (the window is cleared). */
+	rg_ring_clear(&t->win);
 	t->restricted = false;
 	t->monitor_only = false;
 	t->reason = NULL;
@@ -778,22 +503,16 @@ static void lift_if_expired(struct rg_engine *e, int tidx, uint64_t now)
 
 /* ---- engine lifecycle --------------------------------------------------------------- */
 
-static int tenants_assign_ids(struct rg_engine *e, const struct rg_config *cfg,
-			      struct tstate *ts)
+/* Ids for cfg's tenants into ts[].id: 0, or -ENOMEM with nothing changed. */
+static int bind_ids(struct rg_engine *e, const struct rg_config *cfg, struct tstate *ts)
 {
-	for (size_t i = 0; i < cfg->n_tenants; i++) {
-		struct ident *id = ident_by_name(e, cfg->tenants[i].name);
+	uint32_t *ids = calloc(cfg->n_tenants ? cfg->n_tenants : 1, sizeof(*ids));
+	int err = ids ? rg_tenant_ids_bind(e->ids, cfg, ids) : -ENOMEM;
 
-		if (!id) {
-			id = ident_new(e, cfg->tenants[i].name, e->next_id);
-			if (!id)
-				return -ENOMEM;
-			ident_add(e, id);
-		}
-		id->tidx = (int)i;
-		ts[i].id = id->id;
-	}
-	return 0;
+	for (size_t i = 0; !err && i < cfg->n_tenants; i++)
+		ts[i].id = ids[i];
+	free(ids);
+	return err;
 }
 
 struct rg_engine *rg_engine_new(const struct rg_config *cfg, const struct rg_engine_ops *ops,
@@ -807,14 +526,13 @@ struct rg_engine *rg_engine_new(const struct rg_config *cfg, const struct rg_eng
 	if (ops)
 		e->ops = *ops;
 	e->ctx = ops_ctx;
-	e->next_id = 1;
 	if (getrandom(&e->seed, sizeof(e->seed), GRND_NONBLOCK) != sizeof(e->seed))
 		e->seed = (uint64_t)(uintptr_t)e ^ 0x9e3779b97f4a7c15ULL;
 	e->nt = cfg->n_tenants;
 	e->t = calloc(e->nt ? e->nt : 1, sizeof(*e->t));
-	if (!e->t || hmap_init(&e->ids_name, 64) || hmap_init(&e->ids_id, 64) ||
-	    hmap_init(&e->txns, 1024) || hmap_init(&e->hosts, 256) ||
-	    hmap_init(&e->verdicts, 256) || tenants_assign_ids(e, cfg, e->t)) {
+	e->ids = rg_tenant_ids_new(e->seed);
+	if (!e->t || !e->ids || rg_hmap_init(&e->txns, 1024) || rg_hmap_init(&e->hosts, 256) ||
+	    rg_hmap_init(&e->verdicts, 256) || bind_ids(e, cfg, e->t)) {
 		rg_engine_free(e);
 		return NULL;
 	}
@@ -824,7 +542,7 @@ struct rg_engine *rg_engine_new(const struct rg_config *cfg, const struct rg_eng
 static void tenants_free(struct tstate *t, size_t n)
 {
 	for (size_t i = 0; t && i < n; i++)
-		ring_free(&t[i].win);
+		rg_ring_free(&t[i].win);
 	free(t);
 }
 
@@ -834,18 +552,13 @@ void rg_engine_free(struct rg_engine *e)
 		return;
 	while (e->oldest)
 		txn_drop(e, e->oldest);
-	if (e->ids_name.b)
-		idents_free(e);
-	if (e->hosts.b)
-		hosts_free(e);
-	if (e->verdicts.b)
-		verdicts_free(e);
+	hosts_free(e);
+	verdicts_free(e);
 	tenants_free(e->t, e->nt);
-	free(e->ids_name.b);
-	free(e->ids_id.b);
-	free(e->txns.b);
-	free(e->hosts.b);
-	free(e->verdicts.b);
+	rg_tenant_ids_free(e->ids);
+	rg_hmap_fini(&e->txns);
+	rg_hmap_fini(&e->hosts);
+	rg_hmap_fini(&e->verdicts);
 	free(e);
 }
 
@@ -901,27 +614,23 @@ static void verdict_expired(struct rg_engine *e, struct vent *v, uint64_t now)
 int rg_engine_sync(struct rg_engine *e, uint64_t now_ns)
 {
 	int err = connectors_push(e), first = err;
+	struct rg_hent *p, *next;
 
-	for (size_t b = 0; b < e->verdicts.nb; b++) {
-		struct hent *p = e->verdicts.b[b], *next;
+	rg_hmap_foreach(&e->verdicts, p, next) {
+		struct vent *v = rg_container_of(p, struct vent, h);
 
-		for (; p; p = next) {
-			struct vent *v = container_of(p, struct vent, h);
-
-			next = p->next;
-			if (v->v.expires_ns && v->v.expires_ns <= now_ns) {
-				verdict_expired(e, v, now_ns);
-				continue;
-			}
-			if (!e->ops.verdict_set || monitor(e))
-				continue;
-			err = e->ops.verdict_set(e->ctx, &v->v.target, v->v.action, v->v.origin,
-						 v->v.interval_ns, v->v.burst_ns, v->v.expires_ns);
-			if (err) {
-				e->c.verdict_op_failures++;
-				if (!first)
-					first = err;
-			}
+		if (v->v.expires_ns && v->v.expires_ns <= now_ns) {
+			verdict_expired(e, v, now_ns);
+			continue;
+		}
+		if (!e->ops.verdict_set || monitor(e))
+			continue;
+		err = e->ops.verdict_set(e->ctx, &v->v.target, v->v.action, v->v.origin,
+					 v->v.interval_ns, v->v.burst_ns, v->v.expires_ns);
+		if (err) {
+			e->c.verdict_op_failures++;
+			if (!first)
+				first = err;
 		}
 	}
 	flush_notify(e);
@@ -933,28 +642,17 @@ int rg_engine_reconfigure(struct rg_engine *e, const struct rg_config *ncfg, uin
 	const struct rg_config *ocfg = e->cfg;
 	size_t nn = ncfg->n_tenants, added = 0, removed = 0, lifted = 0;
 	struct tstate *nts = calloc(nn ? nn : 1, sizeof(*nts));
-	struct ident **fresh = calloc(nn ? nn : 1, sizeof(*fresh));
+	uint32_t *nid = calloc(nn ? nn : 1, sizeof(*nid));
 	bool was_monitor = monitor(e);
-	size_t nfresh = 0;
-	uint32_t next = e->next_id;
 	char detail[128];
 	int err = -ENOMEM;
 
-	if (!nts || !fresh)
+	if (!nts || !nid)
 		goto fail;
-	/* Allocate everything first: after this loop nothing can fail. */
-	for (size_t i = 0; i < nn; i++) {
-		if (ident_by_name(e, ncfg->tenants[i].name))
-			continue;
-		fresh[nfresh] = ident_new(e, ncfg->tenants[i].name, next++);
-		if (!fresh[nfresh])
-			goto fail;
-		nfresh++;
-	}
-	for (size_t i = 0; i < nfresh; i++)
-		ident_add(e, fresh[i]);
-	free(fresh);
-	fresh = NULL;
+	/* The only step that can fail: after it nothing does. */
+	err = rg_tenant_ids_bind(e->ids, ncfg, nid);
+	if (err)
+		goto fail;
 
 	for (size_t i = 0; i < nn; i++) {
 		int o = rg_config_find_tenant(ocfg, ncfg->tenants[i].name);
@@ -999,13 +697,9 @@ int rg_engine_reconfigure(struct rg_engine *e, const struct rg_config *ncfg, uin
 	e->t = nts;
 	e->nt = nn;
 	e->cfg = ncfg;
-	idents_untag(e);
-	for (size_t i = 0; i < nn; i++) {
-		struct ident *id = ident_by_name(e, ncfg->tenants[i].name);
-
-		id->tidx = (int)i;
-		e->t[i].id = id->id;
-	}
+	for (size_t i = 0; i < nn; i++)
+		e->t[i].id = nid[i];
+	free(nid);
 	if (ocfg->host_prefix_v4 != ncfg->host_prefix_v4 ||
 	    ocfg->host_prefix_v6 != ncfg->host_prefix_v6)
 		hosts_free(e);
@@ -1033,9 +727,7 @@ int rg_engine_reconfigure(struct rg_engine *e, const struct rg_config *ncfg, uin
 	return 0;
 
 fail:
-	for (size_t i = 0; fresh && i < nfresh; i++)
-		free(fresh[i]);
-	free(fresh);
+	free(nid);
 	free(nts);
 	return err;
 }
@@ -1114,12 +806,12 @@ static void flood_count(struct rg_engine *e, int tidx, const uint8_t addr[16],
 	if (!f)
 		return;
 	f->last_ns = now;
-	ring_prune(&f->rej, now, FLOOD_WINDOW_NS);
-	if (ring_push(&f->rej, now, l->flood_limit + 1))
+	rg_ring_prune(&f->rej, now, FLOOD_WINDOW_NS);
+	if (rg_ring_push(&f->rej, now, l->flood_limit + 1))
 		return;
 	if (f->rej.n <= l->flood_limit)
 		return;
-	ring_clear(&f->rej);
+	rg_ring_clear(&f->rej);
 
 	struct rg_audit_event ev = {
 		.event = "host_blocked", .time_ns = now, .tenant = e->cfg->tenants[tidx].name,
@@ -1179,9 +871,9 @@ static int unregistered(struct rg_engine *e, int tidx, const uint8_t addr[16],
 	t->tot_unreg++;
 	lift_if_expired(e, tidx, now);
 	if (!t->restricted) {
-		ring_prune(&t->win, now, l->unregistered_window_ns);
+		rg_ring_prune(&t->win, now, l->unregistered_window_ns);
 		if (t->win.n < l->unregistered_limit) {
-			err = ring_push(&t->win, now, l->unregistered_limit);
+			err = rg_ring_push(&t->win, now, l->unregistered_limit);
 			if (err)
 				return err;
 			mark(e, RG_DIRTY_BUDGET);
@@ -1252,12 +944,12 @@ int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, u
 	} else if (env.status == RG_ENV_NULL) {
 		out->cls = RG_CLASS_NULL_SENDER;
 		e->t[tidx].tot_null++;
-		bucket_add(&e->t[tidx].nul, now_ns, limits_of(e, tenant)->unregistered_window_ns);
+		rg_buckets_add(&e->t[tidx].nul, now_ns, limits_of(e, tenant)->unregistered_window_ns);
 	} else if (env.status == RG_ENV_OK &&
 		   rg_domains_match(e->cfg->domains, tidx, env.domain, env.domain_len)) {
 		out->cls = RG_CLASS_REGISTERED;
 		e->t[tidx].tot_reg++;
-		bucket_add(&e->t[tidx].reg, now_ns, limits_of(e, tenant)->unregistered_window_ns);
+		rg_buckets_add(&e->t[tidx].reg, now_ns, limits_of(e, tenant)->unregistered_window_ns);
 	} else {
 		out->cls = env.status == RG_ENV_OK ? RG_CLASS_UNREGISTERED : RG_CLASS_INVALID;
 		out->reason = env.status == RG_ENV_OK ? "unregistered" : env.reason;
@@ -1303,31 +995,23 @@ answer:
 
 void rg_engine_tick(struct rg_engine *e, uint64_t now_ns)
 {
-	for (size_t b = 0; b < e->verdicts.nb; b++) {
-		struct hent *p = e->verdicts.b[b], *next;
+	struct rg_hent *p, *next;
 
-		for (; p; p = next) {
-			struct vent *v = container_of(p, struct vent, h);
+	rg_hmap_foreach(&e->verdicts, p, next) {
+		struct vent *v = rg_container_of(p, struct vent, h);
 
-			next = p->next;
-			if (v->v.expires_ns && v->v.expires_ns <= now_ns)
-				verdict_expired(e, v, now_ns);
-		}
+		if (v->v.expires_ns && v->v.expires_ns <= now_ns)
+			verdict_expired(e, v, now_ns);
 	}
 	for (size_t i = 0; i < e->nt; i++)
 		lift_if_expired(e, (int)i, now_ns);
 	txn_expire(e, now_ns);
-	for (size_t b = 0; b < e->hosts.nb; b++) {
-		struct hent *p = e->hosts.b[b], *next;
+	rg_hmap_foreach(&e->hosts, p, next) {
+		struct fhost *f = rg_container_of(p, struct fhost, h);
 
-		for (; p; p = next) {
-			struct fhost *f = container_of(p, struct fhost, h);
-
-			next = p->next;
-			if (f->last_ns + FLOOD_WINDOW_NS <= now_ns && f->quiet_block_ns <= now_ns &&
-			    f->quiet_throttle_ns <= now_ns)
-				host_free(e, f);
-		}
+		if (f->last_ns + FLOOD_WINDOW_NS <= now_ns && f->quiet_block_ns <= now_ns &&
+		    f->quiet_throttle_ns <= now_ns)
+			host_free(e, f);
 	}
 	flush_notify(e);
 }
@@ -1335,8 +1019,7 @@ void rg_engine_tick(struct rg_engine *e, uint64_t now_ns)
 int rg_engine_conn_rate(struct rg_engine *e, const struct rg_cidr *host, uint32_t tenant_id,
 			uint64_t conns, uint64_t per_ns, uint64_t now_ns)
 {
-	struct ident *id = tenant_id ? ident_by_id(e, tenant_id) : NULL;
-	int tidx = id ? id->tidx : -1;
+	int tidx = rg_tenant_ids_index(e->ids, tenant_id);
 	const struct rg_limits *l = limits_of(e, tidx);
 	const struct rg_rate *r = &l->connection_rate_limit;
 	struct rg_engine_verdict nv = { 0 };
@@ -1354,8 +1037,13 @@ int rg_engine_conn_rate(struct rg_engine *e, const struct rg_cidr *host, uint32_
 		return 0;
 	nv.action = RG_ACT_THROTTLE;
 	nv.origin = RG_ORIGIN_CONN_RATE;
-	nv.interval_ns = r->period_ns / r->count ? r->period_ns / r->count : 1;
-	nv.burst_ns = nv.interval_ns * (r->count / 10 ? r->count / 10 : 1);
+	{
+		struct rg_gcra g;
+
+		rg_gcra_from_rate(r, &g);	/* count and period checked above */
+		nv.interval_ns = g.interval_ns;
+		nv.burst_ns = g.burst_ns;
+	}
 	nv.since_ns = now_ns;
 	nv.expires_ns = now_ns + hold;
 	nv.tenant_id = tidx >= 0 ? tenant_id : 0;
@@ -1428,8 +1116,8 @@ int rg_engine_unblock_tenant(struct rg_engine *e, const char *name, const char *
 }
 
 static int operator_verdict(struct rg_engine *e, const struct rg_cidr *target,
-			    enum rg_action action, uint64_t interval, uint64_t burst,
-			    uint64_t duration_ns, const char *by, uint64_t now_ns)
+			    enum rg_action action, const struct rg_gcra *g, uint64_t duration_ns,
+			    const char *by, uint64_t now_ns)
 {
 	struct rg_engine_verdict nv = { 0 };
 	struct rg_audit_event ev = { .time_ns = now_ns, .reason = "operator", .by = by,
@@ -1449,16 +1137,16 @@ static int operator_verdict(struct rg_engine *e, const struct rg_cidr *target,
 	}
 	nv.action = action;
 	nv.origin = RG_ORIGIN_OPERATOR;
-	nv.interval_ns = interval;
-	nv.burst_ns = burst;
+	nv.interval_ns = g ? g->interval_ns : 0;
+	nv.burst_ns = g ? g->burst_ns : 0;
 	nv.since_ns = now_ns;
 	nv.expires_ns = duration_ns ? now_ns + duration_ns : 0;
 	snprintf(nv.by, sizeof(nv.by), "%s", by ? by : "operator");
 	err = vset(e, &nv);
 	if (!err) {
 		ev.expires_ns = nv.expires_ns;
-		ev.interval_ns = interval;
-		ev.burst_ns = burst;
+		ev.interval_ns = nv.interval_ns;
+		ev.burst_ns = nv.burst_ns;
 		audit(e, &ev);
 	}
 	flush_notify(e);
@@ -1468,21 +1156,18 @@ static int operator_verdict(struct rg_engine *e, const struct rg_cidr *target,
 int rg_engine_block_host(struct rg_engine *e, const struct rg_cidr *target, uint64_t duration_ns,
 			 const char *by, uint64_t now_ns)
 {
-	return operator_verdict(e, target, RG_ACT_BLOCK, 0, 0, duration_ns, by, now_ns);
+	return operator_verdict(e, target, RG_ACT_BLOCK, NULL, duration_ns, by, now_ns);
 }
 
 int rg_engine_throttle_host(struct rg_engine *e, const struct rg_cidr *target,
 			    const struct rg_rate *rate, uint64_t duration_ns, const char *by,
 			    uint64_t now_ns)
 {
-	uint64_t interval;
+	struct rg_gcra g;
 
-	if (!rate || !rate->count || !rate->period_ns)
+	if (!rate || rg_gcra_from_rate(rate, &g))
 		return -EINVAL;
-	interval = rate->period_ns / rate->count ? rate->period_ns / rate->count : 1;
-	return operator_verdict(e, target, RG_ACT_THROTTLE, interval,
-				interval * (rate->count / 10 ? rate->count / 10 : 1), duration_ns,
-				by, now_ns);
+	return operator_verdict(e, target, RG_ACT_THROTTLE, &g, duration_ns, by, now_ns);
 }
 
 int rg_engine_unblock_host(struct rg_engine *e, const struct rg_cidr *target, const char *by,
@@ -1521,9 +1206,9 @@ size_t rg_engine_tenant_count(const struct rg_engine *e)
 
 uint32_t rg_engine_tenant_id(const struct rg_engine *e, const char *name)
 {
-	struct ident *id = ident_by_name(e, name);
+	uint32_t id = rg_tenant_ids_of(e->ids, name);
 
-	return id && id->tidx >= 0 ? id->id : 0;
+	return rg_tenant_ids_index(e->ids, id) >= 0 ? id : 0;
 }
 
 int rg_engine_tenant_info(struct rg_engine *e, size_t idx, uint64_t now_ns,
@@ -1538,7 +1223,7 @@ int rg_engine_tenant_info(struct rg_engine *e, size_t idx, uint64_t now_ns,
 	l = limits_of(e, (int)idx);
 	lift_if_expired(e, (int)idx, now_ns);
 	if (!t->restricted)
-		ring_prune(&t->win, now_ns, l->unregistered_window_ns);
+		rg_ring_prune(&t->win, now_ns, l->unregistered_window_ns);
 	memset(out, 0, sizeof(*out));
 	out->name = e->cfg->tenants[idx].name;
 	out->id = t->id;
@@ -1548,8 +1233,8 @@ int rg_engine_tenant_info(struct rg_engine *e, size_t idx, uint64_t now_ns,
 	out->until_ns = t->until_ns;
 	out->reason = t->reason;
 	out->unregistered = t->win.n;
-	out->registered = bucket_sum(&t->reg, now_ns, l->unregistered_window_ns);
-	out->null_sender = bucket_sum(&t->nul, now_ns, l->unregistered_window_ns);
+	out->registered = rg_buckets_sum(&t->reg, now_ns, l->unregistered_window_ns);
+	out->null_sender = rg_buckets_sum(&t->nul, now_ns, l->unregistered_window_ns);
 	out->limit = l->unregistered_limit;
 	out->window_ns = l->unregistered_window_ns;
 	out->total_unregistered = t->tot_unreg;
@@ -1572,13 +1257,13 @@ void rg_engine_get_counters(const struct rg_engine *e, struct rg_engine_counters
 
 int rg_engine_verdict_foreach(const struct rg_engine *e, rg_engine_verdict_cb cb, void *ctx)
 {
-	for (size_t b = 0; b < e->verdicts.nb; b++) {
-		for (struct hent *p = e->verdicts.b[b]; p; p = p->next) {
-			int r = cb(&container_of(p, struct vent, h)->v, ctx);
+	struct rg_hent *p, *next;
 
-			if (r)
-				return r;
-		}
+	rg_hmap_foreach(&e->verdicts, p, next) {
+		int r = cb(&rg_container_of(p, struct vent, h)->v, ctx);
+
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -1607,475 +1292,95 @@ void rg_engine_mark_saved(struct rg_engine *e)
 	e->dirty = 0;
 }
 
-/* ---- persistent state as JSON ------------------------------------------------------- */
 
-static int jadd(struct json_object *o, const char *k, struct json_object *v)
+/* ---- persistent part ---------------------------------------------------------------- */
+
+const struct rg_tenant_ids *rg_engine_ids(const struct rg_engine *e)
 {
-	if (!v)
-		return -ENOMEM;
-	return json_object_object_add(o, k, v) ? -ENOMEM : 0;
+	return e->ids;
 }
 
-static struct json_object *ju64(uint64_t v)
+int rg_engine_tenant_state(const struct rg_engine *e, size_t idx,
+			   struct rg_engine_tenant_state *out)
 {
-	return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
+	const struct tstate *t;
+
+	if (idx >= e->nt)
+		return -ENOENT;
+	t = &e->t[idx];
+	memset(out, 0, sizeof(*out));
+	out->present = true;
+	out->restricted = t->restricted;
+	out->monitor_only = t->monitor_only;
+	out->reason = t->reason ? t->reason : "limit";
+	out->since_ns = t->since_ns;
+	out->until_ns = t->until_ns;
+	out->nwin = t->win.n;
+	return 0;
 }
 
-static struct json_object *export_tenant(const struct rg_engine *e, size_t i)
+uint64_t rg_engine_window_at(const struct rg_engine *e, size_t idx, uint32_t k)
 {
-	const struct tstate *t = &e->t[i];
-	struct json_object *o = json_object_new_object(), *w = json_object_new_array();
-	int err = 0;
-
-	if (!o || !w)
-		goto fail;
-	for (uint32_t k = 0; k < t->win.n; k++)
-		err |= json_object_array_add(w, ju64(ring_at(&t->win, k))) ? -ENOMEM : 0;
-	err |= jadd(o, "window", w);
-	w = NULL;
-	err |= jadd(o, "restricted", json_object_new_boolean(t->restricted));
-	if (t->restricted) {
-		err |= jadd(o, "reason", json_object_new_string(t->reason ? t->reason : "limit"));
-		err |= jadd(o, "monitor_only", json_object_new_boolean(t->monitor_only));
-		err |= jadd(o, "since_ns", ju64(t->since_ns));
-		err |= jadd(o, "until_ns", ju64(t->until_ns));
-	}
-	if (!err)
-		return o;
-fail:
-	json_object_put(w);
-	json_object_put(o);
-	return NULL;
+	return rg_ring_at(&e->t[idx].win, k);
 }
 
-static struct json_object *export_verdict(const struct rg_engine_verdict *v)
+static void restore_tenant(struct tstate *t, struct rg_engine_tenant_state *ts)
 {
-	struct json_object *o = json_object_new_object();
-	char buf[RG_ADDR_STRLEN];
-	int err = 0;
-
-	if (!o)
-		return NULL;
-	err |= jadd(o, "target", json_object_new_string(rg_cidr_format(&v->target, buf,
-									sizeof(buf))));
-	err |= jadd(o, "action", json_object_new_string(rg_verdict_action_name(v->action)));
-	err |= jadd(o, "origin", json_object_new_string(rg_origin_name(v->origin)));
-	err |= jadd(o, "interval_ns", ju64(v->interval_ns));
-	err |= jadd(o, "burst_ns", ju64(v->burst_ns));
-	err |= jadd(o, "since_ns", ju64(v->since_ns));
-	err |= jadd(o, "expires_ns", ju64(v->expires_ns));
-	err |= jadd(o, "tenant_id", ju64(v->tenant_id));
-	if (v->by[0])
-		err |= jadd(o, "by", json_object_new_string(v->by));
-	if (err) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
+	rg_ring_adopt(&t->win, ts->win, ts->nwin);
+	ts->win = NULL;
+	t->restricted = ts->restricted;
+	t->monitor_only = ts->restricted && ts->monitor_only;
+	t->reason = ts->restricted ? ts->reason : NULL;
+	t->since_ns = ts->restricted ? ts->since_ns : 0;
+	t->until_ns = ts->restricted ? ts->until_ns : 0;
 }
 
-struct json_object *rg_engine_export(const struct rg_engine *e, uint64_t now_ns)
+static void audit_removed(struct rg_engine *e, const struct rg_engine_removed *r, uint64_t now)
 {
-	struct json_object *o = json_object_new_object();
-	struct json_object *ids = json_object_new_object();
-	struct json_object *ten = json_object_new_object();
-	struct json_object *ver = json_object_new_array();
-	char tbuf[40];
-	int err = 0;
+	struct rg_audit_event ev = {
+		.event = "tenant_removed", .time_ns = now, .tenant = r->name,
+		.reason = "in the state file, not in the configuration",
+		.detail = r->restricted ? "was restricted" : NULL,
+	};
 
-	if (!o || !ids || !ten || !ver)
-		goto fail;
-	for (size_t b = 0; b < e->ids_name.nb; b++) {
-		for (struct hent *p = e->ids_name.b[b]; p; p = p->next) {
-			struct ident *i = container_of(p, struct ident, by_name);
-
-			err |= jadd(ids, i->name, ju64(i->id));
-		}
-	}
-	for (size_t i = 0; i < e->nt; i++)
-		err |= jadd(ten, e->cfg->tenants[i].name, export_tenant(e, i));
-	for (size_t b = 0; b < e->verdicts.nb; b++)
-		for (struct hent *p = e->verdicts.b[b]; p; p = p->next)
-			err |= json_object_array_add(ver, export_verdict(
-				&container_of(p, struct vent, h)->v)) ? -ENOMEM : 0;
-	err |= jadd(o, "version", json_object_new_int(STATE_VERSION));
-	err |= jadd(o, "saved_at", json_object_new_string(rg_rfc3339_ms(now_ns, tbuf,
-									 sizeof(tbuf))));
-	err |= jadd(o, "saved_at_ns", ju64(now_ns));
-	err |= jadd(o, "next_tenant_id", ju64(e->next_id));
-	err |= jadd(o, "tenant_ids", ids);
-	ids = NULL;
-	err |= jadd(o, "tenants", ten);
-	ten = NULL;
-	err |= jadd(o, "verdicts", ver);
-	ver = NULL;
-	if (!err)
-		return o;
-fail:
-	json_object_put(ids);
-	json_object_put(ten);
-	json_object_put(ver);
-	json_object_put(o);
-	return NULL;
+	audit(e, &ev);
+	if (r->restricted)
+		pr_warn("state: tenant %s is restricted in the state file but no longer "
+			"configured: dropped", r->name);
+	mark(e, RG_DIRTY_URGENT);
 }
 
-/* Typed getters for import: false (and a logged reason) on a wrong type or range. */
-static bool jget_u64(struct json_object *o, const char *key, bool required, uint64_t *out)
+int rg_engine_restore(struct rg_engine *e, struct rg_engine_snapshot *s, uint64_t now_ns)
 {
-	struct json_object *v;
-	int64_t x;
+	int err;
 
-	*out = 0;
-	if (!json_object_object_get_ex(o, key, &v))
-		goto missing;
-	if (!json_object_is_type(v, json_type_int)) {
-		pr_err("state: \"%s\" is not an integer", key);
-		return false;
-	}
-	errno = 0;
-	x = json_object_get_int64(v);
-	if (x < 0 || errno) {
-		pr_err("state: \"%s\" out of range", key);
-		return false;
-	}
-	*out = (uint64_t)x;
-	return true;
-missing:
-	if (required)
-		pr_err("state: \"%s\" is missing", key);
-	return !required;
-}
-
-static bool jget_bool(struct json_object *o, const char *key, bool *out)
-{
-	struct json_object *v;
-
-	*out = false;
-	if (!json_object_object_get_ex(o, key, &v))
-		return true;
-	if (!json_object_is_type(v, json_type_boolean)) {
-		pr_err("state: \"%s\" is not a boolean", key);
-		return false;
-	}
-	*out = json_object_get_boolean(v);
-	return true;
-}
-
-static const char *jget_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-struct tload {
-	bool present;
-	bool restricted, monitor_only;
-	const char *reason;
-	uint64_t since_ns, until_ns;
-	uint64_t *win;
-	size_t nwin;
-};
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static bool parse_tenant(struct json_object *o, struct tload *tl)
-{
-	struct json_object *w;
-	const char *r;
-
-	if (!json_object_is_type(o, json_type_object)) {
-		pr_err("state: a tenant is not an object");
-		return false;
-	}
-	if (!jget_bool(o, "restricted", &tl->restricted) ||
-	    !jget_bool(o, "monitor_only", &tl->monitor_only) ||
-	    !jget_u64(o, "since_ns", false, &tl->since_ns) ||
-	    !jget_u64(o, "until_ns", false, &tl->until_ns))
-		return false;
-	r = jget_str(o, "reason");
-	tl->reason = r && !strcmp(r, "operator") ? "operator" : "limit";
-	if (json_object_object_get_ex(o, "window", &w)) {
-		size_t n;
-
-		if (!json_object_is_type(w, json_type_array)) {
-			pr_err("state: a tenant window is not an array");
-			return false;
-		}
-		n = json_object_array_length(w);
-		if (n > UINT32_MAX - 1) {
-			pr_err("state: a tenant window is too long");
-			return false;
-		}
-		tl->win = calloc(n ? n : 1, sizeof(*tl->win));
-		if (!tl->win)
-			return false;
-		for (size_t i = 0; i < n; i++) {
-			struct json_object *x = json_object_array_get_idx(w, i);
-
-			if (!json_object_is_type(x, json_type_int) ||
-			    json_object_get_int64(x) < 0) {
-				pr_err("state: a window timestamp is not a positive integer");
-				return false;
-			}
-			tl->win[i] = (uint64_t)json_object_get_int64(x);
-		}
-		tl->nwin = n;
-		qsort(tl->win, n, sizeof(*tl->win), cmp_u64);
-	}
-	tl->present = true;
-	return true;
-}
-
-static bool parse_verdict(struct json_object *o, struct rg_engine_verdict *v)
-{
-	const char *target = jget_str(o, "target"), *a = jget_str(o, "action");
-	const char *origin = jget_str(o, "origin"), *by = jget_str(o, "by");
-	uint64_t tid;
-
-	memset(v, 0, sizeof(*v));
-	if (!json_object_is_type(o, json_type_object) || !target || !a || !origin ||
-	    rg_cidr_parse(target, &v->target, false)) {
-		pr_err("state: a verdict has no valid target, action or origin");
-		return false;
-	}
-	if (!strcmp(a, "block"))
-		v->action = RG_ACT_BLOCK;
-	else if (!strcmp(a, "throttle"))
-		v->action = RG_ACT_THROTTLE;
-	else
-		goto bad;
-	if (!strcmp(origin, "operator"))
-		v->origin = RG_ORIGIN_OPERATOR;
-	else if (!strcmp(origin, "flood"))
-		v->origin = RG_ORIGIN_FLOOD;
-	else if (!strcmp(origin, "conn_rate"))
-		v->origin = RG_ORIGIN_CONN_RATE;
-	else
-		goto bad;
-	if (!jget_u64(o, "interval_ns", false, &v->interval_ns) ||
-	    !jget_u64(o, "burst_ns", false, &v->burst_ns) ||
-	    !jget_u64(o, "since_ns", false, &v->since_ns) ||
-	    !jget_u64(o, "expires_ns", false, &v->expires_ns) ||
-	    !jget_u64(o, "tenant_id", false, &tid) || tid > UINT32_MAX)
-		return false;
-	if (v->action == RG_ACT_THROTTLE && !v->interval_ns)
-		goto bad;
-	v->tenant_id = (uint32_t)tid;
-	if (by)
-		snprintf(v->by, sizeof(v->by), "%s", by);
-	cidr_norm(&v->target, &v->target);
-	return true;
-bad:
-	pr_err("state: a verdict for %.64s has a bad action, origin or rate", target);
-	return false;
-}
-
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (!n || n >= RG_TENANT_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[i]))
-			return false;
-	return true;
-}
-
-int rg_engine_import(struct rg_engine *e, struct json_object *obj, uint64_t now_ns)
-{
-	struct json_object *ids, *ten, *ver;
-	struct tload *tl = calloc(e->nt ? e->nt : 1, sizeof(*tl));
-	struct rg_engine_verdict *vs = NULL;
-	struct ident **idl = NULL;
-	size_t nids = 0, nvs = 0, cap_ids;
-	uint64_t version, next_id;
-	int err = -EBADMSG;
-
-	if (!tl)
-		return -ENOMEM;
-	if (!json_object_is_type(obj, json_type_object)) {
-		pr_err("state: not a JSON object");
-		goto out;
-	}
-	if (!jget_u64(obj, "version", true, &version))
-		goto out;
-	if (version != STATE_VERSION) {
-		pr_err("state: version %llu, this relayguardd reads version %d",
-		       (unsigned long long)version, STATE_VERSION);
-		err = -EPROTONOSUPPORT;
-		goto out;
-	}
-	if (!jget_u64(obj, "next_tenant_id", true, &next_id) || next_id > UINT32_MAX ||
-	    !json_object_object_get_ex(obj, "tenant_ids", &ids) ||
-	    !json_object_is_type(ids, json_type_object) ||
-	    !json_object_object_get_ex(obj, "tenants", &ten) ||
-	    !json_object_is_type(ten, json_type_object) ||
-	    !json_object_object_get_ex(obj, "verdicts", &ver) ||
-	    !json_object_is_type(ver, json_type_array)) {
-		pr_err("state: next_tenant_id, tenant_ids, tenants or verdicts missing or malformed");
-		goto out;
-	}
-
-	/* Parse everything into temporaries: a bad file changes nothing. */
-	cap_ids = (size_t)json_object_object_length(ids);
-	idl = calloc(cap_ids + 1, sizeof(*idl));
-	if (!idl) {
-		err = -ENOMEM;
-		goto out;
-	}
-	{
-		struct json_object_iterator it = json_object_iter_begin(ids);
-		struct json_object_iterator end = json_object_iter_end(ids);
-
-		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
-			const char *name = json_object_iter_peek_name(&it);
-			struct json_object *v = json_object_iter_peek_value(&it);
-			int64_t id = json_object_is_type(v, json_type_int) ?
-				     json_object_get_int64(v) : 0;
-
-			if (!valid_name(name) || id < 1 || id >= (int64_t)UINT32_MAX) {
-				pr_err("state: bad tenant id entry %.64s", name);
-				goto out;
-			}
-			for (size_t k = 0; k < nids; k++) {
-				if (idl[k]->id == (uint32_t)id) {
-					pr_err("state: tenant id %lld used twice", (long long)id);
-					goto out;
-				}
-			}
-			idl[nids] = ident_new(e, name, (uint32_t)id);
-			if (!idl[nids++]) {
-				err = -ENOMEM;
-				goto out;
-			}
-		}
-	}
-	{
-		struct json_object_iterator it = json_object_iter_begin(ten);
-		struct json_object_iterator end = json_object_iter_end(ten);
-
-		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
-			const char *name = json_object_iter_peek_name(&it);
-			int tidx = rg_config_find_tenant(e->cfg, name);
-			struct tload scratch = { 0 };
-			struct tload *t = tidx >= 0 && (size_t)tidx < e->nt ? &tl[tidx] : &scratch;
-			bool ok = parse_tenant(json_object_iter_peek_value(&it), t);
-
-			free(scratch.win);
-			if (!ok)
-				goto out;
-		}
-	}
-	nvs = json_object_array_length(ver);
-	vs = calloc(nvs ? nvs : 1, sizeof(*vs));
-	if (!vs) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < nvs; i++)
-		if (!parse_verdict(json_object_array_get_idx(ver, i), &vs[i]))
-			goto out;
-	if (nvs > verdicts_max(e)) {
-		pr_err("state: %zu verdicts, more than verdict_table_size %zu", nvs,
+	if (s->n_verdicts > verdicts_max(e)) {
+		pr_err("state: %zu verdicts, more than verdict_table_size %zu", s->n_verdicts,
 		       verdicts_max(e));
-		goto out;
+		return -EBADMSG;
 	}
-
-	/* Commit. Ids: the file's, then new ones for tenants it does not know. */
-	idents_free(e);
-	e->next_id = (uint32_t)(next_id ? next_id : 1);
-	for (size_t k = 0; k < nids; k++) {
-		ident_add(e, idl[k]);
-		idl[k] = NULL;
-	}
-	for (size_t i = 0; i < e->nt; i++) {
-		struct ident *id = ident_by_name(e, e->cfg->tenants[i].name);
-
-		if (!id) {
-			id = ident_new(e, e->cfg->tenants[i].name, e->next_id);
-			if (!id) {
-				err = -ENOMEM;	/* only a fresh tenant lacks an id: retried on use */
-				goto out;
-			}
-			ident_add(e, id);
-		}
-		id->tidx = (int)i;
-		e->t[i].id = id->id;
-	}
-	for (size_t i = 0; i < e->nt; i++) {
-		struct tstate *t = &e->t[i];
-
-		if (!tl[i].present)
-			continue;
-		free(t->win.ts);
-		t->win.ts = tl[i].win;
-		t->win.cap = (uint32_t)(tl[i].nwin ? tl[i].nwin : 0);
-		t->win.n = (uint32_t)tl[i].nwin;
-		t->win.head = 0;
-		if (!t->win.cap) {
-			free(t->win.ts);
-			t->win.ts = NULL;
-		}
-		tl[i].win = NULL;
-		t->restricted = tl[i].restricted;
-		t->monitor_only = tl[i].restricted && tl[i].monitor_only;
-		t->reason = tl[i].restricted ? tl[i].reason : NULL;
-		t->since_ns = tl[i].restricted ? tl[i].since_ns : 0;
-		t->until_ns = tl[i].restricted ? tl[i].until_ns : 0;
-	}
+	/* Ids first: the only step that refuses content. */
+	err = rg_tenant_ids_load(e->ids, s->ids, s->n_ids, s->next_id);
+	if (!err)
+		err = bind_ids(e, e->cfg, e->t);
+	if (err)
+		return err;
+	for (size_t i = 0; i < e->nt; i++)
+		if (s->tenants[i].present)
+			restore_tenant(&e->t[i], &s->tenants[i]);
 	verdicts_free(e);
-	for (size_t i = 0; i < nvs; i++)
-		vstore(e, &vs[i]);
+	for (size_t i = 0; i < s->n_verdicts; i++) {
+		struct rg_engine_verdict v = s->verdicts[i];
+
+		cidr_norm(&v.target, &v.target);
+		vstore(e, &v);
+	}
 	e->dirty = 0;
 	e->notify = 0;
-	{
-		struct json_object_iterator it = json_object_iter_begin(ten);
-		struct json_object_iterator end = json_object_iter_end(ten);
-
-		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
-			const char *name = json_object_iter_peek_name(&it);
-			struct json_object *r;
-			bool was;
-
-			if (rg_config_find_tenant(e->cfg, name) >= 0 || !valid_name(name))
-				continue;
-			was = json_object_object_get_ex(json_object_iter_peek_value(&it),
-							"restricted", &r) &&
-			      json_object_get_boolean(r);
-
-			struct rg_audit_event ev = {
-				.event = "tenant_removed", .time_ns = now_ns, .tenant = name,
-				.reason = "in the state file, not in the configuration",
-				.detail = was ? "was restricted" : NULL,
-			};
-
-			audit(e, &ev);
-			if (was)
-				pr_warn("state: tenant %s is restricted in the state file but no "
-					"longer configured: dropped", name);
-			mark(e, RG_DIRTY_URGENT);
-		}
-	}
+	for (size_t i = 0; i < s->n_removed; i++)
+		audit_removed(e, &s->removed[i], now_ns);
 	for (size_t i = 0; i < e->nt; i++)
 		lift_if_expired(e, (int)i, now_ns);
 	e->notify &= ~RG_DIRTY_BUDGET;
-	err = 0;
-out:
-	for (size_t i = 0; i < e->nt; i++)
-		free(tl[i].win);
-	free(tl);
-	for (size_t k = 0; idl && k < nids; k++)
-		free(idl[k]);
-	free(idl);
-	free(vs);
-	return err;
+	return 0;
 }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * classify.h: the decision engine, DESIGN.md "Classification (the policy)" rules 1-8.
- * Takes a policy request (client address, envelope sender, Postfix instance) and the
+ * classify.h: the decision engine. Takes a policy request (client address, envelope sender, Postfix instance) and the
  * current CLOCK_REALTIME time from the caller, and answers DUNNO, the 5.7.750 reject, or
  * (fail_mode closed, when it cannot decide) 451 4.3.5. It keeps per tenant the sliding
  * window of unregistered-domain transactions and the restriction, per source host the
@@ -13,7 +12,8 @@
  * Expiry times (restrictions, verdicts) are CLOCK_REALTIME too; the agent converts verdict
  * expiries to CLOCK_MONOTONIC for the kernel.
  *
- * Persistence (state.h): rg_engine_export/import give the JSON form; the engine calls
+ * Persistence (state.h, state_json.h): the engine gives and takes its persistent part as
+ * plain structures (rg_engine_tenant_state, rg_engine_restore); it calls
  * ops->state_changed(ctx, urgent) when something worth saving changed. urgent = a
  * restriction or a verdict changed: the agent must save before it sends the reply of the
  * request that caused it (the callback runs inside rg_engine_decide, before it returns).
@@ -36,8 +36,8 @@
 #include "config.h"
 #include "domains.h"
 
-struct json_object;
 struct rg_audit;
+struct rg_tenant_ids;
 
 /* The reply to Postfix. */
 enum rg_reply {
@@ -51,7 +51,7 @@ enum rg_reply {
 	"550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
 #define RG_REPLY_TEMPFAIL_TEXT "451 4.3.5 Server configuration problem"
 
-/* The text after "action=", exactly as DESIGN.md fixes it. */
+/* The text after "action=": the fixed replies Postfix passes on to the client. */
 const char *rg_action_reply(enum rg_reply r);
 
 enum rg_class {
@@ -182,7 +182,7 @@ void rg_engine_tick(struct rg_engine *e, uint64_t now_ns);
  * The agent's sampler, per host the kernel saw: conns new connections per per_ns (its
  * estimate over RG_RATE_WINDOW_NS, say). Above the connection_rate_limit of tenant_id
  * (the defaults for 0 or an unknown id), the host is throttled to that limit
- * (interval = period / count, burst = count / 10 intervals, at least one) for
+ * (gcra.h: interval = period / count, burst = max(count / 10, 1) intervals) for
  * flood_block_time, then the verdict expires and the next sample decides again. A host
  * that already has a verdict is left alone. Returns 1 when it throttled (monitor mode:
  * would have, audited would_throttle), 0 when not, or -errno.
@@ -280,19 +280,56 @@ int rg_engine_verdict_foreach(const struct rg_engine *e, rg_engine_verdict_cb cb
 int rg_engine_verdict_get(const struct rg_engine *e, const struct rg_cidr *target,
 			  struct rg_engine_verdict *out);
 
-/* Persistence (used by state.c). Bits of what changed since the last mark_saved. */
+/* Persistence (state_json.c gives it its JSON form, state.c writes it). Bits of what
+ * changed since the last mark_saved. */
 #define RG_DIRTY_BUDGET 1u
 #define RG_DIRTY_URGENT 2u
 unsigned rg_engine_dirty(const struct rg_engine *e);
 void rg_engine_mark_saved(struct rg_engine *e);
-/* The whole persistent state as a new JSON object ({"version":1,...}); NULL: -ENOMEM. */
-struct json_object *rg_engine_export(const struct rg_engine *e, uint64_t now_ns);
+
+/* The tenant ids (names still remembered after they left the configuration included). */
+const struct rg_tenant_ids *rg_engine_ids(const struct rg_engine *e);
+
+/* What of a tenant is saved. */
+struct rg_engine_tenant_state {
+	bool present;			/* restore: the saved state has this tenant */
+	bool restricted, monitor_only;
+	const char *reason;		/* static: "limit" or "operator" */
+	uint64_t since_ns, until_ns;
+	uint64_t *win;			/* restore: window timestamps, sorted, malloc'ed */
+	uint32_t nwin;
+};
+
+/* Tenant idx (cfg order), win left NULL: read it with rg_engine_window_at. 0 or -ENOENT. */
+int rg_engine_tenant_state(const struct rg_engine *e, size_t idx,
+			   struct rg_engine_tenant_state *out);
+/* Timestamp k (0: oldest) of tenant idx's window; k < nwin. */
+uint64_t rg_engine_window_at(const struct rg_engine *e, size_t idx, uint32_t k);
+
+/* A saved tenant that is no longer configured (audited as tenant_removed on restore). */
+struct rg_engine_removed {
+	const char *name;
+	bool restricted;
+};
+
+struct rg_engine_snapshot {
+	const struct rg_tenant_id_pair *ids;
+	size_t n_ids;
+	uint64_t next_id;
+	struct rg_engine_tenant_state *tenants;	/* rg_engine_tenant_count() entries */
+	const struct rg_engine_verdict *verdicts;
+	size_t n_verdicts;
+	const struct rg_engine_removed *removed;
+	size_t n_removed;
+};
+
 /*
- * Replace the persistent state with obj (as rg_engine_export made it). Tenants not in the
- * configuration are dropped (audited), expired restrictions lifted, expired verdicts kept
- * for rg_engine_sync to delete. -EBADMSG (with a logged reason) if obj is malformed, in
- * which case nothing changed; -EPROTONOSUPPORT for another version.
+ * Replace the persistent state with s (checked by its reader): ids first, then tenants
+ * (their win arrays are taken and set to NULL), then the verdict table. Expired
+ * restrictions are lifted, expired verdicts kept for rg_engine_sync to delete. -EBADMSG
+ * (logged) when ids repeat or are out of range, or there are more verdicts than
+ * verdict_table_size: nothing changed; -ENOMEM.
  */
-int rg_engine_import(struct rg_engine *e, struct json_object *obj, uint64_t now_ns);
+int rg_engine_restore(struct rg_engine *e, struct rg_engine_snapshot *s, uint64_t now_ns);
 
 #endif /* RG_CLASSIFY_H */

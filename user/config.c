@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "containers.h"
 
 #define LONG_VALUE_MARK "\x01"
 
@@ -126,10 +127,8 @@ struct rg_name_index {
 
 static uint64_t name_hash(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = rg_fnv1a(0, s, strlen(s));
 
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
 	return h ^ (h >> 29);
 }
 

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "containers.h"
 #include "domains.h"
 
 static bool is_ldh(unsigned char c)
@@ -160,12 +161,8 @@ struct rg_domains {
  * that the low bits used for the bucket are well spread. */
 static uint64_t hash_key(uint32_t tenant, const char *s, size_t len, bool wildcard)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ ((uint64_t)tenant << 1 | wildcard);
+	uint64_t h = rg_fnv1a((uint64_t)tenant << 1 | wildcard, s, len);
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * state.c: the engine's state on disk. Takes the engine's JSON export and the state
- * directory; writes STATE_DIR/state.json atomically (temp file in the same directory,
- * fsync, rename, fsync of the directory) and reads it back on start. Reports -errno for
+ * state.c: the engine's state on disk. Takes the engine's JSON export (state_json.c) and
+ * the state directory; writes STATE_DIR/state.json atomically (temp file in the same
+ * directory, fsync, rename, fsync of the directory) and reads it back on start. Reports -errno for
  * every failure (ENOSPC included) so the agent logs it and keeps serving from memory; a
  * corrupt file is kept aside as state.json.corrupt-TIMESTAMP and logged at error level,
  * never silently dropped.
@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "state.h"
+#include "state_json.h"
 
 static int write_all(int fd, const char *p, size_t len)
 {
@@ -78,7 +79,7 @@ int rg_state_write_atomic(const char *dir, const char *name, const char *text, s
 
 int rg_state_save(struct rg_engine *e, const char *dir, uint64_t now_ns)
 {
-	struct json_object *o = rg_engine_export(e, now_ns);
+	struct json_object *o = rg_state_export(e, now_ns);
 	const char *text;
 	int err;
 
@@ -225,7 +226,7 @@ int rg_state_load(struct rg_engine *e, const char *dir, uint64_t now_ns)
 			 json_tokener_error_desc(je), json_tokener_get_parse_end(tok));
 		goto corrupt;
 	}
-	err = rg_engine_import(e, obj, now_ns);
+	err = rg_state_import(e, obj, now_ns);
 	if (err == -EBADMSG) {
 		snprintf(why, sizeof(why), "unexpected content, see the message before");
 		goto corrupt;

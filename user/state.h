@@ -2,7 +2,7 @@
 /*
  * state.h: the engine's persistent state in STATE_DIR/state.json: tenant ids, restrictions,
  * budgets (window timestamps) and the verdict table, as one versioned JSON object
- * ({"version":1,...}, see rg_engine_export). Writes are atomic: a temporary file in the
+ * ({"version":1,...}, see state_json.h). Writes are atomic: a temporary file in the
  * same directory, fsync, rename over state.json, fsync of the directory.
  *
  * When to save (classify.h): ops->state_changed(ctx, urgent=true) for restrictions and
