@@ -62,6 +62,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "control.h"
+#include "gcra.h"
 #include "log.h"
 
 enum {
@@ -1128,12 +1129,13 @@ static int verdict_direct(const char *cmdname, const struct rg_cidr *cidr, const
 		if (!strcmp(cmdname, "block_host")) {
 			v.action = RG_ACT_BLOCK;
 		} else {
-			/* GCRA: one connection per interval, a whole period's worth as burst. */
+			struct rg_gcra gcra;
+
+			/* The agent's rule (gcra.h), so the agent adopts it unchanged. */
 			v.action = RG_ACT_THROTTLE;
-			v.interval_ns = t->rate.period_ns / t->rate.count;
-			if (!v.interval_ns)
-				v.interval_ns = 1;
-			v.burst_ns = v.interval_ns * (t->rate.count - 1);
+			rg_gcra_from_rate(&t->rate, &gcra);	/* count and period > 0 */
+			v.interval_ns = gcra.interval_ns;
+			v.burst_ns = gcra.burst_ns;
 		}
 		err = rg_bpf_verdict_set(b, cidr, &v);
 		json_object_object_add(*out, "verdict",

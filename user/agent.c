@@ -21,6 +21,7 @@
 
 #include "agent.h"
 #include "audit.h"
+#include "gcra.h"
 #include "log.h"
 #include "privs.h"
 #include "state.h"
@@ -426,8 +427,8 @@ static int adopt_cb(const struct rg_cidr *target, bool is_cidr, const struct rg_
 	if (v->action == RG_ACT_BLOCK) {
 		rg_engine_block_host(a->engine, target, exp ? exp - now : 0, "kernel map", now);
 	} else if (v->action == RG_ACT_THROTTLE && v->interval_ns) {
-		rate.count = 1;
-		rate.period_ns = v->interval_ns;
+		/* The rate that gives back the verdict's interval and burst. */
+		rg_gcra_to_rate(&(struct rg_gcra){ v->interval_ns, v->burst_ns }, &rate);
 		rg_engine_throttle_host(a->engine, target, &rate, exp ? exp - now : 0,
 					"kernel map", now);
 	}

@@ -2,7 +2,8 @@
 /*
  * test_state.c: the engine's persistent state and the audit log. Save, a new engine, load:
  * the same restrictions, budgets, tenant ids and verdicts, re-pushed to a recording kernel
- * (expired ones deleted); ids never reused; an urgent save from inside a decision puts the
+ * (expired ones deleted); ids never reused, never 0, wrapping without collision, and
+ * the removed names remembered bounded; an urgent save from inside a decision puts the
  * restriction on disk before the reply; corrupt, truncated, wrongly shaped and future-
  * version files; write failures keep the old file and the dirty flag; audit lines survive
  * hostile text and rotation. Configurations are INI files in a mkdtemp directory. TAP.
@@ -27,6 +28,7 @@
 #include "classify.h"
 #include "config.h"
 #include "state.h"
+#include "tenant_ids.h"
 
 #define NS 1000000000ULL
 #define MIN (60 * NS)
@@ -324,6 +326,119 @@ static void test_ids_never_reused(void **state)
 	rg_config_free(c3);
 }
 
+/* Ids near the top of the range: the cursor wraps to 1 and skips every id in use, so no
+ * tenant gets 0 ("unassigned" in the kernel) or another's id, and the saved state loads
+ * back. */
+static void test_ids_wrap_without_collision(void **state)
+{
+	static const char *const names[] = { "alpha", "beta", "gamma", "delta", "epsilon" };
+	struct rg_config *cfg;
+	struct rg_engine *e;
+	struct rec r = { 0 };
+	uint32_t got[5];
+	char text[512];
+
+	new_statedir();
+	cfg = load_cfg("[tenant alpha]\nconnectors = 192.0.2.0/28\naccepted_domains = a.example\n"
+		       "[tenant beta]\nconnectors = 192.0.2.16/28\naccepted_domains = b.example\n"
+		       "[tenant gamma]\nconnectors = 192.0.2.32/28\naccepted_domains = g.example\n"
+		       "[tenant delta]\nconnectors = 192.0.2.48/28\naccepted_domains = d.example\n"
+		       "[tenant epsilon]\nconnectors = 192.0.2.64/28\n"
+		       "accepted_domains = e.example\n");
+	snprintf(text, sizeof(text), "{\"version\":1,\"next_tenant_id\":%u,\"tenant_ids\":"
+		 "{\"alpha\":%u,\"beta\":1,\"gamma\":2,\"gone\":3},\"tenants\":{},\"verdicts\":[]}",
+		 RG_TENANT_ID_MAX, RG_TENANT_ID_MAX);
+	write_state(text, strlen(text));
+	e = rg_engine_new(cfg, &rec_ops, &r);
+	assert_int_equal(rg_state_load(e, statedir, T0), 0);
+	for (size_t i = 0; i < 5; i++) {
+		got[i] = rg_engine_tenant_id(e, names[i]);
+		assert_true(got[i] >= 1 && got[i] <= RG_TENANT_ID_MAX);
+		for (size_t j = 0; j < i; j++)
+			assert_true(got[i] != got[j]);
+	}
+	assert_int_equal(got[0], RG_TENANT_ID_MAX);
+	assert_int_equal(got[1], 1);
+	assert_int_equal(got[2], 2);
+	/* 3 is still held by the removed tenant "gone". */
+	assert_int_equal(got[3], 4);
+	assert_int_equal(got[4], 5);
+	assert_int_equal(rg_tenant_ids_of(rg_engine_ids(e), "gone"), 3);
+	assert_int_equal(rg_state_save(e, statedir, T0), 0);
+	rg_engine_free(e);
+
+	/* The saved state (cursor past the wrap) loads back with the same ids. */
+	e = rg_engine_new(cfg, &rec_ops, &r);
+	assert_int_equal(rg_state_load(e, statedir, T0), 0);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(rg_engine_tenant_id(e, names[i]), got[i]);
+	rg_engine_free(e);
+
+	/* A cursor out of range (2^32 - 1, or 0) starts at 1 and still skips ids in use. */
+	for (int k = 0; k < 2; k++) {
+		snprintf(text, sizeof(text), "{\"version\":1,\"next_tenant_id\":%u,\"tenant_ids\":"
+			 "{\"alpha\":1,\"beta\":2},\"tenants\":{},\"verdicts\":[]}",
+			 k ? 0 : UINT32_MAX);
+		write_state(text, strlen(text));
+		e = rg_engine_new(cfg, &rec_ops, &r);
+		assert_int_equal(rg_state_load(e, statedir, T0), 0);
+		assert_int_equal(rg_engine_tenant_id(e, "alpha"), 1);
+		assert_int_equal(rg_engine_tenant_id(e, "beta"), 2);
+		assert_int_equal(rg_engine_tenant_id(e, "gamma"), 3);
+		assert_int_equal(rg_engine_tenant_id(e, "delta"), 4);
+		assert_int_equal(rg_engine_tenant_id(e, "epsilon"), 5);
+		rg_engine_free(e);
+	}
+	rg_config_free(cfg);
+}
+
+static int count_id(const char *name, uint32_t id, void *ctx)
+{
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/* Names removed from the configuration are remembered, but only the most recent
+ * RG_TENANT_IDS_RETIRED_MAX of them: the table, and the state file, stay bounded. */
+static void test_retired_ids_bounded(void **state)
+{
+	size_t extra = 5, n = RG_TENANT_IDS_RETIRED_MAX + extra, len = 0, cap = n * 32 + 256;
+	char *text = malloc(cap);
+	struct rg_config *cfg;
+	struct rg_engine *e;
+	struct rec r = { 0 };
+	size_t count = 0;
+
+	assert_non_null(text);
+	new_statedir();
+	cfg = load_cfg(NULL);
+	len += (size_t)snprintf(text + len, cap - len, "{\"version\":1,\"next_tenant_id\":%zu,"
+				"\"tenant_ids\":{\"contoso\":1", n + 2);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len, ",\"old%zu\":%zu", i, i + 2);
+	len += (size_t)snprintf(text + len, cap - len, "},\"tenants\":{},\"verdicts\":[]}");
+	assert_true(len < cap);
+	write_state(text, len);
+	free(text);
+	e = rg_engine_new(cfg, &rec_ops, &r);
+	assert_int_equal(rg_state_load(e, statedir, T0), 0);
+	assert_int_equal(rg_engine_tenant_id(e, "contoso"), 1);
+	assert_int_equal(rg_engine_tenant_id(e, "fabrikam"), n + 2);
+	assert_int_equal(rg_tenant_ids_foreach(rg_engine_ids(e), count_id, &count), 0);
+	assert_int_equal(count, 2 + RG_TENANT_IDS_RETIRED_MAX);
+	/* The oldest removed are forgotten, the newest kept with their ids. */
+	for (size_t i = 0; i < extra; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "old%zu", i);
+		assert_int_equal(rg_tenant_ids_of(rg_engine_ids(e), name), 0);
+	}
+	assert_int_equal(rg_tenant_ids_of(rg_engine_ids(e), "old5"), 7);
+	assert_int_equal(rg_tenant_ids_of(rg_engine_ids(e), "old65540"), 65542);
+	rg_engine_free(e);
+	rg_config_free(cfg);
+}
+
 static void test_urgent_save_before_reply(void **state)
 {
 	struct rg_config *cfg;
@@ -406,6 +521,10 @@ static void test_corrupt_files(void **state)
 		"\"tenants\":{},\"verdicts\":[]}",					/* dup id */
 		"{\"version\":1,\"next_tenant_id\":3,\"tenant_ids\":{\"co ntoso\":1},"
 		"\"tenants\":{},\"verdicts\":[]}",					/* name */
+		"{\"version\":1,\"next_tenant_id\":3,\"tenant_ids\":{\"contoso\":0},"
+		"\"tenants\":{},\"verdicts\":[]}",					/* id 0 */
+		"{\"version\":1,\"next_tenant_id\":3,\"tenant_ids\":{\"contoso\":4294967295},"
+		"\"tenants\":{},\"verdicts\":[]}",					/* id max */
 		"{\"version\":1,\"next_tenant_id\":3,\"tenant_ids\":{},\"tenants\":{},"
 		"\"verdicts\":[{\"target\":\"192.0.2.1/24\",\"action\":\"block\","
 		"\"origin\":\"operator\"}]}",						/* host bits */
@@ -636,6 +755,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_ids_never_reused),
+		cmocka_unit_test(test_ids_wrap_without_collision),
+		cmocka_unit_test(test_retired_ids_bounded),
 		cmocka_unit_test(test_urgent_save_before_reply),
 		cmocka_unit_test(test_corrupt_files),
 		cmocka_unit_test(test_future_version_left_alone),
