@@ -57,6 +57,20 @@ static int write_config(const char *dir, unsigned long n, char *path, size_t len
 	return fclose(f) ? -errno : 0;
 }
 
+/* An engine on cfg loaded from sdir (the agent's start without the kernel), timed. */
+static struct rg_engine *start(const struct rg_config *cfg, const char *sdir, double *secs)
+{
+	double t0 = now_s();
+	struct rg_engine *e = rg_engine_new(cfg, NULL, NULL);
+
+	if (e && rg_state_load(e, sdir, real_ns())) {
+		rg_engine_free(e);
+		e = NULL;
+	}
+	*secs = now_s() - t0;
+	return e;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = { { "tenants", required_argument, NULL, 'n' },
@@ -86,22 +100,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-state: cannot write or load %s\n", conf);
 		goto out;
 	}
-	t0 = now_s();
-	e = rg_engine_new(cfg, NULL, NULL);
-	if (!e || rg_state_load(e, sdir, real_ns()))
+	e = start(cfg, sdir, &first);
+	if (!e)
 		goto out;
-	first = now_s() - t0;
 	t0 = now_s();
 	err = rg_state_save(e, sdir, real_ns());
 	save = now_s() - t0;
 	rg_engine_free(e);
 	if (err)
 		goto out;
-	t0 = now_s();
-	e = rg_engine_new(cfg, NULL, NULL);
-	if (!e || rg_state_load(e, sdir, real_ns()))
+	e = start(cfg, sdir, &second);
+	if (!e)
 		goto out;
-	second = now_s() - t0;
 	for (size_t i = 0; i < cfg->n_tenants; i++) {
 		if (!rg_engine_tenant_id(e, cfg->tenants[i].name)) {
 			fprintf(stderr, "bench-state: tenant %s has no id after the load\n",

@@ -55,7 +55,7 @@ struct tstate {
 
 struct txn {
 	struct rg_hent h;
-	struct txn *older, *newer;
+	struct rg_link age;		/* in e->txn_age, oldest first */
 	uint64_t t_ns;
 	uint8_t addr[16];
 	uint32_t tenant_id;
@@ -93,7 +93,7 @@ struct rg_engine {
 	struct rg_tenant_ids *ids;
 
 	struct rg_hmap txns;
-	struct txn *oldest, *newest;
+	struct rg_fifo txn_age;
 
 	struct rg_hmap hosts;
 	struct rg_hmap verdicts;
@@ -184,17 +184,15 @@ static uint64_t txn_hash(const struct rg_engine *e, const struct rg_slice *inst,
 	return rg_fnv1a(rg_fnv1a(e->seed, addr, 16), inst->p, inst->len);
 }
 
+static struct txn *txn_oldest(const struct rg_engine *e)
+{
+	return e->txn_age.head ? rg_container_of(e->txn_age.head, struct txn, age) : NULL;
+}
+
 static void txn_drop(struct rg_engine *e, struct txn *t)
 {
 	rg_hmap_del(&e->txns, &t->h);
-	if (t->older)
-		t->older->newer = t->newer;
-	else
-		e->oldest = t->newer;
-	if (t->newer)
-		t->newer->older = t->older;
-	else
-		e->newest = t->older;
+	rg_fifo_del(&e->txn_age, &t->age);
 	free(t);
 }
 
@@ -217,8 +215,8 @@ static struct txn *txn_find(const struct rg_engine *e, const struct rg_slice *in
 
 static void txn_expire(struct rg_engine *e, uint64_t now)
 {
-	while (e->oldest && e->oldest->t_ns + TXN_TTL_NS <= now)
-		txn_drop(e, e->oldest);
+	while (txn_oldest(e) && txn_oldest(e)->t_ns + TXN_TTL_NS <= now)
+		txn_drop(e, txn_oldest(e));
 }
 
 static void txn_remember(struct rg_engine *e, const struct rg_slice *inst, const uint8_t addr[16],
@@ -231,7 +229,7 @@ static void txn_remember(struct rg_engine *e, const struct rg_slice *inst, const
 		return;
 	txn_expire(e, now);
 	if (e->txns.n >= TXN_MAX) {
-		txn_drop(e, e->oldest);
+		txn_drop(e, txn_oldest(e));
 		e->c.txn_evictions++;
 	}
 	t = calloc(1, sizeof(*t));
@@ -247,12 +245,7 @@ static void txn_remember(struct rg_engine *e, const struct rg_slice *inst, const
 	t->action = action;
 	t->cls = cls;
 	t->reason = reason;
-	t->older = e->newest;
-	if (e->newest)
-		e->newest->newer = t;
-	else
-		e->oldest = t;
-	e->newest = t;
+	rg_fifo_push(&e->txn_age, &t->age);
 	rg_hmap_add(&e->txns, &t->h);
 }
 
@@ -550,8 +543,8 @@ void rg_engine_free(struct rg_engine *e)
 {
 	if (!e)
 		return;
-	while (e->oldest)
-		txn_drop(e, e->oldest);
+	while (txn_oldest(e))
+		txn_drop(e, txn_oldest(e));
 	hosts_free(e);
 	verdicts_free(e);
 	tenants_free(e->t, e->nt);

@@ -179,3 +179,29 @@ uint64_t rg_buckets_sum(const struct rg_buckets *b, uint64_t now, uint64_t windo
 			sum += b->n[i];
 	return sum;
 }
+
+void rg_fifo_push(struct rg_fifo *f, struct rg_link *l)
+{
+	l->next = NULL;
+	l->prev = f->tail;
+	if (f->tail)
+		f->tail->next = l;
+	else
+		f->head = l;
+	f->tail = l;
+	f->n++;
+}
+
+void rg_fifo_del(struct rg_fifo *f, struct rg_link *l)
+{
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		f->head = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	else
+		f->tail = l->prev;
+	l->prev = l->next = NULL;
+	f->n--;
+}

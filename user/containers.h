@@ -8,6 +8,7 @@
  *                hash set, compares keys itself while walking a bucket, and frees entries.
  *   rg_ring      sorted ring of timestamps: an exact sliding window, grown lazily.
  *   rg_buckets   approximate count over a window (RG_BUCKETS slots of window/RG_BUCKETS).
+ *   rg_fifo      intrusive doubly linked queue: oldest first, any entry unlinked in O(1).
  * No clock is read: every time is passed in (ns).
  */
 #ifndef RG_CONTAINERS_H
@@ -81,5 +82,17 @@ struct rg_buckets {
 
 void rg_buckets_add(struct rg_buckets *b, uint64_t now, uint64_t window);
 uint64_t rg_buckets_sum(const struct rg_buckets *b, uint64_t now, uint64_t window);
+
+struct rg_link {
+	struct rg_link *prev, *next;
+};
+
+struct rg_fifo {
+	struct rg_link *head, *tail;	/* oldest, newest */
+	size_t n;
+};
+
+void rg_fifo_push(struct rg_fifo *f, struct rg_link *l);
+void rg_fifo_del(struct rg_fifo *f, struct rg_link *l);
 
 #endif /* RG_CONTAINERS_H */

@@ -17,7 +17,7 @@
 
 struct tid {
 	struct rg_hent by_name, by_id;
-	struct tid *rprev, *rnext;	/* retired FIFO, oldest first */
+	struct rg_link age;		/* in retired, oldest removed first */
 	bool retired;
 	int tidx;			/* index in the configuration last bound, -1: none */
 	unsigned gen;			/* bind generation that last saw it configured */
@@ -27,8 +27,7 @@ struct tid {
 
 struct rg_tenant_ids {
 	struct rg_hmap names, ids;
-	struct tid *rhead, *rtail;
-	size_t nretired;
+	struct rg_fifo retired;
 	uint32_t next;
 	unsigned gen;
 	uint64_t seed;
@@ -90,29 +89,18 @@ static void retire(struct rg_tenant_ids *t, struct tid *x)
 {
 	x->retired = true;
 	x->tidx = -1;
-	x->rnext = NULL;
-	x->rprev = t->rtail;
-	if (t->rtail)
-		t->rtail->rnext = x;
-	else
-		t->rhead = x;
-	t->rtail = x;
-	t->nretired++;
+	rg_fifo_push(&t->retired, &x->age);
 }
 
 static void unretire(struct rg_tenant_ids *t, struct tid *x)
 {
-	if (x->rprev)
-		x->rprev->rnext = x->rnext;
-	else
-		t->rhead = x->rnext;
-	if (x->rnext)
-		x->rnext->rprev = x->rprev;
-	else
-		t->rtail = x->rprev;
 	x->retired = false;
-	x->rprev = x->rnext = NULL;
-	t->nretired--;
+	rg_fifo_del(&t->retired, &x->age);
+}
+
+static struct tid *oldest_retired(const struct rg_tenant_ids *t)
+{
+	return rg_container_of(t->retired.head, struct tid, age);
 }
 
 static void tid_drop(struct rg_tenant_ids *t, struct tid *x)
@@ -222,8 +210,8 @@ int rg_tenant_ids_bind(struct rg_tenant_ids *t, const struct rg_config *cfg, uin
 		if (x->gen != t->gen && !x->retired)
 			retire(t, x);
 	}
-	while (t->nretired > RG_TENANT_IDS_RETIRED_MAX)
-		tid_drop(t, t->rhead);
+	while (t->retired.n > RG_TENANT_IDS_RETIRED_MAX)
+		tid_drop(t, oldest_retired(t));
 	return 0;
 }
 
@@ -252,9 +240,12 @@ int rg_tenant_ids_foreach(const struct rg_tenant_ids *t, rg_tenant_ids_cb cb, vo
 		if (!x->retired && (r = cb(x->name, x->id, ctx)))
 			return r;
 	}
-	for (struct tid *x = t->rhead; x; x = x->rnext)
+	for (struct rg_link *l = t->retired.head; l; l = l->next) {
+		struct tid *x = rg_container_of(l, struct tid, age);
+
 		if ((r = cb(x->name, x->id, ctx)))
 			return r;
+	}
 	return 0;
 }
 

@@ -382,11 +382,8 @@ static void test_ids_wrap_without_collision(void **state)
 		write_state(text, strlen(text));
 		e = rg_engine_new(cfg, &rec_ops, &r);
 		assert_int_equal(rg_state_load(e, statedir, T0), 0);
-		assert_int_equal(rg_engine_tenant_id(e, "alpha"), 1);
-		assert_int_equal(rg_engine_tenant_id(e, "beta"), 2);
-		assert_int_equal(rg_engine_tenant_id(e, "gamma"), 3);
-		assert_int_equal(rg_engine_tenant_id(e, "delta"), 4);
-		assert_int_equal(rg_engine_tenant_id(e, "epsilon"), 5);
+		for (size_t i = 0; i < 5; i++)
+			assert_int_equal(rg_engine_tenant_id(e, names[i]), i + 1);
 		rg_engine_free(e);
 	}
 	rg_config_free(cfg);
