@@ -7,10 +7,11 @@
  * time, the sampler's connection-rate estimates, operator actions and a tick per second.
  * Keeps: per tenant an exact sliding window of unregistered-transaction timestamps (a ring
  * grown lazily up to the limit) and the restriction; per Postfix instance the decision of
- * the transaction (bounded FIFO table, so every stage answers the same and counts once);
- * per source host the rejected transactions of the last minute; the verdict table that the
- * kernel mirrors. Reports: decisions, audit events, kernel callbacks, counters, listings,
- * and the JSON form of its persistent state (state.c writes it to disk).
+ * the transaction (txn_cache.c, so every stage answers the same and counts once); per
+ * source host the rejected transactions of the last minute; the verdict table that the
+ * kernel mirrors; the tenant ids (tenant_ids.c). Reports: decisions, audit events, kernel
+ * callbacks, counters, listings, and its persistent part as plain structures
+ * (state_json.c makes the JSON of it, state.c writes it to disk).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -28,13 +29,11 @@
 #include "log.h"
 #include "policy_proto.h"
 #include "tenant_ids.h"
+#include "txn_cache.h"
 
 #define NSEC 1000000000ULL
 #define FLOOD_WINDOW_NS (60 * NSEC)		/* flood_limit counts rejections per minute */
 #define CONN_RATE_DEFAULT_HOLD_NS (60 * NSEC)	/* throttle hold when flood_block_time = 0 */
-#define TXN_MAX 65536				/* remembered transactions; oldest evicted */
-#define TXN_TTL_NS (3600 * NSEC)		/* a transaction older than this is forgotten */
-#define TXN_INSTANCE_KEEP 64			/* bytes of instance stored (plus a full hash) */
 #define HOSTS_MAX 65536				/* flood-tracked hosts */
 #define VERDICTS_DEFAULT_MAX 65536
 
@@ -51,20 +50,6 @@ struct tstate {
 	struct rg_ring win;
 	struct rg_buckets reg, nul;
 	uint64_t tot_unreg, tot_reg, tot_null, tot_rej;
-};
-
-struct txn {
-	struct rg_hent h;
-	struct rg_link age;		/* in e->txn_age, oldest first */
-	uint64_t t_ns;
-	uint8_t addr[16];
-	uint32_t tenant_id;
-	uint32_t inst_len;
-	uint64_t sender_h;		/* a new MAIL FROM under the same instance is a new one */
-	char inst[TXN_INSTANCE_KEEP];
-	enum rg_reply action;		/* as enforce mode would answer */
-	enum rg_class cls;
-	const char *reason;
 };
 
 struct fhost {
@@ -92,8 +77,7 @@ struct rg_engine {
 	size_t nt;
 	struct rg_tenant_ids *ids;
 
-	struct rg_hmap txns;
-	struct rg_fifo txn_age;
+	struct rg_txn_cache *txns;
 
 	struct rg_hmap hosts;
 	struct rg_hmap verdicts;
@@ -169,84 +153,6 @@ static void audit(struct rg_engine *e, struct rg_audit_event *ev)
 static const struct rg_limits *limits_of(const struct rg_engine *e, int tidx)
 {
 	return tidx >= 0 ? &e->cfg->tenants[tidx].limits : &e->cfg->defaults;
-}
-
-/* ---- transactions ------------------------------------------------------------------- */
-
-static uint64_t sender_hash(const struct rg_engine *e, const struct rg_slice *sender)
-{
-	return rg_fnv1a(e->seed ^ 0x5e4d, sender->p ? sender->p : "", sender->p ? sender->len : 0);
-}
-
-static uint64_t txn_hash(const struct rg_engine *e, const struct rg_slice *inst,
-			 const uint8_t addr[16])
-{
-	return rg_fnv1a(rg_fnv1a(e->seed, addr, 16), inst->p, inst->len);
-}
-
-static struct txn *txn_oldest(const struct rg_engine *e)
-{
-	return e->txn_age.head ? rg_container_of(e->txn_age.head, struct txn, age) : NULL;
-}
-
-static void txn_drop(struct rg_engine *e, struct txn *t)
-{
-	rg_hmap_del(&e->txns, &t->h);
-	rg_fifo_del(&e->txn_age, &t->age);
-	free(t);
-}
-
-static struct txn *txn_find(const struct rg_engine *e, const struct rg_slice *inst,
-			    const uint8_t addr[16], uint64_t sender_h, uint64_t now)
-{
-	uint64_t h = txn_hash(e, inst, addr);
-	size_t keep = inst->len < TXN_INSTANCE_KEEP ? inst->len : TXN_INSTANCE_KEEP;
-
-	for (struct rg_hent *p = rg_hmap_bucket(&e->txns, h); p; p = p->next) {
-		struct txn *t = rg_container_of(p, struct txn, h);
-
-		if (p->h == h && t->inst_len == inst->len && t->sender_h == sender_h &&
-		    !memcmp(t->addr, addr, 16) &&
-		    !memcmp(t->inst, inst->p, keep) && t->t_ns + TXN_TTL_NS > now)
-			return t;
-	}
-	return NULL;
-}
-
-static void txn_expire(struct rg_engine *e, uint64_t now)
-{
-	while (txn_oldest(e) && txn_oldest(e)->t_ns + TXN_TTL_NS <= now)
-		txn_drop(e, txn_oldest(e));
-}
-
-static void txn_remember(struct rg_engine *e, const struct rg_slice *inst, const uint8_t addr[16],
-			 uint64_t sender_h, uint32_t tenant_id, enum rg_reply action, enum rg_class cls,
-			 const char *reason, uint64_t now)
-{
-	struct txn *t;
-
-	if (inst->len > UINT32_MAX)
-		return;
-	txn_expire(e, now);
-	if (e->txns.n >= TXN_MAX) {
-		txn_drop(e, txn_oldest(e));
-		e->c.txn_evictions++;
-	}
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return;	/* no memory: a later stage counts again, nothing worse */
-	t->h.h = txn_hash(e, inst, addr);
-	t->sender_h = sender_h;
-	t->t_ns = now;
-	memcpy(t->addr, addr, 16);
-	t->tenant_id = tenant_id;
-	t->inst_len = (uint32_t)inst->len;
-	memcpy(t->inst, inst->p, inst->len < TXN_INSTANCE_KEEP ? inst->len : TXN_INSTANCE_KEEP);
-	t->action = action;
-	t->cls = cls;
-	t->reason = reason;
-	rg_fifo_push(&e->txn_age, &t->age);
-	rg_hmap_add(&e->txns, &t->h);
 }
 
 /* ---- verdicts ----------------------------------------------------------------------- */
@@ -524,7 +430,8 @@ struct rg_engine *rg_engine_new(const struct rg_config *cfg, const struct rg_eng
 	e->nt = cfg->n_tenants;
 	e->t = calloc(e->nt ? e->nt : 1, sizeof(*e->t));
 	e->ids = rg_tenant_ids_new(e->seed);
-	if (!e->t || !e->ids || rg_hmap_init(&e->txns, 1024) || rg_hmap_init(&e->hosts, 256) ||
+	e->txns = rg_txn_cache_new(e->seed);
+	if (!e->t || !e->ids || !e->txns || rg_hmap_init(&e->hosts, 256) ||
 	    rg_hmap_init(&e->verdicts, 256) || bind_ids(e, cfg, e->t)) {
 		rg_engine_free(e);
 		return NULL;
@@ -543,13 +450,11 @@ void rg_engine_free(struct rg_engine *e)
 {
 	if (!e)
 		return;
-	while (txn_oldest(e))
-		txn_drop(e, txn_oldest(e));
+	rg_txn_cache_free(e->txns);
 	hosts_free(e);
 	verdicts_free(e);
 	tenants_free(e->t, e->nt);
 	rg_tenant_ids_free(e->ids);
-	rg_hmap_fini(&e->txns);
 	rg_hmap_fini(&e->hosts);
 	rg_hmap_fini(&e->verdicts);
 	free(e);
@@ -892,7 +797,7 @@ int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, u
 	uint32_t tidx = 0;
 	int tenant = -1;
 	bool have_inst;
-	struct txn *tx;
+	const struct rg_txn_answer *tx;
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -918,7 +823,7 @@ int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, u
 
 	have_inst = req->instance.p && req->instance.len;
 	if (have_inst) {
-		tx = txn_find(e, &req->instance, addr, sender_hash(e, &req->sender), now_ns);
+		tx = rg_txn_cache_find(e->txns, &req->instance, addr, &req->sender, now_ns);
 		if (tx && tx->tenant_id == out->tenant_id) {
 			out->cached = true;
 			out->cls = tx->cls;
@@ -927,7 +832,7 @@ int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, u
 			goto answer;
 		}
 		if (tx)		/* the client moved tenant by a reload: a new transaction */
-			txn_drop(e, tx);
+			rg_txn_cache_forget(e->txns, tx);
 	}
 
 	out->counted = true;
@@ -954,9 +859,13 @@ int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, u
 		}
 	}
 	e->c.by_class[out->cls]++;
-	if (have_inst)
-		txn_remember(e, &req->instance, addr, sender_hash(e, &req->sender), out->tenant_id,
-			     action, out->cls, out->reason, now_ns);
+	if (have_inst) {
+		struct rg_txn_answer a = { out->tenant_id, action, out->cls, out->reason };
+
+		if (rg_txn_cache_remember(e->txns, &req->instance, addr, &req->sender, &a,
+					  now_ns) > 0)
+			e->c.txn_evictions++;
+	}
 
 	if (monitor(e) && action == RG_REPLY_REJECT) {
 		const struct rg_limits *l = limits_of(e, tenant);
@@ -998,7 +907,7 @@ void rg_engine_tick(struct rg_engine *e, uint64_t now_ns)
 	}
 	for (size_t i = 0; i < e->nt; i++)
 		lift_if_expired(e, (int)i, now_ns);
-	txn_expire(e, now_ns);
+	rg_txn_cache_expire(e->txns, now_ns);
 	rg_hmap_foreach(&e->hosts, p, next) {
 		struct fhost *f = rg_container_of(p, struct fhost, h);
 
@@ -1241,7 +1150,7 @@ int rg_engine_tenant_info(struct rg_engine *e, size_t idx, uint64_t now_ns,
 void rg_engine_get_counters(const struct rg_engine *e, struct rg_engine_counters *c)
 {
 	*c = e->c;
-	c->txn_entries = e->txns.n;
+	c->txn_entries = rg_txn_cache_count(e->txns);
 	c->verdicts = e->verdicts.n;
 	c->restricted_tenants = 0;
 	for (size_t i = 0; i < e->nt; i++)

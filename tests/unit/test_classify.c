@@ -2,7 +2,7 @@
 /*
  * test_classify.c: the decision engine over real configurations (INI files written to a
  * mkdtemp directory and loaded by rg_config_load), with injected time and recording
- * kernel callbacks: the whole ladder of DESIGN.md rules 1-7 (unassigned, null sender,
+ * kernel callbacks: the whole classification ladder (unassigned, null sender,
  * registered, budget, restriction, exact 5.7.750 text, instance counted once, sliding
  * window, overrides, block_duration, operator actions, monitor mode, flood and conn-rate
  * escalation, reload, IPv6 host prefixes, invalid and hostile senders in the audit log).
