@@ -200,12 +200,19 @@ expect_eq "relayguardctl hosts works with the agent down (pinned maps)" "block" 
 	"$(echo "$hj" | jq -r '.hosts[] | select(.address=="192.0.2.10/32") | .verdict')"
 # An operator block written straight into the pinned maps while the agent is down...
 check "relayguardctl block host with the agent down" "$CTL" -c "$D/rg.conf" block host 203.0.113.77 --for 1h
+# A throttle too: 600/1m is one connection per 100 ms with 60 intervals of burst, written
+# by relayguardctl exactly as the agent would, and adopted with the same interval and burst.
+check "relayguardctl throttle host with the agent down" "$CTL" -c "$D/rg.conf" throttle host 203.0.113.78 --rate 600/1m --for 1h
 rm -f "$D/policy.sock"
 start_agent && ok "agent restarted" || fail "agent restarted"
 # ...is adopted by the agent at start: listed, persisted, lifted through it.
 expect_eq "block written while the agent was down is adopted (in its saved state)" "1" \
 	"$(jq '[.verdicts[] | select(.target=="203.0.113.77/32")] | length' "$D/state/state.json")"
 check "adopted block lifted through the agent" "$CTL" -c "$D/rg.conf" unblock host 203.0.113.77
+expect_eq "throttle written while the agent was down keeps its interval and burst" \
+	"100000000 6000000000" \
+	"$(jq -r '.verdicts[] | select(.target=="203.0.113.78/32") | "\(.interval_ns) \(.burst_ns)"' "$D/state/state.json")"
+check "adopted throttle lifted through the agent" "$CTL" -c "$D/rg.conf" unblock host 203.0.113.78
 expect_eq "after restart the tenant is still restricted" "$REJECT" \
 	"$(req 192.0.2.10 x@after.example r1)"
 expect_eq "after restart the verdict is still in the engine" "block" \
