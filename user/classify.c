@@ -134,7 +134,7 @@ static void mark(struct rg_engine *e, unsigned bits)
 }
 
 /* Callbacks run at the end of each public entry point, when the state is whole again:
- * the agent may save (rg_engine_export) from inside state_changed. */
+ * the agent may save (rg_state_save) from inside state_changed. */
 static void flush_notify(struct rg_engine *e)
 {
 	unsigned bits = e->notify;
