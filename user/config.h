@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * config.h: relayguard.conf, as DESIGN.md fixes it: INI sections [agent], [limits] and
- * [tenant NAME], includes by glob, durations, rates, CIDR and domain lists and files.
+ * config.h: relayguard.conf as relayguard.conf(5) describes it: INI sections [agent],
+ * [limits] and [tenant NAME], includes by glob, durations, rates, CIDR and domain lists
+ * and files.
  * Loading is all or nothing: a configuration with any error is refused whole, and every
  * error is reported as "FILE:LINE: reason". A loaded configuration is immutable; reload
  * builds a new one and swaps it in.
@@ -117,6 +118,14 @@ void rg_config_errors_free(struct rg_config_errors *errs);
 
 /* Index of tenant NAME in cfg->tenants, or -1. */
 int rg_config_find_tenant(const struct rg_config *cfg, const char *name);
+
+/*
+ * The [agent] keys whose values differ between o and n and that a reload cannot apply
+ * (they take effect on restart only), in the order of the key table: up to max names
+ * (static strings) into keys. Returns how many there are, which may exceed max.
+ */
+size_t rg_config_restart_keys(const struct rg_config *o, const struct rg_config *n,
+			      const char **keys, size_t max);
 
 /* "30s", "15m", "1h", "1d", "0" (and plain seconds) -> ns. 0, -EINVAL, or -ERANGE when it
  * does not fit in 64 bits of nanoseconds. */

@@ -366,7 +366,7 @@ static void test_crlf_bom_comments(void **state)
 
 static void test_long_line(void **state)
 {
-	/* Far beyond inih's own line buffer. */
+	/* Far beyond any fixed line buffer (inih's was 200 bytes). */
 	size_t n = 2000, len = 0;
 	char *body = malloc(n * 16 + 128);
 
@@ -1013,7 +1013,7 @@ static void test_syntax_variants(void **state)
 	rg_config_errors_free(&e);
 }
 
-/* Lines far longer than inih's buffer keep their whole value and the line count. */
+/* Lines far longer than a fixed line buffer keep their whole value and the line count. */
 static void test_long_lines_connectors(void **state)
 {
 	size_t cap = 64 * 1024;
