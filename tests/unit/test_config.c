@@ -1155,6 +1155,45 @@ static void test_1m_domains_included(void **state)
 	rg_config_free(cfg);
 }
 
+/* Which changed [agent] keys a reload cannot apply: in table order, none for the rest. */
+static void test_restart_keys(void **state)
+{
+	struct rg_config *o = load_ok(wfile("r1.conf",
+		"[agent]\ninterfaces = eth0 eth1\nmode = enforce\n"
+		"[tenant a]\nconnectors = 192.0.2.0/24\n"));
+	struct rg_config *same = load_ok(wfile("r2.conf",
+		"[agent]\ninterfaces = eth0\ninterfaces = eth1\nmode = enforce\n"
+		"log_level = info\nsmtp_ports = 25 587 465\n"));
+	struct rg_config *n = load_ok(wfile("r3.conf",
+		"[agent]\ninterfaces = eth1 eth0\nmode = monitor\nlog_level = debug\n"
+		"fail_mode = closed\nsmtp_ports = 25 587\npolicy_listen = inet:127.0.0.1:10040\n"
+		"state_dir = /var/lib/other\nhost_table_size = 4096\n"
+		"[limits]\nunregistered_limit = 5\n"));
+	const char *keys[8];
+
+	/* tenants, limits, mode, log_level: a reload applies them */
+	assert_int_equal(rg_config_restart_keys(o, same, keys, 8), 0);
+	assert_int_equal(rg_config_restart_keys(o, o, keys, 8), 0);
+	/* the order of interfaces matters (the first carries the program's status) */
+	assert_int_equal(rg_config_restart_keys(o, n, keys, 8), 6);
+	assert_string_equal(keys[0], "interfaces");
+	assert_string_equal(keys[1], "smtp_ports");
+	assert_string_equal(keys[2], "policy_listen");
+	assert_string_equal(keys[3], "state_dir");
+	assert_string_equal(keys[4], "audit_log");	/* follows state_dir */
+	assert_string_equal(keys[5], "host_table_size");
+	/* fewer slots: the count stays whole, the slots hold the first ones */
+	keys[2] = NULL;
+	assert_int_equal(rg_config_restart_keys(n, o, keys, 2), 6);
+	assert_string_equal(keys[0], "interfaces");
+	assert_string_equal(keys[1], "smtp_ports");
+	assert_null(keys[2]);
+	assert_int_equal(rg_config_restart_keys(o, n, NULL, 0), 6);
+	rg_config_free(o);
+	rg_config_free(same);
+	rg_config_free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1185,6 +1224,7 @@ int main(void)
 		cmocka_unit_test(test_long_lines_connectors),
 		cmocka_unit_test(test_duration_edges),
 		cmocka_unit_test(test_1m_domains_included),
+		cmocka_unit_test(test_restart_keys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
