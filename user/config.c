@@ -335,16 +335,7 @@ static bool valid_tenant_name(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n >= RG_TENANT_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return n < RG_TENANT_NAME_MAX && rg_ini_name_valid(s, n);
 }
 
 static void open_tenant(struct src_file *f, const char *name)

@@ -123,7 +123,7 @@ static char *trim(char *s, size_t *n)
 	return s;
 }
 
-static bool valid_key(const char *s, size_t n)
+bool rg_ini_name_valid(const char *s, size_t n)
 {
 	if (!n)
 		return false;
@@ -187,7 +187,7 @@ int rg_ini_next(struct rg_ini *r, struct rg_ini_item *it)
 	it->key = trim(line, &klen);
 	vlen = n - (size_t)(eq + 1 - line);
 	it->value = trim(eq + 1, &vlen);
-	if (!valid_key(it->key, klen))
+	if (!rg_ini_name_valid(it->key, klen))
 		return fail(it, false, "bad key '%s'", rg_printable(it->key, klen, p));
 	it->kind = RG_INI_KEY;
 	return 1;

@@ -40,6 +40,9 @@ int rg_ini_next(struct rg_ini *r, struct rg_ini_item *it);
  * For line-oriented files that are not INI (accepted_domains_file). */
 char *rg_ini_take_line(struct rg_ini *r, size_t *len);
 
+/* n > 0 bytes of A-Z a-z 0-9 . _ - : what key names (and tenant names) are made of. */
+bool rg_ini_name_valid(const char *s, size_t n);
+
 /* Next space- or tab-separated token of a list value from *cursor; NULL at the end. */
 char *rg_ini_token(char **cursor, size_t *len);
 

@@ -126,9 +126,22 @@ int rg_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-int rg_parse_duration(const char *s, uint64_t *ns)
+/* The first n bytes of s as a decimal number (more than 31 digits: -ERANGE). */
+static int parse_u64_n(const char *s, size_t n, uint64_t *out)
 {
 	char num[32];
+
+	if (n == 0)
+		return -EINVAL;
+	if (n >= sizeof(num))
+		return -ERANGE;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	return rg_parse_u64(num, out);
+}
+
+int rg_parse_duration(const char *s, uint64_t *ns)
+{
 	const char *p = s;
 	uint64_t v, mult;
 	size_t n;
@@ -139,12 +152,6 @@ int rg_parse_duration(const char *s, uint64_t *ns)
 	while (*p >= '0' && *p <= '9')
 		p++;
 	n = (size_t)(p - s);
-	if (n == 0)
-		return -EINVAL;
-	if (n >= sizeof(num))
-		return -ERANGE;
-	memcpy(num, s, n);
-	num[n] = '\0';
 	if (!*p)
 		mult = 1;
 	else if (!strcmp(p, "s"))
@@ -157,7 +164,7 @@ int rg_parse_duration(const char *s, uint64_t *ns)
 		mult = 86400;
 	else
 		return -EINVAL;
-	err = rg_parse_u64(num, &v);
+	err = parse_u64_n(s, n, &v);
 	if (err)
 		return err;
 	if (v > UINT64_MAX / (mult * NS_PER_S))
@@ -168,7 +175,6 @@ int rg_parse_duration(const char *s, uint64_t *ns)
 
 int rg_parse_rate(const char *s, struct rg_rate *r)
 {
-	char num[32];
 	const char *slash;
 	uint64_t count, period;
 	size_t n;
@@ -185,13 +191,7 @@ int rg_parse_rate(const char *s, struct rg_rate *r)
 	if (!slash)
 		return -EINVAL;
 	n = (size_t)(slash - s);
-	if (n == 0)
-		return -EINVAL;
-	if (n >= sizeof(num))
-		return -ERANGE;
-	memcpy(num, s, n);
-	num[n] = '\0';
-	err = rg_parse_u64(num, &count);
+	err = parse_u64_n(s, n, &count);
 	if (err)
 		return err;
 	slash++;
@@ -349,7 +349,7 @@ static int set_string(const struct setter *s, const char *val)
 	return 0;
 }
 
-static int set_u64(const struct setter *s, const char *val)
+static int set_u64(const struct setter *s, char *val)
 {
 	char p[RG_PRINTABLE_MAX + 4], why[96];
 	const struct rg_key_def *d = s->d;
@@ -376,7 +376,7 @@ static int set_u64(const struct setter *s, const char *val)
 	return -EINVAL;
 }
 
-static int set_duration(const struct setter *s, const char *val)
+static int set_duration(const struct setter *s, char *val)
 {
 	uint64_t ns;
 	int err = rg_parse_duration(val, &ns);
@@ -397,7 +397,7 @@ static int set_duration(const struct setter *s, const char *val)
 	return 0;
 }
 
-static int set_rate(const struct setter *s, const char *val)
+static int set_rate(const struct setter *s, char *val)
 {
 	int err = rg_parse_rate(val, s->field);
 
@@ -408,7 +408,7 @@ static int set_rate(const struct setter *s, const char *val)
 	return err ? -EINVAL : 0;
 }
 
-static int set_enum(const struct setter *s, const char *val)
+static int set_enum(const struct setter *s, char *val)
 {
 	char why[128];
 
@@ -423,7 +423,7 @@ static int set_enum(const struct setter *s, const char *val)
 	return -EINVAL;
 }
 
-static int set_path(const struct setter *s, const char *val)
+static int set_path(const struct setter *s, char *val)
 {
 	int err;
 
@@ -445,7 +445,7 @@ static int set_path(const struct setter *s, const char *val)
 	return 0;
 }
 
-static int set_listen(const struct setter *s, const char *val)
+static int set_listen(const struct setter *s, char *val)
 {
 	const char *why = *val ? check_listen(val, false) : NULL;
 
@@ -552,6 +552,14 @@ static int set_list(const struct setter *s, char *val)
 	return rc;
 }
 
+static int (*const setters[])(const struct setter *s, char *val) = {
+	[RG_KT_U64] = set_u64, [RG_KT_PREFIX] = set_u64, [RG_KT_DURATION] = set_duration,
+	[RG_KT_RATE] = set_rate, [RG_KT_ENUM] = set_enum, [RG_KT_PATH] = set_path,
+	[RG_KT_LISTEN] = set_listen, [RG_KT_IFACES] = set_list, [RG_KT_PORTS] = set_list,
+	[RG_KT_LISTENS] = set_list,
+};
+_Static_assert(sizeof(setters) / sizeof(setters[0]) == RG_KT__N, "a setter for every type");
+
 int rg_key_set(const struct rg_key_def *d, void *base, char *val, rg_key_report_fn *report,
 	       void *ctx)
 {
@@ -560,26 +568,7 @@ int rg_key_set(const struct rg_key_def *d, void *base, char *val, rg_key_report_
 
 	if (rg_key_is_list(d))
 		s.count = (size_t *)((char *)base + d->off_n);
-	switch (d->type) {
-	case RG_KT_U64:
-	case RG_KT_PREFIX:
-		return set_u64(&s, val);
-	case RG_KT_DURATION:
-		return set_duration(&s, val);
-	case RG_KT_RATE:
-		return set_rate(&s, val);
-	case RG_KT_ENUM:
-		return set_enum(&s, val);
-	case RG_KT_PATH:
-		return set_path(&s, val);
-	case RG_KT_LISTEN:
-		return set_listen(&s, val);
-	case RG_KT_IFACES:
-	case RG_KT_PORTS:
-	case RG_KT_LISTENS:
-		return set_list(&s, val);
-	}
-	return -EINVAL;
+	return setters[d->type](&s, val);
 }
 
 static bool is_string_list(const struct rg_key_def *d)

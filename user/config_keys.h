@@ -27,6 +27,7 @@ enum rg_key_type {
 	RG_KT_IFACES,	/* lists: the first setting replaces the default, repeats append */
 	RG_KT_PORTS,
 	RG_KT_LISTENS,	/* unix:PATH or inet:HOST:PORT */
+	RG_KT__N
 };
 
 struct rg_enum_name {
