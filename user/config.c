@@ -326,6 +326,8 @@ static const char *read_error(int err, char *buf, size_t len, size_t max)
 {
 	if (err == -EFBIG)
 		snprintf(buf, len, "file too large (over %zu MiB)", max >> 20);
+	else if (err == -EINVAL)	/* rg_read_file() reads regular files only */
+		snprintf(buf, len, "not a regular file");
 	else
 		snprintf(buf, len, "%s", strerror(-err));
 	return buf;

@@ -1155,6 +1155,42 @@ static void test_1m_domains_included(void **state)
 	rg_config_free(cfg);
 }
 
+/*
+ * A FIFO (or any file that is not regular) named as the main file, by include, by a glob
+ * or as accepted_domains_file is refused at once, never waited on. The alarm turns a hang
+ * into a failure.
+ */
+static void test_fifo_refused(void **state)
+{
+	struct rg_config_errors e = { 0 };
+	struct rg_config *cfg = NULL;
+
+	alarm(20);
+	write_tmp("fifo/main.conf", "[agent]\ninterfaces = eth0\ninclude = f.conf\n"
+				    "include = d/*.conf\n[tenant a]\n"
+				    "accepted_domains_file = f.domains\n"
+				    "include = /dev/null\n");
+	write_tmp("fifo/d/ok.conf", "[limits]\nflood_limit = 5\n");
+	assert_int_equal(mkfifo(tpath("fifo/f.conf"), 0600), 0);
+	assert_int_equal(mkfifo(tpath("fifo/d/p.conf"), 0600), 0);
+	assert_int_equal(mkfifo(tpath("fifo/f.domains"), 0600), 0);
+	load_bad(tpath("fifo/main.conf"), &e, -EINVAL);
+	expect_err(&e, tpath("fifo/main.conf"), 3, "cannot read included file");
+	expect_err(&e, tpath("fifo/main.conf"), 3, "not a regular file");
+	expect_err(&e, tpath("fifo/main.conf"), 4, "p.conf': not a regular file");
+	expect_err(&e, tpath("fifo/main.conf"), 6, "cannot read accepted_domains_file");
+	expect_err(&e, tpath("fifo/main.conf"), 6, "not a regular file");
+	expect_err(&e, tpath("fifo/main.conf"), 7, "/dev/null': not a regular file");
+	assert_int_equal(e.n, 4);
+	rg_config_errors_free(&e);
+
+	assert_int_equal(rg_config_load(tpath("fifo/f.conf"), &cfg, &e), -EINVAL);
+	assert_null(cfg);
+	expect_err(&e, tpath("fifo/f.conf"), 0, "not a regular file");
+	rg_config_errors_free(&e);
+	alarm(0);
+}
+
 /* Which changed [agent] keys a reload cannot apply: in table order, none for the rest. */
 static void test_restart_keys(void **state)
 {
@@ -1225,6 +1261,7 @@ int main(void)
 		cmocka_unit_test(test_duration_edges),
 		cmocka_unit_test(test_1m_domains_included),
 		cmocka_unit_test(test_restart_keys),
+		cmocka_unit_test(test_fifo_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
