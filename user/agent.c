@@ -280,6 +280,8 @@ int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
 		rg_config_errors_free(&local);
 		return err;
 	}
+	for (size_t i = 0; i < n->warnings.n; i++)
+		pr_warn("%s", n->warnings.msgs[i]);
 	warn_restart_only(a->cfg, n);
 	err = rg_engine_reconfigure(a->engine, n, rg_now_real_ns());
 	if (err) {
@@ -480,6 +482,8 @@ int rg_agent_run(const char *config_path, bool debug)
 		pr_err("cannot load %s: not started", config_path);
 		return -EINVAL;
 	}
+	for (size_t i = 0; i < a.cfg->warnings.n; i++)
+		pr_warn("%s", a.cfg->warnings.msgs[i]);
 	if (!debug)
 		rg_log_set_level(a.cfg->log_level);
 

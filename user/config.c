@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@ struct load {
 	struct rg_config *cfg;
 	struct rg_config_errors *errs;
 	size_t n_errors;	/* all found, stored or not */
+	size_t n_warnings;
 	int err;		/* first hard failure (-ENOMEM), beyond configuration errors */
 	int depth;
 	size_t files_cap, tenants_cap;
@@ -139,9 +141,8 @@ static const char *pr(const char *s, char out[RG_PRINTABLE_MAX + 4])
 	return rg_printable(s, strlen(s), out);
 }
 
-static void add_msg(struct load *ld, char *msg)
+static void add_to(struct load *ld, struct rg_config_errors *e, char *msg)
 {
-	struct rg_config_errors *e = ld->errs;
 	char **nm;
 
 	if (!msg) {
@@ -158,31 +159,46 @@ static void add_msg(struct load *ld, char *msg)
 	e->msgs[e->n++] = msg;
 }
 
-__attribute__((format(printf, 4, 0)))
-static void vcfg_err(struct load *ld, const char *file, int line, const char *fmt, va_list ap)
+static void add_msg(struct load *ld, char *msg)
 {
+	add_to(ld, ld->errs, msg);
+}
+
+/*
+ * One message "FILE:LINE: reason" (an error) or "FILE:LINE: warning: reason", line 0 for
+ * what belongs to no line (an unreadable main file); past RG_CONFIG_ERRORS_MAX of a kind
+ * only counted.
+ */
+__attribute__((format(printf, 5, 0)))
+static void vcfg_msg(struct load *ld, bool warning, const char *file, int line,
+		     const char *fmt, va_list ap)
+{
+	size_t *count = warning ? &ld->n_warnings : &ld->n_errors;
 	char reason[512];
 	char *msg = NULL;
 
-	if (ld->n_errors++ >= RG_CONFIG_ERRORS_MAX)
+	if ((*count)++ >= RG_CONFIG_ERRORS_MAX)
 		return;
 	vsnprintf(reason, sizeof(reason), fmt, ap);
-	/* Always FILE:LINE, with line 0 for what belongs to no line (unreadable main file). */
-	if (asprintf(&msg, "%s:%d: %s", file, line, reason) < 0)
+	if (asprintf(&msg, "%s:%d: %s%s", file, line, warning ? "warning: " : "", reason) < 0)
 		msg = NULL;
-	add_msg(ld, msg);
+	add_to(ld, warning ? &ld->cfg->warnings : ld->errs, msg);
 }
 
-__attribute__((format(printf, 4, 5)))
-static void cfg_err(struct load *ld, const char *file, int line, const char *fmt, ...)
+__attribute__((format(printf, 5, 6)))
+static void cfg_msg(struct load *ld, bool warning, const char *file, int line,
+		    const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vcfg_err(ld, file, line, fmt, ap);
+	vcfg_msg(ld, warning, file, line, fmt, ap);
 	va_end(ap);
 }
 
+#define cfg_err(ld, ...) cfg_msg(ld, false, __VA_ARGS__)
+/* A warning: the configuration loads, but this is probably not what was meant. */
+#define cfg_warn(ld, ...) cfg_msg(ld, true, __VA_ARGS__)
 #define ferr(f, ...) cfg_err((f)->ld, (f)->path, (f)->rd.line, __VA_ARGS__)
 
 /* rg_key_set()'s report: the line being handled, ctx a struct src_file. */
@@ -193,7 +209,7 @@ static void key_report(void *ctx, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vcfg_err(f->ld, f->path, f->rd.line, fmt, ap);
+	vcfg_msg(f->ld, false, f->path, f->rd.line, fmt, ap);
 	va_end(ap);
 }
 
@@ -264,6 +280,7 @@ void rg_config_free(struct rg_config *cfg)
 	if (cfg->tenant_index)
 		free(cfg->tenant_index->slots);
 	free(cfg->tenant_index);
+	rg_config_errors_free(&cfg->warnings);
 	free(cfg);
 }
 
@@ -478,8 +495,15 @@ static void agent_key(struct src_file *f, const char *key, char *val)
 	} else if (dup_scalar(f, seen, key)) {
 		return;
 	}
+	size_t had = ld->cfg->n_interfaces;
+
 	if (rg_key_set(d, ld->cfg, val, key_report, f) == -ENOMEM)
 		ld->err = -ENOMEM;
+	/* Names are checked where they are written; whether they exist, here and now. */
+	for (size_t i = had; i < ld->cfg->n_interfaces; i++)
+		if (!if_nametoindex(ld->cfg->interfaces[i]))
+			cfg_warn(ld, f->path, f->rd.line, "interface '%s' does not exist",
+				 ld->cfg->interfaces[i]);
 }
 
 /*
@@ -833,6 +857,38 @@ out:
 	return ld->err;
 }
 
+/* The last message of a kind past RG_CONFIG_ERRORS_MAX: how many were not stored. */
+static void too_many(struct load *ld, const char *path, bool warning)
+{
+	size_t n = warning ? ld->n_warnings : ld->n_errors;
+	char *msg;
+
+	if (n <= RG_CONFIG_ERRORS_MAX)
+		return;
+	if (asprintf(&msg, "%s:0: %s (%zu more not shown)", path,
+		     warning ? "warning: too many warnings" : "too many errors",
+		     n - RG_CONFIG_ERRORS_MAX) < 0)
+		msg = NULL;
+	add_to(ld, warning ? &ld->cfg->warnings : ld->errs, msg);
+}
+
+/* Tenants that load but cannot work as meant. */
+static void tenant_warnings(struct load *ld)
+{
+	const struct rg_config *cfg = ld->cfg;
+
+	for (size_t i = 0; i < cfg->n_tenants; i++) {
+		const struct rg_tenant_conf *t = &cfg->tenants[i];
+
+		if (!t->n_connectors)
+			cfg_warn(ld, t->file, t->line, "tenant '%s' has no connectors: none of "
+				 "its mail is recognised", t->name);
+		if (!t->n_domains)
+			cfg_warn(ld, t->file, t->line, "tenant '%s' has no accepted domains: every "
+				 "sender domain of it counts as unregistered", t->name);
+	}
+}
+
 int rg_config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs)
 {
 	struct rg_config_errors local = { 0 };
@@ -887,14 +943,9 @@ int rg_config_load(const char *path, struct rg_config **out, struct rg_config_er
 		}
 	}
 
-	if (ld.n_errors > RG_CONFIG_ERRORS_MAX) {
-		char *msg;
-
-		if (asprintf(&msg, "%s:0: too many errors (%zu more not shown)", path,
-			     ld.n_errors - RG_CONFIG_ERRORS_MAX) < 0)
-			msg = NULL;
-		add_msg(&ld, msg);
-	}
+	tenant_warnings(&ld);
+	too_many(&ld, path, false);
+	too_many(&ld, path, true);
 	if (ld.err)
 		err = ld.err;
 	else if (ld.n_errors)

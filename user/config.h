@@ -57,6 +57,12 @@ struct rg_tenant_conf {
 	int line;
 };
 
+/* One "FILE:LINE: reason" per error (or warning), in order. */
+struct rg_config_errors {
+	char **msgs;
+	size_t n;
+};
+
 struct rg_config {
 	char *path;
 
@@ -100,12 +106,13 @@ struct rg_config {
 	char **files;
 	size_t n_files;
 	struct rg_name_index *tenant_index;	/* private to config.c: name -> tenant index */
-};
 
-/* One "FILE:LINE: reason" per error, in order. */
-struct rg_config_errors {
-	char **msgs;
-	size_t n;
+	/*
+	 * "FILE:LINE: warning: reason" for what loads but is probably a mistake: an interface
+	 * that does not exist (in this network namespace), a tenant without connectors or
+	 * without accepted domains. At most RG_CONFIG_ERRORS_MAX, then one count.
+	 */
+	struct rg_config_errors warnings;
 };
 
 /*

@@ -234,6 +234,8 @@ static void test_shipped_example(void **state)
 	struct rg_config *cfg = load_ok("tools/examples/relayguard.conf");
 
 	assert_true(cfg->n_interfaces >= 1);
+	/* installed as is, it must not reject mail before the operator has looked */
+	assert_int_equal(cfg->mode, RG_MODE_MONITOR);
 	assert_int_equal(cfg->defaults.unregistered_limit, 100);
 	/* contoso inline, its domains file, and the tenants.d fragment */
 	int c = rg_config_find_tenant(cfg, "contoso");
@@ -1174,13 +1176,15 @@ static void test_fifo_refused(void **state)
 	assert_int_equal(mkfifo(tpath("fifo/f.conf"), 0600), 0);
 	assert_int_equal(mkfifo(tpath("fifo/d/p.conf"), 0600), 0);
 	assert_int_equal(mkfifo(tpath("fifo/f.domains"), 0600), 0);
+	static const struct { int line; const char *reason; } want[] = {
+		{ 3, "cannot read included file" }, { 3, "f.conf': not a regular file" },
+		{ 4, "p.conf': not a regular file" }, { 6, "cannot read accepted_domains_file" },
+		{ 6, "f.domains': not a regular file" }, { 7, "/dev/null': not a regular file" },
+	};
+
 	load_bad(tpath("fifo/main.conf"), &e, -EINVAL);
-	expect_err(&e, tpath("fifo/main.conf"), 3, "cannot read included file");
-	expect_err(&e, tpath("fifo/main.conf"), 3, "not a regular file");
-	expect_err(&e, tpath("fifo/main.conf"), 4, "p.conf': not a regular file");
-	expect_err(&e, tpath("fifo/main.conf"), 6, "cannot read accepted_domains_file");
-	expect_err(&e, tpath("fifo/main.conf"), 6, "not a regular file");
-	expect_err(&e, tpath("fifo/main.conf"), 7, "/dev/null': not a regular file");
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		expect_err(&e, tpath("fifo/main.conf"), want[i].line, want[i].reason);
 	assert_int_equal(e.n, 4);
 	rg_config_errors_free(&e);
 
@@ -1189,6 +1193,45 @@ static void test_fifo_refused(void **state)
 	expect_err(&e, tpath("fifo/f.conf"), 0, "not a regular file");
 	rg_config_errors_free(&e);
 	alarm(0);
+}
+
+/* What loads but is probably a mistake: warnings with FILE:LINE, never errors. */
+static void test_warnings(void **state)
+{
+	const char *inc = write_tmp("warn/t.conf", "[tenant nodomains]\n"
+				    "connectors = 198.51.100.0/24\n");
+	const char *p = write_tmp("warn/main.conf",
+				  "[agent]\ninterfaces = lo\ninterfaces = nosuch0\n"
+				  "[tenant ok]\nconnectors = 192.0.2.0/24\n"
+				  "accepted_domains = ok.example\n"
+				  "[tenant empty]\n"
+				  "include = t.conf\n");
+	struct rg_config *cfg;
+	char want[4][PATH_MAX + 128];
+
+	(void)inc;
+	cfg = load_ok(p);
+	snprintf(want[0], sizeof(want[0]), "%s:3: warning: interface 'nosuch0' does not exist",
+		 p);
+	snprintf(want[1], sizeof(want[1]), "%s:7: warning: tenant 'empty' has no connectors: "
+		 "none of its mail is recognised", p);
+	snprintf(want[2], sizeof(want[2]), "%s:7: warning: tenant 'empty' has no accepted "
+		 "domains: every sender domain of it counts as unregistered", p);
+	snprintf(want[3], sizeof(want[3]), "%s:1: warning: tenant 'nodomains' has no accepted "
+		 "domains: every sender domain of it counts as unregistered", tpath("warn/t.conf"));
+	for (size_t i = 0; i < cfg->warnings.n; i++)
+		fprintf(stderr, "# warning: %s\n", cfg->warnings.msgs[i]);
+	assert_int_equal(cfg->warnings.n, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(cfg->warnings.msgs[i], want[i]);
+	assert_int_equal(cfg->n_interfaces, 2);
+	rg_config_free(cfg);
+
+	/* a complete tenant on an existing interface: none */
+	cfg = load_ok(write_tmp("warn/good.conf", "[agent]\ninterfaces = lo\n[tenant ok]\n"
+				"connectors = 192.0.2.0/24\naccepted_domains = ok.example\n"));
+	assert_int_equal(cfg->warnings.n, 0);
+	rg_config_free(cfg);
 }
 
 /* Which changed [agent] keys a reload cannot apply: in table order, none for the rest. */
@@ -1262,6 +1305,7 @@ int main(void)
 		cmocka_unit_test(test_1m_domains_included),
 		cmocka_unit_test(test_restart_keys),
 		cmocka_unit_test(test_fifo_refused),
+		cmocka_unit_test(test_warnings),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
