@@ -805,6 +805,17 @@ static void parse_lines(struct src_file *f)
 	}
 }
 
+/* A main file that cannot be opened has no line to name: "FILE: cannot open: reason". */
+static void no_file(struct load *ld, const char *path, const char *why)
+{
+	char *msg;
+
+	ld->n_errors++;
+	if (asprintf(&msg, "%s: cannot open: %s", path, why) < 0)
+		msg = NULL;
+	add_msg(ld, msg);
+}
+
 static int load_file(struct load *ld, const char *path, struct src_file *parent)
 {
 	char p[RG_PRINTABLE_MAX + 4], why[128];
@@ -819,11 +830,14 @@ static int load_file(struct load *ld, const char *path, struct src_file *parent)
 		     RG_CONFIG_INCLUDE_DEPTH);
 		return -ELOOP;
 	}
+	st.st_mode = 0;		/* stays 0 when the file could not even be opened */
 	err = rg_read_file(path, RG_CONFIG_FILE_MAX, 0, &buf, &len, &st);
 	if (err) {
 		read_error(err, why, sizeof(why), RG_CONFIG_FILE_MAX);
 		if (parent)
 			ferr(parent, "cannot read included file '%s': %s", pr(path, p), why);
+		else if (!st.st_mode)
+			no_file(ld, path, why);
 		else
 			cfg_err(ld, path, 0, "cannot read: %s", why);
 		return err;

@@ -3,7 +3,8 @@
 #
 # config_check.sh: `relayguardd -t` as an operator runs it, on files in a private directory
 # (no root, no network). Warnings ("FILE:LINE: warning: ...") go to stderr and keep exit
-# 0; errors exit 78; a FIFO matched by an include is refused at once instead of hanging.
+# 0; errors exit 78; a FIFO matched by an include is refused at once instead of hanging;
+# a file that cannot be opened is "FILE: cannot open: reason" (it has no line).
 . "$(dirname "$0")/../lib.sh"
 cd "$RG_ROOT" || exit 1
 
@@ -49,6 +50,11 @@ expect_eq "-t refuses a FIFO an include matched: exit 78 (124: it hung)" 78 "$rc
 case "$err" in *"$D/fifo.conf:3: cannot read included file"*"not a regular file"*)
 	ok "-t says the FIFO is not a regular file" ;;
 *) fail "-t says the FIFO is not a regular file: $err" ;; esac
+
+run "$D/nosuch.conf"
+expect_eq "-t on a missing file: exit 78" 78 "$rc"
+expect_eq "-t on a missing file: FILE: cannot open: reason" \
+	"$D/nosuch.conf: cannot open: No such file or directory" "$err"
 
 run tools/examples/relayguard.conf
 expect_eq "-t accepts the shipped example" 0 "$rc"
