@@ -199,7 +199,7 @@ static void cfg_msg(struct load *ld, bool warning, const char *file, int line,
 #define cfg_err(ld, ...) cfg_msg(ld, false, __VA_ARGS__)
 /* A warning: the configuration loads, but this is probably not what was meant. */
 #define cfg_warn(ld, ...) cfg_msg(ld, true, __VA_ARGS__)
-#define ferr(f, ...) cfg_err((f)->ld, (f)->path, (f)->rd.line, __VA_ARGS__)
+#define ferr(f, ...) cfg_msg((f)->ld, false, (f)->path, (f)->rd.line, __VA_ARGS__)
 
 /* rg_key_set()'s report: the line being handled, ctx a struct src_file. */
 __attribute__((format(printf, 2, 3)))

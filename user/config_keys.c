@@ -31,7 +31,7 @@ static const struct rg_enum_name level_names[] = {
 
 #define CFG(f) .off = offsetof(struct rg_config, f), \
 	       .size = sizeof(((struct rg_config *)0)->f)
-#define CFG_LIST(f, n) CFG(f), .off_n = offsetof(struct rg_config, n)
+#define COUNT(n) .off_n = offsetof(struct rg_config, n)
 #define LIM(f) .off = offsetof(struct rg_limits, f), \
 	       .size = sizeof(((struct rg_limits *)0)->f)
 #define ENUM(tab, text) .type = RG_KT_ENUM, .names = tab, .choices = text
@@ -42,11 +42,11 @@ static const struct rg_enum_name level_names[] = {
  * and the host prefixes are programmed into the kernel then; a reload keeps those.
  */
 const struct rg_key_def rg_agent_keys[] = {
-	{ "interfaces", RG_KT_IFACES, CFG_LIST(interfaces, n_interfaces) },
+	{ "interfaces", RG_KT_IFACES, CFG(interfaces), COUNT(n_interfaces) },
 	{ "attach_mode", ENUM(attach_names, "auto, native, generic or tc"), CFG(attach_mode),
 	  .def = "auto" },
-	{ "smtp_ports", RG_KT_PORTS, CFG_LIST(smtp_ports, n_smtp_ports), .def = "25 587 465" },
-	{ "policy_listen", RG_KT_LISTENS, CFG_LIST(policy_listen, n_policy_listen),
+	{ "smtp_ports", RG_KT_PORTS, CFG(smtp_ports), COUNT(n_smtp_ports), .def = "25 587 465" },
+	{ "policy_listen", RG_KT_LISTENS, CFG(policy_listen), COUNT(n_policy_listen),
 	  .def = "unix:/var/spool/postfix/private/relayguard" },
 	{ "control_socket", RG_KT_PATH, CFG(control_socket), .max = SUN_PATH_MAX,
 	  .def = "/run/relayguard/control.sock" },

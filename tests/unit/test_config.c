@@ -1244,6 +1244,33 @@ static void test_warnings(void **state)
 	rg_config_free(cfg);
 }
 
+/*
+ * Keys of any length are split like short ones (no line buffer to overflow): a 64 KiB key
+ * is one unknown key at its own line, its name shortened in the message, and the lines
+ * after it keep their numbers.
+ */
+static void test_long_key(void **state)
+{
+	size_t klen = 64 * 1024, n = 0;
+	char *buf = malloc(klen + 256);
+	struct rg_config_errors e = { 0 };
+	const char *p;
+
+	assert_non_null(buf);
+	n += (size_t)sprintf(buf, MINIMAL);
+	memset(buf + n, 'k', klen);
+	n += klen;
+	n += (size_t)sprintf(buf + n, " = v\nmode = sometimes\n");
+	p = write_tmp("longkey.conf", buf);
+	load_bad(p, &e, -EINVAL);
+	expect_err(&e, p, 3, "unknown key 'kkkk");
+	expect_err(&e, p, 4, "bad value for 'mode': 'sometimes'");
+	assert_int_equal(e.n, 2);
+	assert_true(strlen(e.msgs[0]) < strlen(p) + 64 + RG_PRINTABLE_MAX);
+	rg_config_errors_free(&e);
+	free(buf);
+}
+
 /* Which changed [agent] keys a reload cannot apply: in table order, none for the rest. */
 static void test_restart_keys(void **state)
 {
@@ -1316,6 +1343,7 @@ int main(void)
 		cmocka_unit_test(test_restart_keys),
 		cmocka_unit_test(test_fifo_refused),
 		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_long_key),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
