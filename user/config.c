@@ -8,7 +8,9 @@
  * and split once (config_ini.c), [agent] and [limits] values are parsed by their table
  * rows (config_keys.c), and tenants are found by hash. Reports every problem, not the
  * first, as "FILE:LINE: reason" with operator text passed through rg_printable(); any
- * error refuses the whole file.
+ * error refuses the whole file. What loads but looks like a mistake (an interface that
+ * does not exist, a tenant without connectors or domains) is kept as a warning in the
+ * configuration.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -479,6 +481,7 @@ static void agent_key(struct src_file *f, const char *key, char *val)
 {
 	struct load *ld = f->ld;
 	const struct rg_key_def *d = rg_key_find(rg_agent_keys, RG_AGENT_KEYS_N, key);
+	size_t had = ld->cfg->n_interfaces;
 	char p[RG_PRINTABLE_MAX + 4];
 	struct loc *seen;
 
@@ -495,11 +498,10 @@ static void agent_key(struct src_file *f, const char *key, char *val)
 	} else if (dup_scalar(f, seen, key)) {
 		return;
 	}
-	size_t had = ld->cfg->n_interfaces;
-
 	if (rg_key_set(d, ld->cfg, val, key_report, f) == -ENOMEM)
 		ld->err = -ENOMEM;
-	/* Names are checked where they are written; whether they exist, here and now. */
+	/* The table checks the names; one that does not exist here (in this network
+	 * namespace) may be created later, so it is a warning. */
 	for (size_t i = had; i < ld->cfg->n_interfaces; i++)
 		if (!if_nametoindex(ld->cfg->interfaces[i]))
 			cfg_warn(ld, f->path, f->rd.line, "interface '%s' does not exist",

@@ -116,8 +116,9 @@ struct rg_config {
 };
 
 /*
- * Load and validate path. 0 and *out on success; on any error -EINVAL (or -ENOENT,
- * -ENOMEM...) with every problem found appended to errs (which the caller frees).
+ * Load and validate path. 0 and *out on success (with (*out)->warnings, possibly none);
+ * on any error -EINVAL (or -ENOENT, -ENOMEM...) with every problem found appended to errs
+ * (which the caller frees). A main file that cannot be opened is "FILE: cannot open: ...".
  */
 int rg_config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs);
 void rg_config_free(struct rg_config *cfg);
