@@ -248,30 +248,20 @@ static void sample_conn_rates(struct rg_agent *a)
 
 /* ---- reload ------------------------------------------------------------------------- */
 
-static bool same_str(const char *x, const char *y)
-{
-	return (!x && !y) || (x && y && !strcmp(x, y));
-}
-
+/* The config's key table says which keys only a restart applies; name the changed ones. */
 static void warn_restart_only(const struct rg_config *o, const struct rg_config *n)
 {
-	bool same = o->n_policy_listen == n->n_policy_listen &&
-		    o->n_interfaces == n->n_interfaces && same_str(o->pin_dir, n->pin_dir) &&
-		    same_str(o->control_socket, n->control_socket) &&
-		    same_str(o->metrics_listen, n->metrics_listen) &&
-		    same_str(o->state_dir, n->state_dir) && o->attach_mode == n->attach_mode &&
-		    o->n_smtp_ports == n->n_smtp_ports &&
-		    o->host_prefix_v4 == n->host_prefix_v4 && o->host_prefix_v6 == n->host_prefix_v6;
+	const char *keys[32];
+	char list[512];
+	size_t k = rg_config_restart_keys(o, n, keys, 32), len = 0;
 
-	for (size_t i = 0; same && i < n->n_policy_listen; i++)
-		same = !strcmp(o->policy_listen[i], n->policy_listen[i]);
-	for (size_t i = 0; same && i < n->n_interfaces; i++)
-		same = !strcmp(o->interfaces[i], n->interfaces[i]);
-	for (size_t i = 0; same && i < n->n_smtp_ports; i++)
-		same = o->smtp_ports[i] == n->smtp_ports[i];
-	if (!same)
-		pr_warn("reload: [agent] listeners, interfaces, ports, prefixes and paths change "
-			"only on restart; the running values stay");
+	if (!k)
+		return;
+	list[0] = '\0';
+	for (size_t i = 0; i < k && i < 32 && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+					keys[i]);
+	pr_warn("reload: [agent] %s change only on restart; the running values stay", list);
 }
 
 int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
@@ -291,6 +281,8 @@ int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
 		rg_config_errors_free(&local);
 		return err;
 	}
+	for (size_t i = 0; i < n->warnings.n; i++)
+		pr_warn("%s", n->warnings.msgs[i]);
 	warn_restart_only(a->cfg, n);
 	err = rg_engine_reconfigure(a->engine, n, rg_now_real_ns());
 	if (err) {
@@ -491,6 +483,8 @@ int rg_agent_run(const char *config_path, bool debug)
 		pr_err("cannot load %s: not started", config_path);
 		return -EINVAL;
 	}
+	for (size_t i = 0; i < a.cfg->warnings.n; i++)
+		pr_warn("%s", a.cfg->warnings.msgs[i]);
 	if (!debug)
 		rg_log_set_level(a.cfg->log_level);
 

@@ -1,24 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * config.c: loads relayguard.conf as DESIGN.md fixes it ([agent], [limits], [tenant NAME],
- * include = GLOB, accepted-domain lists and files, connector CIDRs) into an immutable
- * struct rg_config.
+ * config.c: loads relayguard.conf ([agent], [limits], [tenant NAME], include = GLOB,
+ * accepted-domain lists and files, connector CIDRs) into an immutable struct rg_config.
  *
  * Takes files an operator wrote, possibly by script and possibly huge (100k tenants, 1M
  * domains), so: every file is read whole under a size cap, each physical line is cleaned
- * here (BOM, CRLF, '#' and ';' comments, UTF-8 check, syntax) before inih splits it, and
- * tenants are found by hash. Reports every problem, not the first, as "FILE:LINE: reason"
- * with operator text passed through rg_printable(); any error refuses the whole file.
- *
- * inih (Debian's build) gives the handler no line number and a 200-byte line buffer, so
- * the reader below counts physical lines itself and hands inih a placeholder value for
- * longer lines, keeping the real value aside for the handler.
+ * and split once (config_ini.c), [agent] and [limits] values are parsed by their table
+ * rows (config_keys.c), and tenants are found by hash. Reports every problem, not the
+ * first, as "FILE:LINE: reason" with operator text passed through rg_printable(); any
+ * error refuses the whole file. What loads but looks like a mistake (an interface that
+ * does not exist, a tenant without connectors or domains) is kept as a warning in the
+ * configuration.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
-#include <ini.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +25,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_ini.h"
+#include "config_keys.h"
 #include "containers.h"
-
-#define LONG_VALUE_MARK "\x01"
+#include "readfile.h"
 
 enum sect_kind { SECT_NONE, SECT_AGENT, SECT_LIMITS, SECT_TENANT, SECT_IGNORE };
 
@@ -44,77 +43,31 @@ struct src_file {
 	struct src_file *parent;
 	const char *path;	/* interned in cfg->files */
 	char *dir;		/* for relative includes and domain files */
-	char *buf;
-	size_t len, pos;
-	int line;		/* the physical line last handed to inih */
+	struct rg_ini rd;	/* rd.line: the line being handled */
 	dev_t dev;
 	ino_t ino;
 	enum sect_kind kind;	/* current section; an include starts in its includer's */
 	size_t tenant;
-	const char *long_key, *long_value; /* a line too long for inih, kept aside */
-};
-
-enum limit_key {
-	LK_UNREG_LIMIT, LK_UNREG_WINDOW, LK_BLOCK_DURATION, LK_FLOOD_LIMIT, LK_FLOOD_BLOCK,
-	LK_CONN_RATE, LK__N
-};
-
-static const char *const limit_names[LK__N] = {
-	[LK_UNREG_LIMIT] = "unregistered_limit",
-	[LK_UNREG_WINDOW] = "unregistered_window",
-	[LK_BLOCK_DURATION] = "block_duration",
-	[LK_FLOOD_LIMIT] = "flood_limit",
-	[LK_FLOOD_BLOCK] = "flood_block_time",
-	[LK_CONN_RATE] = "connection_rate_limit",
 };
 
 /* Per-tenant state the loader needs and the configuration does not keep. */
 struct tenant_extra {
 	struct rg_limits ov;
-	unsigned ov_mask;
+	unsigned ov_mask;	/* bit i: rg_limit_keys[i] was set */
 	size_t conn_cap;
-};
-
-enum agent_key {
-	AK_INTERFACES, AK_ATTACH_MODE, AK_SMTP_PORTS, AK_POLICY_LISTEN, AK_CONTROL_SOCKET,
-	AK_METRICS_LISTEN, AK_STATE_DIR, AK_PIN_DIR, AK_AUDIT_LOG, AK_MODE, AK_FAIL_MODE,
-	AK_HOST_PREFIX_V4, AK_HOST_PREFIX_V6, AK_HOST_TABLE, AK_FLOW_TABLE, AK_VERDICT_TABLE,
-	AK_MAX_POLICY_CONN, AK_POLICY_IDLE, AK_POLICY_REQUEST, AK_LOG_LEVEL, AK__N
-};
-
-static const char *const agent_names[AK__N] = {
-	[AK_INTERFACES] = "interfaces",
-	[AK_ATTACH_MODE] = "attach_mode",
-	[AK_SMTP_PORTS] = "smtp_ports",
-	[AK_POLICY_LISTEN] = "policy_listen",
-	[AK_CONTROL_SOCKET] = "control_socket",
-	[AK_METRICS_LISTEN] = "metrics_listen",
-	[AK_STATE_DIR] = "state_dir",
-	[AK_PIN_DIR] = "pin_dir",
-	[AK_AUDIT_LOG] = "audit_log",
-	[AK_MODE] = "mode",
-	[AK_FAIL_MODE] = "fail_mode",
-	[AK_HOST_PREFIX_V4] = "host_prefix_v4",
-	[AK_HOST_PREFIX_V6] = "host_prefix_v6",
-	[AK_HOST_TABLE] = "host_table_size",
-	[AK_FLOW_TABLE] = "flow_table_size",
-	[AK_VERDICT_TABLE] = "verdict_table_size",
-	[AK_MAX_POLICY_CONN] = "max_policy_connections",
-	[AK_POLICY_IDLE] = "policy_idle_timeout",
-	[AK_POLICY_REQUEST] = "policy_request_timeout",
-	[AK_LOG_LEVEL] = "log_level",
 };
 
 struct load {
 	struct rg_config *cfg;
 	struct rg_config_errors *errs;
 	size_t n_errors;	/* all found, stored or not */
+	size_t n_warnings;
 	int err;		/* first hard failure (-ENOMEM), beyond configuration errors */
 	int depth;
 	size_t files_cap, tenants_cap;
 	struct tenant_extra *tx;
-	struct loc agent_seen[AK__N];
-	struct loc limits_seen[LK__N];
+	struct loc agent_seen[RG_AGENT_KEYS_N];
+	struct loc limits_seen[RG_LIMIT_KEYS_N];
 	struct loc agent_section;
 };
 
@@ -189,9 +142,8 @@ static const char *pr(const char *s, char out[RG_PRINTABLE_MAX + 4])
 	return rg_printable(s, strlen(s), out);
 }
 
-static void add_msg(struct load *ld, char *msg)
+static void add_to(struct load *ld, struct rg_config_errors *e, char *msg)
 {
-	struct rg_config_errors *e = ld->errs;
 	char **nm;
 
 	if (!msg) {
@@ -208,264 +160,107 @@ static void add_msg(struct load *ld, char *msg)
 	e->msgs[e->n++] = msg;
 }
 
-__attribute__((format(printf, 4, 5)))
-static void cfg_err(struct load *ld, const char *file, int line, const char *fmt, ...)
+static void add_msg(struct load *ld, char *msg)
 {
+	add_to(ld, ld->errs, msg);
+}
+
+/*
+ * One message "FILE:LINE: reason" (an error) or "FILE:LINE: warning: reason", line 0 for
+ * what belongs to no line (an unreadable main file); past RG_CONFIG_ERRORS_MAX of a kind
+ * only counted.
+ */
+__attribute__((format(printf, 5, 0)))
+static void vcfg_msg(struct load *ld, bool warning, const char *file, int line,
+		     const char *fmt, va_list ap)
+{
+	size_t *count = warning ? &ld->n_warnings : &ld->n_errors;
 	char reason[512];
 	char *msg = NULL;
+
+	if ((*count)++ >= RG_CONFIG_ERRORS_MAX)
+		return;
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	if (asprintf(&msg, "%s:%d: %s%s", file, line, warning ? "warning: " : "", reason) < 0)
+		msg = NULL;
+	add_to(ld, warning ? &ld->cfg->warnings : ld->errs, msg);
+}
+
+__attribute__((format(printf, 5, 6)))
+static void cfg_msg(struct load *ld, bool warning, const char *file, int line,
+		    const char *fmt, ...)
+{
 	va_list ap;
 
-	if (ld->n_errors++ >= RG_CONFIG_ERRORS_MAX)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
+	vcfg_msg(ld, warning, file, line, fmt, ap);
 	va_end(ap);
-	/* Always FILE:LINE, with line 0 for what belongs to no line (unreadable main file). */
-	if (asprintf(&msg, "%s:%d: %s", file, line, reason) < 0)
-		msg = NULL;
-	add_msg(ld, msg);
 }
 
-#define ferr(f, ...) cfg_err((f)->ld, (f)->path, (f)->line, __VA_ARGS__)
+#define cfg_err(ld, ...) cfg_msg(ld, false, __VA_ARGS__)
+/* A warning: the configuration loads, but this is probably not what was meant. */
+#define cfg_warn(ld, ...) cfg_msg(ld, true, __VA_ARGS__)
+#define ferr(f, ...) cfg_msg((f)->ld, false, (f)->path, (f)->rd.line, __VA_ARGS__)
 
-static bool is_ws(char c)
+/* rg_key_set()'s report: the line being handled, ctx a struct src_file. */
+__attribute__((format(printf, 2, 3)))
+static void key_report(void *ctx, const char *fmt, ...)
 {
-	return c == ' ' || c == '\t';
-}
+	struct src_file *f = ctx;
+	va_list ap;
 
-/* Next whitespace-separated token of a list value; NULL at the end. */
-static char *next_token(char **cursor, size_t *len)
-{
-	char *p = *cursor, *start;
-
-	while (is_ws(*p))
-		p++;
-	if (!*p)
-		return NULL;
-	start = p;
-	while (*p && !is_ws(*p))
-		p++;
-	*len = (size_t)(p - start);
-	*cursor = p;
-	return start;
-}
-
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = s[i], need, min;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			need = 1, min = 0x80, cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			need = 2, min = 0x800, cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			need = 3, min = 0x10000, cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i <= need)
-			return false;
-		for (unsigned k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += need + 1;
-	}
-	return true;
-}
-
-/* Decimal without sign or spaces. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		unsigned d = (unsigned)(*s - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return -ERANGE;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
-/* ---- durations and rates ---- */
-
-#define NS_PER_S 1000000000ULL
-
-int rg_parse_duration(const char *s, uint64_t *ns)
-{
-	char num[32];
-	const char *p = s;
-	uint64_t v, mult;
-	size_t n;
-	int err;
-
-	if (!s)
-		return -EINVAL;
-	while (*p >= '0' && *p <= '9')
-		p++;
-	n = (size_t)(p - s);
-	if (n == 0)
-		return -EINVAL;
-	if (n >= sizeof(num))
-		return -ERANGE;
-	memcpy(num, s, n);
-	num[n] = '\0';
-	if (!*p)
-		mult = 1;
-	else if (!strcmp(p, "s"))
-		mult = 1;
-	else if (!strcmp(p, "m"))
-		mult = 60;
-	else if (!strcmp(p, "h"))
-		mult = 3600;
-	else if (!strcmp(p, "d"))
-		mult = 86400;
-	else
-		return -EINVAL;
-	err = parse_u64(num, &v);
-	if (err)
-		return err;
-	if (v > UINT64_MAX / (mult * NS_PER_S))
-		return -ERANGE;
-	*ns = v * mult * NS_PER_S;
-	return 0;
-}
-
-int rg_parse_rate(const char *s, struct rg_rate *r)
-{
-	char num[32];
-	const char *slash;
-	uint64_t count, period;
-	size_t n;
-	int err;
-
-	if (!s)
-		return -EINVAL;
-	if (!strcmp(s, "0")) {
-		r->count = 0;
-		r->period_ns = 0;
-		return 0;
-	}
-	slash = strchr(s, '/');
-	if (!slash)
-		return -EINVAL;
-	n = (size_t)(slash - s);
-	if (n == 0)
-		return -EINVAL;
-	if (n >= sizeof(num))
-		return -ERANGE;
-	memcpy(num, s, n);
-	num[n] = '\0';
-	err = parse_u64(num, &count);
-	if (err)
-		return err;
-	slash++;
-	if (!strcmp(slash, "s") || !strcmp(slash, "m") || !strcmp(slash, "h") ||
-	    !strcmp(slash, "d")) {
-		char one[3] = { '1', slash[0], '\0' };
-
-		err = rg_parse_duration(one, &period);
-	} else {
-		err = rg_parse_duration(slash, &period);
-	}
-	if (err)
-		return err;
-	if (period == 0)
-		return -EINVAL;
-	r->count = count;
-	r->period_ns = count ? period : 0;
-	return 0;
-}
-
-char *rg_format_duration(uint64_t ns, char *buf, size_t len)
-{
-	static const struct { uint64_t ns; const char *unit; } units[] = {
-		{ 86400 * NS_PER_S, "d" }, { 3600 * NS_PER_S, "h" }, { 60 * NS_PER_S, "m" },
-		{ NS_PER_S, "s" }, { 1000000, "ms" }, { 1000, "us" }, { 1, "ns" },
-	};
-
-	if (!buf || !len)
-		return buf;
-	if (ns == 0) {
-		snprintf(buf, len, "0");
-		return buf;
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (ns % units[i].ns == 0) {
-			int n = snprintf(buf, len, "%llu%s",
-					 (unsigned long long)(ns / units[i].ns), units[i].unit);
-
-			if (n < 0 || (size_t)n >= len)
-				buf[0] = '\0';
-			return buf;
-		}
-	}
-	return buf;
+	va_start(ap, fmt);
+	vcfg_msg(f->ld, false, f->path, f->rd.line, fmt, ap);
+	va_end(ap);
 }
 
 /* ---- the configuration object ---- */
 
-static void limits_default(struct rg_limits *l)
+static int config_init(struct rg_config *cfg)
 {
-	l->unregistered_limit = 100;
-	l->unregistered_window_ns = 3600 * NS_PER_S;
-	l->block_duration_ns = 0;
-	l->flood_limit = 60;
-	l->flood_block_time_ns = 15 * 60 * NS_PER_S;
-	l->connection_rate_limit.count = 600;
-	l->connection_rate_limit.period_ns = 60 * NS_PER_S;
-}
-
-static int config_defaults(struct rg_config *cfg)
-{
-	cfg->attach_mode = RG_ATTACH_AUTO;
-	cfg->smtp_ports[0] = 25;
-	cfg->smtp_ports[1] = 587;
-	cfg->smtp_ports[2] = 465;
-	cfg->n_smtp_ports = 3;
-	cfg->policy_listen[0] = strdup("unix:/var/spool/postfix/private/relayguard");
-	cfg->n_policy_listen = 1;
-	cfg->control_socket = strdup("/run/relayguard/control.sock");
-	cfg->metrics_listen = strdup("inet:127.0.0.1:9433");
-	cfg->state_dir = strdup("/var/lib/relayguard");
-	cfg->pin_dir = strdup("/sys/fs/bpf/relayguard");
-	cfg->mode = RG_MODE_ENFORCE;
-	cfg->fail_mode = RG_FAIL_OPEN;
-	cfg->host_prefix_v4 = 32;
-	cfg->host_prefix_v6 = 64;
-	cfg->host_table_size = 1048576;
-	cfg->flow_table_size = 262144;
-	cfg->verdict_table_size = 65536;
-	cfg->max_policy_connections = 1024;
-	cfg->policy_idle_timeout_ns = 5 * 60 * NS_PER_S;
-	cfg->policy_request_timeout_ns = 10 * NS_PER_S;
-	cfg->log_level = RG_LOG_INFO;
-	limits_default(&cfg->defaults);
 	cfg->domains = rg_domains_new(4096);
 	cfg->connectors = rg_lpm_new();
 	cfg->tenant_index = calloc(1, sizeof(*cfg->tenant_index));
-	if (!cfg->policy_listen[0] || !cfg->control_socket || !cfg->metrics_listen ||
-	    !cfg->state_dir || !cfg->pin_dir || !cfg->domains || !cfg->connectors ||
-	    !cfg->tenant_index)
+	if (!cfg->domains || !cfg->connectors || !cfg->tenant_index)
 		return -ENOMEM;
 	return 0;
+}
+
+/* A default that does not parse is a bug of the table: reported like any error. */
+static int set_default(struct load *ld, const struct rg_key_def *d, void *base)
+{
+	struct src_file f = { .ld = ld, .path = "(built-in default)" };
+	char *val;
+	int err;
+
+	if (!d->def)
+		return 0;
+	val = strdup(d->def);
+	if (!val)
+		return -ENOMEM;
+	err = rg_key_set(d, base, val, key_report, &f);
+	free(val);
+	return err == -ENOMEM ? err : 0;
+}
+
+/* Every key the files did not set takes its default, [limits] before any tenant merge. */
+static int apply_defaults(struct load *ld)
+{
+	struct rg_config *cfg = ld->cfg;
+	int err = 0;
+
+	for (size_t i = 0; i < RG_AGENT_KEYS_N && !err; i++)
+		if (!ld->agent_seen[i].file)
+			err = set_default(ld, &rg_agent_keys[i], cfg);
+	for (size_t i = 0; i < RG_LIMIT_KEYS_N && !err; i++)
+		if (!ld->limits_seen[i].file)
+			err = set_default(ld, &rg_limit_keys[i], &cfg->defaults);
+	if (!err && !cfg->audit_log &&
+	    asprintf(&cfg->audit_log, "%s/audit.log", cfg->state_dir) < 0) {
+		cfg->audit_log = NULL;
+		err = -ENOMEM;
+	}
+	return err;
 }
 
 void rg_config_free(struct rg_config *cfg)
@@ -473,15 +268,8 @@ void rg_config_free(struct rg_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->path);
-	for (size_t i = 0; i < cfg->n_interfaces; i++)
-		free(cfg->interfaces[i]);
-	for (size_t i = 0; i < cfg->n_policy_listen; i++)
-		free(cfg->policy_listen[i]);
-	free(cfg->control_socket);
-	free(cfg->metrics_listen);
-	free(cfg->state_dir);
-	free(cfg->pin_dir);
-	free(cfg->audit_log);
+	for (size_t i = 0; i < RG_AGENT_KEYS_N; i++)
+		rg_key_free(&rg_agent_keys[i], cfg);
 	for (size_t i = 0; i < cfg->n_tenants; i++)
 		free(cfg->tenants[i].connectors);
 	free(cfg->tenants);
@@ -493,6 +281,7 @@ void rg_config_free(struct rg_config *cfg)
 	if (cfg->tenant_index)
 		free(cfg->tenant_index->slots);
 	free(cfg->tenant_index);
+	rg_config_errors_free(&cfg->warnings);
 	free(cfg);
 }
 
@@ -551,175 +340,22 @@ static char *resolve(const char *dir, const char *path)
 	return out;
 }
 
-/*
- * Read a whole file under a size cap into a NUL-terminated buffer. 0, or -errno with
- * -EFBIG for a file over max.
- */
-static int read_file(const char *path, size_t max, char **out, size_t *out_len, struct stat *st)
-{
-	char *buf = NULL;
-	size_t len = 0, cap;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, st)) {
-		err = -errno;
-		goto out;
-	}
-	if (S_ISDIR(st->st_mode)) {
-		err = -EISDIR;
-		goto out;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		err = -EINVAL;
-		goto out;
-	}
-	if ((uint64_t)st->st_size > max) {
-		err = -EFBIG;
-		goto out;
-	}
-	cap = (size_t)st->st_size + 1;
-	buf = malloc(cap + 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	/* The size can change under us: read to EOF, never past max. */
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			char *nb;
-
-			if (ncap <= cap) {
-				err = -EFBIG;
-				goto out;
-			}
-			nb = realloc(buf, ncap + 1);
-			if (!nb) {
-				err = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > max) {
-		err = -EFBIG;
-		goto out;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*out_len = len;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return err;
-}
-
 static const char *read_error(int err, char *buf, size_t len, size_t max)
 {
 	if (err == -EFBIG)
 		snprintf(buf, len, "file too large (over %zu MiB)", max >> 20);
+	else if (err == -EINVAL)	/* rg_read_file() reads regular files only */
+		snprintf(buf, len, "not a regular file");
 	else
 		snprintf(buf, len, "%s", strerror(-err));
 	return buf;
-}
-
-/*
- * Take the next physical line of f (NUL-terminated in place, CR and the BOM removed).
- * NULL at the end.
- */
-static char *take_line(struct src_file *f, size_t *len)
-{
-	char *line, *nl;
-	size_t n;
-
-	if (f->pos >= f->len)
-		return NULL;
-	line = f->buf + f->pos;
-	nl = memchr(line, '\n', f->len - f->pos);
-	n = nl ? (size_t)(nl - line) : f->len - f->pos;
-	f->pos += n + (nl ? 1 : 0);
-	line[n] = '\0';
-	f->line++;
-	if (f->line == 1 && n >= 3 && !memcmp(line, "\xef\xbb\xbf", 3)) {
-		line += 3;
-		n -= 3;
-	}
-	if (n && line[n - 1] == '\r')
-		line[--n] = '\0';
-	*len = n;
-	return line;
-}
-
-/* Cut a comment: '#' or ';' at the start, or preceded by a space or tab. */
-static size_t strip_comment(char *line, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if ((line[i] == '#' || line[i] == ';') && (i == 0 || is_ws(line[i - 1]))) {
-			line[i] = '\0';
-			return i;
-		}
-	}
-	return n;
-}
-
-static char *trim(char *s, size_t *n)
-{
-	size_t len = *n;
-
-	while (len && is_ws(*s))
-		s++, len--;
-	while (len && is_ws(s[len - 1]))
-		len--;
-	s[len] = '\0';
-	*n = len;
-	return s;
-}
-
-static bool valid_key(const char *s, size_t n)
-{
-	if (!n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-' || c == '.'))
-			return false;
-	}
-	return true;
 }
 
 static bool valid_tenant_name(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n >= RG_TENANT_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return n < RG_TENANT_NAME_MAX && rg_ini_name_valid(s, n);
 }
 
 static void open_tenant(struct src_file *f, const char *name)
@@ -765,7 +401,7 @@ static void open_tenant(struct src_file *f, const char *name)
 	memset(&ld->tx[cfg->n_tenants], 0, sizeof(ld->tx[0]));
 	memcpy(t->name, name, strlen(name) + 1);
 	t->file = (char *)f->path;
-	t->line = f->line;
+	t->line = f->rd.line;
 	cfg->n_tenants++;
 	if (index_add(cfg, (uint32_t)(cfg->n_tenants - 1)))
 		goto oom;
@@ -776,24 +412,21 @@ oom:
 	ld->err = -ENOMEM;
 }
 
-/* A "[...]" line: s is the text between the brackets. */
+/* A "[...]" line: s is the text between the brackets, trimmed. */
 static void open_section(struct src_file *f, char *s)
 {
 	char p[RG_PRINTABLE_MAX + 4];
-	size_t n = strlen(s);
-	char *word, *rest, *cur;
+	char *word, *rest, *cur = s;
 	size_t wlen, rlen;
 
-	s = trim(s, &n);
-	cur = s;
-	word = next_token(&cur, &wlen);
+	word = rg_ini_token(&cur, &wlen);
 	if (!word) {
 		ferr(f, "empty section name");
 		f->kind = SECT_IGNORE;
 		return;
 	}
-	rest = next_token(&cur, &rlen);
-	if (rest && next_token(&cur, &rlen)) {
+	rest = rg_ini_token(&cur, &rlen);
+	if (rest && rg_ini_token(&cur, &rlen)) {
 		ferr(f, "unknown section [%s]", pr(s, p));
 		f->kind = SECT_IGNORE;
 		return;
@@ -812,7 +445,7 @@ static void open_section(struct src_file *f, char *s)
 		f->kind = SECT_AGENT;
 		if (!f->ld->agent_section.file) {
 			f->ld->agent_section.file = f->path;
-			f->ld->agent_section.line = f->line;
+			f->ld->agent_section.line = f->rd.line;
 		}
 		return;
 	}
@@ -823,85 +456,6 @@ static void open_section(struct src_file *f, char *s)
 	ferr(f, "unknown section [%s]", pr(s, p));
 	f->kind = SECT_IGNORE;
 }
-
-/*
- * inih's reader: hands over one cleaned line at a time. Comments, blank lines and lines
- * with errors go over as blank lines so inih never sees what it would misread; sections
- * are handled here (inih cannot report an empty or duplicate one).
- */
-static char *reader(char *str, int num, void *stream)
-{
-	struct src_file *f = stream;
-	char p[RG_PRINTABLE_MAX + 4];
-	size_t n;
-	char *line;
-
-	if (num < 8 || f->ld->err)
-		return NULL;
-	f->long_key = f->long_value = NULL;
-	line = take_line(f, &n);
-	if (!line)
-		return NULL;
-	str[0] = '\n';
-	str[1] = '\0';
-	if (memchr(line, '\0', n)) {
-		ferr(f, "NUL byte in line");
-		return str;
-	}
-	n = strip_comment(line, n);
-	line = trim(line, &n);
-	if (!n)
-		return str;
-	if (!utf8_valid((const unsigned char *)line, n)) {
-		ferr(f, "invalid UTF-8");
-		if (line[0] == '[')
-			f->kind = SECT_IGNORE;
-		return str;
-	}
-	if (line[0] == '[') {
-		if (line[n - 1] != ']') {
-			ferr(f, "bad section header '%s': expected [NAME]", pr(line, p));
-			f->kind = SECT_IGNORE;
-			return str;
-		}
-		line[n - 1] = '\0';
-		open_section(f, line + 1);
-		snprintf(str, (size_t)num, "[s]\n");
-		return str;
-	}
-
-	char *eq = strchr(line, '=');
-	size_t klen, vlen;
-	char *key, *val;
-
-	if (!eq) {
-		ferr(f, "expected 'key = value' or '[section]', got '%s'", pr(line, p));
-		return str;
-	}
-	klen = (size_t)(eq - line);
-	key = trim(line, &klen);
-	vlen = n - (size_t)(eq + 1 - line);
-	val = trim(eq + 1, &vlen);
-	if (!valid_key(key, klen)) {
-		ferr(f, "bad key '%s'", pr(key, p));
-		return str;
-	}
-	if (klen + vlen + 3 > (size_t)num) {
-		/* inih would cut it: send a placeholder, the handler takes the kept value. */
-		if (klen + sizeof(LONG_VALUE_MARK) + 3 > (size_t)num) {
-			ferr(f, "key too long");
-			return str;
-		}
-		f->long_key = key;
-		f->long_value = val;
-		snprintf(str, (size_t)num, "%s=%s\n", key, LONG_VALUE_MARK);
-		return str;
-	}
-	snprintf(str, (size_t)num, "%s=%s\n", key, val);
-	return str;
-}
-
-/* ---- values ---- */
 
 static void bad_value(struct src_file *f, const char *key, const char *val, const char *why)
 {
@@ -917,381 +471,56 @@ static bool dup_scalar(struct src_file *f, struct loc *seen, const char *key)
 		return true;
 	}
 	seen->file = f->path;
-	seen->line = f->line;
+	seen->line = f->rd.line;
 	return false;
 }
 
-static bool get_u64(struct src_file *f, const char *key, const char *val, uint64_t min,
-		    uint64_t max, uint64_t *out)
-{
-	char why[96];
-	uint64_t v = 0;
-	int err = parse_u64(val, &v);
-
-	if (err == -EINVAL) {
-		bad_value(f, key, val, "not a number");
-		return false;
-	}
-	if (err || v < min || v > max) {
-		snprintf(why, sizeof(why), "out of range %llu..%llu", (unsigned long long)min,
-			 (unsigned long long)max);
-		bad_value(f, key, val, why);
-		return false;
-	}
-	*out = v;
-	return true;
-}
-
-static bool get_duration(struct src_file *f, const char *key, const char *val, bool zero_ok,
-			 uint64_t *out)
-{
-	uint64_t ns;
-	int err = rg_parse_duration(val, &ns);
-
-	if (err == -ERANGE) {
-		bad_value(f, key, val, "duration too large");
-		return false;
-	}
-	if (err) {
-		bad_value(f, key, val, "not a duration (e.g. 30s, 15m, 1h, 1d)");
-		return false;
-	}
-	if (!ns && !zero_ok) {
-		bad_value(f, key, val, "must be more than 0");
-		return false;
-	}
-	*out = ns;
-	return true;
-}
-
-struct enum_name {
-	const char *name;
-	int value;
-};
-
-static bool get_enum(struct src_file *f, const char *key, const char *val,
-		     const struct enum_name *names, const char *choices, int *out)
-{
-	char why[128];
-
-	for (; names->name; names++) {
-		if (!strcmp(val, names->name)) {
-			*out = names->value;
-			return true;
-		}
-	}
-	snprintf(why, sizeof(why), "expected %s", choices);
-	bad_value(f, key, val, why);
-	return false;
-}
-
-static bool get_abs_path(struct src_file *f, const char *key, const char *val, char **dst)
-{
-	char *s;
-
-	if (val[0] != '/') {
-		bad_value(f, key, val, "an absolute path is required");
-		return false;
-	}
-	if (strlen(val) >= PATH_MAX) {
-		bad_value(f, key, val, "path too long");
-		return false;
-	}
-	s = strdup(val);
-	if (!s) {
-		f->ld->err = -ENOMEM;
-		return false;
-	}
-	free(*dst);
-	*dst = s;
-	return true;
-}
-
-/* "inet:HOST:PORT" (HOST a name, an IPv4 address, [IPv6] or bare IPv6) or "unix:/PATH". */
-static const char *check_listen(const char *s, bool unix_ok)
-{
-	if (!strncmp(s, "unix:", 5)) {
-		if (!unix_ok)
-			return "only inet:HOST:PORT is possible here";
-		if (s[5] != '/')
-			return "unix: needs an absolute path";
-		if (strlen(s + 5) >= 108)
-			return "unix socket path too long";
-		return NULL;
-	}
-	if (strncmp(s, "inet:", 5))
-		return unix_ok ? "expected unix:PATH or inet:HOST:PORT" : "expected inet:HOST:PORT";
-
-	const char *host = s + 5, *colon = strrchr(host, ':');
-	char hbuf[256];
-	uint64_t port;
-	size_t hlen;
-
-	if (!colon || colon == host)
-		return "expected inet:HOST:PORT";
-	if (parse_u64(colon + 1, &port) || port < 1 || port > 65535)
-		return "bad port (1..65535)";
-	hlen = (size_t)(colon - host);
-	if (hlen >= sizeof(hbuf))
-		return "host name too long";
-	memcpy(hbuf, host, hlen);
-	hbuf[hlen] = '\0';
-	if (hbuf[0] == '[') {
-		uint8_t a[16];
-		bool v4;
-
-		if (hlen < 3 || hbuf[hlen - 1] != ']')
-			return "bad [IPv6] address";
-		hbuf[hlen - 1] = '\0';
-		if (rg_addr_parse(hbuf + 1, a, &v4) || v4)
-			return "bad [IPv6] address";
-		return NULL;
-	}
-	if (strchr(hbuf, ':')) {
-		uint8_t a[16];
-
-		if (rg_addr_parse(hbuf, a, NULL))
-			return "bad IPv6 address";
-		return NULL;
-	}
-	for (size_t i = 0; i < hlen; i++) {
-		char c = hbuf[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '-'))
-			return "bad host";
-	}
-	return NULL;
-}
-
-static bool valid_ifname(const char *s, size_t n)
-{
-	if (n == 0 || n >= 16 || (n == 1 && s[0] == '.') || (n == 2 && !memcmp(s, "..", 2)))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c <= ' ' || c >= 0x7f || c == '/' || c == ':')
-			return false;
-	}
-	return true;
-}
-
-static void agent_list(struct src_file *f, enum agent_key k, const char *key, char *val)
-{
-	struct load *ld = f->ld;
-	struct rg_config *cfg = ld->cfg;
-	char p[RG_PRINTABLE_MAX + 4];
-	bool first = !ld->agent_seen[k].file;
-	char *cur = val, *tok;
-	size_t len;
-
-	if (first) {
-		ld->agent_seen[k].file = f->path;
-		ld->agent_seen[k].line = f->line;
-		/* The first setting replaces the default; repeats append. */
-		if (k == AK_SMTP_PORTS)
-			cfg->n_smtp_ports = 0;
-		if (k == AK_POLICY_LISTEN) {
-			for (size_t i = 0; i < cfg->n_policy_listen; i++)
-				free(cfg->policy_listen[i]);
-			cfg->n_policy_listen = 0;
-		}
-	}
-	if (!*val) {
-		bad_value(f, key, val, "one or more values required");
-		return;
-	}
-	while ((tok = next_token(&cur, &len))) {
-		char save = tok[len];
-
-		tok[len] = '\0';
-		if (k == AK_INTERFACES) {
-			bool dup = false;
-
-			for (size_t i = 0; i < cfg->n_interfaces; i++)
-				dup |= !strcmp(cfg->interfaces[i], tok);
-			if (!valid_ifname(tok, len)) {
-				bad_value(f, key, tok, "not an interface name");
-			} else if (dup) {
-				bad_value(f, key, tok, "listed twice");
-			} else if (cfg->n_interfaces >= RG_MAX_IFACES) {
-				ferr(f, "too many interfaces (at most %d)", RG_MAX_IFACES);
-			} else {
-				char *s = strdup(tok);
-
-				if (!s)
-					ld->err = -ENOMEM;
-				else
-					cfg->interfaces[cfg->n_interfaces++] = s;
-			}
-		} else if (k == AK_SMTP_PORTS) {
-			uint64_t port;
-			bool dup = false;
-
-			if (parse_u64(tok, &port) || port < 1 || port > 65535) {
-				ferr(f, "bad port '%s' in smtp_ports: 1..65535", pr(tok, p));
-			} else {
-				for (size_t i = 0; i < cfg->n_smtp_ports; i++)
-					dup |= cfg->smtp_ports[i] == port;
-				if (dup)
-					ferr(f, "bad port '%s' in smtp_ports: listed twice", tok);
-				else if (cfg->n_smtp_ports >= sizeof(cfg->smtp_ports) /
-								sizeof(cfg->smtp_ports[0]))
-					ferr(f, "too many smtp_ports (at most %zu)",
-					     sizeof(cfg->smtp_ports) / sizeof(cfg->smtp_ports[0]));
-				else
-					cfg->smtp_ports[cfg->n_smtp_ports++] = (uint16_t)port;
-			}
-		} else { /* AK_POLICY_LISTEN */
-			const char *why = check_listen(tok, true);
-
-			if (why) {
-				bad_value(f, key, tok, why);
-			} else if (cfg->n_policy_listen >= RG_MAX_LISTEN) {
-				ferr(f, "too many policy_listen addresses (at most %d)", RG_MAX_LISTEN);
-			} else {
-				char *s = strdup(tok);
-
-				if (!s)
-					ld->err = -ENOMEM;
-				else
-					cfg->policy_listen[cfg->n_policy_listen++] = s;
-			}
-		}
-		tok[len] = save;
-	}
-}
-
-static const struct enum_name attach_names[] = {
-	{ "auto", RG_ATTACH_AUTO }, { "native", RG_ATTACH_NATIVE },
-	{ "generic", RG_ATTACH_GENERIC }, { "tc", RG_ATTACH_TC }, { NULL, 0 } };
-static const struct enum_name mode_names[] = {
-	{ "enforce", RG_MODE_ENFORCE }, { "monitor", RG_MODE_MONITOR }, { NULL, 0 } };
-static const struct enum_name fail_names[] = {
-	{ "open", RG_FAIL_OPEN }, { "closed", RG_FAIL_CLOSED }, { NULL, 0 } };
-static const struct enum_name level_names[] = {
-	{ "err", RG_LOG_ERR }, { "warn", RG_LOG_WARN }, { "info", RG_LOG_INFO },
-	{ "debug", RG_LOG_DEBUG }, { NULL, 0 } };
-
+/* A key of [agent]: lists may repeat (and append), any other key is set once. */
 static void agent_key(struct src_file *f, const char *key, char *val)
 {
 	struct load *ld = f->ld;
-	struct rg_config *cfg = ld->cfg;
+	const struct rg_key_def *d = rg_key_find(rg_agent_keys, RG_AGENT_KEYS_N, key);
+	size_t had = ld->cfg->n_interfaces;
 	char p[RG_PRINTABLE_MAX + 4];
-	uint64_t v;
-	int e;
-	int k;
+	struct loc *seen;
 
-	for (k = 0; k < AK__N; k++)
-		if (!strcmp(key, agent_names[k]))
-			break;
-	if (k == AK__N) {
+	if (!d) {
 		ferr(f, "unknown key '%s' in [agent]", pr(key, p));
 		return;
 	}
-	if (k == AK_INTERFACES || k == AK_SMTP_PORTS || k == AK_POLICY_LISTEN) {
-		agent_list(f, (enum agent_key)k, key, val);
-		return;
-	}
-	if (dup_scalar(f, &ld->agent_seen[k], key))
-		return;
-
-	switch ((enum agent_key)k) {
-	case AK_ATTACH_MODE:
-		if (get_enum(f, key, val, attach_names, "auto, native, generic or tc", &e))
-			cfg->attach_mode = (enum rg_attach_mode)e;
-		break;
-	case AK_MODE:
-		if (get_enum(f, key, val, mode_names, "enforce or monitor", &e))
-			cfg->mode = (enum rg_mode)e;
-		break;
-	case AK_FAIL_MODE:
-		if (get_enum(f, key, val, fail_names, "open or closed", &e))
-			cfg->fail_mode = (enum rg_fail_mode)e;
-		break;
-	case AK_LOG_LEVEL:
-		if (get_enum(f, key, val, level_names, "err, warn, info or debug", &e))
-			cfg->log_level = (enum rg_log_level)e;
-		break;
-	case AK_CONTROL_SOCKET:
-		if (get_abs_path(f, key, val, &cfg->control_socket) &&
-		    strlen(val) >= 108)
-			bad_value(f, key, val, "unix socket path too long");
-		break;
-	case AK_STATE_DIR:
-		get_abs_path(f, key, val, &cfg->state_dir);
-		break;
-	case AK_PIN_DIR:
-		get_abs_path(f, key, val, &cfg->pin_dir);
-		break;
-	case AK_AUDIT_LOG:
-		get_abs_path(f, key, val, &cfg->audit_log);
-		break;
-	case AK_METRICS_LISTEN: {
-		const char *why = *val ? check_listen(val, false) : NULL;
-
-		if (why) {
-			bad_value(f, key, val, why);
-			break;
+	seen = &ld->agent_seen[d - rg_agent_keys];
+	if (rg_key_is_list(d)) {
+		if (!seen->file) {
+			seen->file = f->path;
+			seen->line = f->rd.line;
 		}
-		free(cfg->metrics_listen);
-		cfg->metrics_listen = NULL;
-		if (*val && !(cfg->metrics_listen = strdup(val)))
-			ld->err = -ENOMEM;
-		break;
+	} else if (dup_scalar(f, seen, key)) {
+		return;
 	}
-	case AK_HOST_PREFIX_V4:
-		if (parse_u64(val, &v) || v < 1 || v > 32)
-			ferr(f, "bad prefix '%s' for host_prefix_v4: 1..32", pr(val, p));
-		else
-			cfg->host_prefix_v4 = (unsigned)v;
-		break;
-	case AK_HOST_PREFIX_V6:
-		if (parse_u64(val, &v) || v < 1 || v > 128)
-			ferr(f, "bad prefix '%s' for host_prefix_v6: 1..128", pr(val, p));
-		else
-			cfg->host_prefix_v6 = (unsigned)v;
-		break;
-	case AK_HOST_TABLE:
-		if (get_u64(f, key, val, 1, 1u << 28, &v))
-			cfg->host_table_size = (uint32_t)v;
-		break;
-	case AK_FLOW_TABLE:
-		if (get_u64(f, key, val, 1, 1u << 28, &v))
-			cfg->flow_table_size = (uint32_t)v;
-		break;
-	case AK_VERDICT_TABLE:
-		if (get_u64(f, key, val, 1, 1u << 24, &v))
-			cfg->verdict_table_size = (uint32_t)v;
-		break;
-	case AK_MAX_POLICY_CONN:
-		if (get_u64(f, key, val, 1, 65536, &v))
-			cfg->max_policy_connections = (uint32_t)v;
-		break;
-	case AK_POLICY_IDLE:
-		get_duration(f, key, val, false, &cfg->policy_idle_timeout_ns);
-		break;
-	case AK_POLICY_REQUEST:
-		get_duration(f, key, val, false, &cfg->policy_request_timeout_ns);
-		break;
-	default:
-		break;
-	}
+	if (rg_key_set(d, ld->cfg, val, key_report, f) == -ENOMEM)
+		ld->err = -ENOMEM;
+	/* The table checks the names; one that does not exist here (in this network
+	 * namespace) may be created later, so it is a warning. */
+	for (size_t i = had; i < ld->cfg->n_interfaces; i++)
+		if (!if_nametoindex(ld->cfg->interfaces[i]))
+			cfg_warn(ld, f->path, f->rd.line, "interface '%s' does not exist",
+				 ld->cfg->interfaces[i]);
 }
 
-/* A [limits] or [tenant] limit key into l; false if key is not one. */
-static bool limit_key(struct src_file *f, const char *key, const char *val, struct rg_limits *l,
+/*
+ * A [limits] key into l (seen: where each was set) or a [tenant] override (mask: which
+ * were set); false if key is not a limit.
+ */
+static bool limit_key(struct src_file *f, const char *key, char *val, struct rg_limits *l,
 		      struct loc *seen, unsigned *mask)
 {
-	char p[RG_PRINTABLE_MAX + 4];
-	int k;
+	const struct rg_key_def *d = rg_key_find(rg_limit_keys, RG_LIMIT_KEYS_N, key);
+	size_t k;
+	int err;
 
-	for (k = 0; k < LK__N; k++)
-		if (!strcmp(key, limit_names[k]))
-			break;
-	if (k == LK__N)
+	if (!d)
 		return false;
+	k = (size_t)(d - rg_limit_keys);
 	if (seen && dup_scalar(f, &seen[k], key))
 		return true;
 	if (mask && (*mask & (1u << k))) {
@@ -1299,40 +528,10 @@ static bool limit_key(struct src_file *f, const char *key, const char *val, stru
 		     f->ld->cfg->tenants[f->tenant].name);
 		return true;
 	}
-
-	bool ok = false;
-
-	switch ((enum limit_key)k) {
-	case LK_UNREG_LIMIT:
-		ok = get_u64(f, key, val, 0, 1000000000, &l->unregistered_limit);
-		break;
-	case LK_FLOOD_LIMIT:
-		ok = get_u64(f, key, val, 0, 1000000000, &l->flood_limit);
-		break;
-	case LK_UNREG_WINDOW:
-		ok = get_duration(f, key, val, false, &l->unregistered_window_ns);
-		break;
-	case LK_BLOCK_DURATION:
-		ok = get_duration(f, key, val, true, &l->block_duration_ns);
-		break;
-	case LK_FLOOD_BLOCK:
-		ok = get_duration(f, key, val, false, &l->flood_block_time_ns);
-		break;
-	case LK_CONN_RATE: {
-		int err = rg_parse_rate(val, &l->connection_rate_limit);
-
-		ok = !err;
-		if (err == -ERANGE)
-			bad_value(f, key, val, "rate too large");
-		else if (err)
-			ferr(f, "bad value for '%s': '%s': not a rate N/UNIT (e.g. 600/1m, 10/s; "
-			     "0: off)", key, pr(val, p));
-		break;
-	}
-	default:
-		break;
-	}
-	if (ok && mask)
+	err = rg_key_set(d, l, val, key_report, f);
+	if (err == -ENOMEM)
+		f->ld->err = -ENOMEM;
+	if (!err && mask)
 		*mask |= 1u << k;
 	return true;
 }
@@ -1357,10 +556,10 @@ static void domains_file(struct src_file *f, const char *val)
 {
 	struct load *ld = f->ld;
 	char p[RG_PRINTABLE_MAX + 4], why[128];
-	struct src_file df = { .ld = ld, .tenant = f->tenant };
+	struct rg_ini rd;
 	const char *interned;
-	struct stat st;
-	char *path;
+	size_t len = 0;
+	char *path, *buf = NULL;
 	int err;
 
 	if (!*val) {
@@ -1372,7 +571,7 @@ static void domains_file(struct src_file *f, const char *val)
 		ld->err = -ENOMEM;
 		return;
 	}
-	err = read_file(path, RG_DOMAINS_FILE_MAX, &df.buf, &df.len, &st);
+	err = rg_read_file(path, RG_DOMAINS_FILE_MAX, 0, &buf, &len, NULL);
 	if (err) {
 		ferr(f, "cannot read accepted_domains_file '%s': %s", pr(path, p),
 		     read_error(err, why, sizeof(why), RG_DOMAINS_FILE_MAX));
@@ -1385,27 +584,27 @@ static void domains_file(struct src_file *f, const char *val)
 		ld->err = -ENOMEM;
 		goto out;
 	}
-	df.path = interned;
+	rg_ini_init(&rd, buf, len);
 
 	char *line;
 	size_t n;
 
-	while (!ld->err && (line = take_line(&df, &n))) {
+	while (!ld->err && (line = rg_ini_take_line(&rd, &n))) {
 		char *hash = memchr(line, '#', n), *cur, *tok;
-		size_t len;
+		size_t tlen;
 
 		if (memchr(line, '\0', n)) {
-			cfg_err(ld, df.path, df.line, "NUL byte in line");
+			cfg_err(ld, interned, rd.line, "NUL byte in line");
 			continue;
 		}
 		if (hash)
 			*hash = '\0';
 		cur = line;
-		while ((tok = next_token(&cur, &len)))
-			add_domain(f, df.path, df.line, tok, len);
+		while ((tok = rg_ini_token(&cur, &tlen)))
+			add_domain(f, interned, rd.line, tok, tlen);
 	}
 out:
-	free(df.buf);
+	free(buf);
 }
 
 static void tenant_key(struct src_file *f, const char *key, char *val)
@@ -1419,8 +618,8 @@ static void tenant_key(struct src_file *f, const char *key, char *val)
 	size_t len;
 
 	if (!strcmp(key, "accepted_domains")) {
-		while ((tok = next_token(&cur, &len)))
-			add_domain(f, f->path, f->line, tok, len);
+		while ((tok = rg_ini_token(&cur, &len)))
+			add_domain(f, f->path, f->rd.line, tok, len);
 		return;
 	}
 	if (!strcmp(key, "accepted_domains_file")) {
@@ -1428,7 +627,7 @@ static void tenant_key(struct src_file *f, const char *key, char *val)
 		return;
 	}
 	if (!strcmp(key, "connectors")) {
-		while ((tok = next_token(&cur, &len))) {
+		while ((tok = rg_ini_token(&cur, &len))) {
 			char save = tok[len];
 			struct rg_cidr c;
 			uint32_t old;
@@ -1558,26 +757,13 @@ static void include(struct src_file *f, const char *val)
 	free(pattern);
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value)
+static void key_line(struct src_file *f, const char *name, char *val)
 {
-	struct src_file *f = user;
 	char p[RG_PRINTABLE_MAX + 4];
-	char *val;
 
-	(void)section;
-	if (f->ld->err)
-		return 1;
-	if (f->long_value && !strcmp(value, LONG_VALUE_MARK) && !strcmp(name, f->long_key))
-		value = f->long_value;
-	/* Values are split in place; work on a copy so inih's buffer stays its own. */
-	val = strdup(value);
-	if (!val) {
-		f->ld->err = -ENOMEM;
-		return 1;
-	}
 	if (!strcmp(name, "include")) {
 		include(f, val);
-		goto out;
+		return;
 	}
 	switch (f->kind) {
 	case SECT_NONE:
@@ -1596,9 +782,39 @@ static int handler(void *user, const char *section, const char *name, const char
 	case SECT_IGNORE:
 		break;
 	}
-out:
-	free(val);
-	return 1;	/* errors are collected here, never through inih */
+}
+
+/* Each line once: the reader cleans and splits it, the loader acts on it. */
+static void parse_lines(struct src_file *f)
+{
+	struct rg_ini_item it;
+
+	while (!f->ld->err && rg_ini_next(&f->rd, &it)) {
+		switch (it.kind) {
+		case RG_INI_ERROR:
+			ferr(f, "%s", it.why);
+			if (it.in_header)
+				f->kind = SECT_IGNORE;
+			break;
+		case RG_INI_SECTION:
+			open_section(f, it.section);
+			break;
+		case RG_INI_KEY:
+			key_line(f, it.key, it.value);
+			break;
+		}
+	}
+}
+
+/* A main file that cannot be opened has no line to name: "FILE: cannot open: reason". */
+static void no_file(struct load *ld, const char *path, const char *why)
+{
+	char *msg;
+
+	ld->n_errors++;
+	if (asprintf(&msg, "%s: cannot open: %s", path, why) < 0)
+		msg = NULL;
+	add_msg(ld, msg);
 }
 
 static int load_file(struct load *ld, const char *path, struct src_file *parent)
@@ -1606,18 +822,23 @@ static int load_file(struct load *ld, const char *path, struct src_file *parent)
 	char p[RG_PRINTABLE_MAX + 4], why[128];
 	struct src_file f = { .ld = ld, .parent = parent };
 	struct stat st;
-	int err, rc;
+	size_t len = 0;
+	char *buf = NULL;
+	int err;
 
 	if (parent && ld->depth > RG_CONFIG_INCLUDE_DEPTH) {
 		ferr(parent, "include '%s': nested more than %d levels", pr(path, p),
 		     RG_CONFIG_INCLUDE_DEPTH);
 		return -ELOOP;
 	}
-	err = read_file(path, RG_CONFIG_FILE_MAX, &f.buf, &f.len, &st);
+	st.st_mode = 0;		/* stays 0 when the file could not even be opened */
+	err = rg_read_file(path, RG_CONFIG_FILE_MAX, 0, &buf, &len, &st);
 	if (err) {
 		read_error(err, why, sizeof(why), RG_CONFIG_FILE_MAX);
 		if (parent)
 			ferr(parent, "cannot read included file '%s': %s", pr(path, p), why);
+		else if (!st.st_mode)
+			no_file(ld, path, why);
 		else
 			cfg_err(ld, path, 0, "cannot read: %s", why);
 		return err;
@@ -1625,7 +846,7 @@ static int load_file(struct load *ld, const char *path, struct src_file *parent)
 	for (struct src_file *a = parent; a; a = a->parent) {
 		if (a->dev == st.st_dev && a->ino == st.st_ino) {
 			ferr(parent, "include loop: '%s' is already being read", pr(path, p));
-			free(f.buf);
+			free(buf);
 			return -ELOOP;
 		}
 	}
@@ -1641,15 +862,46 @@ static int load_file(struct load *ld, const char *path, struct src_file *parent)
 		f.kind = parent->kind;
 		f.tenant = parent->tenant;
 	}
+	rg_ini_init(&f.rd, buf, len);
 	ld->depth++;
-	rc = ini_parse_stream(reader, &f, handler, &f);
+	parse_lines(&f);
 	ld->depth--;
-	if (rc > 0 && !ld->err)
-		cfg_err(ld, f.path, f.line, "syntax error");
 out:
 	free(f.dir);
-	free(f.buf);
+	free(buf);
 	return ld->err;
+}
+
+/* The last message of a kind past RG_CONFIG_ERRORS_MAX: how many were not stored. */
+static void too_many(struct load *ld, const char *path, bool warning)
+{
+	size_t n = warning ? ld->n_warnings : ld->n_errors;
+	char *msg;
+
+	if (n <= RG_CONFIG_ERRORS_MAX)
+		return;
+	if (asprintf(&msg, "%s:0: %s (%zu more not shown)", path,
+		     warning ? "warning: too many warnings" : "too many errors",
+		     n - RG_CONFIG_ERRORS_MAX) < 0)
+		msg = NULL;
+	add_to(ld, warning ? &ld->cfg->warnings : ld->errs, msg);
+}
+
+/* Tenants that load but cannot work as meant. */
+static void tenant_warnings(struct load *ld)
+{
+	const struct rg_config *cfg = ld->cfg;
+
+	for (size_t i = 0; i < cfg->n_tenants; i++) {
+		const struct rg_tenant_conf *t = &cfg->tenants[i];
+
+		if (!t->n_connectors)
+			cfg_warn(ld, t->file, t->line, "tenant '%s' has no connectors: none of "
+				 "its mail is recognised", t->name);
+		if (!t->n_domains)
+			cfg_warn(ld, t->file, t->line, "tenant '%s' has no accepted domains: every "
+				 "sender domain of it counts as unregistered", t->name);
+	}
 }
 
 int rg_config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs)
@@ -1667,7 +919,7 @@ int rg_config_load(const char *path, struct rg_config **out, struct rg_config_er
 		return -ENOMEM;
 	ld.cfg = cfg;
 	cfg->path = strdup(path);
-	if (!cfg->path || config_defaults(cfg)) {
+	if (!cfg->path || config_init(cfg)) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -1683,16 +935,13 @@ int rg_config_load(const char *path, struct rg_config **out, struct rg_config_er
 		goto out;
 	}
 
+	err = apply_defaults(&ld);
+	if (err)
+		goto out;
 	if (!cfg->n_interfaces)
 		cfg_err(&ld, ld.agent_section.file ? ld.agent_section.file : path,
 			ld.agent_section.file ? ld.agent_section.line : 0,
 			"missing required key 'interfaces' in [agent]");
-
-	if (!cfg->audit_log && asprintf(&cfg->audit_log, "%s/audit.log", cfg->state_dir) < 0) {
-		cfg->audit_log = NULL;
-		err = -ENOMEM;
-		goto out;
-	}
 
 	/* [limits] may come after the tenants: effective limits only now. */
 	for (size_t i = 0; i < cfg->n_tenants; i++) {
@@ -1701,28 +950,17 @@ int rg_config_load(const char *path, struct rg_config **out, struct rg_config_er
 		unsigned m = ld.tx[i].ov_mask;
 
 		*l = cfg->defaults;
-		if (m & 1u << LK_UNREG_LIMIT)
-			l->unregistered_limit = ov->unregistered_limit;
-		if (m & 1u << LK_UNREG_WINDOW)
-			l->unregistered_window_ns = ov->unregistered_window_ns;
-		if (m & 1u << LK_BLOCK_DURATION)
-			l->block_duration_ns = ov->block_duration_ns;
-		if (m & 1u << LK_FLOOD_LIMIT)
-			l->flood_limit = ov->flood_limit;
-		if (m & 1u << LK_FLOOD_BLOCK)
-			l->flood_block_time_ns = ov->flood_block_time_ns;
-		if (m & 1u << LK_CONN_RATE)
-			l->connection_rate_limit = ov->connection_rate_limit;
+		for (size_t k = 0; k < RG_LIMIT_KEYS_N; k++) {
+			const struct rg_key_def *d = &rg_limit_keys[k];
+
+			if (m & 1u << k)
+				memcpy((char *)l + d->off, (const char *)ov + d->off, d->size);
+		}
 	}
 
-	if (ld.n_errors > RG_CONFIG_ERRORS_MAX) {
-		char *msg;
-
-		if (asprintf(&msg, "%s:0: too many errors (%zu more not shown)", path,
-			     ld.n_errors - RG_CONFIG_ERRORS_MAX) < 0)
-			msg = NULL;
-		add_msg(&ld, msg);
-	}
+	tenant_warnings(&ld);
+	too_many(&ld, path, false);
+	too_many(&ld, path, true);
 	if (ld.err)
 		err = ld.err;
 	else if (ld.n_errors)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * config.h: relayguard.conf, as DESIGN.md fixes it: INI sections [agent], [limits] and
- * [tenant NAME], includes by glob, durations, rates, CIDR and domain lists and files.
+ * config.h: relayguard.conf as relayguard.conf(5) describes it: INI sections [agent],
+ * [limits] and [tenant NAME], includes by glob, durations, rates, CIDR and domain lists
+ * and files.
  * Loading is all or nothing: a configuration with any error is refused whole, and every
  * error is reported as "FILE:LINE: reason". A loaded configuration is immutable; reload
  * builds a new one and swaps it in.
@@ -56,6 +57,12 @@ struct rg_tenant_conf {
 	int line;
 };
 
+/* One "FILE:LINE: reason" per error (or warning), in order. */
+struct rg_config_errors {
+	char **msgs;
+	size_t n;
+};
+
 struct rg_config {
 	char *path;
 
@@ -99,17 +106,19 @@ struct rg_config {
 	char **files;
 	size_t n_files;
 	struct rg_name_index *tenant_index;	/* private to config.c: name -> tenant index */
-};
 
-/* One "FILE:LINE: reason" per error, in order. */
-struct rg_config_errors {
-	char **msgs;
-	size_t n;
+	/*
+	 * "FILE:LINE: warning: reason" for what loads but is probably a mistake: an interface
+	 * that does not exist (in this network namespace), a tenant without connectors or
+	 * without accepted domains. At most RG_CONFIG_ERRORS_MAX, then one count.
+	 */
+	struct rg_config_errors warnings;
 };
 
 /*
- * Load and validate path. 0 and *out on success; on any error -EINVAL (or -ENOENT,
- * -ENOMEM...) with every problem found appended to errs (which the caller frees).
+ * Load and validate path. 0 and *out on success (with (*out)->warnings, possibly none);
+ * on any error -EINVAL (or -ENOENT, -ENOMEM...) with every problem found appended to errs
+ * (which the caller frees). A main file that cannot be opened is "FILE: cannot open: ...".
  */
 int rg_config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs);
 void rg_config_free(struct rg_config *cfg);
@@ -117,6 +126,14 @@ void rg_config_errors_free(struct rg_config_errors *errs);
 
 /* Index of tenant NAME in cfg->tenants, or -1. */
 int rg_config_find_tenant(const struct rg_config *cfg, const char *name);
+
+/*
+ * The [agent] keys whose values differ between o and n and that a reload cannot apply
+ * (they take effect on restart only), in the order of the key table: up to max names
+ * (static strings) into keys. Returns how many there are, which may exceed max.
+ */
+size_t rg_config_restart_keys(const struct rg_config *o, const struct rg_config *n,
+			      const char **keys, size_t max);
 
 /* "30s", "15m", "1h", "1d", "0" (and plain seconds) -> ns. 0, -EINVAL, or -ERANGE when it
  * does not fit in 64 bits of nanoseconds. */

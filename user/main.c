@@ -7,6 +7,7 @@
  *
  *   relayguardd [-f] [-c FILE]     run (-f: foreground, log to stderr)
  *   relayguardd -t [-c FILE]       check the configuration: 0, or FILE:LINE: reason lines
+ *                                  (FILE:LINE: warning: lines alone keep 0)
  *
  * Exit status: 0 clean stop, 1 runtime failure, 2 usage, 78 bad configuration.
  */
@@ -52,6 +53,9 @@ static int check_config(const char *path)
 	rg_config_errors_free(&errs);
 	if (err)
 		return EX_CONFIG;
+	/* Warnings do not refuse the file: they go to stderr and the exit status stays 0. */
+	for (size_t i = 0; i < cfg->warnings.n; i++)
+		fprintf(stderr, "%s\n", cfg->warnings.msgs[i]);
 	printf("%s: OK: %zu tenants, %zu connectors\n", path, cfg->n_tenants,
 	       rg_lpm_count(cfg->connectors));
 	rg_config_free(cfg);

@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "log.h"
+#include "readfile.h"
 #include "state.h"
 #include "state_json.h"
 
@@ -111,61 +112,6 @@ out:
 	return err;
 }
 
-/* Read the whole file (at most RG_STATE_FILE_MAX bytes). -ENOENT, -EFBIG, -errno. */
-static int read_file(const char *path, char **out, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	size_t cap = 65536, n = 0;
-	char *buf = NULL;
-	int err = 0;
-
-	*out = NULL;
-	if (fd < 0)
-		return -errno;
-	buf = malloc(cap + 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t r;
-
-		if (n == cap) {
-			char *nb;
-
-			if (cap >= RG_STATE_FILE_MAX) {
-				err = -EFBIG;
-				goto out;
-			}
-			cap *= 2;
-			nb = realloc(buf, cap + 1);
-			if (!nb) {
-				err = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto out;
-		}
-		if (!r)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return err;
-}
-
 static void set_aside(const char *dir, const char *path, uint64_t now_ns, const char *why)
 {
 	time_t secs = (time_t)(now_ns / 1000000000ULL);
@@ -196,7 +142,7 @@ int rg_state_load(struct rg_engine *e, const char *dir, uint64_t now_ns)
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, RG_STATE_FILE) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	err = read_file(path, &text, &len);
+	err = rg_read_file(path, RG_STATE_FILE_MAX, O_NOFOLLOW, &text, &len, NULL);
 	if (err == -ENOENT) {
 		pr_info("state: no %s: fresh start", path);
 		rg_engine_sync(e, now_ns);

@@ -13,11 +13,11 @@ FUZZ_BUILD := build/fuzz
 FUZZ_CC ?= clang
 FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 # The parsers and what they need: kept free of libbpf so they fuzz on their own.
-FUZZ_MODULES := policy_proto envelope domains config containers cidr log
+FUZZ_MODULES := policy_proto envelope domains config config_ini config_keys readfile containers cidr log
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Iuser -Itests/fuzz \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wvla -MMD -MP
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_LIBS := -linih -lidn2 -lm
+FUZZ_LIBS := -lidn2 -lm
 
 FUZZ_BINS := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_NAMES))
 FUZZ_MOD_OBJS := $(patsubst %,$(FUZZ_BUILD)/obj/user/%.o,$(FUZZ_MODULES))

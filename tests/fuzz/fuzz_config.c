@@ -76,8 +76,8 @@ static bool mentions_path_key(const char *s, size_t n)
 
 /*
  * Would this input make the loader open something outside dir? A line naming an include
- * or a file with a '/' in it, or, when any line names one, an indented line (inih may
- * continue a value there) with a '/'. CIDRs elsewhere stay in.
+ * or a file with a '/' in it, or, when any line names one, an indented line (some INI
+ * readers continue a value there) with a '/'. CIDRs elsewhere stay in.
  */
 static bool leaves_dir(const uint8_t *data, size_t size)
 {

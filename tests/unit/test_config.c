@@ -73,7 +73,8 @@ static struct rg_config *load_ok(const char *path)
 	return cfg;
 }
 
-/* Loading path fails, and some error is exactly "FILE:LINE: ..." containing reason. */
+/* Loading path fails, and some error is exactly "FILE:LINE: ..." containing reason
+ * (line -1: "FILE: ...", for a file that could not be opened). */
 static void load_err(const char *path, const char *file, int line, const char *reason)
 {
 	struct rg_config_errors errs = { 0 };
@@ -84,7 +85,10 @@ static void load_err(const char *path, const char *file, int line, const char *r
 
 	assert_int_not_equal(err, 0);
 	assert_null(cfg);
-	snprintf(prefix, sizeof(prefix), "%s:%d: ", file, line);
+	if (line < 0)
+		snprintf(prefix, sizeof(prefix), "%s: ", file);
+	else
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", file, line);
 	for (size_t i = 0; i < errs.n; i++) {
 		if (!strncmp(errs.msgs[i], prefix, strlen(prefix)) &&
 		    strstr(errs.msgs[i] + strlen(prefix), reason))
@@ -234,6 +238,8 @@ static void test_shipped_example(void **state)
 	struct rg_config *cfg = load_ok("tools/examples/relayguard.conf");
 
 	assert_true(cfg->n_interfaces >= 1);
+	/* installed as is, it must not reject mail before the operator has looked */
+	assert_int_equal(cfg->mode, RG_MODE_MONITOR);
 	assert_int_equal(cfg->defaults.unregistered_limit, 100);
 	/* contoso inline, its domains file, and the tenants.d fragment */
 	int c = rg_config_find_tenant(cfg, "contoso");
@@ -366,7 +372,7 @@ static void test_crlf_bom_comments(void **state)
 
 static void test_long_line(void **state)
 {
-	/* Far beyond inih's own line buffer. */
+	/* Far beyond any fixed line buffer (inih's was 200 bytes). */
 	size_t n = 2000, len = 0;
 	char *body = malloc(n * 16 + 128);
 
@@ -420,7 +426,7 @@ static void test_errors(void **state)
 	char path[256];
 
 	snprintf(path, sizeof(path), "%s/does-not-exist.conf", tmpdir);
-	load_err(path, path, 0, "No such file");
+	load_err(path, path, -1, "cannot open: No such file");
 }
 
 static void test_duplicate_connector_names_both(void **state)
@@ -747,9 +753,15 @@ static void test_main_file_errors(void **state)
 	struct rg_config_errors e = { 0 };
 	struct rg_config *cfg = NULL;
 
+	char want[PATH_MAX + 64];
+
+	/* no line to name: "FILE: cannot open: reason" */
 	assert_int_equal(rg_config_load(tpath("does-not-exist.conf"), &cfg, &e), -ENOENT);
 	assert_null(cfg);
-	expect_err(&e, tpath("does-not-exist.conf"), 0, "cannot read");
+	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory",
+		 tpath("does-not-exist.conf"));
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.msgs[0], want);
 	rg_config_errors_free(&e);
 
 	int fd = open(tpath("huge2.conf"), O_CREAT | O_WRONLY | O_TRUNC, 0644);
@@ -1013,7 +1025,7 @@ static void test_syntax_variants(void **state)
 	rg_config_errors_free(&e);
 }
 
-/* Lines far longer than inih's buffer keep their whole value and the line count. */
+/* Lines far longer than a fixed line buffer keep their whole value and the line count. */
 static void test_long_lines_connectors(void **state)
 {
 	size_t cap = 64 * 1024;
@@ -1155,6 +1167,149 @@ static void test_1m_domains_included(void **state)
 	rg_config_free(cfg);
 }
 
+/*
+ * A FIFO (or any file that is not regular) named as the main file, by include, by a glob
+ * or as accepted_domains_file is refused at once, never waited on. The alarm turns a hang
+ * into a failure.
+ */
+static void test_fifo_refused(void **state)
+{
+	struct rg_config_errors e = { 0 };
+	struct rg_config *cfg = NULL;
+
+	alarm(20);
+	write_tmp("fifo/main.conf", "[agent]\ninterfaces = eth0\ninclude = f.conf\n"
+				    "include = d/*.conf\n[tenant a]\n"
+				    "accepted_domains_file = f.domains\n"
+				    "include = /dev/null\n");
+	write_tmp("fifo/d/ok.conf", "[limits]\nflood_limit = 5\n");
+	assert_int_equal(mkfifo(tpath("fifo/f.conf"), 0600), 0);
+	assert_int_equal(mkfifo(tpath("fifo/d/p.conf"), 0600), 0);
+	assert_int_equal(mkfifo(tpath("fifo/f.domains"), 0600), 0);
+	static const struct { int line; const char *reason; } want[] = {
+		{ 3, "cannot read included file" }, { 3, "f.conf': not a regular file" },
+		{ 4, "p.conf': not a regular file" }, { 6, "cannot read accepted_domains_file" },
+		{ 6, "f.domains': not a regular file" }, { 7, "/dev/null': not a regular file" },
+	};
+
+	load_bad(tpath("fifo/main.conf"), &e, -EINVAL);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		expect_err(&e, tpath("fifo/main.conf"), want[i].line, want[i].reason);
+	assert_int_equal(e.n, 4);
+	rg_config_errors_free(&e);
+
+	assert_int_equal(rg_config_load(tpath("fifo/f.conf"), &cfg, &e), -EINVAL);
+	assert_null(cfg);
+	expect_err(&e, tpath("fifo/f.conf"), 0, "not a regular file");
+	rg_config_errors_free(&e);
+	alarm(0);
+}
+
+/* What loads but is probably a mistake: warnings with FILE:LINE, never errors. */
+static void test_warnings(void **state)
+{
+	const char *inc = write_tmp("warn/t.conf", "[tenant nodomains]\n"
+				    "connectors = 198.51.100.0/24\n");
+	const char *p = write_tmp("warn/main.conf",
+				  "[agent]\ninterfaces = lo\ninterfaces = nosuch0\n"
+				  "[tenant ok]\nconnectors = 192.0.2.0/24\n"
+				  "accepted_domains = ok.example\n"
+				  "[tenant empty]\n"
+				  "include = t.conf\n");
+	struct rg_config *cfg;
+	char want[4][PATH_MAX + 128];
+
+	(void)inc;
+	cfg = load_ok(p);
+	snprintf(want[0], sizeof(want[0]), "%s:3: warning: interface 'nosuch0' does not exist",
+		 p);
+	snprintf(want[1], sizeof(want[1]), "%s:7: warning: tenant 'empty' has no connectors: "
+		 "none of its mail is recognised", p);
+	snprintf(want[2], sizeof(want[2]), "%s:7: warning: tenant 'empty' has no accepted "
+		 "domains: every sender domain of it counts as unregistered", p);
+	snprintf(want[3], sizeof(want[3]), "%s:1: warning: tenant 'nodomains' has no accepted "
+		 "domains: every sender domain of it counts as unregistered", tpath("warn/t.conf"));
+	for (size_t i = 0; i < cfg->warnings.n; i++)
+		fprintf(stderr, "# warning: %s\n", cfg->warnings.msgs[i]);
+	assert_int_equal(cfg->warnings.n, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(cfg->warnings.msgs[i], want[i]);
+	assert_int_equal(cfg->n_interfaces, 2);
+	rg_config_free(cfg);
+
+	/* a complete tenant on an existing interface: none */
+	cfg = load_ok(write_tmp("warn/good.conf", "[agent]\ninterfaces = lo\n[tenant ok]\n"
+				"connectors = 192.0.2.0/24\naccepted_domains = ok.example\n"));
+	assert_int_equal(cfg->warnings.n, 0);
+	rg_config_free(cfg);
+}
+
+/*
+ * Keys of any length are split like short ones (no line buffer to overflow): a 64 KiB key
+ * is one unknown key at its own line, its name shortened in the message, and the lines
+ * after it keep their numbers.
+ */
+static void test_long_key(void **state)
+{
+	size_t klen = 64 * 1024, n = 0;
+	char *buf = malloc(klen + 256);
+	struct rg_config_errors e = { 0 };
+	const char *p;
+
+	assert_non_null(buf);
+	n += (size_t)sprintf(buf, MINIMAL);
+	memset(buf + n, 'k', klen);
+	n += klen;
+	n += (size_t)sprintf(buf + n, " = v\nmode = sometimes\n");
+	p = write_tmp("longkey.conf", buf);
+	load_bad(p, &e, -EINVAL);
+	expect_err(&e, p, 3, "unknown key 'kkkk");
+	expect_err(&e, p, 4, "bad value for 'mode': 'sometimes'");
+	assert_int_equal(e.n, 2);
+	assert_true(strlen(e.msgs[0]) < strlen(p) + 64 + RG_PRINTABLE_MAX);
+	rg_config_errors_free(&e);
+	free(buf);
+}
+
+/* Which changed [agent] keys a reload cannot apply: in table order, none for the rest. */
+static void test_restart_keys(void **state)
+{
+	struct rg_config *o = load_ok(wfile("r1.conf",
+		"[agent]\ninterfaces = eth0 eth1\nmode = enforce\n"
+		"[tenant a]\nconnectors = 192.0.2.0/24\n"));
+	struct rg_config *same = load_ok(wfile("r2.conf",
+		"[agent]\ninterfaces = eth0\ninterfaces = eth1\nmode = enforce\n"
+		"log_level = info\nsmtp_ports = 25 587 465\n"));
+	struct rg_config *n = load_ok(wfile("r3.conf",
+		"[agent]\ninterfaces = eth1 eth0\nmode = monitor\nlog_level = debug\n"
+		"fail_mode = closed\nsmtp_ports = 25 587\npolicy_listen = inet:127.0.0.1:10040\n"
+		"state_dir = /var/lib/other\nhost_table_size = 4096\n"
+		"[limits]\nunregistered_limit = 5\n"));
+	const char *keys[8];
+
+	/* tenants, limits, mode, log_level: a reload applies them */
+	assert_int_equal(rg_config_restart_keys(o, same, keys, 8), 0);
+	assert_int_equal(rg_config_restart_keys(o, o, keys, 8), 0);
+	/* the order of interfaces matters (the first carries the program's status) */
+	assert_int_equal(rg_config_restart_keys(o, n, keys, 8), 6);
+	assert_string_equal(keys[0], "interfaces");
+	assert_string_equal(keys[1], "smtp_ports");
+	assert_string_equal(keys[2], "policy_listen");
+	assert_string_equal(keys[3], "state_dir");
+	assert_string_equal(keys[4], "audit_log");	/* follows state_dir */
+	assert_string_equal(keys[5], "host_table_size");
+	/* fewer slots: the count stays whole, the slots hold the first ones */
+	keys[2] = NULL;
+	assert_int_equal(rg_config_restart_keys(n, o, keys, 2), 6);
+	assert_string_equal(keys[0], "interfaces");
+	assert_string_equal(keys[1], "smtp_ports");
+	assert_null(keys[2]);
+	assert_int_equal(rg_config_restart_keys(o, n, NULL, 0), 6);
+	rg_config_free(o);
+	rg_config_free(same);
+	rg_config_free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1185,6 +1340,10 @@ int main(void)
 		cmocka_unit_test(test_long_lines_connectors),
 		cmocka_unit_test(test_duration_edges),
 		cmocka_unit_test(test_1m_domains_included),
+		cmocka_unit_test(test_restart_keys),
+		cmocka_unit_test(test_fifo_refused),
+		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_long_key),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * config_keys.h: the keys of [agent] and [limits] (and of [tenant], which may override
+ * any [limits] key), each described once in a table row: name, type, where its value
+ * lives, default, range, and whether a reload applies a change (in the manner of
+ * Postfix's CONFIG_INT_TABLE). The loader (config.c) parses with rg_key_set(), the
+ * defaults are parsed from the same rows, and rg_config_restart_keys() compares by them.
+ * Private to the configuration module.
+ */
+#ifndef RG_CONFIG_KEYS_H
+#define RG_CONFIG_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+enum rg_key_type {
+	RG_KT_U64,	/* decimal in min..max */
+	RG_KT_PREFIX,	/* a prefix length in min..max */
+	RG_KT_DURATION,	/* rg_parse_duration(); min 1: must be more than 0 */
+	RG_KT_RATE,	/* rg_parse_rate() */
+	RG_KT_ENUM,	/* one of names */
+	RG_KT_PATH,	/* an absolute path; max > 0: a unix socket path shorter than max */
+	RG_KT_LISTEN,	/* inet:HOST:PORT, or empty: off (NULL) */
+	RG_KT_IFACES,	/* lists: the first setting replaces the default, repeats append */
+	RG_KT_PORTS,
+	RG_KT_LISTENS,	/* unix:PATH or inet:HOST:PORT */
+	RG_KT__N
+};
+
+struct rg_enum_name {
+	const char *name;
+	int value;
+};
+
+struct rg_key_def {
+	const char *name;
+	enum rg_key_type type;
+	size_t off, size;	/* the field in struct rg_config or struct rg_limits */
+	size_t off_n;		/* lists: offset of the size_t count of entries */
+	const char *def;	/* the default, parsed like a value; NULL: none */
+	uint64_t min, max;
+	const struct rg_enum_name *names; /* RG_KT_ENUM, ending with a NULL name */
+	const char *choices;	/* RG_KT_ENUM, for the error message */
+	bool reload;		/* a reload applies a change of it */
+};
+
+#define RG_AGENT_KEYS_N 20	/* rows of rg_agent_keys */
+#define RG_LIMIT_KEYS_N 6	/* rows of rg_limit_keys */
+
+extern const struct rg_key_def rg_agent_keys[];
+extern const struct rg_key_def rg_limit_keys[];
+
+/* Reports one problem with the value, without FILE:LINE (the caller adds them). */
+typedef void rg_key_report_fn(void *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The row of name in tab, or NULL. */
+const struct rg_key_def *rg_key_find(const struct rg_key_def *tab, size_t n, const char *name);
+
+static inline bool rg_key_is_list(const struct rg_key_def *d)
+{
+	return d->type == RG_KT_IFACES || d->type == RG_KT_PORTS || d->type == RG_KT_LISTENS;
+}
+
+/*
+ * Parse val into d's field of base (a struct rg_config for [agent] rows, a struct
+ * rg_limits for [limits] rows). Lists are split in place and restored. 0 when the value
+ * was taken whole, -EINVAL when report() was called, -ENOMEM.
+ */
+int rg_key_set(const struct rg_key_def *d, void *base, char *val, rg_key_report_fn *report,
+	       void *ctx);
+
+/* Free what d's field of base owns (strings, lists of strings). */
+void rg_key_free(const struct rg_key_def *d, void *base);
+
+/* Decimal without sign or spaces: 0, -EINVAL or -ERANGE. */
+int rg_parse_u64(const char *s, uint64_t *out);
+
+#endif /* RG_CONFIG_KEYS_H */
