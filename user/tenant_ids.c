@@ -174,9 +174,10 @@ int rg_tenant_ids_bind(struct rg_tenant_ids *t, const struct rg_config *cfg, uin
 	struct tid **fresh = calloc(n ? n : 1, sizeof(*fresh));
 	uint32_t next = t->next;
 	struct rg_hent *p, *np;
+	int err = -ENOMEM;
 
 	if (!fresh)
-		return -ENOMEM;
+		goto out;
 	/* New names first, into the maps at once so that two of them never draw the same id;
 	 * on failure they go again and the cursor moves back: nothing changed. */
 	for (size_t i = 0; i < n; i++) {
@@ -187,12 +188,11 @@ int rg_tenant_ids_bind(struct rg_tenant_ids *t, const struct rg_config *cfg, uin
 			while (nfresh)
 				tid_drop(t, fresh[--nfresh]);
 			t->next = next;
-			free(fresh);
-			return -ENOMEM;
+			goto out;
 		}
 		nfresh++;
 	}
-	free(fresh);
+	err = 0;
 	t->gen++;
 	for (size_t i = 0; i < n; i++) {
 		struct tid *x = by_name(t, cfg->tenants[i].name);
@@ -212,7 +212,9 @@ int rg_tenant_ids_bind(struct rg_tenant_ids *t, const struct rg_config *cfg, uin
 	}
 	while (t->retired.n > RG_TENANT_IDS_RETIRED_MAX)
 		tid_drop(t, oldest_retired(t));
-	return 0;
+out:
+	free(fresh);
+	return err;
 }
 
 uint32_t rg_tenant_ids_of(const struct rg_tenant_ids *t, const char *name)
