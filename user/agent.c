@@ -21,6 +21,7 @@
 
 #include "agent.h"
 #include "audit.h"
+#include "clock.h"
 #include "log.h"
 #include "privs.h"
 #include "state.h"
