@@ -23,6 +23,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "log.h"
+#include "mkdirs.h"
 #include "privs.h"
 #include "state.h"
 
@@ -356,27 +357,6 @@ static void on_timer(struct rg_agent *a)
 		rg_agent_save_state(a);
 }
 
-static int make_dirs(const char *path, mode_t mode)
-{
-	char buf[4096];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static int start_bpf(struct rg_agent *a)
 {
 	const struct rg_config *c = a->cfg;
@@ -510,7 +490,7 @@ int rg_agent_run(const char *config_path, bool debug)
 		goto out;
 	}
 
-	err = make_dirs(a.cfg->state_dir, 0700);
+	err = rg_mkdir_p(a.cfg->state_dir, 0700);
 	if (err) {
 		pr_err("cannot create state_dir %s: %s", a.cfg->state_dir, strerror(-err));
 		goto out;

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include <microhttpd.h>
 
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -319,51 +319,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return ret;
 }
 
-/* "inet:HOST:PORT", HOST possibly "[v6]". */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	char host[256], port[8];
-	const char *p, *colon;
-	size_t hl;
-	int err;
-
-	if (strncmp(listen, "inet:", 5))
-		return -EINVAL;
-	p = listen + 5;
-	colon = strrchr(p, ':');
-	if (!colon || colon == p)
-		return -EINVAL;
-	hl = (size_t)(colon - p);
-	if (p[0] == '[') {
-		if (hl < 3 || p[hl - 1] != ']')
-			return -EINVAL;
-		p++;
-		hl -= 2;
-		hints.ai_family = AF_INET6;
-	} else if (memchr(p, ':', hl)) {
-		return -EINVAL;	/* a bare IPv6 address: ambiguous with the port */
-	}
-	if (hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, p, hl);
-	host[hl] = '\0';
-	if (!colon[1] || strlen(colon + 1) > 5 || strspn(colon + 1, "0123456789") !=
-	    strlen(colon + 1) || atoi(colon + 1) > 65535)
-		return -EINVAL;
-	snprintf(port, sizeof(port), "%s", colon + 1);
-	err = getaddrinfo(host, port, &hints, &res);
-	if (err || !res) {
-		pr_warn("metrics: cannot resolve %s: %s", host, gai_strerror(err));
-		return -EINVAL;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*sslen = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
 static void arm_timer(struct rg_metrics *m)
 {
 	struct itimerspec its = { 0 };
@@ -384,33 +339,25 @@ int rg_metrics_new(const char *listen_s, struct rg_metrics **out)
 	struct rg_metrics *m;
 	const union MHD_DaemonInfo *info;
 	struct epoll_event ev = { .events = EPOLLIN };
-	int lfd = -1, one = 1, err;
+	int lfd = -1, err;
 
 	*out = NULL;
 	if (!listen_s)
 		return -EINVAL;
-	err = parse_listen(listen_s, &ss, &sslen);
-	if (err) {
+	if (strncmp(listen_s, "inet:", 5)) {
 		pr_warn("metrics: metrics_listen must be inet:HOST:PORT, not \"%.100s\"", listen_s);
-		return err;
+		return -EINVAL;
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->epfd = m->tfd = -1;
 
-	/* Our own socket, so a bind failure reports its errno. */
-	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (lfd < 0) {
-		err = -errno;
+	/* Our own socket (listen.h), so a bind failure reports its errno. */
+	err = rg_listen_inet("metrics_listen", listen_s + 5, 32, &lfd);
+	if (err)
 		goto out;
-	}
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(lfd, (struct sockaddr *)&ss, sslen) || listen(lfd, 32)) {
-		err = -errno;
-		pr_warn("metrics: cannot listen on %s: %s", listen_s, strerror(-err));
-		goto out;
-	}
+	sslen = sizeof(ss);
 	if (getsockname(lfd, (struct sockaddr *)&ss, &sslen)) {
 		err = -errno;
 		goto out;
