@@ -131,7 +131,7 @@ int rg_listen_unix(const char *who, const char *path, const struct rg_unix_liste
 	struct sockaddr_un sa;
 	char dir[sizeof(sa.sun_path)], tmp[sizeof(sa.sun_path) + 16];
 	const char *base, *tname;
-	struct stat st;
+	struct stat st, st2;
 	uid_t uid;
 	gid_t gid;
 	int dfd = -1, tfd = -1, sock = -1, err;
@@ -231,6 +231,14 @@ int rg_listen_unix(const char *who, const char *path, const struct rg_unix_liste
 		goto out_tmp;
 	}
 	bound = false;
+	/* rename() changed the inode's ctime: take the identity as it is now. */
+	if (fstatat(dfd, base, &st2, AT_SYMLINK_NOFOLLOW) || st2.st_ino != st.st_ino ||
+	    st2.st_dev != st.st_dev) {
+		err = -EAGAIN;
+		pr_err("%s: %s was replaced as soon as it appeared", who, path);
+		goto out_tmp;
+	}
+	st = st2;
 	file->path = strdup(path);
 	if (!file->path) {
 		err = -ENOMEM;
@@ -239,6 +247,7 @@ int rg_listen_unix(const char *who, const char *path, const struct rg_unix_liste
 	}
 	file->dev = st.st_dev;
 	file->ino = st.st_ino;
+	file->ctime = st.st_ctim;
 	*fd = sock;
 	sock = -1;
 	err = 0;
@@ -261,7 +270,8 @@ void rg_sock_file_remove(struct rg_sock_file *file)
 	struct stat st;
 
 	if (file->path && !lstat(file->path, &st) && st.st_dev == file->dev &&
-	    st.st_ino == file->ino)
+	    st.st_ino == file->ino && st.st_ctim.tv_sec == file->ctime.tv_sec &&
+	    st.st_ctim.tv_nsec == file->ctime.tv_nsec)
 		unlink(file->path);
 	free(file->path);
 	file->path = NULL;

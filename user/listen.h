@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct rg_unix_listen_opts {
 	const char *owner;	/* user whose uid and primary group own the socket; NULL: ours */
@@ -24,11 +25,13 @@ struct rg_unix_listen_opts {
 	int backlog;
 };
 
-/* A socket file we made, so it is removed only while it is still ours. */
+/* A socket file we made, so it is removed only while it is still ours (the inode number
+ * alone is not enough: a successor's socket may get the number of ours it removed). */
 struct rg_sock_file {
 	char *path;
 	dev_t dev;
 	ino_t ino;
+	struct timespec ctime;
 };
 
 /*

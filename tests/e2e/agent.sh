@@ -7,7 +7,8 @@
 # keeps trying is blocked in the pinned map and its SYNs to port 25 are dropped while
 # another host still connects. Then: relayguardctl (status/tenants/hosts --json, unblock),
 # kill -9 (the kernel keeps enforcing; restart restores restrictions and verdicts), reload
-# (good and bad, SIGHUP and relayguardctl), relayguardd -t, and a non-root control client.
+# (good and bad, SIGHUP and relayguardctl), relayguardd -t, a non-root control client, and
+# the control socket out of descriptors (prlimit).
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -280,6 +281,34 @@ echo "$out" | grep -q "bad.conf:4:" && ok "-t names FILE:LINE" || fail "-t names
 out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" --socket "$D/control.sock" status 2>&1)
 rc=$?
 expect_eq "non-root relayguardctl: exit 4 (permission)" "4" "$rc"
+
+# Out of descriptors on the control socket: the agent allowed only 8 more than it has
+# open, 60 clients at once. Refusals are logged a few times a second, not once per try (the
+# listener used to spin: a million lines in seconds), and relayguardctl works again after.
+lim=$(prlimit --pid "$AGENT_PID" --nofile --output SOFT,HARD --noheadings | awk '{print $1":"$2}')
+nfd=$(ls /proc/"$AGENT_PID"/fd | wc -l)
+lines0=$(wc -l <"$D/agent.log")
+prlimit --pid "$AGENT_PID" --nofile=$((nfd + 8)):$((nfd + 8))
+python3 - "$D/control.sock" <<'PY'
+import socket, sys, time
+held = []
+for i in range(60):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(2)
+    try:
+        s.connect(sys.argv[1])
+        held.append(s)
+    except OSError:
+        s.close()
+time.sleep(3)
+for s in held:
+    s.close()
+PY
+prlimit --pid "$AGENT_PID" --nofile="$lim"
+n=$(tail -n +$((lines0 + 1)) "$D/agent.log" | grep -c "Too many open files")
+[ "$n" -ge 1 ] && [ "$n" -le 20 ] && ok "control out of descriptors: $n log lines (1..20)" ||
+	fail "control out of descriptors: $n log lines (1..20)"
+check "control socket recovers after descriptors ran out" "$CTL" --socket "$D/control.sock" status
 
 # Metrics: scraped inside the relay namespace.
 m=$(nsenter --net=/run/netns/$RELAY curl -s http://127.0.0.1:9433/metrics)
