@@ -234,7 +234,7 @@ if id postfix >/dev/null 2>&1; then
 	check "symlink swapped in a loop during starts: the victim file is untouched" \
 		python3 "$RG_ROOT/tests/e2e/socket_race.py" --server "$POLICY_SERVER" \
 		--sock "$D/priv/race.sock" --victim "$D/victim" --user postfix \
-		--starts "${POLICY_RACE_STARTS:-150}" --seconds 20
+		--starts "${POLICY_RACE_STARTS:-150}" --wait "${POLICY_RACE_WAIT:-0.3}" --seconds 20
 	expect_eq "victim still root:root 600" "root:root 600" "$(stat -c '%U:%G %a' "$D/victim")"
 else
 	skip "symlink race: no postfix user"

@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #
 # socket_race.py: the symlink race on a unix listener's path. An attacker process (run as
-# the user that owns the socket's directory, as postfix owns Postfix's private/) replaces
-# the socket path with a symlink to a victim file in a tight loop, while the server under
-# test is started again and again on that path. Takes the server command (its last
+# the user that owns the socket's directory, as postfix owns Postfix's private/) watches
+# the path in a tight loop and swaps each fresh socket for a symlink to a victim file,
+# while the server under test is started again and again on that path. Takes the server command (its last
 # argument gets "--listen unix:PATH"), the path, the victim and the attacker's user.
 # Exit 0 when the victim's owner, mode and content never changed; 1 with the change on
 # stderr. Bounded: at most --starts starts and --seconds seconds; every child is ended.
@@ -35,19 +35,28 @@ def connectable(path):
 
 
 ATTACK = r'''
-import os, sys, time
+import os, stat, sys, time
 sock, victim, end = sys.argv[1], sys.argv[2], time.monotonic() + float(sys.argv[3])
-n = 0
-while time.monotonic() < end and n < 5000000:
+swapped, n = 0.0, 0
+while time.monotonic() < end and n < 50000000:
     n += 1
     try:
-        os.unlink(sock)
+        st = os.lstat(sock)
     except OSError:
-        pass
-    try:
-        os.symlink(victim, sock)
-    except OSError:
-        pass
+        continue
+    if stat.S_ISSOCK(st.st_mode):
+        # The fresh socket: swap it for a link before the server sets owner and mode.
+        try:
+            os.unlink(sock)
+            os.symlink(victim, sock)
+        except OSError:
+            pass
+        swapped = time.monotonic()
+    elif stat.S_ISLNK(st.st_mode) and time.monotonic() - swapped > 0.05:
+        try:
+            os.unlink(sock)    # clear the way for the next start
+        except OSError:
+            pass
 '''
 
 
@@ -59,6 +68,8 @@ def main():
     p.add_argument("--user", required=True)
     p.add_argument("--starts", type=int, default=100)
     p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--wait", type=float, default=0.3,
+                   help="longest wait for one start to listen or exit")
     a = p.parse_args()
     before = victim_state(a.victim)
     attacker = subprocess.Popen(
@@ -69,9 +80,12 @@ def main():
     try:
         while starts < a.starts and time.monotonic() < end:
             starts += 1
+            t = time.monotonic() + 1
+            while os.path.lexists(a.sock) and time.monotonic() < t:
+                time.sleep(0.005)   # the attacker clears its link: give each start a chance
             srv = subprocess.Popen(shlex.split(a.server) + ["--listen", "unix:" + a.sock],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            t = time.monotonic() + 3
+            t = time.monotonic() + a.wait
             while srv.poll() is None and time.monotonic() < t:
                 if connectable(a.sock):
                     listened += 1
