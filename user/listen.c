@@ -200,16 +200,17 @@ int rg_listen_unix(const char *who, const char *path, const struct rg_unix_liste
 		goto out_tmp;
 	}
 	bound = true;
+	/* Mode first, while the file is still ours: no CAP_FOWNER needed after the chown. */
+	if (fchmodat(tfd, base, o->mode, 0)) {
+		err = -errno;
+		pr_err("%s: chmod: %s", who, strerror(-err));
+		goto out_tmp;
+	}
 	if (fchownat(tfd, base, uid, gid, AT_SYMLINK_NOFOLLOW)) {
 		err = -errno;
 		pr_err("%s: cannot give the socket to user %s: %s; it is not created (it would "
 		       "otherwise have to be open to every local user)", who,
 		       o->owner ? o->owner : "?", strerror(-err));
-		goto out_tmp;
-	}
-	if (fchmodat(tfd, base, o->mode, 0)) {
-		err = -errno;
-		pr_err("%s: chmod: %s", who, strerror(-err));
 		goto out_tmp;
 	}
 	if (fstatat(tfd, base, &st, AT_SYMLINK_NOFOLLOW) || !S_ISSOCK(st.st_mode) ||
