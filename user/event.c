@@ -26,7 +26,7 @@
 #define PAUSE_NS (100 * 1000000ULL)	/* no spare descriptor: retry accept after this */
 #define FIRST_OUT_CAP 256
 
-enum { TAG_LISTENER = 0x6c697374, TAG_CONN, TAG_TIMER };
+enum { TAG_LISTENER = 0x6c697374, TAG_CONN, TAG_TIMER, TAG_WATCH };
 
 struct rg_ev {
 	char who[32];
@@ -35,6 +35,7 @@ struct rg_ev {
 	int timer_tag;
 	int reserve_fd;
 	uint64_t armed;
+	uint64_t wakeup;
 	struct rg_ev_listener *listeners;
 	struct rg_ev_queue *queues[MAX_QUEUES];
 	size_t n_queues;
@@ -397,6 +398,24 @@ int rg_ev_conn_set_reading(struct rg_ev_conn *c, bool reading)
 	return conn_update(c);
 }
 
+static void arm_timer(struct rg_ev *ev);
+
+/* ---- other fds ---- */
+
+int rg_ev_watch_add(struct rg_ev *ev, struct rg_ev_watch *w, int fd)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = w };
+
+	w->tag = TAG_WATCH;
+	return epoll_ctl(ev->epfd, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
+}
+
+void rg_ev_set_wakeup(struct rg_ev *ev, uint64_t when_ns)
+{
+	ev->wakeup = when_ns;
+	arm_timer(ev);
+}
+
 /* ---- deadlines ---- */
 
 static void arm_timer(struct rg_ev *ev)
@@ -414,6 +433,8 @@ static void arm_timer(struct rg_ev *ev)
 	for (l = ev->listeners; l; l = l->next)
 		if (l->paused_until && (!when || l->paused_until < when))
 			when = l->paused_until;
+	if (ev->wakeup && (!when || ev->wakeup < when))
+		when = ev->wakeup;
 	if (when == ev->armed)
 		return;
 	if (when) {
@@ -436,6 +457,8 @@ static void expire(struct rg_ev *ev)
 	if (read(ev->tfd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
 		pr_debug("%s: timerfd read: %s", ev->who, strerror(errno));
 	ev->armed = 0;
+	if (ev->wakeup && ev->wakeup <= now)
+		ev->wakeup = 0;
 	for (size_t i = 0; i < ev->n_queues; i++) {
 		struct rg_ev_queue *q = ev->queues[i];
 
@@ -473,6 +496,11 @@ int rg_ev_dispatch(struct rg_ev *ev, int timeout_ms)
 			struct rg_ev_conn *c = (struct rg_ev_conn *)(void *)tag;
 
 			c->on_event(c, evs[i].events);
+		} else if (*tag == TAG_WATCH) {
+			struct rg_ev_watch *w = (struct rg_ev_watch *)(void *)tag;
+
+			if (w->on_ready)
+				w->on_ready(w->ctx);
 		} else {
 			timer = true;
 		}

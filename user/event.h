@@ -13,6 +13,9 @@
  *   most one deadline queue. A queue holds connections that all got the same timeout added
  *   to "now", so it is in deadline order by construction and expiry looks at its head only.
  *
+ * - Watches: any other fd (a library's epoll fd) and a wake-up time, for libraries that
+ *   drive their own sockets (metrics.c's libmicrohttpd).
+ *
  * The owner embeds struct rg_ev_conn in its connection (rg_container_of() gets it back).
  * A connection's on_event and a queue's expired callback may close that connection only;
  * expiry runs after the batch of events, so no event points at a closed connection.
@@ -116,6 +119,18 @@ int rg_ev_conn_flush(struct rg_ev_conn *c);
 size_t rg_ev_conn_pending(const struct rg_ev_conn *c);
 /* Want EPOLLIN or not (EPOLLOUT follows the buffer). 0 or -errno. */
 int rg_ev_conn_set_reading(struct rg_ev_conn *c, bool reading);
+
+/* Another fd in the set, such as a library's own epoll fd (libmicrohttpd's): it makes
+ * rg_ev_fd() readable; on_ready (optional) runs from rg_ev_dispatch(). */
+struct rg_ev_watch {
+	int tag;			/* the layer's */
+	void (*on_ready)(void *ctx);
+	void *ctx;
+};
+int rg_ev_watch_add(struct rg_ev *ev, struct rg_ev_watch *w, int fd);
+/* Make rg_ev_fd() readable at CLOCK_MONOTONIC when_ns too (0: no such wake-up): for a
+ * library with timeouts of its own. */
+void rg_ev_set_wakeup(struct rg_ev *ev, uint64_t when_ns);
 
 /* Connections all listeners of ev closed for lack of descriptors. */
 uint64_t rg_ev_refused_nofd(const struct rg_ev *ev);
