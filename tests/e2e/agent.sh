@@ -98,7 +98,7 @@ EOF
 }
 
 start_agent() {
-	nsenter --net=/run/netns/$RELAY "$AGENT" -f -c "$D/rg.conf" >>"$D/agent.log" 2>&1 &
+	nsenter --net=/run/netns/$RELAY ${AGENT_PREFIX:-} "$AGENT" -f -c "$D/rg.conf" >>"$D/agent.log" 2>&1 &
 	AGENT_PID=$!
 	for _ in $(seq 50); do
 		[ -S "$D/policy.sock" ] && [ -S "$D/control.sock" ] && return 0
@@ -202,7 +202,12 @@ expect_eq "relayguardctl hosts works with the agent down (pinned maps)" "block" 
 # An operator block written straight into the pinned maps while the agent is down...
 check "relayguardctl block host with the agent down" "$CTL" -c "$D/rg.conf" block host 203.0.113.77 --for 1h
 rm -f "$D/policy.sock"
-start_agent && ok "agent restarted" || fail "agent restarted"
+# Restarted with fewer descriptors than max_policy_connections (1024) plus the margin.
+AGENT_PREFIX="prlimit --nofile=1024:1024" start_agent && ok "agent restarted" ||
+	fail "agent restarted"
+grep -q "RLIMIT_NOFILE is 1024, below max_policy_connections (1024)" "$D/agent.log" &&
+	ok "start warns: RLIMIT_NOFILE below max_policy_connections plus a margin" ||
+	fail "start warns: RLIMIT_NOFILE below max_policy_connections plus a margin"
 # ...is adopted by the agent at start: listed, persisted, lifted through it.
 expect_eq "block written while the agent was down is adopted (in its saved state)" "1" \
 	"$(jq '[.verdicts[] | select(.target=="203.0.113.77/32")] | length' "$D/state/state.json")"
