@@ -206,29 +206,34 @@ static void listener_set(struct rg_ev_listener *l, uint32_t events)
 	epoll_ctl(l->ev->epfd, EPOLL_CTL_MOD, l->fd, &e);
 }
 
-/* Out of descriptors: take one connection off the queue with the spare fd and close it.
- * true: go on accepting; false: no spare, the listener pauses. */
+/* Out of descriptors (accept fails so before it looks at the queue): take one connection
+ * off the queue with the spare fd and close it. true: one was refused, go on; false: the
+ * queue is empty, or there is no spare and the listener pauses. */
 static bool refuse_nofd(struct rg_ev_listener *l, int err)
 {
 	struct rg_ev *ev = l->ev;
-	int fd;
+	int fd = -1, aerr = 0;
 
-	l->refused_nofd++;
-	if (rg_ratelimit_ok(&l->rl, ev->who, "refused connection"))
-		pr_warn("%s: accept on %s: %s; refusing connections until descriptors are free",
-			ev->who, l->name, strerror(err));
 	if (ev->reserve_fd >= 0) {
 		close(ev->reserve_fd);
 		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		aerr = errno;
 		if (fd >= 0)
 			close(fd);
 	}
 	ev->reserve_fd = reserve_open();
-	if (ev->reserve_fd >= 0)
-		return true;
-	listener_set(l, 0);
-	l->paused_until = rg_now_mono_ns() + PAUSE_NS;
-	return false;
+	if (fd >= 0 || ev->reserve_fd < 0) {
+		l->refused_nofd++;
+		if (rg_ratelimit_ok(&l->rl, ev->who, "refused connection"))
+			pr_warn("%s: accept on %s: %s; refusing connections until descriptors "
+				"are free", ev->who, l->name, strerror(err));
+	}
+	if (ev->reserve_fd < 0) {
+		listener_set(l, 0);
+		l->paused_until = rg_now_mono_ns() + PAUSE_NS;
+		return false;
+	}
+	return fd >= 0 || aerr == EINTR || aerr == ECONNABORTED;
 }
 
 static void listener_accept(struct rg_ev_listener *l)
