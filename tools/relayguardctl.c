@@ -60,6 +60,7 @@
 
 #include "bpfmaps.h"
 #include "cidr.h"
+#include "clock.h"
 #include "config.h"
 #include "control.h"
 #include "gcra.h"

@@ -21,8 +21,10 @@
 
 #include "agent.h"
 #include "audit.h"
+#include "clock.h"
 #include "gcra.h"
 #include "log.h"
+#include "mkdirs.h"
 #include "privs.h"
 #include "state.h"
 
@@ -348,27 +350,6 @@ static void on_timer(struct rg_agent *a)
 		rg_agent_save_state(a);
 }
 
-static int make_dirs(const char *path, mode_t mode)
-{
-	char buf[4096];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static int start_bpf(struct rg_agent *a)
 {
 	const struct rg_config *c = a->cfg;
@@ -452,16 +433,28 @@ static void agent_free(struct rg_agent *a)
 		close(a->timerfd);
 }
 
+/* Descriptors the agent needs besides policy connections: control clients, metrics
+ * connections, maps, links, the loop's own fds. */
+#define FD_MARGIN 128
+
 /* Each policy connection is a descriptor; the default soft limit of 1024 would refuse
- * clients below max_policy_connections. The hard limit is ours to take. */
-static void raise_fd_limit(void)
+ * clients below max_policy_connections. The hard limit is ours to take; below what the
+ * configuration needs, say so at start rather than at the first refused connection. */
+static void raise_fd_limit(uint32_t max_policy_connections)
 {
 	struct rlimit rl;
 
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (rl.rlim_cur < (rlim_t)max_policy_connections + FD_MARGIN)
+		pr_warn("RLIMIT_NOFILE is %llu, below max_policy_connections (%u) plus %d for the "
+			"agent's own descriptors: connections will be refused when they run out",
+			(unsigned long long)rl.rlim_cur, max_policy_connections, FD_MARGIN);
 }
 
 int rg_agent_run(const char *config_path, bool debug)
@@ -472,7 +465,6 @@ int rg_agent_run(const char *config_path, bool debug)
 	int err;
 
 	a.started_real_ns = rg_now_real_ns();
-	raise_fd_limit();
 	rg_hist_init_latency(&a.latency);
 
 	err = rg_config_load(config_path, &a.cfg, &errs);
@@ -487,6 +479,7 @@ int rg_agent_run(const char *config_path, bool debug)
 		pr_warn("%s", a.cfg->warnings.msgs[i]);
 	if (!debug)
 		rg_log_set_level(a.cfg->log_level);
+	raise_fd_limit(a.cfg->max_policy_connections);
 
 	/* Signals through signalfd, so the loop handles them between requests. */
 	sigemptyset(&mask);
@@ -504,7 +497,7 @@ int rg_agent_run(const char *config_path, bool debug)
 		goto out;
 	}
 
-	err = make_dirs(a.cfg->state_dir, 0700);
+	err = rg_mkdir_p(a.cfg->state_dir, 0700);
 	if (err) {
 		pr_err("cannot create state_dir %s: %s", a.cfg->state_dir, strerror(-err));
 		goto out;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "clock.h"
 #include "log.h"
 
 #define NS 1000000000ull

@@ -7,7 +7,7 @@
  * relayguardctl access to the pinned maps by fd: connectors, verdicts, stats, hosts, flows.
  *
  * Everything returns 0 or -errno and logs the reason through user/log.h.
- * Kernel times are CLOCK_MONOTONIC ns; rg_mono_to_real_ns()/rg_real_to_mono_ns() convert.
+ * Kernel times are CLOCK_MONOTONIC ns; clock.h converts them.
  */
 #ifndef RG_BPFMAPS_H
 #define RG_BPFMAPS_H
@@ -133,12 +133,5 @@ struct rg_bpf_fill {
 };
 
 int rg_bpf_fill_levels(struct rg_bpf *b, struct rg_bpf_fill out[RG_BPF_NR_MAPS]);
-
-/* Time: the kernel works in CLOCK_MONOTONIC, persisted state in CLOCK_REALTIME.
- * 0 (no expiry) maps to 0; a realtime in the past before boot maps to 1 (expired). */
-uint64_t rg_now_mono_ns(void);
-uint64_t rg_now_real_ns(void);
-uint64_t rg_mono_to_real_ns(uint64_t mono_ns);
-uint64_t rg_real_to_mono_ns(uint64_t real_ns);
 
 #endif /* RG_BPFMAPS_H */

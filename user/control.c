@@ -3,29 +3,27 @@
  * control.c: the control socket server (protocol in control.h). Takes connections from
  * relayguardctl, checks the peer is root, splits and parses JSON request lines, calls the
  * handler registered for "cmd" and writes its reply. Reports every request to the log
- * with its peer. All sockets are non-blocking behind one internal epoll fd plus a timerfd
- * for client deadlines, so the agent's loop sees a single fd and no call ever blocks.
+ * with its peer. Runs on the event layer (event.h): the socket (root's, 0600, made by
+ * listen.h), clients with idle and request deadlines, one epoll fd for the agent's loop;
+ * no call ever blocks.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "control.h"
+#include "event.h"
 #include "log.h"
 
 #define MAX_HANDLERS 64
 #define JSON_MAX_DEPTH 16
+#define MS (1000000ULL)
 
 struct handler {
 	char cmd[RG_CONTROL_CMD_MAX + 1];
@@ -34,44 +32,25 @@ struct handler {
 };
 
 struct client {
-	int fd;
+	struct rg_ev_conn ev;
+	struct rg_control *c;
 	struct rg_peer peer;
 	char in[RG_CONTROL_MAX_REQUEST];
 	size_t in_len;
-	char *out;
-	size_t out_len, out_off, out_cap;
-	uint64_t idle_deadline_ms;
-	uint64_t req_deadline_ms;	/* 0: no partial request */
+	bool in_request;		/* a partial request is buffered */
 	bool closing;			/* close once out is flushed */
 	bool eof;
-	struct client *next;
 };
 
 struct rg_control {
-	int lfd;
-	int epfd;
-	int tfd;
-	char *path;
-	dev_t dev;
-	ino_t ino;
+	struct rg_ev *ev;
 	struct handler handlers[MAX_HANDLERS];
 	size_t n_handlers;
-	struct client *clients;
 	size_t n_clients;
-	uint64_t armed_ms;
-	uint64_t idle_ms, request_ms;
+	/* Between requests the idle timeout runs from the last bytes received; inside one,
+	 * the request timeout from its first byte. */
+	struct rg_ev_queue idle, request;
 };
-
-/* Markers for epoll data.ptr: the listener and timer are not clients. */
-static char listen_marker, timer_marker;
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int rg_control_fail(json_object *reply, const char *code, const char *fmt, ...)
 {
@@ -176,173 +155,74 @@ static const struct handler *find_handler(const struct rg_control *c, const char
 	return NULL;
 }
 
-/* mkdir -p of the socket's parent; directories we create are 0700 (root only). */
-static int make_parent(const char *path)
+static void client_close(struct client *cl)
 {
-	char dir[PATH_MAX];
-	char *p;
-	int n;
-
-	n = snprintf(dir, sizeof(dir), "%s", path);
-	if (n < 0 || (size_t)n >= sizeof(dir))
-		return -ENAMETOOLONG;
-	p = strrchr(dir, '/');
-	if (!p || p == dir)
-		return 0;
-	*p = '\0';
-	for (p = dir + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char save = *p;
-
-			*p = '\0';
-			if (mkdir(dir, 0700) && errno != EEXIST) {
-				int err = -errno;
-
-				pr_warn("control: cannot create %s: %s", dir, strerror(-err));
-				return err;
-			}
-			*p = save;
-			if (!save)
-				break;
-		}
-	}
-	return 0;
+	rg_ev_conn_close(&cl->ev);
+	cl->c->n_clients--;
+	free(cl);
 }
 
-/* An existing socket file: refuse if someone answers on it, else it is stale. */
-static int clear_old_socket(const char *path, const struct sockaddr_un *sa)
+static struct client *client_of(struct rg_ev_conn *e)
 {
-	struct stat st;
-	int fd, err = 0;
-
-	if (lstat(path, &st)) {
-		if (errno == ENOENT)
-			return 0;
-		err = -errno;
-		pr_warn("control: %s: %s", path, strerror(-err));
-		return err;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		pr_warn("control: %s exists and is not a socket", path);
-		return -EEXIST;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (!connect(fd, (const struct sockaddr *)sa, sizeof(*sa))) {
-		pr_warn("control: %s is in use by another process (another relayguardd?)", path);
-		err = -EADDRINUSE;
-	} else if (unlink(path) && errno != ENOENT) {
-		err = -errno;
-		pr_warn("control: cannot remove stale %s: %s", path, strerror(-err));
-	}
-	close(fd);
-	return err;
+	return rg_container_of(e, struct client, ev);
 }
 
-static int ep_add(int epfd, int fd, uint32_t events, void *ptr)
+static void client_expired(struct rg_ev_conn *e)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+	struct client *cl = client_of(e);
 
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+	pr_info("control: %s: timed out, closing", cl->peer.by);
+	client_close(cl);
 }
+
+static void on_accept(void *ctx, struct rg_ev_listener *l, int fd);
 
 int rg_control_new(const char *path, struct rg_control **out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	/* Root's socket in a directory only root may enter. */
+	static const struct rg_unix_listen_opts uo = {
+		.mode = 0600, .parent_mode = 0700, .backlog = 16,
+	};
 	struct rg_control *c;
-	struct stat st;
-	mode_t old_umask;
+	char *spec = NULL;
 	int err;
 
 	*out = NULL;
 	if (!path || !*path)
 		return -EINVAL;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		pr_warn("control: socket path too long (max %zu): %s", sizeof(sa.sun_path) - 1,
-			path);
-		return -ENAMETOOLONG;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->lfd = c->epfd = c->tfd = -1;
-	c->idle_ms = RG_CONTROL_IDLE_TIMEOUT_S * 1000;
-	c->request_ms = RG_CONTROL_REQUEST_TIMEOUT_S * 1000;
-	c->path = strdup(path);
-	if (!c->path) {
+	c->idle.timeout_ns = RG_CONTROL_IDLE_TIMEOUT_S * 1000 * MS;
+	c->idle.expired = client_expired;
+	c->request.timeout_ns = RG_CONTROL_REQUEST_TIMEOUT_S * 1000 * MS;
+	c->request.expired = client_expired;
+	if (asprintf(&spec, "unix:%s", path) < 0) {
+		spec = NULL;
 		err = -ENOMEM;
 		goto out;
 	}
-	err = make_parent(path);
+	err = rg_ev_new("control", &c->ev);
 	if (err)
 		goto out;
-	err = clear_old_socket(path, &sa);
+	rg_ev_add_queue(c->ev, &c->idle);
+	rg_ev_add_queue(c->ev, &c->request);
+	err = rg_ev_listen(c->ev, spec, &uo, on_accept, c, NULL);
 	if (err)
 		goto out;
-
-	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->lfd < 0) {
-		err = -errno;
-		goto out;
-	}
-	/* The umask closes the window between bind() and chmod() in which another user
-	 * could connect. */
-	old_umask = umask(0177);
-	if (bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)))
-		err = -errno;
-	umask(old_umask);
-	if (err) {
-		pr_warn("control: bind %s: %s", path, strerror(-err));
-		goto out;
-	}
-	if (chmod(path, 0600) || stat(path, &st)) {
-		err = -errno;
-		pr_warn("control: chmod %s: %s", path, strerror(-err));
-		goto out_unlink;
-	}
-	c->dev = st.st_dev;
-	c->ino = st.st_ino;
-	if (listen(c->lfd, 16)) {
-		err = -errno;
-		goto out_unlink;
-	}
-
-	c->epfd = epoll_create1(EPOLL_CLOEXEC);
-	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (c->epfd < 0 || c->tfd < 0) {
-		err = -errno;
-		goto out_unlink;
-	}
-	err = ep_add(c->epfd, c->lfd, EPOLLIN, &listen_marker);
-	if (!err)
-		err = ep_add(c->epfd, c->tfd, EPOLLIN, &timer_marker);
-	if (err)
-		goto out_unlink;
-
 	pr_info("control: listening on %s", path);
+	free(spec);
 	*out = c;
 	return 0;
-
-out_unlink:
-	unlink(path);
 out:
-	if (c->lfd >= 0)
-		close(c->lfd);
-	if (c->epfd >= 0)
-		close(c->epfd);
-	if (c->tfd >= 0)
-		close(c->tfd);
-	free(c->path);
-	free(c);
+	free(spec);
+	rg_control_free(c);
 	return err;
 }
 
 int rg_control_fd(const struct rg_control *c)
 {
-	return c->epfd;
+	return rg_ev_fd(c->ev);
 }
 
 size_t rg_control_clients(const struct rg_control *c)
@@ -353,45 +233,14 @@ size_t rg_control_clients(const struct rg_control *c)
 void rg_control_set_timeouts(struct rg_control *c, unsigned idle_ms, unsigned request_ms)
 {
 	if (idle_ms)
-		c->idle_ms = idle_ms;
+		c->idle.timeout_ns = idle_ms * MS;
 	if (request_ms)
-		c->request_ms = request_ms;
-}
-
-static void client_close(struct rg_control *c, struct client *cl)
-{
-	struct client **pp;
-
-	for (pp = &c->clients; *pp; pp = &(*pp)->next) {
-		if (*pp == cl) {
-			*pp = cl->next;
-			break;
-		}
-	}
-	epoll_ctl(c->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
-	close(cl->fd);
-	free(cl->out);
-	free(cl);
-	c->n_clients--;
+		c->request.timeout_ns = request_ms * MS;
 }
 
 static int client_queue(struct client *cl, const char *s, size_t n)
 {
-	if (cl->out_len + n > cl->out_cap) {
-		size_t cap = cl->out_cap ? cl->out_cap : 1024;
-		char *p;
-
-		while (cap < cl->out_len + n)
-			cap *= 2;
-		p = realloc(cl->out, cap);
-		if (!p)
-			return -ENOMEM;
-		cl->out = p;
-		cl->out_cap = cap;
-	}
-	memcpy(cl->out + cl->out_len, s, n);
-	cl->out_len += n;
-	return 0;
+	return rg_ev_conn_queue(&cl->ev, s, n);
 }
 
 static void queue_reply(struct client *cl, json_object *reply)
@@ -519,7 +368,7 @@ static void process_input(struct rg_control *c, struct client *cl)
 	if (start) {
 		memmove(cl->in, cl->in + start, cl->in_len - start);
 		cl->in_len -= start;
-		cl->req_deadline_ms = 0;	/* what is left is a new request */
+		cl->in_request = false;	/* what is left is a new request */
 	}
 	if (cl->closing)
 		return;
@@ -538,209 +387,113 @@ static void process_input(struct rg_control *c, struct client *cl)
 		cl->in_len = 0;
 		cl->closing = true;
 	}
-	cl->req_deadline_ms = cl->in_len ? (cl->req_deadline_ms ? cl->req_deadline_ms :
-					    now_ms() + c->request_ms) : 0;
+	if (!cl->in_len) {
+		cl->in_request = false;
+		rg_ev_conn_deadline(&cl->ev, &c->idle, rg_now_mono_ns());
+	} else if (!cl->in_request) {
+		cl->in_request = true;
+		rg_ev_conn_deadline(&cl->ev, &c->request, rg_now_mono_ns());
+	}
 }
 
 /* Returns false if the client was closed. */
-static bool client_flush(struct rg_control *c, struct client *cl)
+static bool client_flush(struct client *cl)
 {
-	while (cl->out_off < cl->out_len) {
-		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			client_close(c, cl);
-			return false;
-		}
-		cl->out_off += (size_t)n;
+	if (rg_ev_conn_flush(&cl->ev) < 0 ||
+	    (cl->closing && !rg_ev_conn_pending(&cl->ev))) {
+		client_close(cl);
+		return false;
 	}
-	if (cl->out_off == cl->out_len) {
-		cl->out_off = cl->out_len = 0;
-		if (cl->closing) {
-			client_close(c, cl);
-			return false;
-		}
-	}
+	/* Read while there is no reply pending: a client that does not read its replies
+	 * cannot make us buffer without bound. */
+	rg_ev_conn_set_reading(&cl->ev, !cl->closing && !rg_ev_conn_pending(&cl->ev));
 	return true;
 }
 
-/* Read while there is no reply pending: a client that does not read its replies cannot
- * make us buffer without bound. */
-static void client_update_events(struct rg_control *c, struct client *cl)
+static void client_event(struct rg_ev_conn *e, uint32_t events)
 {
-	struct epoll_event ev = { .data.ptr = cl };
+	struct client *cl = client_of(e);
+	bool idle = !rg_ev_conn_pending(e);
 
-	if (cl->out_len > cl->out_off)
-		ev.events = EPOLLOUT;
-	else
-		ev.events = cl->closing ? 0 : EPOLLIN;
-	epoll_ctl(c->epfd, EPOLL_CTL_MOD, cl->fd, &ev);
-}
-
-static void client_event(struct rg_control *c, struct client *cl, uint32_t events)
-{
-	if ((events & EPOLLIN) && !cl->closing && cl->out_len == 0) {
-		ssize_t n = recv(cl->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len,
+	if ((events & EPOLLIN) && !cl->closing && idle) {
+		ssize_t n = recv(e->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len,
 				 MSG_DONTWAIT);
 
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			client_close(c, cl);
+			client_close(cl);
 			return;
 		}
 		if (n == 0)
 			cl->eof = true;
-		if (n > 0) {
+		if (n > 0)
 			cl->in_len += (size_t)n;
-			cl->idle_deadline_ms = now_ms() + c->idle_ms;
-		}
-		process_input(c, cl);
-	} else if ((events & (EPOLLHUP | EPOLLERR)) && cl->out_len == 0) {
-		client_close(c, cl);
+		process_input(cl->c, cl);
+	} else if ((events & (EPOLLHUP | EPOLLERR)) && idle) {
+		client_close(cl);
 		return;
 	}
-	if (!client_flush(c, cl))
+	client_flush(cl);
+}
+
+static void on_accept(void *ctx, struct rg_ev_listener *l, int fd)
+{
+	struct rg_control *c = ctx;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct client *cl;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+		pr_warn("control: SO_PEERCRED: %s", strerror(errno));
+		close(fd);
 		return;
-	client_update_events(c, cl);
-}
-
-static void accept_clients(struct rg_control *c)
-{
-	for (int i = 0; i < 16; i++) {
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
-		struct client *cl;
-		int fd;
-
-		fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				pr_warn("control: accept: %s", strerror(errno));
-			return;
-		}
-		cl = calloc(1, sizeof(*cl));
-		if (!cl) {
-			close(fd);
-			continue;
-		}
-		cl->fd = fd;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
-			pr_warn("control: SO_PEERCRED: %s", strerror(errno));
-			close(fd);
-			free(cl);
-			continue;
-		}
-		cl->peer.uid = cred.uid;
-		cl->peer.gid = cred.gid;
-		cl->peer.pid = cred.pid;
-		snprintf(cl->peer.by, sizeof(cl->peer.by), "uid=%u pid=%d", (unsigned)cred.uid,
-			 (int)cred.pid);
-		cl->idle_deadline_ms = now_ms() + c->idle_ms;
-		cl->next = c->clients;
-		c->clients = cl;
-		c->n_clients++;
-		if (ep_add(c->epfd, fd, EPOLLIN, cl)) {
-			client_close(c, cl);
-			continue;
-		}
-		if (cred.uid != 0) {
-			pr_warn("control: %s: refused, not root", cl->peer.by);
-			queue_error(cl, RG_CTL_E_PERM, "permission denied");
-			cl->closing = true;
-		} else if (c->n_clients > RG_CONTROL_MAX_CLIENTS) {
-			pr_warn("control: %s: refused, %d clients connected already", cl->peer.by,
-				RG_CONTROL_MAX_CLIENTS);
-			queue_error(cl, RG_CTL_E_UNAVAILABLE, "too many control clients");
-			cl->closing = true;
-		}
-		if (client_flush(c, cl))
-			client_update_events(c, cl);
 	}
-}
-
-static void expire_and_arm(struct rg_control *c)
-{
-	uint64_t now = now_ms(), next = 0;
-	struct client *cl, *nx;
-
-	for (cl = c->clients; cl; cl = nx) {
-		uint64_t d = cl->idle_deadline_ms;
-
-		nx = cl->next;
-		if (cl->req_deadline_ms && cl->req_deadline_ms < d)
-			d = cl->req_deadline_ms;
-		if (d <= now) {
-			pr_info("control: %s: timed out, closing", cl->peer.by);
-			client_close(c, cl);
-			continue;
-		}
-		if (!next || d < next)
-			next = d;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		close(fd);
+		return;
 	}
-	if (next != c->armed_ms) {
-		struct itimerspec its = { 0 };
-
-		if (next) {
-			its.it_value.tv_sec = (time_t)(next / 1000);
-			its.it_value.tv_nsec = (long)(next % 1000) * 1000000;
-		}
-		timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL);
-		c->armed_ms = next;
+	cl->ev.on_event = client_event;
+	if (rg_ev_conn_add(c->ev, &cl->ev, fd)) {
+		close(fd);
+		free(cl);
+		return;
 	}
+	cl->c = c;
+	c->n_clients++;
+	cl->peer.uid = cred.uid;
+	cl->peer.gid = cred.gid;
+	cl->peer.pid = cred.pid;
+	snprintf(cl->peer.by, sizeof(cl->peer.by), "uid=%u pid=%d", (unsigned)cred.uid,
+		 (int)cred.pid);
+	rg_ev_conn_deadline(&cl->ev, &c->idle, rg_now_mono_ns());
+	if (cred.uid != 0) {
+		pr_warn("control: %s: refused, not root", cl->peer.by);
+		queue_error(cl, RG_CTL_E_PERM, "permission denied");
+		cl->closing = true;
+	} else if (c->n_clients > RG_CONTROL_MAX_CLIENTS) {
+		pr_warn("control: %s: refused, %d clients connected already", cl->peer.by,
+			RG_CONTROL_MAX_CLIENTS);
+		queue_error(cl, RG_CTL_E_UNAVAILABLE, "too many control clients");
+		cl->closing = true;
+	}
+	client_flush(cl);
 }
 
 int rg_control_dispatch(struct rg_control *c)
 {
-	struct epoll_event evs[16];
-	int n, i;
+	int n = rg_ev_dispatch(c->ev, 0);
 
-	n = epoll_wait(c->epfd, evs, 16, 0);
-	if (n < 0) {
-		if (errno == EINTR)
-			return 0;
-		return -errno;
-	}
-	for (i = 0; i < n; i++) {
-		void *p = evs[i].data.ptr;
-
-		if (p == &listen_marker) {
-			accept_clients(c);
-		} else if (p == &timer_marker) {
-			uint64_t ticks;
-
-			if (read(c->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-				pr_debug("control: timerfd: %s", strerror(errno));
-			c->armed_ms = 0;
-		} else {
-			struct client *cl;
-
-			/* An earlier event of this batch may have closed it. */
-			for (cl = c->clients; cl && cl != p; cl = cl->next)
-				;
-			if (cl)
-				client_event(c, cl, evs[i].events);
-		}
-	}
-	expire_and_arm(c);
-	return 0;
+	return n == -EINTR ? 0 : n < 0 ? n : 0;
 }
 
 void rg_control_free(struct rg_control *c)
 {
-	struct stat st;
-
 	if (!c)
 		return;
-	while (c->clients)
-		client_close(c, c->clients);
-	close(c->lfd);
-	close(c->epfd);
-	close(c->tfd);
-	/* Unlink only our own socket, not one a newer agent has bound there since. */
-	if (!stat(c->path, &st) && st.st_dev == c->dev && st.st_ino == c->ino)
-		unlink(c->path);
-	free(c->path);
+	while (c->idle.head)
+		client_close(client_of(c->idle.head));
+	while (c->request.head)
+		client_close(client_of(c->request.head));
+	rg_ev_free(c->ev);
 	free(c);
 }

@@ -2,25 +2,25 @@
 /*
  * metrics.c: Prometheus text exposition (0.0.4) over libmicrohttpd. Takes metrics_listen
  * and the agent's metric sources; answers GET /metrics with what the sources write, 404
- * for other paths, 405 for other methods. MHD runs without threads behind one epoll fd
- * (its own epoll fd plus a timerfd for its timeouts), so sources read agent state without
- * locks. Also the text helpers: families, labelled samples, fixed-bucket histograms.
+ * for other paths, 405 for other methods. MHD runs without threads; its epoll fd and its
+ * timeouts sit in an event-layer set (event.h) whose one fd the agent watches, so sources
+ * read agent state without locks. Also the text helpers: families, labelled samples, fixed-bucket histograms.
  */
 #include <errno.h>
 #include <math.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 #include <netinet/in.h>
 
 #include <microhttpd.h>
 
+#include "clock.h"
+#include "event.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -249,8 +249,8 @@ struct source {
 
 struct rg_metrics {
 	struct MHD_Daemon *d;
-	int epfd;
-	int tfd;
+	struct rg_ev *ev;		/* MHD's epoll fd and its timeouts, for the agent's loop */
+	struct rg_ev_watch mhd;
 	uint16_t port;
 	struct source sources[MAX_SOURCES];
 	size_t n_sources;
@@ -319,62 +319,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return ret;
 }
 
-/* "inet:HOST:PORT", HOST possibly "[v6]". */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	char host[256], port[8];
-	const char *p, *colon;
-	size_t hl;
-	int err;
-
-	if (strncmp(listen, "inet:", 5))
-		return -EINVAL;
-	p = listen + 5;
-	colon = strrchr(p, ':');
-	if (!colon || colon == p)
-		return -EINVAL;
-	hl = (size_t)(colon - p);
-	if (p[0] == '[') {
-		if (hl < 3 || p[hl - 1] != ']')
-			return -EINVAL;
-		p++;
-		hl -= 2;
-		hints.ai_family = AF_INET6;
-	} else if (memchr(p, ':', hl)) {
-		return -EINVAL;	/* a bare IPv6 address: ambiguous with the port */
-	}
-	if (hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, p, hl);
-	host[hl] = '\0';
-	if (!colon[1] || strlen(colon + 1) > 5 || strspn(colon + 1, "0123456789") !=
-	    strlen(colon + 1) || atoi(colon + 1) > 65535)
-		return -EINVAL;
-	snprintf(port, sizeof(port), "%s", colon + 1);
-	err = getaddrinfo(host, port, &hints, &res);
-	if (err || !res) {
-		pr_warn("metrics: cannot resolve %s: %s", host, gai_strerror(err));
-		return -EINVAL;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*sslen = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
 static void arm_timer(struct rg_metrics *m)
 {
-	struct itimerspec its = { 0 };
 	MHD_UNSIGNED_LONG_LONG ms;
+	uint64_t when = 0;
 
-	if (MHD_get_timeout(m->d, &ms) == MHD_YES) {
-		/* Zero would disarm: "work is pending now" becomes one nanosecond. */
-		its.it_value.tv_sec = (time_t)(ms / 1000);
-		its.it_value.tv_nsec = (long)(ms % 1000) * 1000000 + (ms ? 0 : 1);
-	}
-	timerfd_settime(m->tfd, 0, &its, NULL);
+	/* "Work is pending now" (0 ms) must still be a wake-up: one nanosecond from now. */
+	if (MHD_get_timeout(m->d, &ms) == MHD_YES)
+		when = rg_now_mono_ns() + ms * 1000000ULL + 1;
+	rg_ev_set_wakeup(m->ev, when);
 }
 
 int rg_metrics_new(const char *listen_s, struct rg_metrics **out)
@@ -383,34 +336,24 @@ int rg_metrics_new(const char *listen_s, struct rg_metrics **out)
 	socklen_t sslen = 0;
 	struct rg_metrics *m;
 	const union MHD_DaemonInfo *info;
-	struct epoll_event ev = { .events = EPOLLIN };
-	int lfd = -1, one = 1, err;
+	int lfd = -1, err;
 
 	*out = NULL;
 	if (!listen_s)
 		return -EINVAL;
-	err = parse_listen(listen_s, &ss, &sslen);
-	if (err) {
+	if (strncmp(listen_s, "inet:", 5)) {
 		pr_warn("metrics: metrics_listen must be inet:HOST:PORT, not \"%.100s\"", listen_s);
-		return err;
+		return -EINVAL;
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->epfd = m->tfd = -1;
 
-	/* Our own socket, so a bind failure reports its errno. */
-	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (lfd < 0) {
-		err = -errno;
+	/* Our own socket (listen.h), so a bind failure reports its errno. */
+	err = rg_listen_inet("metrics_listen", listen_s + 5, 32, &lfd);
+	if (err)
 		goto out;
-	}
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(lfd, (struct sockaddr *)&ss, sslen) || listen(lfd, 32)) {
-		err = -errno;
-		pr_warn("metrics: cannot listen on %s: %s", listen_s, strerror(-err));
-		goto out;
-	}
+	sslen = sizeof(ss);
 	if (getsockname(lfd, (struct sockaddr *)&ss, &sslen)) {
 		err = -errno;
 		goto out;
@@ -438,22 +381,11 @@ int rg_metrics_new(const char *listen_s, struct rg_metrics **out)
 		err = -EIO;
 		goto out;
 	}
-	m->epfd = epoll_create1(EPOLL_CLOEXEC);
-	m->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (m->epfd < 0 || m->tfd < 0) {
-		err = -errno;
+	err = rg_ev_new("metrics", &m->ev);
+	if (!err)
+		err = rg_ev_watch_add(m->ev, &m->mhd, info->epoll_fd);
+	if (err)
 		goto out;
-	}
-	ev.data.fd = info->epoll_fd;
-	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev)) {
-		err = -errno;
-		goto out;
-	}
-	ev.data.fd = m->tfd;
-	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->tfd, &ev)) {
-		err = -errno;
-		goto out;
-	}
 	arm_timer(m);
 	pr_info("metrics: serving /metrics on %s (port %u)", listen_s, m->port);
 	*out = m;
@@ -479,7 +411,7 @@ int rg_metrics_add_source(struct rg_metrics *m, rg_metrics_source_fn fn, void *c
 
 int rg_metrics_fd(const struct rg_metrics *m)
 {
-	return m->epfd;
+	return rg_ev_fd(m->ev);
 }
 
 uint16_t rg_metrics_port(const struct rg_metrics *m)
@@ -494,10 +426,10 @@ uint64_t rg_metrics_scrapes(const struct rg_metrics *m)
 
 int rg_metrics_dispatch(struct rg_metrics *m)
 {
-	uint64_t ticks;
+	int n = rg_ev_dispatch(m->ev, 0);
 
-	if (read(m->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-		return -errno;
+	if (n < 0 && n != -EINTR)
+		return n;
 	if (MHD_run(m->d) != MHD_YES)
 		pr_debug("metrics: MHD_run reported an error");
 	arm_timer(m);
@@ -510,9 +442,6 @@ void rg_metrics_free(struct rg_metrics *m)
 		return;
 	if (m->d)
 		MHD_stop_daemon(m->d);
-	if (m->epfd >= 0)
-		close(m->epfd);
-	if (m->tfd >= 0)
-		close(m->tfd);
+	rg_ev_free(m->ev);
 	free(m);
 }

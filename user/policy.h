@@ -44,6 +44,7 @@ struct rg_policy_server_opts {
 	uint64_t idle_timeout_ns;		/* between requests; 0: 5 min */
 	size_t max_output;			/* per-connection unsent replies; 0: 64 KiB */
 	struct rg_policy_limits limits;		/* parser caps; zeros: defaults */
+	const char *unix_owner;			/* owner of unix sockets; NULL: "postfix" */
 	enum rg_fail_mode fail_mode;
 	rg_policy_decide_fn decide;
 	void *decide_ctx;
@@ -70,8 +71,9 @@ struct rg_policy_server;
  * Bind every listener (all or nothing) and set up the epoll set. unix:PATH: the parent
  * directory must exist (-ENOENT, logged); a stale socket file there is replaced, a live
  * one (something accepts on it) is -EADDRINUSE, a non-socket file -EEXIST. The socket is
- * chowned to user/group "postfix" with mode 0660 when that user exists (and we may chown),
- * else mode 0666, so Postfix's smtpd (user postfix) can connect either way.
+ * owned by unix_owner (default "postfix") and its primary group, mode 0660, set before it
+ * appears at PATH (listen.h); when that user does not exist (-ENOENT) or we may not chown
+ * (-EPERM) the start fails: a policy socket is never world-writable.
  * inet:HOST:PORT takes an IPv4 address or name, inet:[IPV6]:PORT (IPV6_V6ONLY), "*" = any.
  */
 int rg_policy_server_new(const struct rg_policy_server_opts *opts, struct rg_policy_server **out);

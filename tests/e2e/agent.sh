@@ -7,7 +7,8 @@
 # keeps trying is blocked in the pinned map and its SYNs to port 25 are dropped while
 # another host still connects. Then: relayguardctl (status/tenants/hosts --json, unblock),
 # kill -9 (the kernel keeps enforcing; restart restores restrictions and verdicts), reload
-# (good and bad, SIGHUP and relayguardctl), relayguardd -t, and a non-root control client.
+# (good and bad, SIGHUP and relayguardctl), relayguardd -t, a non-root control client, and
+# the control socket out of descriptors (prlimit).
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -97,7 +98,7 @@ EOF
 }
 
 start_agent() {
-	nsenter --net=/run/netns/$RELAY "$AGENT" -f -c "$D/rg.conf" >>"$D/agent.log" 2>&1 &
+	nsenter --net=/run/netns/$RELAY ${AGENT_PREFIX:-} "$AGENT" -f -c "$D/rg.conf" >>"$D/agent.log" 2>&1 &
 	AGENT_PID=$!
 	for _ in $(seq 50); do
 		[ -S "$D/policy.sock" ] && [ -S "$D/control.sock" ] && return 0
@@ -204,7 +205,12 @@ check "relayguardctl block host with the agent down" "$CTL" -c "$D/rg.conf" bloc
 # by relayguardctl exactly as the agent would, and adopted with the same interval and burst.
 check "relayguardctl throttle host with the agent down" "$CTL" -c "$D/rg.conf" throttle host 203.0.113.78 --rate 600/1m --for 1h
 rm -f "$D/policy.sock"
-start_agent && ok "agent restarted" || fail "agent restarted"
+# Restarted with fewer descriptors than max_policy_connections (1024) plus the margin.
+AGENT_PREFIX="prlimit --nofile=1024:1024" start_agent && ok "agent restarted" ||
+	fail "agent restarted"
+grep -q "RLIMIT_NOFILE is 1024, below max_policy_connections (1024)" "$D/agent.log" &&
+	ok "start warns: RLIMIT_NOFILE below max_policy_connections plus a margin" ||
+	fail "start warns: RLIMIT_NOFILE below max_policy_connections plus a margin"
 # ...is adopted by the agent at start: listed, persisted, lifted through it.
 expect_eq "block written while the agent was down is adopted (in its saved state)" "1" \
 	"$(jq '[.verdicts[] | select(.target=="203.0.113.77/32")] | length' "$D/state/state.json")"
@@ -287,6 +293,34 @@ echo "$out" | grep -q "bad.conf:4:" && ok "-t names FILE:LINE" || fail "-t names
 out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" --socket "$D/control.sock" status 2>&1)
 rc=$?
 expect_eq "non-root relayguardctl: exit 4 (permission)" "4" "$rc"
+
+# Out of descriptors on the control socket: the agent allowed only 8 more than it has
+# open, 60 clients at once. Refusals are logged a few times a second, not once per try (the
+# listener used to spin: a million lines in seconds), and relayguardctl works again after.
+lim=$(prlimit --pid "$AGENT_PID" --nofile --output SOFT,HARD --noheadings | awk '{print $1":"$2}')
+nfd=$(ls /proc/"$AGENT_PID"/fd | wc -l)
+lines0=$(wc -l <"$D/agent.log")
+prlimit --pid "$AGENT_PID" --nofile=$((nfd + 8)):$((nfd + 8))
+python3 - "$D/control.sock" <<'PY'
+import socket, sys, time
+held = []
+for i in range(60):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(2)
+    try:
+        s.connect(sys.argv[1])
+        held.append(s)
+    except OSError:
+        s.close()
+time.sleep(3)
+for s in held:
+    s.close()
+PY
+prlimit --pid "$AGENT_PID" --nofile="$lim"
+n=$(tail -n +$((lines0 + 1)) "$D/agent.log" | grep -c "Too many open files")
+[ "$n" -ge 1 ] && [ "$n" -le 20 ] && ok "control out of descriptors: $n log lines (1..20)" ||
+	fail "control out of descriptors: $n log lines (1..20)"
+check "control socket recovers after descriptors ran out" "$CTL" --socket "$D/control.sock" status
 
 # Metrics: scraped inside the relay namespace.
 m=$(nsenter --net=/run/netns/$RELAY curl -s http://127.0.0.1:9433/metrics)

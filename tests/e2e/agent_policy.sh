@@ -7,5 +7,5 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 export POLICY_SERVER="$HERE/../helpers/relayguardd_as_stub.sh"
-export POLICY_SERVER_NO_FAIL=1
+export POLICY_SERVER_NO_FAIL=1 POLICY_SERVER_NO_OWNER=1 POLICY_RACE_STARTS=15 POLICY_RACE_WAIT=3
 exec bash "$HERE/policy_service.sh"

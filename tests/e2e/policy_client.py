@@ -327,6 +327,33 @@ def cmd_maxconns(a):
         time.sleep(0.1)
 
 
+def cmd_fdflood(a):
+    """Open n connections at once (more than the server has descriptors for) and hold
+    them for a while; then close them all: the server must answer a new one."""
+    held = []
+    for i in range(a.n):
+        try:
+            held.append(connect(a.addr, 2))
+        except OSError:
+            pass
+    time.sleep(a.hold)
+    for s in held:
+        s.close()
+    end = time.monotonic() + 5
+    while True:        # recovered once the server saw the closes
+        try:
+            s = connect(a.addr, 2)
+            send_quietly(s, request("back@contoso.com"))
+            got = read_reply(s, 2)
+        except (OSError, socket.timeout):
+            got = b""
+        if got == b"action=DUNNO\n\n":
+            break
+        if time.monotonic() > end:
+            die("no answer after the descriptors were freed")
+        time.sleep(0.1)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -353,9 +380,14 @@ def main():
     r = sub.add_parser("maxconns")
     r.add_argument("addr")
     r.add_argument("max", type=int)
+    r = sub.add_parser("fdflood")
+    r.add_argument("addr")
+    r.add_argument("n", type=int)
+    r.add_argument("--hold", type=float, default=2.0)
     a = p.parse_args()
     {"reply": cmd_reply, "raw": cmd_raw, "pipeline": cmd_pipeline,
-     "concurrent": cmd_concurrent, "hostile": cmd_hostile, "maxconns": cmd_maxconns}[a.cmd](a)
+     "concurrent": cmd_concurrent, "hostile": cmd_hostile, "maxconns": cmd_maxconns,
+     "fdflood": cmd_fdflood}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
  *
  *   policy_stub --listen SPEC [--listen SPEC]... [--fail] [--fail-mode open|closed]
  *               [--max-conns N] [--request-timeout MS] [--idle-timeout MS]
- *               [--max-output BYTES] [--max-request BYTES] [--max-attrs N] [-v]
+ *               [--max-output BYTES] [--max-request BYTES] [--max-attrs N]
+ *               [--owner USER] [-v]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -80,7 +81,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: policy_stub --listen SPEC... [--fail] [--fail-mode open|closed] "
 			"[--max-conns N] [--request-timeout MS] [--idle-timeout MS] "
-			"[--max-output B] [--max-request B] [--max-attrs N] [-v]\n");
+			"[--max-output B] [--max-request B] [--max-attrs N] [--owner USER] [-v]\n");
 }
 
 int main(int argc, char **argv)
@@ -95,6 +96,7 @@ int main(int argc, char **argv)
 		{ "max-output", required_argument, NULL, 'o' },
 		{ "max-request", required_argument, NULL, 'R' },
 		{ "max-attrs", required_argument, NULL, 'A' },
+		{ "owner", required_argument, NULL, 'u' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -150,6 +152,9 @@ int main(int argc, char **argv)
 			break;
 		case 'A':
 			o.limits.max_attrs = v;
+			break;
+		case 'u':
+			o.unix_owner = optarg;
 			break;
 		case 'v':
 			rg_log_set_level(RG_LOG_DEBUG);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bpfmaps.h"
+#include "clock.h"
 #include "log.h"
 
 #define MAX_ARGS 16

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * clock.h: the agent's clocks. The kernel, deadlines and rates work in CLOCK_MONOTONIC ns;
+ * persisted state and audit times in CLOCK_REALTIME ns. The converters map 0 (no expiry)
+ * to 0, and a realtime in the past before boot to 1 (has an expiry, already past).
+ */
+#ifndef RG_CLOCK_H
+#define RG_CLOCK_H
+
+#include <stdint.h>
+
+#define RG_NSEC_PER_SEC 1000000000ULL
+
+uint64_t rg_now_mono_ns(void);
+uint64_t rg_now_real_ns(void);
+uint64_t rg_mono_to_real_ns(uint64_t mono_ns);
+uint64_t rg_real_to_mono_ns(uint64_t real_ns);
+
+#endif /* RG_CLOCK_H */
