@@ -163,12 +163,6 @@ int rg_agent_save_state(struct rg_agent *a)
 
 /* ---- policy ------------------------------------------------------------------------- */
 
-static void take(struct rg_slice *dst, const struct rg_policy_req *req, enum rg_policy_attr_id id)
-{
-	dst->p = req->known[id];
-	dst->len = req->known[id] ? req->known_len[id] : 0;
-}
-
 /* One line per decision at debug level; every state change is in the audit log anyway. */
 static void log_decision(const struct rg_policy_request *r, const struct rg_decision *d)
 {
@@ -184,18 +178,11 @@ static void log_decision(const struct rg_policy_request *r, const struct rg_deci
 static int agent_decide(void *ctx, const struct rg_policy_req *req, char *action, size_t len)
 {
 	struct rg_agent *a = ctx;
-	struct rg_policy_request r = { 0 };
+	struct rg_policy_request r;
 	struct rg_decision d;
 	int err;
 
-	take(&r.client_address, req, RG_PA_CLIENT_ADDRESS);
-	take(&r.sender, req, RG_PA_SENDER);
-	take(&r.instance, req, RG_PA_INSTANCE);
-	take(&r.protocol_state, req, RG_PA_PROTOCOL_STATE);
-	take(&r.recipient, req, RG_PA_RECIPIENT);
-	take(&r.client_name, req, RG_PA_CLIENT_NAME);
-	take(&r.helo_name, req, RG_PA_HELO_NAME);
-
+	rg_policy_request_from(req, &r);
 	err = rg_engine_decide(a->engine, &r, rg_now_real_ns(), &d);
 	if (err)
 		return err; /* the policy server answers per fail_mode */
