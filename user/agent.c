@@ -391,7 +391,7 @@ static int start_bpf(struct rg_agent *a)
 	for (size_t i = 0; i < c->n_interfaces; i++) {
 		if (!rg_bpf_iface_status(c->pin_dir, c->interfaces[i], &st))
 			pr_info("attached to %s (%s), program id %u", c->interfaces[i],
-				rg_bpf_attach_kind_str(st.kind), st.prog_id);
+				rg_attach_kind_name(st.kind), st.prog_id);
 	}
 	return 0;
 }

@@ -853,20 +853,6 @@ int rg_bpf_detach(const char *pin_dir, const char *const *ifaces, size_t n, bool
 	return 0;
 }
 
-const char *rg_bpf_attach_kind_str(enum rg_bpf_attach_kind kind)
-{
-	switch (kind) {
-	case RG_BPF_XDP_NATIVE:
-		return "xdp-native";
-	case RG_BPF_XDP_GENERIC:
-		return "xdp-generic";
-	case RG_BPF_TC:
-		return "tc";
-	default:
-		return "none";
-	}
-}
-
 int rg_bpf_iface_status(const char *pin_dir, const char *ifname, struct rg_bpf_iface_status *st)
 {
 	struct bpf_link_info li = {};

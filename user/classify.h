@@ -35,6 +35,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "domains.h"
+#include "names.h"
 
 struct json_object;
 struct rg_audit;
@@ -54,15 +55,7 @@ enum rg_reply {
 /* The text after "action=", exactly as DESIGN.md fixes it. */
 const char *rg_action_reply(enum rg_reply r);
 
-enum rg_class {
-	RG_CLASS_NONE = 0,		/* no envelope yet (CONNECT/HELO/EHLO/...) or no decision */
-	RG_CLASS_UNASSIGNED,		/* client_address in no connector: DUNNO */
-	RG_CLASS_NULL_SENDER,		/* <>: exempt */
-	RG_CLASS_REGISTERED,
-	RG_CLASS_UNREGISTERED,
-	RG_CLASS_INVALID,		/* sender does not parse: counts as unregistered */
-	RG_CLASS__COUNT
-};
+/* enum rg_class: names.h */
 
 /* "none", "unassigned", "null_sender", "registered", "unregistered", "invalid". */
 const char *rg_class_name(enum rg_class c);

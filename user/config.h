@@ -16,6 +16,7 @@
 #include "cidr.h"
 #include "domains.h"
 #include "log.h"
+#include "names.h"	/* enum rg_attach_mode, rg_mode, rg_fail_mode */
 
 #define RG_DEFAULT_CONFIG "/etc/relayguard/relayguard.conf"
 #define RG_TENANT_NAME_MAX 64	/* [A-Za-z0-9._-], 1..63 chars */
@@ -25,10 +26,6 @@
 #define RG_DOMAINS_FILE_MAX (256u << 20) /* bytes per accepted_domains_file */
 #define RG_CONFIG_INCLUDE_DEPTH 8	/* nested include levels */
 #define RG_CONFIG_ERRORS_MAX 100	/* stored messages; then one "too many errors" */
-
-enum rg_attach_mode { RG_ATTACH_AUTO, RG_ATTACH_NATIVE, RG_ATTACH_GENERIC, RG_ATTACH_TC };
-enum rg_mode { RG_MODE_ENFORCE, RG_MODE_MONITOR };
-enum rg_fail_mode { RG_FAIL_OPEN, RG_FAIL_CLOSED };
 
 /* A rate: count per period_ns (e.g. "600/1m"). */
 struct rg_rate {
