@@ -55,12 +55,7 @@ enum rg_reply {
 /* The text after "action=", exactly as DESIGN.md fixes it. */
 const char *rg_action_reply(enum rg_reply r);
 
-/* enum rg_class: names.h */
-
-/* "none", "unassigned", "null_sender", "registered", "unregistered", "invalid". */
-const char *rg_class_name(enum rg_class c);
-const char *rg_verdict_action_name(enum rg_action a);	/* "none", "block", "throttle" */
-const char *rg_origin_name(enum rg_origin o);		/* "operator", "flood", "conn_rate" */
+/* enum rg_class and rg_class_name(), rg_verdict_action_name(), rg_origin_name(): names.h */
 
 /* A (pointer, length) slice of request text; p NULL: the attribute was absent. */
 struct rg_slice {

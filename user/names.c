@@ -132,3 +132,18 @@ const char *rg_fail_mode_name(enum rg_fail_mode m)
 {
 	return name_or_unknown(rg_fail_mode_names, (int)m);
 }
+
+const char *rg_class_name(enum rg_class c)
+{
+	return name_or_unknown(rg_class_names, (int)c);
+}
+
+const char *rg_verdict_action_name(enum rg_action a)
+{
+	return name_or_unknown(rg_action_names, (int)a);
+}
+
+const char *rg_origin_name(enum rg_origin o)
+{
+	return name_or_unknown(rg_origin_names, (int)o);
+}

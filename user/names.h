@@ -63,5 +63,8 @@ const char *rg_attach_mode_name(enum rg_attach_mode m);
 const char *rg_attach_kind_name(enum rg_bpf_attach_kind k);
 const char *rg_mode_name(enum rg_mode m);
 const char *rg_fail_mode_name(enum rg_fail_mode m);
+const char *rg_class_name(enum rg_class c);
+const char *rg_verdict_action_name(enum rg_action a);
+const char *rg_origin_name(enum rg_origin o);
 
 #endif /* RG_NAMES_H */
