@@ -830,17 +830,6 @@ static int host_cmp(const void *a, const void *b)
 	return memcmp(x->cidr.addr, y->cidr.addr, 16);
 }
 
-static const char *action_str(uint32_t a)
-{
-	return a == RG_ACT_BLOCK ? "block" : a == RG_ACT_THROTTLE ? "throttle" : "none";
-}
-
-static const char *origin_str(uint32_t o)
-{
-	return o == RG_ORIGIN_OPERATOR ? "operator" : o == RG_ORIGIN_FLOOD ? "flood" :
-	       o == RG_ORIGIN_CONN_RATE ? "conn_rate" : "unknown";
-}
-
 static json_object *mono_to_unix(uint64_t mono_ns)
 {
 	if (!mono_ns)
@@ -874,9 +863,9 @@ static json_object *hosts_json(struct host_list *l, size_t top)
 				       json_object_new_double(round(r->rate_per_min * 10) / 10));
 		json_object_object_add(h, "last_seen", mono_to_unix(r->h.last_seen_ns));
 		json_object_object_add(h, "verdict", json_object_new_string(
-				       r->has_verdict ? action_str(r->v.action) : "none"));
+				       r->has_verdict ? rg_verdict_action_name((enum rg_action)r->v.action) : "none"));
 		json_object_object_add(h, "origin", r->has_verdict ?
-				       json_object_new_string(origin_str(r->v.origin)) : NULL);
+				       json_object_new_string(rg_origin_name((enum rg_origin)r->v.origin)) : NULL);
 		if (r->has_verdict && r->v.action == RG_ACT_THROTTLE && r->v.interval_ns)
 			json_object_object_add(h, "rate_per_min", json_object_new_double(
 					       round(600e9 / (double)r->v.interval_ns) / 10));
@@ -1121,7 +1110,7 @@ static int verdict_direct(const char *cmdname, const struct rg_cidr *cidr, const
 					canon);
 			err = 0;
 		}
-		json_object_object_add(*out, "verdict", json_object_new_string("none"));
+		json_object_object_add(*out, "verdict", json_object_new_string(rg_verdict_action_name(RG_ACT_NONE)));
 	} else {
 		if (t->has_for && t->for_ns)
 			v.expires_ns = rg_now_mono_ns() + t->for_ns;
@@ -1137,7 +1126,7 @@ static int verdict_direct(const char *cmdname, const struct rg_cidr *cidr, const
 		}
 		err = rg_bpf_verdict_set(b, cidr, &v);
 		json_object_object_add(*out, "verdict",
-				       json_object_new_string(action_str(v.action)));
+				       json_object_new_string(rg_verdict_action_name((enum rg_action)v.action)));
 		json_object_object_add(*out, "expires", mono_to_unix(v.expires_ns));
 	}
 	rg_bpf_close(b);

@@ -587,7 +587,7 @@ int rg_agent_run(const char *config_path, bool debug)
 		pr_info("capabilities dropped: keeping CAP_BPF only");
 
 	pr_info("relayguardd running: %zu tenants, mode %s, %zu policy listener(s)",
-		a.cfg->n_tenants, a.cfg->mode == RG_MODE_MONITOR ? "monitor" : "enforce",
+		a.cfg->n_tenants, rg_mode_name(a.cfg->mode),
 		a.cfg->n_policy_listen);
 
 	while (!a.stop) {

@@ -20,24 +20,6 @@ static json_object *time_or_null(uint64_t real_ns)
 	return real_ns ? json_object_new_int64((int64_t)(real_ns / NS)) : NULL;
 }
 
-static const char *origin_str(int origin)
-{
-	switch (origin) {
-	case RG_ORIGIN_OPERATOR:
-		return "operator";
-	case RG_ORIGIN_FLOOD:
-		return "flood";
-	case RG_ORIGIN_CONN_RATE:
-		return "conn_rate";
-	}
-	return NULL;
-}
-
-static const char *action_str(int action)
-{
-	return action == RG_ACT_BLOCK ? "block" : action == RG_ACT_THROTTLE ? "throttle" : "none";
-}
-
 /* ---- status ----------------------------------------------------------------------- */
 
 struct vcount {
@@ -67,24 +49,18 @@ static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, js
 	json_object_object_add(rep, "uptime_s",
 			       json_object_new_int64((int64_t)((rg_now_real_ns() -
 								 a->started_real_ns) / NS)));
-	json_object_object_add(rep, "mode", json_object_new_string(c->mode == RG_MODE_MONITOR ?
-								   "monitor" : "enforce"));
+	json_object_object_add(rep, "mode", json_object_new_string(rg_mode_name(c->mode)));
 	json_object_object_add(rep, "fail_mode",
-			       json_object_new_string(c->fail_mode == RG_FAIL_CLOSED ? "closed" :
-										       "open"));
+			       json_object_new_string(rg_fail_mode_name(c->fail_mode)));
 	for (size_t i = 0; i < c->n_interfaces; i++) {
 		struct rg_bpf_iface_status st = { 0 };
 		json_object *o = json_object_new_object();
-		const char *kind = "none";
 
-		if (!rg_bpf_iface_status(c->pin_dir, c->interfaces[i], &st)) {
-			kind = st.kind == RG_BPF_XDP_NATIVE  ? "xdp-native" :
-			       st.kind == RG_BPF_XDP_GENERIC ? "xdp-generic" :
-			       st.kind == RG_BPF_TC	     ? "tc" :
-							       "none";
-		}
+		if (rg_bpf_iface_status(c->pin_dir, c->interfaces[i], &st))
+			st.kind = RG_BPF_NONE;
 		json_object_object_add(o, "name", json_object_new_string(c->interfaces[i]));
-		json_object_object_add(o, "attach", json_object_new_string(kind));
+		json_object_object_add(o, "attach",
+				       json_object_new_string(rg_attach_kind_name(st.kind)));
 		json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
 		json_object_array_add(ifs, o);
 	}
@@ -266,9 +242,9 @@ static int do_hosts(void *ctx, const struct rg_peer *peer, json_object *req, jso
 		json_object_object_add(o, "last_seen",
 				       time_or_null(rg_mono_to_real_ns(r->h.last_seen_ns)));
 		if (!rg_bpf_verdict_get(a->bpf, &host, &v) && v.action != RG_ACT_NONE) {
-			json_object_object_add(o, "verdict", json_object_new_string(action_str((int)v.action)));
+			json_object_object_add(o, "verdict", json_object_new_string(rg_verdict_action_name((enum rg_action)v.action)));
 			json_object_object_add(o, "origin",
-					       json_object_new_string(origin_str((int)v.origin)));
+					       json_object_new_string(rg_origin_name((enum rg_origin)v.origin)));
 			if (v.action == RG_ACT_THROTTLE && v.interval_ns)
 				json_object_object_add(o, "rate_per_min",
 						       json_object_new_double(60e9 / (double)v.interval_ns));
@@ -276,7 +252,7 @@ static int do_hosts(void *ctx, const struct rg_peer *peer, json_object *req, jso
 			json_object_object_add(o, "expires",
 					       time_or_null(rg_mono_to_real_ns(v.expires_ns)));
 		} else {
-			json_object_object_add(o, "verdict", json_object_new_string("none"));
+			json_object_object_add(o, "verdict", json_object_new_string(rg_verdict_action_name(RG_ACT_NONE)));
 		}
 		json_object_array_add(arr, o);
 	}
@@ -336,7 +312,7 @@ static int do_block_host(void *ctx, const struct rg_peer *peer, json_object *req
 	err = rg_engine_block_host(a->engine, &t, for_s * NS, peer->by, now);
 	if (err)
 		return verdict_error(rep, "block", err);
-	verdict_reply(rep, &t, "block", exp);
+	verdict_reply(rep, &t, rg_verdict_action_name(RG_ACT_BLOCK), exp);
 	return 0;
 }
 
@@ -361,7 +337,7 @@ static int do_throttle_host(void *ctx, const struct rg_peer *peer, json_object *
 	err = rg_engine_throttle_host(a->engine, &t, &rate, for_s * NS, peer->by, now);
 	if (err)
 		return verdict_error(rep, "throttle", err);
-	verdict_reply(rep, &t, "throttle", exp);
+	verdict_reply(rep, &t, rg_verdict_action_name(RG_ACT_THROTTLE), exp);
 	return 0;
 }
 
@@ -386,7 +362,7 @@ static int do_unblock_host(void *ctx, const struct rg_peer *peer, json_object *r
 				       rg_cidr_format(&t, buf, sizeof(buf)));
 	if (err)
 		return err;
-	verdict_reply(rep, &t, "none", 0);
+	verdict_reply(rep, &t, rg_verdict_action_name(RG_ACT_NONE), 0);
 	return 0;
 }
 

@@ -24,9 +24,9 @@ static void kernel_metrics(struct rg_agent *a, struct rg_mbuf *o)
 	rg_metric_family(o, "relayguard_kernel_dropped_total", "counter",
 			 "SYNs dropped in the kernel, by verdict.");
 	rg_metric_sample(o, "relayguard_kernel_dropped_total", (double)s.drop_block, "verdict",
-			 "block", (const char *)NULL);
+			 rg_verdict_action_name(RG_ACT_BLOCK), (const char *)NULL);
 	rg_metric_sample(o, "relayguard_kernel_dropped_total", (double)s.drop_throttle, "verdict",
-			 "throttle", (const char *)NULL);
+			 rg_verdict_action_name(RG_ACT_THROTTLE), (const char *)NULL);
 	rg_metric_counter(o, "relayguard_kernel_parse_errors_total",
 			  "Packets passed because their headers did not parse.",
 			  (double)s.parse_errors);
@@ -120,12 +120,12 @@ static void engine_metrics(struct rg_agent *a, struct rg_mbuf *o)
 	rg_metric_family(o, "relayguard_verdicts_set_total", "counter",
 			 "Kernel verdicts set, by origin.");
 	rg_metric_sample(o, "relayguard_verdicts_set_total", (double)c.flood_blocks, "origin",
-			 "flood", (const char *)NULL);
+			 rg_origin_name(RG_ORIGIN_FLOOD), (const char *)NULL);
 	rg_metric_sample(o, "relayguard_verdicts_set_total", (double)c.conn_rate_throttles,
-			 "origin", "conn_rate", (const char *)NULL);
+			 "origin", rg_origin_name(RG_ORIGIN_CONN_RATE), (const char *)NULL);
 	rg_metric_sample(o, "relayguard_verdicts_set_total",
 			 (double)(c.verdicts_set - c.flood_blocks - c.conn_rate_throttles),
-			 "origin", "operator", (const char *)NULL);
+			 "origin", rg_origin_name(RG_ORIGIN_OPERATOR), (const char *)NULL);
 	rg_metric_counter(o, "relayguard_verdicts_expired_total", "Kernel verdicts expired.",
 			  (double)c.verdicts_expired);
 	rg_metric_gauge(o, "relayguard_verdicts", "Kernel verdicts in force.", (double)c.verdicts);

@@ -965,23 +965,15 @@ static bool get_duration(struct src_file *f, const char *key, const char *val, b
 	return true;
 }
 
-struct enum_name {
-	const char *name;
-	int value;
-};
-
 static bool get_enum(struct src_file *f, const char *key, const char *val,
-		     const struct enum_name *names, const char *choices, int *out)
+		     const struct rg_name_code *names, int *out)
 {
-	char why[128];
+	char why[128], choices[96];
 
-	for (; names->name; names++) {
-		if (!strcmp(val, names->name)) {
-			*out = names->value;
-			return true;
-		}
-	}
-	snprintf(why, sizeof(why), "expected %s", choices);
+	if (!rg_name_code(names, val, out))
+		return true;
+	snprintf(why, sizeof(why), "expected %s", rg_name_code_choices(names, choices,
+								       sizeof(choices)));
 	bad_value(f, key, val, why);
 	return false;
 }
@@ -1164,17 +1156,6 @@ static void agent_list(struct src_file *f, enum agent_key k, const char *key, ch
 	}
 }
 
-static const struct enum_name attach_names[] = {
-	{ "auto", RG_ATTACH_AUTO }, { "native", RG_ATTACH_NATIVE },
-	{ "generic", RG_ATTACH_GENERIC }, { "tc", RG_ATTACH_TC }, { NULL, 0 } };
-static const struct enum_name mode_names[] = {
-	{ "enforce", RG_MODE_ENFORCE }, { "monitor", RG_MODE_MONITOR }, { NULL, 0 } };
-static const struct enum_name fail_names[] = {
-	{ "open", RG_FAIL_OPEN }, { "closed", RG_FAIL_CLOSED }, { NULL, 0 } };
-static const struct enum_name level_names[] = {
-	{ "err", RG_LOG_ERR }, { "warn", RG_LOG_WARN }, { "info", RG_LOG_INFO },
-	{ "debug", RG_LOG_DEBUG }, { NULL, 0 } };
-
 static void agent_key(struct src_file *f, const char *key, char *val)
 {
 	struct load *ld = f->ld;
@@ -1200,19 +1181,19 @@ static void agent_key(struct src_file *f, const char *key, char *val)
 
 	switch ((enum agent_key)k) {
 	case AK_ATTACH_MODE:
-		if (get_enum(f, key, val, attach_names, "auto, native, generic or tc", &e))
+		if (get_enum(f, key, val, rg_attach_mode_names, &e))
 			cfg->attach_mode = (enum rg_attach_mode)e;
 		break;
 	case AK_MODE:
-		if (get_enum(f, key, val, mode_names, "enforce or monitor", &e))
+		if (get_enum(f, key, val, rg_mode_names, &e))
 			cfg->mode = (enum rg_mode)e;
 		break;
 	case AK_FAIL_MODE:
-		if (get_enum(f, key, val, fail_names, "open or closed", &e))
+		if (get_enum(f, key, val, rg_fail_mode_names, &e))
 			cfg->fail_mode = (enum rg_fail_mode)e;
 		break;
 	case AK_LOG_LEVEL:
-		if (get_enum(f, key, val, level_names, "err, warn, info or debug", &e))
+		if (get_enum(f, key, val, rg_log_level_names, &e))
 			cfg->log_level = (enum rg_log_level)e;
 		break;
 	case AK_CONTROL_SOCKET:
