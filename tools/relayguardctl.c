@@ -25,11 +25,13 @@
  *     -> tenants [{name, id, state ("ok"|"restricted"), unregistered, registered, null,
  *        limit, window_s, restricted_since, until, reason}]   (counts are in the window)
  *   hosts         {"cmd":"hosts","top":N}            (N 0: all)
- *     -> total (hosts known), hosts [{address ("192.0.2.7/32"), tenant (name or null),
- *        tenant_id, connections, packets, bytes, conn_rate_per_min, last_seen,
- *        verdict ("none"|"block"|"throttle"), origin ("operator"|"flood"|"conn_rate"|null),
- *        rate_per_min (throttle only), drops, expires}]
- *        sorted by conn_rate_per_min, then connections, then packets, descending;
+ *     -> total (rows before top), hosts [{address ("192.0.2.7/32", or a CIDR verdict's
+ *        "198.51.100.0/24"), tenant (name or null), tenant_id, connections, packets, bytes,
+ *        conn_rate_per_min (to a tenth), last_seen, verdict ("none"|"block"|"throttle"),
+ *        origin ("operator"|"flood"|"conn_rate"|null), rate_per_min (throttle only),
+ *        drops (0 without a verdict), expires}]: one row per host in the kernel's hosts
+ *        map and per verdict target without a host row, most active first (user/hosts.h:
+ *        conn_rate_per_min, then connections, packets, drops, descending; then address);
  *        with "source":"pinned_maps" when read by relayguardctl itself
  *   block host    {"cmd":"block_host","host":"ADDR/LEN","for_s":S}          (for_s 0/absent:
  *   throttle host {"cmd":"throttle_host","host":"ADDR/LEN","rate_count":N,    until unblocked)
@@ -62,6 +64,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "control.h"
+#include "hosts.h"
 #include "log.h"
 
 enum {
@@ -728,108 +731,6 @@ static int do_tenants(int argc, char **argv)
 
 /* hosts, from the agent or from the pinned maps */
 
-struct host_row {
-	struct rg_cidr cidr;
-	bool is_cidr;
-	int tenant_idx;		/* config index or -1 */
-	uint32_t tenant_id;
-	struct rg_host h;
-	bool has_host;
-	struct rg_verdict v;
-	bool has_verdict;
-	double rate_per_min;
-};
-
-struct host_list {
-	struct host_row *rows;
-	size_t n, cap;
-	uint64_t now;
-	struct rg_config *cfg;
-};
-
-static struct host_row *host_add(struct host_list *l)
-{
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct host_row *r = realloc(l->rows, cap * sizeof(*r));
-
-		if (!r)
-			return NULL;
-		l->rows = r;
-		l->cap = cap;
-	}
-	memset(&l->rows[l->n], 0, sizeof(l->rows[0]));
-	l->rows[l->n].tenant_idx = -1;
-	return &l->rows[l->n++];
-}
-
-static double conn_rate_per_min(const struct rg_host *h, uint64_t now)
-{
-	return rg_bpf_host_window_conns(h, now) * (60e9 / (double)RG_RATE_WINDOW_NS);
-}
-
-static int host_cb(const struct rg_host_key *key, const struct rg_host *h, void *ctx)
-{
-	struct host_list *l = ctx;
-	struct host_row *r = host_add(l);
-	unsigned p4 = l->cfg ? l->cfg->host_prefix_v4 : 32;
-	unsigned p6 = l->cfg ? l->cfg->host_prefix_v6 : 64;
-	uint32_t idx;
-
-	if (!r)
-		return -ENOMEM;
-	rg_host_of(key->addr, p4, p6, &r->cidr);
-	r->h = *h;
-	r->has_host = true;
-	r->tenant_id = h->tenant_id;
-	r->rate_per_min = conn_rate_per_min(h, l->now);
-	if (l->cfg && l->cfg->connectors && rg_lpm_lookup(l->cfg->connectors, key->addr, &idx))
-		r->tenant_idx = (int)idx;
-	return 0;
-}
-
-static int verdict_cb(const struct rg_cidr *target, bool is_cidr, const struct rg_verdict *v,
-		      void *ctx)
-{
-	struct host_list *l = ctx;
-	struct host_row *r = NULL;
-	uint32_t idx;
-
-	for (size_t i = 0; !is_cidr && i < l->n; i++) {
-		if (!l->rows[i].is_cidr && l->rows[i].cidr.prefixlen == target->prefixlen &&
-		    !memcmp(l->rows[i].cidr.addr, target->addr, 16)) {
-			r = &l->rows[i];
-			break;
-		}
-	}
-	if (!r) {
-		r = host_add(l);
-		if (!r)
-			return -ENOMEM;
-		r->cidr = *target;
-		r->is_cidr = is_cidr;
-		if (l->cfg && l->cfg->connectors &&
-		    rg_lpm_lookup(l->cfg->connectors, target->addr, &idx))
-			r->tenant_idx = (int)idx;
-	}
-	r->v = *v;
-	r->has_verdict = true;
-	return 0;
-}
-
-static int host_cmp(const void *a, const void *b)
-{
-	const struct host_row *x = a, *y = b;
-
-	if (x->rate_per_min != y->rate_per_min)
-		return x->rate_per_min < y->rate_per_min ? 1 : -1;
-	if (x->h.conns != y->h.conns)
-		return x->h.conns < y->h.conns ? 1 : -1;
-	if (x->h.packets != y->h.packets)
-		return x->h.packets < y->h.packets ? 1 : -1;
-	return memcmp(x->cidr.addr, y->cidr.addr, 16);
-}
-
 static json_object *mono_to_unix(uint64_t mono_ns)
 {
 	if (!mono_ns)
@@ -837,45 +738,16 @@ static json_object *mono_to_unix(uint64_t mono_ns)
 	return json_object_new_int64((int64_t)(rg_mono_to_real_ns(mono_ns) / 1000000000ull));
 }
 
-/* The same reply object the agent sends, built from the maps. */
-static json_object *hosts_json(struct host_list *l, size_t top)
+/* Without the agent, the tenant a host is tagged with is the configuration's: the tenant of
+ * the longest connector that contains it. */
+static const char *config_tenant(void *ctx, uint32_t tenant_id, const uint8_t addr[16])
 {
-	json_object *o = json_object_new_object(), *arr = json_object_new_array();
-	char addr[RG_ADDR_STRLEN];
+	const struct rg_config *cfg = ctx;
+	uint32_t idx;
 
-	json_object_object_add(o, "ok", json_object_new_boolean(1));
-	json_object_object_add(o, "source", json_object_new_string("pinned_maps"));
-	json_object_object_add(o, "total", json_object_new_int64((int64_t)l->n));
-	for (size_t i = 0; i < l->n && (!top || i < top); i++) {
-		struct host_row *r = &l->rows[i];
-		json_object *h = json_object_new_object();
-
-		rg_cidr_format(&r->cidr, addr, sizeof(addr));
-		json_object_object_add(h, "address", json_object_new_string(addr));
-		json_object_object_add(h, "tenant", r->tenant_idx >= 0 ?
-				       json_object_new_string(l->cfg->tenants[r->tenant_idx].name) :
-				       NULL);
-		json_object_object_add(h, "tenant_id", json_object_new_int64(r->tenant_id));
-		json_object_object_add(h, "connections", json_object_new_int64((int64_t)r->h.conns));
-		json_object_object_add(h, "packets", json_object_new_int64((int64_t)r->h.packets));
-		json_object_object_add(h, "bytes", json_object_new_int64((int64_t)r->h.bytes));
-		json_object_object_add(h, "conn_rate_per_min",
-				       json_object_new_double(round(r->rate_per_min * 10) / 10));
-		json_object_object_add(h, "last_seen", mono_to_unix(r->h.last_seen_ns));
-		json_object_object_add(h, "verdict", json_object_new_string(
-				       r->has_verdict ? rg_verdict_action_name((enum rg_action)r->v.action) : "none"));
-		json_object_object_add(h, "origin", r->has_verdict ?
-				       json_object_new_string(rg_origin_name((enum rg_origin)r->v.origin)) : NULL);
-		if (r->has_verdict && r->v.action == RG_ACT_THROTTLE && r->v.interval_ns)
-			json_object_object_add(h, "rate_per_min", json_object_new_double(
-					       round(600e9 / (double)r->v.interval_ns) / 10));
-		json_object_object_add(h, "drops", json_object_new_int64((int64_t)r->v.drops));
-		json_object_object_add(h, "expires", r->has_verdict ?
-				       mono_to_unix(r->v.expires_ns) : NULL);
-		json_object_array_add(arr, h);
-	}
-	json_object_object_add(o, "hosts", arr);
-	return o;
+	if (cfg && cfg->connectors && rg_lpm_lookup(cfg->connectors, addr, &idx))
+		return cfg->tenants[idx].name;
+	return NULL;
 }
 
 static void note_direct(void)
@@ -901,27 +773,31 @@ static int open_maps(struct rg_bpf **b)
 
 static int hosts_direct(size_t top, json_object **out)
 {
-	struct host_list l = { .cfg = config() };
+	struct rg_config *cfg = config();
+	struct rg_hosts_opts o = {
+		.host_prefix_v4 = cfg ? cfg->host_prefix_v4 : 32,
+		.host_prefix_v6 = cfg ? cfg->host_prefix_v6 : 64,
+		.top = top,
+		.tenant_name = config_tenant,
+		.ctx = cfg,
+	};
 	struct rg_bpf *b = NULL;
 	int ret, err;
 
 	ret = open_maps(&b);
 	if (ret != EXIT_OK)
 		return ret;
-	l.now = rg_now_mono_ns();
-	err = rg_bpf_hosts_foreach(b, host_cb, &l);
-	if (!err)
-		err = rg_bpf_verdict_foreach(b, verdict_cb, &l);
+	*out = json_object_new_object();
+	json_object_object_add(*out, "ok", json_object_new_boolean(1));
+	json_object_object_add(*out, "source", json_object_new_string("pinned_maps"));
+	err = rg_hosts_list(b, &o, *out);
 	rg_bpf_close(b);
 	if (err) {
+		json_object_put(*out);
+		*out = NULL;
 		errx_msg("cannot read the maps in %s: %s", pin_dir(), strerror(-err));
-		free(l.rows);
 		return EXIT_AGENT;
 	}
-	if (l.n > 1)
-		qsort(l.rows, l.n, sizeof(l.rows[0]), host_cmp);
-	*out = hosts_json(&l, top);
-	free(l.rows);
 	return EXIT_OK;
 }
 
@@ -982,10 +858,10 @@ static int opt_cb(int opt, const char *arg, void *ctx)
 static void print_hosts(json_object *reply)
 {
 	json_object *arr = jget(reply, "hosts");
-	struct table t = { .ncols = 9,
-			   .right = { false, false, true, true, true, true, false, false, false } };
+	struct table t = { .ncols = 10, .right = { false, false, true, true, true, true, false,
+						   false, true, false } };
 	const char *hdr[] = { "ADDRESS", "TENANT", "CONNS", "PACKETS", "BYTES", "CONN/MIN",
-			      "VERDICT", "BY", "EXPIRES" };
+			      "VERDICT", "BY", "DROPS", "EXPIRES" };
 	double total;
 
 	tbl_add(&t, hdr);
@@ -993,10 +869,10 @@ static void print_hosts(json_object *reply)
 			   i < json_object_array_length(arr); i++) {
 		json_object *v = json_object_array_get_idx(arr, i);
 		char a[RG_PRINTABLE_MAX + 4], tn[RG_PRINTABLE_MAX + 4], n1[32], n2[32], n3[32];
-		char n4[32], vd[64], og[RG_PRINTABLE_MAX + 4], ex[32], idb[32];
+		char n4[32], n5[32], vd[64], og[RG_PRINTABLE_MAX + 4], ex[32], idb[32];
 		const char *verdict = jstr(v, "verdict");
 		double rate;
-		const char *row[9];
+		const char *row[10];
 
 		row[0] = safe(jstr(v, "address"), a);
 		if (jstr(v, "tenant")) {
@@ -1023,7 +899,8 @@ static void print_hosts(json_object *reply)
 				*p = '?';
 		row[6] = vd;
 		row[7] = jstr(v, "origin") ? safe(jstr(v, "origin"), og) : "-";
-		row[8] = verdict && strcmp(verdict, "none") ?
+		row[8] = fmt_num(v, "drops", n5, sizeof(n5));
+		row[9] = verdict && strcmp(verdict, "none") ?
 			 fmt_time(v, "expires", "never", ex, sizeof(ex)) : "-";
 		tbl_add(&t, row);
 	}

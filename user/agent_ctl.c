@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "hosts.h"
 #include "log.h"
 
 #define NS 1000000000ull
@@ -138,62 +139,12 @@ static int do_tenants(void *ctx, const struct rg_peer *peer, json_object *req, j
 
 /* ---- hosts ------------------------------------------------------------------------ */
 
-struct host_row {
-	struct rg_host_key key;
-	struct rg_host h;
-	double rate_per_min;
-};
-
-struct host_walk {
-	struct host_row *rows;
-	size_t n, cap;
-	uint64_t now_mono;
-};
-
-static double rate_per_min(const struct rg_host *h, uint64_t now)
+/* The engine's name for a kernel tenant id (0: unassigned, or an id no longer configured). */
+static const char *tenant_name(void *ctx, uint32_t id, const uint8_t addr[16])
 {
-	return rg_bpf_host_window_conns(h, now) * 60e9 / (double)RG_RATE_WINDOW_NS;
-}
-
-static int host_cb(const struct rg_host_key *key, const struct rg_host *h, void *ctx)
-{
-	struct host_walk *w = ctx;
-
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 1024;
-		struct host_row *r = realloc(w->rows, cap * sizeof(*r));
-		if (!r)
-			return -ENOMEM;
-		w->rows = r;
-		w->cap = cap;
-	}
-	w->rows[w->n].key = *key;
-	w->rows[w->n].h = *h;
-	w->rows[w->n].rate_per_min = rate_per_min(h, w->now_mono);
-	w->n++;
-	return 0;
-}
-
-static int by_activity(const void *x, const void *y)
-{
-	const struct host_row *a = x, *b = y;
-
-	if (a->rate_per_min != b->rate_per_min)
-		return a->rate_per_min < b->rate_per_min ? 1 : -1;
-	if (a->h.conns != b->h.conns)
-		return a->h.conns < b->h.conns ? 1 : -1;
-	if (a->h.packets != b->h.packets)
-		return a->h.packets < b->h.packets ? 1 : -1;
-	return 0;
-}
-
-/* Tenant name of a kernel tenant id (0: unassigned, or an id no longer configured). */
-static const char *tenant_name(struct rg_agent *a, uint32_t id)
-{
+	struct rg_agent *a = ctx;
 	const struct rg_config *c = a->cfg;
 
-	if (!id)
-		return NULL;
 	for (size_t i = 0; i < c->n_tenants; i++)
 		if (rg_engine_tenant_id(a->engine, c->tenants[i].name) == id)
 			return c->tenants[i].name;
@@ -203,62 +154,20 @@ static const char *tenant_name(struct rg_agent *a, uint32_t id)
 static int do_hosts(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
 	struct rg_agent *a = ctx;
-	struct host_walk w = { .now_mono = rg_now_mono_ns() };
+	struct rg_hosts_opts o = {
+		.host_prefix_v4 = a->cfg->host_prefix_v4,
+		.host_prefix_v6 = a->cfg->host_prefix_v6,
+		.tenant_name = tenant_name,
+		.ctx = a,
+	};
 	uint64_t top = 0;
-	json_object *arr;
-	int err;
 
 	if (rg_control_get_u64(req, "top", &top) == -EINVAL)
 		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST, "top must be a number");
 	if (!a->bpf)
 		return rg_control_fail(rep, RG_CTL_E_UNAVAILABLE, "BPF maps not available");
-	err = rg_bpf_hosts_foreach(a->bpf, host_cb, &w);
-	if (err) {
-		free(w.rows);
-		return err;
-	}
-	qsort(w.rows, w.n, sizeof(*w.rows), by_activity);
-	json_object_object_add(rep, "total", json_object_new_int64((int64_t)w.n));
-	arr = json_object_new_array();
-	for (size_t i = 0; i < w.n && (!top || i < top); i++) {
-		const struct host_row *r = &w.rows[i];
-		json_object *o = json_object_new_object();
-		struct rg_cidr host;
-		struct rg_verdict v;
-		char buf[RG_ADDR_STRLEN];
-		const char *tname = tenant_name(a, r->h.tenant_id);
-
-		memcpy(host.addr, r->key.addr, 16);
-		host.is_v4 = rg_addr_is_v4(r->key.addr);
-		host.prefixlen = host.is_v4 ? 96 + a->cfg->host_prefix_v4 : a->cfg->host_prefix_v6;
-		json_object_object_add(o, "address",
-				       json_object_new_string(rg_cidr_format(&host, buf, sizeof(buf))));
-		json_object_object_add(o, "tenant", tname ? json_object_new_string(tname) : NULL);
-		json_object_object_add(o, "tenant_id", json_object_new_int64(r->h.tenant_id));
-		json_object_object_add(o, "connections", json_object_new_int64((int64_t)r->h.conns));
-		json_object_object_add(o, "packets", json_object_new_int64((int64_t)r->h.packets));
-		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)r->h.bytes));
-		json_object_object_add(o, "conn_rate_per_min", json_object_new_double(r->rate_per_min));
-		json_object_object_add(o, "last_seen",
-				       time_or_null(rg_mono_to_real_ns(r->h.last_seen_ns)));
-		if (!rg_bpf_verdict_get(a->bpf, &host, &v) && v.action != RG_ACT_NONE) {
-			json_object_object_add(o, "verdict", json_object_new_string(rg_verdict_action_name((enum rg_action)v.action)));
-			json_object_object_add(o, "origin",
-					       json_object_new_string(rg_origin_name((enum rg_origin)v.origin)));
-			if (v.action == RG_ACT_THROTTLE && v.interval_ns)
-				json_object_object_add(o, "rate_per_min",
-						       json_object_new_double(60e9 / (double)v.interval_ns));
-			json_object_object_add(o, "drops", json_object_new_int64((int64_t)v.drops));
-			json_object_object_add(o, "expires",
-					       time_or_null(rg_mono_to_real_ns(v.expires_ns)));
-		} else {
-			json_object_object_add(o, "verdict", json_object_new_string(rg_verdict_action_name(RG_ACT_NONE)));
-		}
-		json_object_array_add(arr, o);
-	}
-	json_object_object_add(rep, "hosts", arr);
-	free(w.rows);
-	return 0;
+	o.top = (size_t)top;
+	return rg_hosts_list(a->bpf, &o, rep);
 }
 
 /* ---- host verdicts ---------------------------------------------------------------- */
