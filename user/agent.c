@@ -294,6 +294,39 @@ int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
 	return 0;
 }
 
+/* ---- control commands -> agent ------------------------------------------------------- */
+
+static const struct rg_config *ctl_config(void *ctx)
+{
+	const struct rg_agent *a = ctx;
+
+	return a->cfg;
+}
+
+static int ctl_reload(void *ctx, struct rg_config_errors *errs)
+{
+	return rg_agent_reload(ctx, errs);
+}
+
+static void ctl_status(void *ctx, struct rg_agent_status *out)
+{
+	const struct rg_agent *a = ctx;
+	struct rg_policy_stats ps = { 0 };
+
+	if (a->policy)
+		rg_policy_server_get_stats(a->policy, &ps);
+	out->started_real_ns = a->started_real_ns;
+	out->last_state_error = a->last_state_error;
+	out->policy_connections = ps.conns_open;
+	out->policy_requests = ps.requests;
+}
+
+static const struct rg_agent_ctl_ops ctl_ops = {
+	.config = ctl_config,
+	.reload = ctl_reload,
+	.status = ctl_status,
+};
+
 /* ---- loop --------------------------------------------------------------------------- */
 
 enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS };
@@ -538,7 +571,14 @@ int rg_agent_run(const char *config_path, bool debug)
 		pr_err("cannot open control socket %s: %s", a.cfg->control_socket, strerror(-err));
 		goto out;
 	}
-	rg_agent_register_commands(&a);
+	a.commands = (struct rg_agent_ctl){
+		.engine = a.engine, .bpf = a.bpf, .ops = &ctl_ops, .ctx = &a,
+	};
+	err = rg_agent_ctl_register(a.control, &a.commands);
+	if (err) {
+		pr_err("cannot register the control commands: %s", strerror(-err));
+		goto out;
+	}
 
 	if (a.cfg->metrics_listen && *a.cfg->metrics_listen) {
 		err = rg_metrics_new(a.cfg->metrics_listen, &a.metrics);

@@ -2,17 +2,18 @@
 /*
  * agent_ctl.c: the control-socket commands of relayguardd (wire format documented at the
  * top of tools/relayguardctl.c): status, tenants, hosts, block/throttle/unblock host,
- * restrict/unblock tenant, reload. Operator changes go through the engine, which audits
- * them with the peer's credentials and pushes verdicts into the kernel.
+ * restrict/unblock tenant, reload. Takes the narrow view of the agent in agent_ctl.h.
+ * Operator changes go through the engine, which audits them with the peer's credentials
+ * and pushes verdicts into the kernel; `hosts` is the listing of hosts.h.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "agent_ctl.h"
 #include "hosts.h"
 #include "log.h"
+#include "version.h"
 
 #define NS 1000000000ull
 
@@ -40,16 +41,17 @@ static int count_verdicts(const struct rg_engine_verdict *v, void *ctx)
 
 static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
-	struct rg_agent *a = ctx;
-	const struct rg_config *c = a->cfg;
-	struct rg_policy_stats ps;
+	struct rg_agent_ctl *a = ctx;
+	const struct rg_config *c = a->ops->config(a->ctx);
+	struct rg_agent_status as = { 0 };
 	json_object *ifs = json_object_new_array(), *maps = json_object_new_array();
 
+	a->ops->status(a->ctx, &as);
 	json_object_object_add(rep, "version", json_object_new_string(RG_VERSION));
 	json_object_object_add(rep, "pid", json_object_new_int(getpid()));
 	json_object_object_add(rep, "uptime_s",
 			       json_object_new_int64((int64_t)((rg_now_real_ns() -
-								 a->started_real_ns) / NS)));
+								 as.started_real_ns) / NS)));
 	json_object_object_add(rep, "mode", json_object_new_string(rg_mode_name(c->mode)));
 	json_object_object_add(rep, "fail_mode",
 			       json_object_new_string(rg_fail_mode_name(c->fail_mode)));
@@ -80,9 +82,10 @@ static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, js
 	}
 	json_object_object_add(rep, "maps", maps);
 
-	rg_policy_server_get_stats(a->policy, &ps);
-	json_object_object_add(rep, "policy_connections", json_object_new_int64((int64_t)ps.conns_open));
-	json_object_object_add(rep, "policy_requests", json_object_new_int64((int64_t)ps.requests));
+	json_object_object_add(rep, "policy_connections",
+			       json_object_new_int64((int64_t)as.policy_connections));
+	json_object_object_add(rep, "policy_requests",
+			       json_object_new_int64((int64_t)as.policy_requests));
 
 	struct rg_engine_counters ec;
 	struct vcount vc = { 0 };
@@ -94,8 +97,8 @@ static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, js
 	json_object_object_add(rep, "hosts_blocked", json_object_new_int64((int64_t)vc.blocked));
 	json_object_object_add(rep, "hosts_throttled", json_object_new_int64((int64_t)vc.throttled));
 	json_object_object_add(rep, "state_save_error",
-			       a->last_state_error ?
-				       json_object_new_string(strerror(-a->last_state_error)) :
+			       as.last_state_error ?
+				       json_object_new_string(strerror(-as.last_state_error)) :
 				       NULL);
 	return 0;
 }
@@ -124,7 +127,7 @@ static void tenant_json(const struct rg_tenant_info *t, json_object *arr)
 
 static int do_tenants(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	json_object *arr = json_object_new_array();
 
 	uint64_t now = rg_now_real_ns();
@@ -142,8 +145,8 @@ static int do_tenants(void *ctx, const struct rg_peer *peer, json_object *req, j
 /* The engine's name for a kernel tenant id (0: unassigned, or an id no longer configured). */
 static const char *tenant_name(void *ctx, uint32_t id, const uint8_t addr[16])
 {
-	struct rg_agent *a = ctx;
-	const struct rg_config *c = a->cfg;
+	struct rg_agent_ctl *a = ctx;
+	const struct rg_config *c = a->ops->config(a->ctx);
 
 	for (size_t i = 0; i < c->n_tenants; i++)
 		if (rg_engine_tenant_id(a->engine, c->tenants[i].name) == id)
@@ -153,10 +156,11 @@ static const char *tenant_name(void *ctx, uint32_t id, const uint8_t addr[16])
 
 static int do_hosts(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
+	const struct rg_config *c = a->ops->config(a->ctx);
 	struct rg_hosts_opts o = {
-		.host_prefix_v4 = a->cfg->host_prefix_v4,
-		.host_prefix_v6 = a->cfg->host_prefix_v6,
+		.host_prefix_v4 = c->host_prefix_v4,
+		.host_prefix_v6 = c->host_prefix_v6,
 		.tenant_name = tenant_name,
 		.ctx = a,
 	};
@@ -208,7 +212,7 @@ static int verdict_error(json_object *rep, const char *what, int err)
 
 static int do_block_host(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	struct rg_cidr t;
 	uint64_t for_s = 0, now = rg_now_real_ns(), exp;
 	int err;
@@ -228,7 +232,7 @@ static int do_block_host(void *ctx, const struct rg_peer *peer, json_object *req
 static int do_throttle_host(void *ctx, const struct rg_peer *peer, json_object *req,
 			    json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	struct rg_cidr t;
 	uint64_t count = 0, period = 0, for_s = 0, now = rg_now_real_ns(), exp;
 	int err;
@@ -253,7 +257,7 @@ static int do_throttle_host(void *ctx, const struct rg_peer *peer, json_object *
 static int do_unblock_host(void *ctx, const struct rg_peer *peer, json_object *req,
 			   json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	struct rg_cidr t;
 	char buf[RG_ADDR_STRLEN];
 	int err;
@@ -284,7 +288,7 @@ static int tenant_arg(json_object *req, json_object *rep, const char **name)
 	return 0;
 }
 
-static int tenant_result(struct rg_agent *a, json_object *rep, const char *name, int err)
+static int tenant_result(struct rg_agent_ctl *a, json_object *rep, const char *name, int err)
 {
 	char p[RG_PRINTABLE_MAX + 4];
 
@@ -298,7 +302,7 @@ static int tenant_result(struct rg_agent *a, json_object *rep, const char *name,
 		return err;
 
 	struct rg_tenant_info ti;
-	int idx = rg_config_find_tenant(a->cfg, name);
+	int idx = rg_config_find_tenant(a->ops->config(a->ctx), name);
 	if (idx >= 0 && !rg_engine_tenant_info(a->engine, (size_t)idx, rg_now_real_ns(), &ti)) {
 		json_object_object_add(rep, "tenant", json_object_new_string(ti.name));
 		json_object_object_add(rep, "state",
@@ -311,7 +315,7 @@ static int tenant_result(struct rg_agent *a, json_object *rep, const char *name,
 static int do_restrict_tenant(void *ctx, const struct rg_peer *peer, json_object *req,
 			      json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	const char *name;
 	int err;
 
@@ -324,7 +328,7 @@ static int do_restrict_tenant(void *ctx, const struct rg_peer *peer, json_object
 static int do_unblock_tenant(void *ctx, const struct rg_peer *peer, json_object *req,
 			     json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	const char *name;
 	int err;
 
@@ -336,12 +340,12 @@ static int do_unblock_tenant(void *ctx, const struct rg_peer *peer, json_object 
 
 static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	struct rg_config_errors errs = { 0 };
 	int err;
 
 	pr_info("reload requested by %s", peer->by);
-	err = rg_agent_reload(a, &errs);
+	err = a->ops->reload(a->ctx, &errs);
 	if (err) {
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < errs.n; i++)
@@ -351,11 +355,12 @@ static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, js
 		return rg_control_fail(rep, "bad_config", "the configuration was refused; the "
 				       "running one stays");
 	}
-	json_object_object_add(rep, "tenants", json_object_new_int64((int64_t)a->cfg->n_tenants));
+	json_object_object_add(rep, "tenants", json_object_new_int64(
+			       (int64_t)a->ops->config(a->ctx)->n_tenants));
 	return 0;
 }
 
-int rg_agent_register_commands(struct rg_agent *a)
+int rg_agent_ctl_register(struct rg_control *ctl, struct rg_agent_ctl *a)
 {
 	static const struct {
 		const char *name;
@@ -374,7 +379,7 @@ int rg_agent_register_commands(struct rg_agent *a)
 	int err;
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		err = rg_control_register(a->control, cmds[i].name, cmds[i].fn, a);
+		err = rg_control_register(ctl, cmds[i].name, cmds[i].fn, a);
 		if (err)
 			return err;
 	}
