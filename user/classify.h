@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * classify.h: the decision engine, DESIGN.md "Classification (the policy)" rules 1-8.
+ * classify.h: the decision engine: tenant by connector, sender class, one count per
+ * transaction, the unregistered budget and restriction, escalation to kernel verdicts.
  * Takes a policy request (client address, envelope sender, Postfix instance) and the
  * current CLOCK_REALTIME time from the caller, and answers DUNNO, the 5.7.750 reject, or
  * (fail_mode closed, when it cannot decide) 451 4.3.5. It keeps per tenant the sliding
@@ -52,7 +53,7 @@ enum rg_reply {
 	"550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
 #define RG_REPLY_TEMPFAIL_TEXT "451 4.3.5 Server configuration problem"
 
-/* The text after "action=", exactly as DESIGN.md fixes it. */
+/* The text after "action=", exactly as Postfix gets it (README lists the three). */
 const char *rg_action_reply(enum rg_reply r);
 
 /* enum rg_class and rg_class_name(), rg_verdict_action_name(), rg_origin_name(): names.h */

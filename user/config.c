@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * config.c: loads relayguard.conf as DESIGN.md fixes it ([agent], [limits], [tenant NAME],
+ * config.c: loads relayguard.conf as relayguard.conf(5) documents it ([agent], [limits], [tenant NAME],
  * include = GLOB, accepted-domain lists and files, connector CIDRs) into an immutable
  * struct rg_config.
  *

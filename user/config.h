@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * config.h: relayguard.conf, as DESIGN.md fixes it: INI sections [agent], [limits] and
+ * config.h: relayguard.conf (relayguard.conf(5)): INI sections [agent], [limits] and
  * [tenant NAME], includes by glob, durations, rates, CIDR and domain lists and files.
  * Loading is all or nothing: a configuration with any error is refused whole, and every
  * error is reported as "FILE:LINE: reason". A loaded configuration is immutable; reload
