@@ -577,15 +577,6 @@ static int parse_target(const char *s, struct rg_cidr *cidr, char *canon, size_t
 	return -1;
 }
 
-static bool valid_tenant_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= RG_TENANT_NAME_MAX)
-		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-}
-
 /* status */
 
 /*
@@ -1099,7 +1090,7 @@ static int tenant_cmd(const struct cmd *c, const char *wire, int argc, char **ar
 	ret = want_object(c, argc, argv, first, "tenant", &name);
 	if (ret >= 0)
 		return ret;
-	if (!valid_tenant_name(name)) {
+	if (!rg_config_tenant_name_ok(name)) {
 		errx_msg("bad tenant name \"%s\": 1 to %d of A-Z a-z 0-9 . _ -",
 			 rg_printable(name, strlen(name), b1), RG_TENANT_NAME_MAX - 1);
 		return EXIT_USAGE;

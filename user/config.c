@@ -707,7 +707,7 @@ static bool valid_key(const char *s, size_t n)
 	return true;
 }
 
-static bool valid_tenant_name(const char *s)
+bool rg_config_tenant_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -731,7 +731,7 @@ static void open_tenant(struct src_file *f, const char *name)
 	long prev;
 
 	f->kind = SECT_IGNORE;
-	if (!valid_tenant_name(name)) {
+	if (!rg_config_tenant_name_ok(name)) {
 		ferr(f, "bad tenant name '%s': 1 to %d characters of A-Z a-z 0-9 . _ -",
 		     pr(name, p), RG_TENANT_NAME_MAX - 1);
 		return;

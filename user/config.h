@@ -114,6 +114,8 @@ void rg_config_errors_free(struct rg_config_errors *errs);
 
 /* Index of tenant NAME in cfg->tenants, or -1. */
 int rg_config_find_tenant(const struct rg_config *cfg, const char *name);
+/* A tenant name is 1 to RG_TENANT_NAME_MAX - 1 of A-Z a-z 0-9 . _ - */
+bool rg_config_tenant_name_ok(const char *name);
 
 /* "30s", "15m", "1h", "1d", "0" (and plain seconds) -> ns. 0, -EINVAL, or -ERANGE when it
  * does not fit in 64 bits of nanoseconds. */
