@@ -113,37 +113,17 @@ static const char *name_or_unknown(const struct rg_name_code *table, int code)
 	return s ? s : RG_NAME_UNKNOWN;
 }
 
-const char *rg_attach_mode_name(enum rg_attach_mode m)
-{
-	return name_or_unknown(rg_attach_mode_names, (int)m);
-}
+/* Each enum's own function, so callers keep their type checking. */
+#define NAME_OF(fn, type, table)						\
+	const char *fn(type v)							\
+	{									\
+		return name_or_unknown(table, (int)v);				\
+	}
 
-const char *rg_attach_kind_name(enum rg_bpf_attach_kind k)
-{
-	return name_or_unknown(rg_attach_kind_names, (int)k);
-}
-
-const char *rg_mode_name(enum rg_mode m)
-{
-	return name_or_unknown(rg_mode_names, (int)m);
-}
-
-const char *rg_fail_mode_name(enum rg_fail_mode m)
-{
-	return name_or_unknown(rg_fail_mode_names, (int)m);
-}
-
-const char *rg_class_name(enum rg_class c)
-{
-	return name_or_unknown(rg_class_names, (int)c);
-}
-
-const char *rg_verdict_action_name(enum rg_action a)
-{
-	return name_or_unknown(rg_action_names, (int)a);
-}
-
-const char *rg_origin_name(enum rg_origin o)
-{
-	return name_or_unknown(rg_origin_names, (int)o);
-}
+NAME_OF(rg_attach_mode_name, enum rg_attach_mode, rg_attach_mode_names)
+NAME_OF(rg_attach_kind_name, enum rg_bpf_attach_kind, rg_attach_kind_names)
+NAME_OF(rg_mode_name, enum rg_mode, rg_mode_names)
+NAME_OF(rg_fail_mode_name, enum rg_fail_mode, rg_fail_mode_names)
+NAME_OF(rg_class_name, enum rg_class, rg_class_names)
+NAME_OF(rg_verdict_action_name, enum rg_action, rg_action_names)
+NAME_OF(rg_origin_name, enum rg_origin, rg_origin_names)
