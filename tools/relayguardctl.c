@@ -1245,7 +1245,8 @@ static const struct cmd cmds[] = {
 	{ "tenants", do_tenants, "tenants [--json]",
 	  "every tenant: state, counts in the window, limit, restriction" },
 	{ "hosts", do_hosts, "hosts [--top N] [--json]",
-	  "source hosts by activity (default top 50, 0: all); works without the agent" },
+	  "source hosts and CIDR verdicts, most active first (default top 50, 0: all); works "
+	  "without the agent" },
 	{ "block", do_block, "block host ADDR[/LEN] [--for DURATION] [--json]",
 	  "drop the host's (or prefix's) new SMTP connections in the kernel" },
 	{ "throttle", do_throttle,
