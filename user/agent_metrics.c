@@ -89,14 +89,13 @@ static void policy_metrics(struct rg_agent *a, struct rg_mbuf *o)
 static void engine_metrics(struct rg_agent *a, struct rg_mbuf *o)
 {
 	struct rg_engine_counters c;
-	static const char *const replies[RG_REPLY__COUNT] = { "dunno", "reject", "tempfail" };
 
 	rg_engine_get_counters(a->engine, &c);
 	rg_metric_family(o, "relayguard_policy_requests_total", "counter",
 			 "Policy requests decided, by the action answered.");
 	for (int i = 0; i < RG_REPLY__COUNT; i++)
 		rg_metric_sample(o, "relayguard_policy_requests_total", (double)c.by_reply[i],
-				 "action", replies[i], (const char *)NULL);
+				 "action", rg_reply_name((enum rg_reply)i), (const char *)NULL);
 	rg_metric_family(o, "relayguard_transactions_total", "counter",
 			 "Transactions (one per Postfix instance), by sender class.");
 	for (int i = 1; i < RG_CLASS__COUNT; i++)

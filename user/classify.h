@@ -41,14 +41,7 @@
 struct json_object;
 struct rg_audit;
 
-/* The reply to Postfix. */
-enum rg_reply {
-	RG_REPLY_DUNNO = 0,
-	RG_REPLY_REJECT = 1,	/* 550 5.7.750 ... */
-	RG_REPLY_TEMPFAIL = 2,	/* 451 4.3.5 ... (fail_mode closed, could not decide) */
-	RG_REPLY__COUNT
-};
-
+/* enum rg_reply, the reply to Postfix, and its names: names.h. */
 #define RG_REPLY_REJECT_TEXT \
 	"550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
 #define RG_REPLY_TEMPFAIL_TEXT "451 4.3.5 Server configuration problem"

@@ -23,6 +23,14 @@ enum rg_bpf_attach_kind { RG_BPF_NONE, RG_BPF_XDP_NATIVE, RG_BPF_XDP_GENERIC, RG
 enum rg_mode { RG_MODE_ENFORCE, RG_MODE_MONITOR };
 enum rg_fail_mode { RG_FAIL_OPEN, RG_FAIL_CLOSED };
 
+/* The reply to Postfix (its text: rg_action_reply(), classify.h). */
+enum rg_reply {
+	RG_REPLY_DUNNO = 0,
+	RG_REPLY_REJECT = 1,	/* 550 5.7.750 ... */
+	RG_REPLY_TEMPFAIL = 2,	/* 451 4.3.5 ... (fail_mode closed, could not decide) */
+	RG_REPLY__COUNT
+};
+
 /* The sender class of a policy request. */
 enum rg_class {
 	RG_CLASS_NONE = 0,		/* no envelope yet (CONNECT/HELO/EHLO/...) or no decision */
@@ -45,6 +53,7 @@ extern const struct rg_name_code rg_attach_kind_names[];	/* none xdp-native xdp-
 extern const struct rg_name_code rg_mode_names[];		/* enforce monitor */
 extern const struct rg_name_code rg_fail_mode_names[];		/* open closed */
 extern const struct rg_name_code rg_log_level_names[];		/* err warn info debug */
+extern const struct rg_name_code rg_reply_names[];		/* dunno reject tempfail */
 extern const struct rg_name_code rg_class_names[];	/* none unassigned null_sender ... */
 extern const struct rg_name_code rg_action_names[];		/* none block throttle */
 extern const struct rg_name_code rg_origin_names[];		/* operator flood conn_rate */
@@ -63,6 +72,7 @@ const char *rg_attach_mode_name(enum rg_attach_mode m);
 const char *rg_attach_kind_name(enum rg_bpf_attach_kind k);
 const char *rg_mode_name(enum rg_mode m);
 const char *rg_fail_mode_name(enum rg_fail_mode m);
+const char *rg_reply_name(enum rg_reply r);
 const char *rg_class_name(enum rg_class c);
 const char *rg_verdict_action_name(enum rg_action a);
 const char *rg_origin_name(enum rg_origin o);

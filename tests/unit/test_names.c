@@ -18,7 +18,7 @@
 
 static const struct rg_name_code *const tables[] = {
 	rg_attach_mode_names, rg_attach_kind_names, rg_mode_names, rg_fail_mode_names,
-	rg_log_level_names, rg_class_names, rg_action_names, rg_origin_names,
+	rg_log_level_names, rg_reply_names, rg_class_names, rg_action_names, rg_origin_names,
 };
 
 static void test_round_trip(void **state)
@@ -63,6 +63,7 @@ static void test_wrappers(void **state)
 	assert_string_equal(rg_attach_mode_name(RG_ATTACH_TC), "tc");
 	assert_string_equal(rg_mode_name(RG_MODE_MONITOR), "monitor");
 	assert_string_equal(rg_fail_mode_name(RG_FAIL_CLOSED), "closed");
+	assert_string_equal(rg_reply_name(RG_REPLY_TEMPFAIL), "tempfail");
 	assert_string_equal(rg_class_name(RG_CLASS_NULL_SENDER), "null_sender");
 	assert_string_equal(rg_class_name(RG_CLASS__COUNT), RG_NAME_UNKNOWN);
 }
