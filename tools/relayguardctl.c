@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * relayguardctl: the operator CLI. Takes a command line, asks relayguardd over its control
- * socket (protocol in user/control.h) and prints the answer as aligned tables or, with
- * --json, as the agent's reply object. When the agent is not running, `hosts`, `block host`,
- * `throttle host` and `unblock host` read and write the pinned BPF maps directly, so the
- * kernel can be inspected and steered while the agent is down; `detach` only runs then.
+ * socket (protocol in user/control.h, client half in user/control_client.c) and prints the
+ * answer as aligned tables or, with --json, as the agent's reply object. When the agent
+ * is not running, `hosts`, `block host`, `throttle host` and `unblock host` read and write
+ * the pinned BPF maps directly, so the kernel can be inspected and steered while the agent
+ * is down; `detach` only runs then.
  *
  * Exit codes: 0 done; 1 the agent (or the maps) refused or failed; 2 usage or bad
  * argument; 3 relayguardd not reachable (and no direct fallback for the command);
@@ -48,13 +49,10 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +62,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "control.h"
+#include "control_client.h"
 #include "hosts.h"
 #include "log.h"
 
@@ -78,7 +77,6 @@ enum {
 #define DEFAULT_SOCKET "/run/relayguard/control.sock"
 #define DEFAULT_PIN_DIR "/sys/fs/bpf/relayguard"
 #define REPLY_TIMEOUT_MS 30000
-#define MAX_REPLY (64u << 20)
 #define DEFAULT_TOP 50
 
 static struct {
@@ -163,30 +161,15 @@ static const char *pin_dir(void)
 
 static int agent_connect(int *fdp)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = socket_path();
-	int fd, err;
+	int err = rg_control_connect(socket_path(), fdp);
 
-	*fdp = -1;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		errx_msg("socket path too long: %s", path);
+	if (!err)
+		return EXIT_OK;
+	if (err == -ENAMETOOLONG) {
+		errx_msg("socket path too long: %s", socket_path());
 		return EXIT_USAGE;
 	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		errx_msg("socket: %s", strerror(errno));
-		return EXIT_AGENT;
-	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		err = errno;
-		close(fd);
-		if (err == EACCES || err == EPERM)
-			return EXIT_PERM;
-		return EXIT_UNREACHABLE;
-	}
-	*fdp = fd;
-	return EXIT_OK;
+	return err == -EACCES || err == -EPERM ? EXIT_PERM : EXIT_UNREACHABLE;
 }
 
 static void report_connect_failure(int code)
@@ -197,81 +180,32 @@ static void report_connect_failure(int code)
 		errx_msg("cannot reach relayguardd at %s: is it running?", socket_path());
 }
 
-static int send_all(int fd, const char *s, size_t n)
+/* What rg_control_call() said, as a message and an exit code. */
+static int call_failure(int err)
 {
-	while (n) {
-		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Read one reply line; 0 and *out (caller frees), or an exit code. */
-static int read_reply(int fd, json_object **out)
-{
-	size_t len = 0, cap = 0;
-	char *buf = NULL, *nl = NULL;
-	int ret = EXIT_AGENT;
-
-	*out = NULL;
-	while (!nl) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t r;
-		int pr = poll(&p, 1, REPLY_TIMEOUT_MS);
-
-		if (pr == 0) {
-			errx_msg("relayguardd at %s did not answer within %d s", socket_path(),
-				 REPLY_TIMEOUT_MS / 1000);
-			ret = EXIT_UNREACHABLE;
-			goto out;
-		}
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (len + 65536 > cap) {
-			char *b;
-
-			if (cap >= MAX_REPLY) {
-				errx_msg("reply from relayguardd too large");
-				goto out;
-			}
-			cap = cap ? cap * 2 : 65536;
-			b = realloc(buf, cap + 1);
-			if (!b) {
-				errx_msg("out of memory");
-				goto out;
-			}
-			buf = b;
-		}
-		r = recv(fd, buf + len, cap - len, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			errx_msg("relayguardd at %s closed the connection without an answer",
-				 socket_path());
-			goto out;
-		}
-		nl = memchr(buf + len, '\n', (size_t)r);
-		len += (size_t)r;
-	}
-	*nl = '\0';
-	*out = json_tokener_parse(buf);
-	if (!*out || !json_object_is_type(*out, json_type_object)) {
-		json_object_put(*out);
-		*out = NULL;
+	switch (err) {
+	case 0:
+		return EXIT_OK;
+	case -ETIMEDOUT:
+		errx_msg("relayguardd at %s did not answer within %d s", socket_path(),
+			 REPLY_TIMEOUT_MS / 1000);
+		return EXIT_UNREACHABLE;
+	case -EMSGSIZE:
+		errx_msg("reply from relayguardd too large");
+		return EXIT_AGENT;
+	case -ECONNRESET:
+		errx_msg("relayguardd at %s closed the connection without an answer",
+			 socket_path());
+		return EXIT_AGENT;
+	case -EBADMSG:
 		errx_msg("relayguardd sent a reply that is not a JSON object");
-		goto out;
+		return EXIT_AGENT;
+	case -ENOMEM:
+		errx_msg("out of memory");
+		return EXIT_AGENT;
 	}
-	ret = EXIT_OK;
-out:
-	free(buf);
-	return ret;
+	errx_msg("cannot talk to relayguardd at %s: %s", socket_path(), strerror(-err));
+	return EXIT_UNREACHABLE;
 }
 
 /*
@@ -281,7 +215,6 @@ out:
  */
 static int agent_call(json_object *req, json_object **reply, bool quiet_connect)
 {
-	const char *s;
 	int fd, ret;
 
 	*reply = NULL;
@@ -292,13 +225,7 @@ static int agent_call(json_object *req, json_object **reply, bool quiet_connect)
 		json_object_put(req);
 		return ret;
 	}
-	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	if (send_all(fd, s, strlen(s)) || send_all(fd, "\n", 1)) {
-		errx_msg("cannot send to relayguardd at %s: %s", socket_path(), strerror(errno));
-		ret = EXIT_UNREACHABLE;
-	} else {
-		ret = read_reply(fd, reply);
-	}
+	ret = call_failure(rg_control_call(fd, req, REPLY_TIMEOUT_MS, reply));
 	close(fd);
 	json_object_put(req);
 	return ret;
