@@ -5,9 +5,11 @@
 # rgag-c1, rgag-c2; veth pairs; no default route; torn down on exit). Policy requests over
 # the agent's real socket walk a tenant through its budget into restriction; the host that
 # keeps trying is blocked in the pinned map and its SYNs to port 25 are dropped while
-# another host still connects. Then: relayguardctl (status/tenants/hosts --json, unblock),
-# kill -9 (the kernel keeps enforcing; restart restores restrictions and verdicts), reload
-# (good and bad, SIGHUP and relayguardctl), relayguardd -t, and a non-root control client.
+# another host still connects. Then: relayguardctl (status/tenants/hosts --json, a CIDR
+# verdict listed with drops and expiry, unblock), kill -9 (the kernel keeps enforcing; the
+# pinned-map fallback lists the same rows as the agent did; restart restores restrictions
+# and verdicts), reload (good and bad, SIGHUP and relayguardctl), relayguardd -t, and a
+# non-root control client.
 set -u
 . "$(dirname "$0")/../lib.sh"
 
