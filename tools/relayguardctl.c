@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * relayguardctl: the operator CLI. Takes a command line, asks relayguardd over its control
- * socket (protocol in user/control.h) and prints the answer as aligned tables or, with
- * --json, as the agent's reply object. When the agent is not running, `hosts`, `block host`,
- * `throttle host` and `unblock host` read and write the pinned BPF maps directly, so the
- * kernel can be inspected and steered while the agent is down; `detach` only runs then.
+ * socket (protocol in user/control.h, client half in user/control_client.c) and prints the
+ * answer as aligned tables or, with --json, as the agent's reply object. When the agent
+ * is not running, `hosts`, `block host`, `throttle host` and `unblock host` read and write
+ * the pinned BPF maps directly, so the kernel can be inspected and steered while the agent
+ * is down; `detach` only runs then.
  *
  * Exit codes: 0 done; 1 the agent (or the maps) refused or failed; 2 usage or bad
  * argument; 3 relayguardd not reachable (and no direct fallback for the command);
@@ -25,11 +26,13 @@
  *     -> tenants [{name, id, state ("ok"|"restricted"), unregistered, registered, null,
  *        limit, window_s, restricted_since, until, reason}]   (counts are in the window)
  *   hosts         {"cmd":"hosts","top":N}            (N 0: all)
- *     -> total (hosts known), hosts [{address ("192.0.2.7/32"), tenant (name or null),
- *        tenant_id, connections, packets, bytes, conn_rate_per_min, last_seen,
- *        verdict ("none"|"block"|"throttle"), origin ("operator"|"flood"|"conn_rate"|null),
- *        rate_per_min (throttle only), drops, expires}]
- *        sorted by conn_rate_per_min, then connections, then packets, descending;
+ *     -> total (rows before top), hosts [{address ("192.0.2.7/32", or a CIDR verdict's
+ *        "198.51.100.0/24"), tenant (name or null), tenant_id, connections, packets, bytes,
+ *        conn_rate_per_min (to a tenth), last_seen, verdict ("none"|"block"|"throttle"),
+ *        origin ("operator"|"flood"|"conn_rate"|null), rate_per_min (throttle only),
+ *        drops (0 without a verdict), expires}]: one row per host in the kernel's hosts
+ *        map and per verdict target without a host row, most active first (user/hosts.h:
+ *        conn_rate_per_min, then connections, packets, drops, descending; then address);
  *        with "source":"pinned_maps" when read by relayguardctl itself
  *   block host    {"cmd":"block_host","host":"ADDR/LEN","for_s":S}          (for_s 0/absent:
  *   throttle host {"cmd":"throttle_host","host":"ADDR/LEN","rate_count":N,    until unblocked)
@@ -46,13 +49,10 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +64,8 @@
 #include "config.h"
 #include "control.h"
 #include "gcra.h"
+#include "control_client.h"
+#include "hosts.h"
 #include "log.h"
 
 enum {
@@ -77,7 +79,6 @@ enum {
 #define DEFAULT_SOCKET "/run/relayguard/control.sock"
 #define DEFAULT_PIN_DIR "/sys/fs/bpf/relayguard"
 #define REPLY_TIMEOUT_MS 30000
-#define MAX_REPLY (64u << 20)
 #define DEFAULT_TOP 50
 
 static struct {
@@ -162,30 +163,15 @@ static const char *pin_dir(void)
 
 static int agent_connect(int *fdp)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = socket_path();
-	int fd, err;
+	int err = rg_control_connect(socket_path(), fdp);
 
-	*fdp = -1;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		errx_msg("socket path too long: %s", path);
+	if (!err)
+		return EXIT_OK;
+	if (err == -ENAMETOOLONG) {
+		errx_msg("socket path too long: %s", socket_path());
 		return EXIT_USAGE;
 	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		errx_msg("socket: %s", strerror(errno));
-		return EXIT_AGENT;
-	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		err = errno;
-		close(fd);
-		if (err == EACCES || err == EPERM)
-			return EXIT_PERM;
-		return EXIT_UNREACHABLE;
-	}
-	*fdp = fd;
-	return EXIT_OK;
+	return err == -EACCES || err == -EPERM ? EXIT_PERM : EXIT_UNREACHABLE;
 }
 
 static void report_connect_failure(int code)
@@ -196,81 +182,32 @@ static void report_connect_failure(int code)
 		errx_msg("cannot reach relayguardd at %s: is it running?", socket_path());
 }
 
-static int send_all(int fd, const char *s, size_t n)
+/* What rg_control_call() said, as a message and an exit code. */
+static int call_failure(int err)
 {
-	while (n) {
-		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Read one reply line; 0 and *out (caller frees), or an exit code. */
-static int read_reply(int fd, json_object **out)
-{
-	size_t len = 0, cap = 0;
-	char *buf = NULL, *nl = NULL;
-	int ret = EXIT_AGENT;
-
-	*out = NULL;
-	while (!nl) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t r;
-		int pr = poll(&p, 1, REPLY_TIMEOUT_MS);
-
-		if (pr == 0) {
-			errx_msg("relayguardd at %s did not answer within %d s", socket_path(),
-				 REPLY_TIMEOUT_MS / 1000);
-			ret = EXIT_UNREACHABLE;
-			goto out;
-		}
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (len + 65536 > cap) {
-			char *b;
-
-			if (cap >= MAX_REPLY) {
-				errx_msg("reply from relayguardd too large");
-				goto out;
-			}
-			cap = cap ? cap * 2 : 65536;
-			b = realloc(buf, cap + 1);
-			if (!b) {
-				errx_msg("out of memory");
-				goto out;
-			}
-			buf = b;
-		}
-		r = recv(fd, buf + len, cap - len, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			errx_msg("relayguardd at %s closed the connection without an answer",
-				 socket_path());
-			goto out;
-		}
-		nl = memchr(buf + len, '\n', (size_t)r);
-		len += (size_t)r;
-	}
-	*nl = '\0';
-	*out = json_tokener_parse(buf);
-	if (!*out || !json_object_is_type(*out, json_type_object)) {
-		json_object_put(*out);
-		*out = NULL;
+	switch (err) {
+	case 0:
+		return EXIT_OK;
+	case -ETIMEDOUT:
+		errx_msg("relayguardd at %s did not answer within %d s", socket_path(),
+			 REPLY_TIMEOUT_MS / 1000);
+		return EXIT_UNREACHABLE;
+	case -EMSGSIZE:
+		errx_msg("reply from relayguardd too large");
+		return EXIT_AGENT;
+	case -ECONNRESET:
+		errx_msg("relayguardd at %s closed the connection without an answer",
+			 socket_path());
+		return EXIT_AGENT;
+	case -EBADMSG:
 		errx_msg("relayguardd sent a reply that is not a JSON object");
-		goto out;
+		return EXIT_AGENT;
+	case -ENOMEM:
+		errx_msg("out of memory");
+		return EXIT_AGENT;
 	}
-	ret = EXIT_OK;
-out:
-	free(buf);
-	return ret;
+	errx_msg("cannot talk to relayguardd at %s: %s", socket_path(), strerror(-err));
+	return EXIT_UNREACHABLE;
 }
 
 /*
@@ -280,7 +217,6 @@ out:
  */
 static int agent_call(json_object *req, json_object **reply, bool quiet_connect)
 {
-	const char *s;
 	int fd, ret;
 
 	*reply = NULL;
@@ -291,13 +227,7 @@ static int agent_call(json_object *req, json_object **reply, bool quiet_connect)
 		json_object_put(req);
 		return ret;
 	}
-	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	if (send_all(fd, s, strlen(s)) || send_all(fd, "\n", 1)) {
-		errx_msg("cannot send to relayguardd at %s: %s", socket_path(), strerror(errno));
-		ret = EXIT_UNREACHABLE;
-	} else {
-		ret = read_reply(fd, reply);
-	}
+	ret = call_failure(rg_control_call(fd, req, REPLY_TIMEOUT_MS, reply));
 	close(fd);
 	json_object_put(req);
 	return ret;
@@ -576,15 +506,6 @@ static int parse_target(const char *s, struct rg_cidr *cidr, char *canon, size_t
 	return -1;
 }
 
-static bool valid_tenant_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= RG_TENANT_NAME_MAX)
-		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-}
-
 /* status */
 
 /*
@@ -730,119 +651,6 @@ static int do_tenants(int argc, char **argv)
 
 /* hosts, from the agent or from the pinned maps */
 
-struct host_row {
-	struct rg_cidr cidr;
-	bool is_cidr;
-	int tenant_idx;		/* config index or -1 */
-	uint32_t tenant_id;
-	struct rg_host h;
-	bool has_host;
-	struct rg_verdict v;
-	bool has_verdict;
-	double rate_per_min;
-};
-
-struct host_list {
-	struct host_row *rows;
-	size_t n, cap;
-	uint64_t now;
-	struct rg_config *cfg;
-};
-
-static struct host_row *host_add(struct host_list *l)
-{
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct host_row *r = realloc(l->rows, cap * sizeof(*r));
-
-		if (!r)
-			return NULL;
-		l->rows = r;
-		l->cap = cap;
-	}
-	memset(&l->rows[l->n], 0, sizeof(l->rows[0]));
-	l->rows[l->n].tenant_idx = -1;
-	return &l->rows[l->n++];
-}
-
-static double conn_rate_per_min(const struct rg_host *h, uint64_t now)
-{
-	return rg_bpf_host_window_conns(h, now) * (60e9 / (double)RG_RATE_WINDOW_NS);
-}
-
-static int host_cb(const struct rg_host_key *key, const struct rg_host *h, void *ctx)
-{
-	struct host_list *l = ctx;
-	struct host_row *r = host_add(l);
-	unsigned p4 = l->cfg ? l->cfg->host_prefix_v4 : 32;
-	unsigned p6 = l->cfg ? l->cfg->host_prefix_v6 : 64;
-	uint32_t idx;
-
-	if (!r)
-		return -ENOMEM;
-	rg_host_of(key->addr, p4, p6, &r->cidr);
-	r->h = *h;
-	r->has_host = true;
-	r->tenant_id = h->tenant_id;
-	r->rate_per_min = conn_rate_per_min(h, l->now);
-	if (l->cfg && l->cfg->connectors && rg_lpm_lookup(l->cfg->connectors, key->addr, &idx))
-		r->tenant_idx = (int)idx;
-	return 0;
-}
-
-static int verdict_cb(const struct rg_cidr *target, bool is_cidr, const struct rg_verdict *v,
-		      void *ctx)
-{
-	struct host_list *l = ctx;
-	struct host_row *r = NULL;
-	uint32_t idx;
-
-	for (size_t i = 0; !is_cidr && i < l->n; i++) {
-		if (!l->rows[i].is_cidr && l->rows[i].cidr.prefixlen == target->prefixlen &&
-		    !memcmp(l->rows[i].cidr.addr, target->addr, 16)) {
-			r = &l->rows[i];
-			break;
-		}
-	}
-	if (!r) {
-		r = host_add(l);
-		if (!r)
-			return -ENOMEM;
-		r->cidr = *target;
-		r->is_cidr = is_cidr;
-		if (l->cfg && l->cfg->connectors &&
-		    rg_lpm_lookup(l->cfg->connectors, target->addr, &idx))
-			r->tenant_idx = (int)idx;
-	}
-	r->v = *v;
-	r->has_verdict = true;
-	return 0;
-}
-
-static int host_cmp(const void *a, const void *b)
-{
-	const struct host_row *x = a, *y = b;
-
-	if (x->rate_per_min != y->rate_per_min)
-		return x->rate_per_min < y->rate_per_min ? 1 : -1;
-	if (x->h.conns != y->h.conns)
-		return x->h.conns < y->h.conns ? 1 : -1;
-	if (x->h.packets != y->h.packets)
-		return x->h.packets < y->h.packets ? 1 : -1;
-	return memcmp(x->cidr.addr, y->cidr.addr, 16);
-}
-
-static const char *action_str(uint32_t a)
-{
-	return a == RG_ACT_BLOCK ? "block" : a == RG_ACT_THROTTLE ? "throttle" : "none";
-}
-
-static const char *origin_str(uint32_t o)
-{
-	return o == RG_ORIGIN_OPERATOR ? "operator" : o == RG_ORIGIN_FLOOD ? "flood" :
-	       o == RG_ORIGIN_CONN_RATE ? "conn_rate" : "unknown";
-}
-
 static json_object *mono_to_unix(uint64_t mono_ns)
 {
 	if (!mono_ns)
@@ -850,45 +658,16 @@ static json_object *mono_to_unix(uint64_t mono_ns)
 	return json_object_new_int64((int64_t)(rg_mono_to_real_ns(mono_ns) / 1000000000ull));
 }
 
-/* The same reply object the agent sends, built from the maps. */
-static json_object *hosts_json(struct host_list *l, size_t top)
+/* Without the agent, the tenant a host is tagged with is the configuration's: the tenant of
+ * the longest connector that contains it. */
+static const char *config_tenant(void *ctx, uint32_t tenant_id, const uint8_t addr[16])
 {
-	json_object *o = json_object_new_object(), *arr = json_object_new_array();
-	char addr[RG_ADDR_STRLEN];
+	const struct rg_config *cfg = ctx;
+	uint32_t idx;
 
-	json_object_object_add(o, "ok", json_object_new_boolean(1));
-	json_object_object_add(o, "source", json_object_new_string("pinned_maps"));
-	json_object_object_add(o, "total", json_object_new_int64((int64_t)l->n));
-	for (size_t i = 0; i < l->n && (!top || i < top); i++) {
-		struct host_row *r = &l->rows[i];
-		json_object *h = json_object_new_object();
-
-		rg_cidr_format(&r->cidr, addr, sizeof(addr));
-		json_object_object_add(h, "address", json_object_new_string(addr));
-		json_object_object_add(h, "tenant", r->tenant_idx >= 0 ?
-				       json_object_new_string(l->cfg->tenants[r->tenant_idx].name) :
-				       NULL);
-		json_object_object_add(h, "tenant_id", json_object_new_int64(r->tenant_id));
-		json_object_object_add(h, "connections", json_object_new_int64((int64_t)r->h.conns));
-		json_object_object_add(h, "packets", json_object_new_int64((int64_t)r->h.packets));
-		json_object_object_add(h, "bytes", json_object_new_int64((int64_t)r->h.bytes));
-		json_object_object_add(h, "conn_rate_per_min",
-				       json_object_new_double(round(r->rate_per_min * 10) / 10));
-		json_object_object_add(h, "last_seen", mono_to_unix(r->h.last_seen_ns));
-		json_object_object_add(h, "verdict", json_object_new_string(
-				       r->has_verdict ? action_str(r->v.action) : "none"));
-		json_object_object_add(h, "origin", r->has_verdict ?
-				       json_object_new_string(origin_str(r->v.origin)) : NULL);
-		if (r->has_verdict && r->v.action == RG_ACT_THROTTLE && r->v.interval_ns)
-			json_object_object_add(h, "rate_per_min", json_object_new_double(
-					       round(600e9 / (double)r->v.interval_ns) / 10));
-		json_object_object_add(h, "drops", json_object_new_int64((int64_t)r->v.drops));
-		json_object_object_add(h, "expires", r->has_verdict ?
-				       mono_to_unix(r->v.expires_ns) : NULL);
-		json_object_array_add(arr, h);
-	}
-	json_object_object_add(o, "hosts", arr);
-	return o;
+	if (cfg && cfg->connectors && rg_lpm_lookup(cfg->connectors, addr, &idx))
+		return cfg->tenants[idx].name;
+	return NULL;
 }
 
 static void note_direct(void)
@@ -914,27 +693,31 @@ static int open_maps(struct rg_bpf **b)
 
 static int hosts_direct(size_t top, json_object **out)
 {
-	struct host_list l = { .cfg = config() };
+	struct rg_config *cfg = config();
+	struct rg_hosts_opts o = {
+		.host_prefix_v4 = cfg ? cfg->host_prefix_v4 : 32,
+		.host_prefix_v6 = cfg ? cfg->host_prefix_v6 : 64,
+		.top = top,
+		.tenant_name = config_tenant,
+		.ctx = cfg,
+	};
 	struct rg_bpf *b = NULL;
 	int ret, err;
 
 	ret = open_maps(&b);
 	if (ret != EXIT_OK)
 		return ret;
-	l.now = rg_now_mono_ns();
-	err = rg_bpf_hosts_foreach(b, host_cb, &l);
-	if (!err)
-		err = rg_bpf_verdict_foreach(b, verdict_cb, &l);
+	*out = json_object_new_object();
+	json_object_object_add(*out, "ok", json_object_new_boolean(1));
+	json_object_object_add(*out, "source", json_object_new_string("pinned_maps"));
+	err = rg_hosts_list(b, &o, *out);
 	rg_bpf_close(b);
 	if (err) {
+		json_object_put(*out);
+		*out = NULL;
 		errx_msg("cannot read the maps in %s: %s", pin_dir(), strerror(-err));
-		free(l.rows);
 		return EXIT_AGENT;
 	}
-	if (l.n > 1)
-		qsort(l.rows, l.n, sizeof(l.rows[0]), host_cmp);
-	*out = hosts_json(&l, top);
-	free(l.rows);
 	return EXIT_OK;
 }
 
@@ -995,10 +778,10 @@ static int opt_cb(int opt, const char *arg, void *ctx)
 static void print_hosts(json_object *reply)
 {
 	json_object *arr = jget(reply, "hosts");
-	struct table t = { .ncols = 9,
-			   .right = { false, false, true, true, true, true, false, false, false } };
+	struct table t = { .ncols = 10, .right = { false, false, true, true, true, true, false,
+						   false, true, false } };
 	const char *hdr[] = { "ADDRESS", "TENANT", "CONNS", "PACKETS", "BYTES", "CONN/MIN",
-			      "VERDICT", "BY", "EXPIRES" };
+			      "VERDICT", "BY", "DROPS", "EXPIRES" };
 	double total;
 
 	tbl_add(&t, hdr);
@@ -1006,10 +789,10 @@ static void print_hosts(json_object *reply)
 			   i < json_object_array_length(arr); i++) {
 		json_object *v = json_object_array_get_idx(arr, i);
 		char a[RG_PRINTABLE_MAX + 4], tn[RG_PRINTABLE_MAX + 4], n1[32], n2[32], n3[32];
-		char n4[32], vd[64], og[RG_PRINTABLE_MAX + 4], ex[32], idb[32];
+		char n4[32], n5[32], vd[64], og[RG_PRINTABLE_MAX + 4], ex[32], idb[32];
 		const char *verdict = jstr(v, "verdict");
 		double rate;
-		const char *row[9];
+		const char *row[10];
 
 		row[0] = safe(jstr(v, "address"), a);
 		if (jstr(v, "tenant")) {
@@ -1036,7 +819,8 @@ static void print_hosts(json_object *reply)
 				*p = '?';
 		row[6] = vd;
 		row[7] = jstr(v, "origin") ? safe(jstr(v, "origin"), og) : "-";
-		row[8] = verdict && strcmp(verdict, "none") ?
+		row[8] = fmt_num(v, "drops", n5, sizeof(n5));
+		row[9] = verdict && strcmp(verdict, "none") ?
 			 fmt_time(v, "expires", "never", ex, sizeof(ex)) : "-";
 		tbl_add(&t, row);
 	}
@@ -1123,7 +907,7 @@ static int verdict_direct(const char *cmdname, const struct rg_cidr *cidr, const
 					canon);
 			err = 0;
 		}
-		json_object_object_add(*out, "verdict", json_object_new_string("none"));
+		json_object_object_add(*out, "verdict", json_object_new_string(rg_verdict_action_name(RG_ACT_NONE)));
 	} else {
 		if (t->has_for && t->for_ns)
 			v.expires_ns = rg_now_mono_ns() + t->for_ns;
@@ -1140,7 +924,7 @@ static int verdict_direct(const char *cmdname, const struct rg_cidr *cidr, const
 		}
 		err = rg_bpf_verdict_set(b, cidr, &v);
 		json_object_object_add(*out, "verdict",
-				       json_object_new_string(action_str(v.action)));
+				       json_object_new_string(rg_verdict_action_name((enum rg_action)v.action)));
 		json_object_object_add(*out, "expires", mono_to_unix(v.expires_ns));
 	}
 	rg_bpf_close(b);
@@ -1236,7 +1020,7 @@ static int tenant_cmd(const struct cmd *c, const char *wire, int argc, char **ar
 	ret = want_object(c, argc, argv, first, "tenant", &name);
 	if (ret >= 0)
 		return ret;
-	if (!valid_tenant_name(name)) {
+	if (!rg_config_tenant_name_ok(name)) {
 		errx_msg("bad tenant name \"%s\": 1 to %d of A-Z a-z 0-9 . _ -",
 			 rg_printable(name, strlen(name), b1), RG_TENANT_NAME_MAX - 1);
 		return EXIT_USAGE;
@@ -1391,7 +1175,8 @@ static const struct cmd cmds[] = {
 	{ "tenants", do_tenants, "tenants [--json]",
 	  "every tenant: state, counts in the window, limit, restriction" },
 	{ "hosts", do_hosts, "hosts [--top N] [--json]",
-	  "source hosts by activity (default top 50, 0: all); works without the agent" },
+	  "source hosts and CIDR verdicts, most active first (default top 50, 0: all); works "
+	  "without the agent" },
 	{ "block", do_block, "block host ADDR[/LEN] [--for DURATION] [--json]",
 	  "drop the host's (or prefix's) new SMTP connections in the kernel" },
 	{ "throttle", do_throttle,

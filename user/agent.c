@@ -166,12 +166,6 @@ int rg_agent_save_state(struct rg_agent *a)
 
 /* ---- policy ------------------------------------------------------------------------- */
 
-static void take(struct rg_slice *dst, const struct rg_policy_req *req, enum rg_policy_attr_id id)
-{
-	dst->p = req->known[id];
-	dst->len = req->known[id] ? req->known_len[id] : 0;
-}
-
 /* One line per decision at debug level; every state change is in the audit log anyway. */
 static void log_decision(const struct rg_policy_request *r, const struct rg_decision *d)
 {
@@ -187,18 +181,11 @@ static void log_decision(const struct rg_policy_request *r, const struct rg_deci
 static int agent_decide(void *ctx, const struct rg_policy_req *req, char *action, size_t len)
 {
 	struct rg_agent *a = ctx;
-	struct rg_policy_request r = { 0 };
+	struct rg_policy_request r;
 	struct rg_decision d;
 	int err;
 
-	take(&r.client_address, req, RG_PA_CLIENT_ADDRESS);
-	take(&r.sender, req, RG_PA_SENDER);
-	take(&r.instance, req, RG_PA_INSTANCE);
-	take(&r.protocol_state, req, RG_PA_PROTOCOL_STATE);
-	take(&r.recipient, req, RG_PA_RECIPIENT);
-	take(&r.client_name, req, RG_PA_CLIENT_NAME);
-	take(&r.helo_name, req, RG_PA_HELO_NAME);
-
+	rg_policy_request_from(req, &r);
 	err = rg_engine_decide(a->engine, &r, rg_now_real_ns(), &d);
 	if (err)
 		return err; /* the policy server answers per fail_mode */
@@ -302,6 +289,39 @@ int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
 	return 0;
 }
 
+/* ---- control commands -> agent ------------------------------------------------------- */
+
+static const struct rg_config *ctl_config(void *ctx)
+{
+	const struct rg_agent *a = ctx;
+
+	return a->cfg;
+}
+
+static int ctl_reload(void *ctx, struct rg_config_errors *errs)
+{
+	return rg_agent_reload(ctx, errs);
+}
+
+static void ctl_status(void *ctx, struct rg_agent_status *out)
+{
+	const struct rg_agent *a = ctx;
+	struct rg_policy_stats ps = { 0 };
+
+	if (a->policy)
+		rg_policy_server_get_stats(a->policy, &ps);
+	out->started_real_ns = a->started_real_ns;
+	out->last_state_error = a->last_state_error;
+	out->policy_connections = ps.conns_open;
+	out->policy_requests = ps.requests;
+}
+
+static const struct rg_agent_ctl_ops ctl_ops = {
+	.config = ctl_config,
+	.reload = ctl_reload,
+	.status = ctl_status,
+};
+
 /* ---- loop --------------------------------------------------------------------------- */
 
 enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS };
@@ -378,7 +398,7 @@ static int start_bpf(struct rg_agent *a)
 	for (size_t i = 0; i < c->n_interfaces; i++) {
 		if (!rg_bpf_iface_status(c->pin_dir, c->interfaces[i], &st))
 			pr_info("attached to %s (%s), program id %u", c->interfaces[i],
-				rg_bpf_attach_kind_str(st.kind), st.prog_id);
+				rg_attach_kind_name(st.kind), st.prog_id);
 	}
 	return 0;
 }
@@ -539,7 +559,14 @@ int rg_agent_run(const char *config_path, bool debug)
 		pr_err("cannot open control socket %s: %s", a.cfg->control_socket, strerror(-err));
 		goto out;
 	}
-	rg_agent_register_commands(&a);
+	a.commands = (struct rg_agent_ctl){
+		.engine = a.engine, .bpf = a.bpf, .ops = &ctl_ops, .ctx = &a,
+	};
+	err = rg_agent_ctl_register(a.control, &a.commands);
+	if (err) {
+		pr_err("cannot register the control commands: %s", strerror(-err));
+		goto out;
+	}
 
 	if (a.cfg->metrics_listen && *a.cfg->metrics_listen) {
 		err = rg_metrics_new(a.cfg->metrics_listen, &a.metrics);
@@ -588,7 +615,7 @@ int rg_agent_run(const char *config_path, bool debug)
 		pr_info("capabilities dropped: keeping CAP_BPF only");
 
 	pr_info("relayguardd running: %zu tenants, mode %s, %zu policy listener(s)",
-		a.cfg->n_tenants, a.cfg->mode == RG_MODE_MONITOR ? "monitor" : "enforce",
+		a.cfg->n_tenants, rg_mode_name(a.cfg->mode),
 		a.cfg->n_policy_listen);
 
 	while (!a.stop) {

@@ -2,7 +2,7 @@
 /*
  * agent.h: relayguardd's runtime: the configuration in force, the engine, the BPF side,
  * the policy, control and metrics servers, and the loop that drives them. agent.c owns the
- * loop and the engine's kernel callbacks; agent_ctl.c the control-socket commands;
+ * loop, the engine's kernel callbacks and the control commands' callbacks (agent_ctl.h);
  * agent_metrics.c the /metrics page.
  */
 #ifndef RG_AGENT_H
@@ -11,14 +11,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent_ctl.h"
 #include "bpfmaps.h"
 #include "classify.h"
 #include "config.h"
 #include "control.h"
 #include "metrics.h"
 #include "policy.h"
-
-#define RG_VERSION "0.1.0"
+#include "version.h"
 
 struct rg_agent {
 	const char *config_path;
@@ -28,6 +28,7 @@ struct rg_agent {
 	struct rg_bpf *bpf;
 	struct rg_policy_server *policy;
 	struct rg_control *control;
+	struct rg_agent_ctl commands;	/* what the control commands see */
 	struct rg_metrics *metrics;
 	int epfd, sigfd, timerfd;
 	bool stop;
@@ -52,8 +53,6 @@ int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs);
 /* Save state now. 0 or -errno (logged, counted; the agent keeps serving from memory). */
 int rg_agent_save_state(struct rg_agent *a);
 
-/* agent_ctl.c: register every control command. */
-int rg_agent_register_commands(struct rg_agent *a);
 /* agent_metrics.c: the /metrics source. */
 void rg_agent_metrics(void *ctx, struct rg_mbuf *out);
 

@@ -2,41 +2,25 @@
 /*
  * agent_ctl.c: the control-socket commands of relayguardd (wire format documented at the
  * top of tools/relayguardctl.c): status, tenants, hosts, block/throttle/unblock host,
- * restrict/unblock tenant, reload. Operator changes go through the engine, which audits
- * them with the peer's credentials and pushes verdicts into the kernel.
+ * restrict/unblock tenant, reload. Takes the narrow view of the agent in agent_ctl.h.
+ * Operator changes go through the engine, which audits them with the peer's credentials
+ * and pushes verdicts into the kernel; `hosts` is the listing of hosts.h.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "agent_ctl.h"
 #include "clock.h"
+#include "hosts.h"
 #include "log.h"
+#include "version.h"
 
 #define NS 1000000000ull
 
 static json_object *time_or_null(uint64_t real_ns)
 {
 	return real_ns ? json_object_new_int64((int64_t)(real_ns / NS)) : NULL;
-}
-
-static const char *origin_str(int origin)
-{
-	switch (origin) {
-	case RG_ORIGIN_OPERATOR:
-		return "operator";
-	case RG_ORIGIN_FLOOD:
-		return "flood";
-	case RG_ORIGIN_CONN_RATE:
-		return "conn_rate";
-	}
-	return NULL;
-}
-
-static const char *action_str(int action)
-{
-	return action == RG_ACT_BLOCK ? "block" : action == RG_ACT_THROTTLE ? "throttle" : "none";
 }
 
 /* ---- status ----------------------------------------------------------------------- */
@@ -58,34 +42,29 @@ static int count_verdicts(const struct rg_engine_verdict *v, void *ctx)
 
 static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
-	struct rg_agent *a = ctx;
-	const struct rg_config *c = a->cfg;
-	struct rg_policy_stats ps;
+	struct rg_agent_ctl *a = ctx;
+	const struct rg_config *c = a->ops->config(a->ctx);
+	struct rg_agent_status as = { 0 };
 	json_object *ifs = json_object_new_array(), *maps = json_object_new_array();
 
+	a->ops->status(a->ctx, &as);
 	json_object_object_add(rep, "version", json_object_new_string(RG_VERSION));
 	json_object_object_add(rep, "pid", json_object_new_int(getpid()));
 	json_object_object_add(rep, "uptime_s",
 			       json_object_new_int64((int64_t)((rg_now_real_ns() -
-								 a->started_real_ns) / NS)));
-	json_object_object_add(rep, "mode", json_object_new_string(c->mode == RG_MODE_MONITOR ?
-								   "monitor" : "enforce"));
+								 as.started_real_ns) / NS)));
+	json_object_object_add(rep, "mode", json_object_new_string(rg_mode_name(c->mode)));
 	json_object_object_add(rep, "fail_mode",
-			       json_object_new_string(c->fail_mode == RG_FAIL_CLOSED ? "closed" :
-										       "open"));
+			       json_object_new_string(rg_fail_mode_name(c->fail_mode)));
 	for (size_t i = 0; i < c->n_interfaces; i++) {
 		struct rg_bpf_iface_status st = { 0 };
 		json_object *o = json_object_new_object();
-		const char *kind = "none";
 
-		if (!rg_bpf_iface_status(c->pin_dir, c->interfaces[i], &st)) {
-			kind = st.kind == RG_BPF_XDP_NATIVE  ? "xdp-native" :
-			       st.kind == RG_BPF_XDP_GENERIC ? "xdp-generic" :
-			       st.kind == RG_BPF_TC	     ? "tc" :
-							       "none";
-		}
+		if (rg_bpf_iface_status(c->pin_dir, c->interfaces[i], &st))
+			st.kind = RG_BPF_NONE;
 		json_object_object_add(o, "name", json_object_new_string(c->interfaces[i]));
-		json_object_object_add(o, "attach", json_object_new_string(kind));
+		json_object_object_add(o, "attach",
+				       json_object_new_string(rg_attach_kind_name(st.kind)));
 		json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
 		json_object_array_add(ifs, o);
 	}
@@ -104,9 +83,10 @@ static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, js
 	}
 	json_object_object_add(rep, "maps", maps);
 
-	rg_policy_server_get_stats(a->policy, &ps);
-	json_object_object_add(rep, "policy_connections", json_object_new_int64((int64_t)ps.conns_open));
-	json_object_object_add(rep, "policy_requests", json_object_new_int64((int64_t)ps.requests));
+	json_object_object_add(rep, "policy_connections",
+			       json_object_new_int64((int64_t)as.policy_connections));
+	json_object_object_add(rep, "policy_requests",
+			       json_object_new_int64((int64_t)as.policy_requests));
 
 	struct rg_engine_counters ec;
 	struct vcount vc = { 0 };
@@ -118,8 +98,8 @@ static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, js
 	json_object_object_add(rep, "hosts_blocked", json_object_new_int64((int64_t)vc.blocked));
 	json_object_object_add(rep, "hosts_throttled", json_object_new_int64((int64_t)vc.throttled));
 	json_object_object_add(rep, "state_save_error",
-			       a->last_state_error ?
-				       json_object_new_string(strerror(-a->last_state_error)) :
+			       as.last_state_error ?
+				       json_object_new_string(strerror(-as.last_state_error)) :
 				       NULL);
 	return 0;
 }
@@ -148,7 +128,7 @@ static void tenant_json(const struct rg_tenant_info *t, json_object *arr)
 
 static int do_tenants(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	json_object *arr = json_object_new_array();
 
 	uint64_t now = rg_now_real_ns();
@@ -163,62 +143,12 @@ static int do_tenants(void *ctx, const struct rg_peer *peer, json_object *req, j
 
 /* ---- hosts ------------------------------------------------------------------------ */
 
-struct host_row {
-	struct rg_host_key key;
-	struct rg_host h;
-	double rate_per_min;
-};
-
-struct host_walk {
-	struct host_row *rows;
-	size_t n, cap;
-	uint64_t now_mono;
-};
-
-static double rate_per_min(const struct rg_host *h, uint64_t now)
+/* The engine's name for a kernel tenant id (0: unassigned, or an id no longer configured). */
+static const char *tenant_name(void *ctx, uint32_t id, const uint8_t addr[16])
 {
-	return rg_bpf_host_window_conns(h, now) * 60e9 / (double)RG_RATE_WINDOW_NS;
-}
+	struct rg_agent_ctl *a = ctx;
+	const struct rg_config *c = a->ops->config(a->ctx);
 
-static int host_cb(const struct rg_host_key *key, const struct rg_host *h, void *ctx)
-{
-	struct host_walk *w = ctx;
-
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 1024;
-		struct host_row *r = realloc(w->rows, cap * sizeof(*r));
-		if (!r)
-			return -ENOMEM;
-		w->rows = r;
-		w->cap = cap;
-	}
-	w->rows[w->n].key = *key;
-	w->rows[w->n].h = *h;
-	w->rows[w->n].rate_per_min = rate_per_min(h, w->now_mono);
-	w->n++;
-	return 0;
-}
-
-static int by_activity(const void *x, const void *y)
-{
-	const struct host_row *a = x, *b = y;
-
-	if (a->rate_per_min != b->rate_per_min)
-		return a->rate_per_min < b->rate_per_min ? 1 : -1;
-	if (a->h.conns != b->h.conns)
-		return a->h.conns < b->h.conns ? 1 : -1;
-	if (a->h.packets != b->h.packets)
-		return a->h.packets < b->h.packets ? 1 : -1;
-	return 0;
-}
-
-/* Tenant name of a kernel tenant id (0: unassigned, or an id no longer configured). */
-static const char *tenant_name(struct rg_agent *a, uint32_t id)
-{
-	const struct rg_config *c = a->cfg;
-
-	if (!id)
-		return NULL;
 	for (size_t i = 0; i < c->n_tenants; i++)
 		if (rg_engine_tenant_id(a->engine, c->tenants[i].name) == id)
 			return c->tenants[i].name;
@@ -227,63 +157,22 @@ static const char *tenant_name(struct rg_agent *a, uint32_t id)
 
 static int do_hosts(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
-	struct rg_agent *a = ctx;
-	struct host_walk w = { .now_mono = rg_now_mono_ns() };
+	struct rg_agent_ctl *a = ctx;
+	const struct rg_config *c = a->ops->config(a->ctx);
+	struct rg_hosts_opts o = {
+		.host_prefix_v4 = c->host_prefix_v4,
+		.host_prefix_v6 = c->host_prefix_v6,
+		.tenant_name = tenant_name,
+		.ctx = a,
+	};
 	uint64_t top = 0;
-	json_object *arr;
-	int err;
 
 	if (rg_control_get_u64(req, "top", &top) == -EINVAL)
 		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST, "top must be a number");
 	if (!a->bpf)
 		return rg_control_fail(rep, RG_CTL_E_UNAVAILABLE, "BPF maps not available");
-	err = rg_bpf_hosts_foreach(a->bpf, host_cb, &w);
-	if (err) {
-		free(w.rows);
-		return err;
-	}
-	qsort(w.rows, w.n, sizeof(*w.rows), by_activity);
-	json_object_object_add(rep, "total", json_object_new_int64((int64_t)w.n));
-	arr = json_object_new_array();
-	for (size_t i = 0; i < w.n && (!top || i < top); i++) {
-		const struct host_row *r = &w.rows[i];
-		json_object *o = json_object_new_object();
-		struct rg_cidr host;
-		struct rg_verdict v;
-		char buf[RG_ADDR_STRLEN];
-		const char *tname = tenant_name(a, r->h.tenant_id);
-
-		memcpy(host.addr, r->key.addr, 16);
-		host.is_v4 = rg_addr_is_v4(r->key.addr);
-		host.prefixlen = host.is_v4 ? 96 + a->cfg->host_prefix_v4 : a->cfg->host_prefix_v6;
-		json_object_object_add(o, "address",
-				       json_object_new_string(rg_cidr_format(&host, buf, sizeof(buf))));
-		json_object_object_add(o, "tenant", tname ? json_object_new_string(tname) : NULL);
-		json_object_object_add(o, "tenant_id", json_object_new_int64(r->h.tenant_id));
-		json_object_object_add(o, "connections", json_object_new_int64((int64_t)r->h.conns));
-		json_object_object_add(o, "packets", json_object_new_int64((int64_t)r->h.packets));
-		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)r->h.bytes));
-		json_object_object_add(o, "conn_rate_per_min", json_object_new_double(r->rate_per_min));
-		json_object_object_add(o, "last_seen",
-				       time_or_null(rg_mono_to_real_ns(r->h.last_seen_ns)));
-		if (!rg_bpf_verdict_get(a->bpf, &host, &v) && v.action != RG_ACT_NONE) {
-			json_object_object_add(o, "verdict", json_object_new_string(action_str((int)v.action)));
-			json_object_object_add(o, "origin",
-					       json_object_new_string(origin_str((int)v.origin)));
-			if (v.action == RG_ACT_THROTTLE && v.interval_ns)
-				json_object_object_add(o, "rate_per_min",
-						       json_object_new_double(60e9 / (double)v.interval_ns));
-			json_object_object_add(o, "drops", json_object_new_int64((int64_t)v.drops));
-			json_object_object_add(o, "expires",
-					       time_or_null(rg_mono_to_real_ns(v.expires_ns)));
-		} else {
-			json_object_object_add(o, "verdict", json_object_new_string("none"));
-		}
-		json_object_array_add(arr, o);
-	}
-	json_object_object_add(rep, "hosts", arr);
-	free(w.rows);
-	return 0;
+	o.top = (size_t)top;
+	return rg_hosts_list(a->bpf, &o, rep);
 }
 
 /* ---- host verdicts ---------------------------------------------------------------- */
@@ -324,7 +213,7 @@ static int verdict_error(json_object *rep, const char *what, int err)
 
 static int do_block_host(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	struct rg_cidr t;
 	uint64_t for_s = 0, now = rg_now_real_ns(), exp;
 	int err;
@@ -337,14 +226,14 @@ static int do_block_host(void *ctx, const struct rg_peer *peer, json_object *req
 	err = rg_engine_block_host(a->engine, &t, for_s * NS, peer->by, now);
 	if (err)
 		return verdict_error(rep, "block", err);
-	verdict_reply(rep, &t, "block", exp);
+	verdict_reply(rep, &t, rg_verdict_action_name(RG_ACT_BLOCK), exp);
 	return 0;
 }
 
 static int do_throttle_host(void *ctx, const struct rg_peer *peer, json_object *req,
 			    json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	struct rg_cidr t;
 	uint64_t count = 0, period = 0, for_s = 0, now = rg_now_real_ns(), exp;
 	int err;
@@ -362,14 +251,14 @@ static int do_throttle_host(void *ctx, const struct rg_peer *peer, json_object *
 	err = rg_engine_throttle_host(a->engine, &t, &rate, for_s * NS, peer->by, now);
 	if (err)
 		return verdict_error(rep, "throttle", err);
-	verdict_reply(rep, &t, "throttle", exp);
+	verdict_reply(rep, &t, rg_verdict_action_name(RG_ACT_THROTTLE), exp);
 	return 0;
 }
 
 static int do_unblock_host(void *ctx, const struct rg_peer *peer, json_object *req,
 			   json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	struct rg_cidr t;
 	char buf[RG_ADDR_STRLEN];
 	int err;
@@ -387,7 +276,7 @@ static int do_unblock_host(void *ctx, const struct rg_peer *peer, json_object *r
 				       rg_cidr_format(&t, buf, sizeof(buf)));
 	if (err)
 		return err;
-	verdict_reply(rep, &t, "none", 0);
+	verdict_reply(rep, &t, rg_verdict_action_name(RG_ACT_NONE), 0);
 	return 0;
 }
 
@@ -400,7 +289,7 @@ static int tenant_arg(json_object *req, json_object *rep, const char **name)
 	return 0;
 }
 
-static int tenant_result(struct rg_agent *a, json_object *rep, const char *name, int err)
+static int tenant_result(struct rg_agent_ctl *a, json_object *rep, const char *name, int err)
 {
 	char p[RG_PRINTABLE_MAX + 4];
 
@@ -414,7 +303,7 @@ static int tenant_result(struct rg_agent *a, json_object *rep, const char *name,
 		return err;
 
 	struct rg_tenant_info ti;
-	int idx = rg_config_find_tenant(a->cfg, name);
+	int idx = rg_config_find_tenant(a->ops->config(a->ctx), name);
 	if (idx >= 0 && !rg_engine_tenant_info(a->engine, (size_t)idx, rg_now_real_ns(), &ti)) {
 		json_object_object_add(rep, "tenant", json_object_new_string(ti.name));
 		json_object_object_add(rep, "state",
@@ -427,7 +316,7 @@ static int tenant_result(struct rg_agent *a, json_object *rep, const char *name,
 static int do_restrict_tenant(void *ctx, const struct rg_peer *peer, json_object *req,
 			      json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	const char *name;
 	int err;
 
@@ -440,7 +329,7 @@ static int do_restrict_tenant(void *ctx, const struct rg_peer *peer, json_object
 static int do_unblock_tenant(void *ctx, const struct rg_peer *peer, json_object *req,
 			     json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	const char *name;
 	int err;
 
@@ -452,12 +341,12 @@ static int do_unblock_tenant(void *ctx, const struct rg_peer *peer, json_object 
 
 static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
-	struct rg_agent *a = ctx;
+	struct rg_agent_ctl *a = ctx;
 	struct rg_config_errors errs = { 0 };
 	int err;
 
 	pr_info("reload requested by %s", peer->by);
-	err = rg_agent_reload(a, &errs);
+	err = a->ops->reload(a->ctx, &errs);
 	if (err) {
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < errs.n; i++)
@@ -467,11 +356,12 @@ static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, js
 		return rg_control_fail(rep, "bad_config", "the configuration was refused; the "
 				       "running one stays");
 	}
-	json_object_object_add(rep, "tenants", json_object_new_int64((int64_t)a->cfg->n_tenants));
+	json_object_object_add(rep, "tenants", json_object_new_int64(
+			       (int64_t)a->ops->config(a->ctx)->n_tenants));
 	return 0;
 }
 
-int rg_agent_register_commands(struct rg_agent *a)
+int rg_agent_ctl_register(struct rg_control *ctl, struct rg_agent_ctl *a)
 {
 	static const struct {
 		const char *name;
@@ -490,7 +380,7 @@ int rg_agent_register_commands(struct rg_agent *a)
 	int err;
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		err = rg_control_register(a->control, cmds[i].name, cmds[i].fn, a);
+		err = rg_control_register(ctl, cmds[i].name, cmds[i].fn, a);
 		if (err)
 			return err;
 	}

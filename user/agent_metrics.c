@@ -24,9 +24,9 @@ static void kernel_metrics(struct rg_agent *a, struct rg_mbuf *o)
 	rg_metric_family(o, "relayguard_kernel_dropped_total", "counter",
 			 "SYNs dropped in the kernel, by verdict.");
 	rg_metric_sample(o, "relayguard_kernel_dropped_total", (double)s.drop_block, "verdict",
-			 "block", (const char *)NULL);
+			 rg_verdict_action_name(RG_ACT_BLOCK), (const char *)NULL);
 	rg_metric_sample(o, "relayguard_kernel_dropped_total", (double)s.drop_throttle, "verdict",
-			 "throttle", (const char *)NULL);
+			 rg_verdict_action_name(RG_ACT_THROTTLE), (const char *)NULL);
 	rg_metric_counter(o, "relayguard_kernel_parse_errors_total",
 			  "Packets passed because their headers did not parse.",
 			  (double)s.parse_errors);
@@ -89,14 +89,13 @@ static void policy_metrics(struct rg_agent *a, struct rg_mbuf *o)
 static void engine_metrics(struct rg_agent *a, struct rg_mbuf *o)
 {
 	struct rg_engine_counters c;
-	static const char *const replies[RG_REPLY__COUNT] = { "dunno", "reject", "tempfail" };
 
 	rg_engine_get_counters(a->engine, &c);
 	rg_metric_family(o, "relayguard_policy_requests_total", "counter",
 			 "Policy requests decided, by the action answered.");
 	for (int i = 0; i < RG_REPLY__COUNT; i++)
 		rg_metric_sample(o, "relayguard_policy_requests_total", (double)c.by_reply[i],
-				 "action", replies[i], (const char *)NULL);
+				 "action", rg_reply_name((enum rg_reply)i), (const char *)NULL);
 	rg_metric_family(o, "relayguard_transactions_total", "counter",
 			 "Transactions (one per Postfix instance), by sender class.");
 	for (int i = 1; i < RG_CLASS__COUNT; i++)
@@ -120,12 +119,12 @@ static void engine_metrics(struct rg_agent *a, struct rg_mbuf *o)
 	rg_metric_family(o, "relayguard_verdicts_set_total", "counter",
 			 "Kernel verdicts set, by origin.");
 	rg_metric_sample(o, "relayguard_verdicts_set_total", (double)c.flood_blocks, "origin",
-			 "flood", (const char *)NULL);
+			 rg_origin_name(RG_ORIGIN_FLOOD), (const char *)NULL);
 	rg_metric_sample(o, "relayguard_verdicts_set_total", (double)c.conn_rate_throttles,
-			 "origin", "conn_rate", (const char *)NULL);
+			 "origin", rg_origin_name(RG_ORIGIN_CONN_RATE), (const char *)NULL);
 	rg_metric_sample(o, "relayguard_verdicts_set_total",
 			 (double)(c.verdicts_set - c.flood_blocks - c.conn_rate_throttles),
-			 "origin", "operator", (const char *)NULL);
+			 "origin", rg_origin_name(RG_ORIGIN_OPERATOR), (const char *)NULL);
 	rg_metric_counter(o, "relayguard_verdicts_expired_total", "Kernel verdicts expired.",
 			  (double)c.verdicts_expired);
 	rg_metric_gauge(o, "relayguard_verdicts", "Kernel verdicts in force.", (double)c.verdicts);

@@ -147,7 +147,7 @@ static struct json_object *build(const struct rg_audit_event *ev)
 	err |= add_str(o, "time", rg_rfc3339_ms(ev->time_ns, buf, sizeof(buf)));
 	err |= add_safe(o, "event", ev->event, strlen(ev->event));
 	if (ev->monitor)
-		err |= add_str(o, "mode", "monitor");
+		err |= add_str(o, "mode", rg_mode_name(RG_MODE_MONITOR));
 	if (ev->tenant)
 		err |= add_safe(o, "tenant", ev->tenant, strlen(ev->tenant));
 	if (ev->tenant_id)

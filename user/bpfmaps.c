@@ -472,12 +472,13 @@ static int attach_xdp_new(unsigned ifindex, const char *ifname, int prog_fd,
 	}
 	if (*link_fd < 0) {
 		err = -errno;
-		pr_err("attaching %s XDP to %s: %s", lo.flags == XDP_FLAGS_SKB_MODE ?
-		       "generic" : "native", ifname, strerror(-err));
+		pr_err("attaching %s XDP to %s: %s", rg_attach_mode_name(
+		       lo.flags == XDP_FLAGS_SKB_MODE ? RG_ATTACH_GENERIC : RG_ATTACH_NATIVE),
+		       ifname, strerror(-err));
 		return err;
 	}
-	pr_info("attached %s XDP to %s", lo.flags == XDP_FLAGS_SKB_MODE ? "generic" : "native",
-		ifname);
+	pr_info("attached %s XDP to %s", rg_attach_mode_name(lo.flags == XDP_FLAGS_SKB_MODE ?
+		RG_ATTACH_GENERIC : RG_ATTACH_NATIVE), ifname);
 	return 0;
 }
 
@@ -508,7 +509,7 @@ static int attach_xdp(const char *pin_dir, const char *ifname, unsigned ifindex,
 			/* A link cannot change mode: this one switch leaves a short gap. */
 			pr_warn("%s runs XDP in the other mode: switching to %s XDP detaches "
 				"first, leaving a short window without enforcement",
-				ifname, mode == RG_ATTACH_NATIVE ? "native" : "generic");
+				ifname, rg_attach_mode_name(mode));
 			close(fd);
 			fd = -1;
 			err = xdp_detach_one(pin_dir, ifname);
@@ -851,20 +852,6 @@ int rg_bpf_detach(const char *pin_dir, const char *const *ifaces, size_t n, bool
 	}
 	pr_info("purged pinned maps in %s", pin_dir);
 	return 0;
-}
-
-const char *rg_bpf_attach_kind_str(enum rg_bpf_attach_kind kind)
-{
-	switch (kind) {
-	case RG_BPF_XDP_NATIVE:
-		return "xdp-native";
-	case RG_BPF_XDP_GENERIC:
-		return "xdp-generic";
-	case RG_BPF_TC:
-		return "tc";
-	default:
-		return "none";
-	}
 }
 
 int rg_bpf_iface_status(const char *pin_dir, const char *ifname, struct rg_bpf_iface_status *st)

@@ -21,6 +21,7 @@
 #include "relayguard.h"
 #include "cidr.h"
 #include "config.h"
+#include "names.h"
 
 #define RG_PIN_TC_PREFIX "tc_"		/* tc_<ifname>: the program behind our tc filter */
 #define RG_TC_HANDLE 0x5247		/* tc filter handle and priority we own ("RG") */
@@ -65,9 +66,8 @@ void rg_bpf_close(struct rg_bpf *b);
  * options; rg_bpf_open_pinned defaults to 32/64). */
 void rg_bpf_set_host_prefix(struct rg_bpf *b, unsigned prefix_v4, unsigned prefix_v6);
 
-/* What is attached to one interface, as found through the pins. */
-enum rg_bpf_attach_kind { RG_BPF_NONE, RG_BPF_XDP_NATIVE, RG_BPF_XDP_GENERIC, RG_BPF_TC };
-
+/* What is attached to one interface, as found through the pins (enum rg_bpf_attach_kind and
+ * its names: names.h). */
 struct rg_bpf_iface_status {
 	enum rg_bpf_attach_kind kind;
 	uint32_t prog_id;
@@ -76,7 +76,6 @@ struct rg_bpf_iface_status {
 };
 
 int rg_bpf_iface_status(const char *pin_dir, const char *ifname, struct rg_bpf_iface_status *st);
-const char *rg_bpf_attach_kind_str(enum rg_bpf_attach_kind kind);
 
 /* Connectors: make the connectors map exactly this list. New entries are written first,
  * then stale ones are deleted, so no address is ever without its tag in between. */

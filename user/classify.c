@@ -93,33 +93,9 @@ static const char *const reply_text[RG_REPLY__COUNT] = {
 	[RG_REPLY_TEMPFAIL] = RG_REPLY_TEMPFAIL_TEXT,
 };
 
-static const char *const class_names[RG_CLASS__COUNT] = {
-	[RG_CLASS_NONE] = "none",
-	[RG_CLASS_UNASSIGNED] = "unassigned",
-	[RG_CLASS_NULL_SENDER] = "null_sender",
-	[RG_CLASS_REGISTERED] = "registered",
-	[RG_CLASS_UNREGISTERED] = "unregistered",
-	[RG_CLASS_INVALID] = "invalid",
-};
-
 const char *rg_action_reply(enum rg_reply r)
 {
 	return (unsigned)r < RG_REPLY__COUNT ? reply_text[r] : reply_text[RG_REPLY_DUNNO];
-}
-
-const char *rg_class_name(enum rg_class c)
-{
-	return (unsigned)c < RG_CLASS__COUNT ? class_names[c] : "none";
-}
-
-const char *rg_verdict_action_name(enum rg_action a)
-{
-	return a == RG_ACT_BLOCK ? "block" : a == RG_ACT_THROTTLE ? "throttle" : "none";
-}
-
-const char *rg_origin_name(enum rg_origin o)
-{
-	return o == RG_ORIGIN_FLOOD ? "flood" : o == RG_ORIGIN_CONN_RATE ? "conn_rate" : "operator";
 }
 
 static bool monitor(const struct rg_engine *e)

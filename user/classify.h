@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * classify.h: the decision engine. Takes a policy request (client address, envelope sender, Postfix instance) and the
+ * classify.h: the decision engine: tenant by connector, sender class, one count per
+ * transaction, the unregistered budget and restriction, escalation to kernel verdicts.
+ * Takes a policy request (client address, envelope sender, Postfix instance) and the
  * current CLOCK_REALTIME time from the caller, and answers DUNNO, the 5.7.750 reject, or
  * (fail_mode closed, when it cannot decide) 451 4.3.5. It keeps per tenant the sliding
  * window of unregistered-domain transactions and the restriction, per source host the
@@ -35,39 +37,20 @@
 #include "cidr.h"
 #include "config.h"
 #include "domains.h"
+#include "names.h"
 
 struct rg_audit;
 struct rg_tenant_ids;
 
-/* The reply to Postfix. */
-enum rg_reply {
-	RG_REPLY_DUNNO = 0,
-	RG_REPLY_REJECT = 1,	/* 550 5.7.750 ... */
-	RG_REPLY_TEMPFAIL = 2,	/* 451 4.3.5 ... (fail_mode closed, could not decide) */
-	RG_REPLY__COUNT
-};
-
+/* enum rg_reply, the reply to Postfix, and its names: names.h. */
 #define RG_REPLY_REJECT_TEXT \
 	"550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
 #define RG_REPLY_TEMPFAIL_TEXT "451 4.3.5 Server configuration problem"
 
-/* The text after "action=": the fixed replies Postfix passes on to the client. */
+/* The text after "action=", exactly as Postfix gets it (README lists the three). */
 const char *rg_action_reply(enum rg_reply r);
 
-enum rg_class {
-	RG_CLASS_NONE = 0,		/* no envelope yet (CONNECT/HELO/EHLO/...) or no decision */
-	RG_CLASS_UNASSIGNED,		/* client_address in no connector: DUNNO */
-	RG_CLASS_NULL_SENDER,		/* <>: exempt */
-	RG_CLASS_REGISTERED,
-	RG_CLASS_UNREGISTERED,
-	RG_CLASS_INVALID,		/* sender does not parse: counts as unregistered */
-	RG_CLASS__COUNT
-};
-
-/* "none", "unassigned", "null_sender", "registered", "unregistered", "invalid". */
-const char *rg_class_name(enum rg_class c);
-const char *rg_verdict_action_name(enum rg_action a);	/* "none", "block", "throttle" */
-const char *rg_origin_name(enum rg_origin o);		/* "operator", "flood", "conn_rate" */
+/* enum rg_class and rg_class_name(), rg_verdict_action_name(), rg_origin_name(): names.h */
 
 /* A (pointer, length) slice of request text; p NULL: the attribute was absent. */
 struct rg_slice {

@@ -351,7 +351,7 @@ static const char *read_error(int err, char *buf, size_t len, size_t max)
 	return buf;
 }
 
-static bool valid_tenant_name(const char *s)
+bool rg_config_tenant_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -366,7 +366,7 @@ static void open_tenant(struct src_file *f, const char *name)
 	long prev;
 
 	f->kind = SECT_IGNORE;
-	if (!valid_tenant_name(name)) {
+	if (!rg_config_tenant_name_ok(name)) {
 		ferr(f, "bad tenant name '%s': 1 to %d characters of A-Z a-z 0-9 . _ -",
 		     pr(name, p), RG_TENANT_NAME_MAX - 1);
 		return;

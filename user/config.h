@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * config.h: relayguard.conf as relayguard.conf(5) describes it: INI sections [agent],
- * [limits] and [tenant NAME], includes by glob, durations, rates, CIDR and domain lists
- * and files.
+ * config.h: relayguard.conf (relayguard.conf(5)): INI sections [agent], [limits] and
+ * [tenant NAME], includes by glob, durations, rates, CIDR and domain lists and files.
  * Loading is all or nothing: a configuration with any error is refused whole, and every
  * error is reported as "FILE:LINE: reason". A loaded configuration is immutable; reload
  * builds a new one and swaps it in.
@@ -17,6 +16,7 @@
 #include "cidr.h"
 #include "domains.h"
 #include "log.h"
+#include "names.h"	/* enum rg_attach_mode, rg_mode, rg_fail_mode */
 
 #define RG_DEFAULT_CONFIG "/etc/relayguard/relayguard.conf"
 #define RG_TENANT_NAME_MAX 64	/* [A-Za-z0-9._-], 1..63 chars */
@@ -26,10 +26,6 @@
 #define RG_DOMAINS_FILE_MAX (256u << 20) /* bytes per accepted_domains_file */
 #define RG_CONFIG_INCLUDE_DEPTH 8	/* nested include levels */
 #define RG_CONFIG_ERRORS_MAX 100	/* stored messages; then one "too many errors" */
-
-enum rg_attach_mode { RG_ATTACH_AUTO, RG_ATTACH_NATIVE, RG_ATTACH_GENERIC, RG_ATTACH_TC };
-enum rg_mode { RG_MODE_ENFORCE, RG_MODE_MONITOR };
-enum rg_fail_mode { RG_FAIL_OPEN, RG_FAIL_CLOSED };
 
 /* A rate: count per period_ns (e.g. "600/1m"). */
 struct rg_rate {
@@ -126,6 +122,8 @@ void rg_config_errors_free(struct rg_config_errors *errs);
 
 /* Index of tenant NAME in cfg->tenants, or -1. */
 int rg_config_find_tenant(const struct rg_config *cfg, const char *name);
+/* A tenant name is 1 to RG_TENANT_NAME_MAX - 1 of A-Z a-z 0-9 . _ - */
+bool rg_config_tenant_name_ok(const char *name);
 
 /*
  * The [agent] keys whose values differ between o and n and that a reload cannot apply

@@ -18,23 +18,12 @@
 #define NS_PER_S 1000000000ULL
 #define SUN_PATH_MAX 108	/* sizeof(sockaddr_un.sun_path) */
 
-static const struct rg_enum_name attach_names[] = {
-	{ "auto", RG_ATTACH_AUTO }, { "native", RG_ATTACH_NATIVE },
-	{ "generic", RG_ATTACH_GENERIC }, { "tc", RG_ATTACH_TC }, { NULL, 0 } };
-static const struct rg_enum_name mode_names[] = {
-	{ "enforce", RG_MODE_ENFORCE }, { "monitor", RG_MODE_MONITOR }, { NULL, 0 } };
-static const struct rg_enum_name fail_names[] = {
-	{ "open", RG_FAIL_OPEN }, { "closed", RG_FAIL_CLOSED }, { NULL, 0 } };
-static const struct rg_enum_name level_names[] = {
-	{ "err", RG_LOG_ERR }, { "warn", RG_LOG_WARN }, { "info", RG_LOG_INFO },
-	{ "debug", RG_LOG_DEBUG }, { NULL, 0 } };
-
 #define CFG(f) .off = offsetof(struct rg_config, f), \
 	       .size = sizeof(((struct rg_config *)0)->f)
 #define COUNT(n) .off_n = offsetof(struct rg_config, n)
 #define LIM(f) .off = offsetof(struct rg_limits, f), \
 	       .size = sizeof(((struct rg_limits *)0)->f)
-#define ENUM(tab, text) .type = RG_KT_ENUM, .names = tab, .choices = text
+#define ENUM(tab) .type = RG_KT_ENUM, .names = tab
 
 /*
  * reload: what the running agent takes from a new configuration. Interfaces, ports,
@@ -43,7 +32,7 @@ static const struct rg_enum_name level_names[] = {
  */
 const struct rg_key_def rg_agent_keys[] = {
 	{ "interfaces", RG_KT_IFACES, CFG(interfaces), COUNT(n_interfaces) },
-	{ "attach_mode", ENUM(attach_names, "auto, native, generic or tc"), CFG(attach_mode),
+	{ "attach_mode", ENUM(rg_attach_mode_names), CFG(attach_mode),
 	  .def = "auto" },
 	{ "smtp_ports", RG_KT_PORTS, CFG(smtp_ports), COUNT(n_smtp_ports), .def = "25 587 465" },
 	{ "policy_listen", RG_KT_LISTENS, CFG(policy_listen), COUNT(n_policy_listen),
@@ -54,9 +43,9 @@ const struct rg_key_def rg_agent_keys[] = {
 	{ "state_dir", RG_KT_PATH, CFG(state_dir), .def = "/var/lib/relayguard" },
 	{ "pin_dir", RG_KT_PATH, CFG(pin_dir), .def = "/sys/fs/bpf/relayguard" },
 	{ "audit_log", RG_KT_PATH, CFG(audit_log) },	/* default: state_dir/audit.log */
-	{ "mode", ENUM(mode_names, "enforce or monitor"), CFG(mode), .def = "enforce",
+	{ "mode", ENUM(rg_mode_names), CFG(mode), .def = "enforce",
 	  .reload = true },
-	{ "fail_mode", ENUM(fail_names, "open or closed"), CFG(fail_mode), .def = "open",
+	{ "fail_mode", ENUM(rg_fail_mode_names), CFG(fail_mode), .def = "open",
 	  .reload = true },
 	{ "host_prefix_v4", RG_KT_PREFIX, CFG(host_prefix_v4), .def = "32", .min = 1,
 	  .max = 32 },
@@ -74,7 +63,7 @@ const struct rg_key_def rg_agent_keys[] = {
 	  .min = 1 },
 	{ "policy_request_timeout", RG_KT_DURATION, CFG(policy_request_timeout_ns),
 	  .def = "10s", .min = 1 },
-	{ "log_level", ENUM(level_names, "err, warn, info or debug"), CFG(log_level),
+	{ "log_level", ENUM(rg_log_level_names), CFG(log_level),
 	  .def = "info", .reload = true },
 };
 _Static_assert(sizeof(rg_agent_keys) == RG_AGENT_KEYS_N * sizeof(rg_agent_keys[0]),
@@ -410,15 +399,15 @@ static int set_rate(const struct setter *s, char *val)
 
 static int set_enum(const struct setter *s, char *val)
 {
-	char why[128];
+	char why[128], choices[96];
+	int code;
 
-	for (const struct rg_enum_name *e = s->d->names; e->name; e++) {
-		if (!strcmp(val, e->name)) {
-			store_uint(s, (uint64_t)e->value);
-			return 0;
-		}
+	if (!rg_name_code(s->d->names, val, &code)) {
+		store_uint(s, (uint64_t)code);
+		return 0;
 	}
-	snprintf(why, sizeof(why), "expected %s", s->d->choices);
+	snprintf(why, sizeof(why), "expected %s",
+		 rg_name_code_choices(s->d->names, choices, sizeof(choices)));
 	bad_value(s, val, why);
 	return -EINVAL;
 }

@@ -30,11 +30,6 @@ enum rg_key_type {
 	RG_KT__N
 };
 
-struct rg_enum_name {
-	const char *name;
-	int value;
-};
-
 struct rg_key_def {
 	const char *name;
 	enum rg_key_type type;
@@ -42,8 +37,7 @@ struct rg_key_def {
 	size_t off_n;		/* lists: offset of the size_t count of entries */
 	const char *def;	/* the default, parsed like a value; NULL: none */
 	uint64_t min, max;
-	const struct rg_enum_name *names; /* RG_KT_ENUM, ending with a NULL name */
-	const char *choices;	/* RG_KT_ENUM, for the error message */
+	const struct rg_name_code *names; /* RG_KT_ENUM: its table (names.h) */
 	bool reload;		/* a reload applies a change of it */
 };
 

@@ -93,7 +93,7 @@ static int answer(struct rg_policy_server *s, struct conn *c, const struct rg_po
 		if (ratelimit_ok(&s->rl_decide, "decision failure"))
 			pr_warn("policy: conn %llu: cannot decide (%s), answering per fail_mode %s",
 				(unsigned long long)c->id, rc < 0 ? strerror(-rc) : "bad action",
-				s->o.fail_mode == RG_FAIL_CLOSED ? "closed" : "open");
+				rg_fail_mode_name(s->o.fail_mode));
 		snprintf(action, sizeof(action), "%s",
 			 s->o.fail_mode == RG_FAIL_CLOSED ? RG_POLICY_FAIL_CLOSED_ACTION
 							  : RG_POLICY_FAIL_OPEN_ACTION);

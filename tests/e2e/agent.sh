@@ -5,10 +5,11 @@
 # rgag-c1, rgag-c2; veth pairs; no default route; torn down on exit). Policy requests over
 # the agent's real socket walk a tenant through its budget into restriction; the host that
 # keeps trying is blocked in the pinned map and its SYNs to port 25 are dropped while
-# another host still connects. Then: relayguardctl (status/tenants/hosts --json, unblock),
-# kill -9 (the kernel keeps enforcing; restart restores restrictions and verdicts), reload
-# (good and bad, SIGHUP and relayguardctl), relayguardd -t, a non-root control client, and
-# the control socket out of descriptors (prlimit).
+# another host still connects. Then: relayguardctl (status/tenants/hosts --json, a CIDR
+# verdict listed with drops and expiry, unblock), kill -9 (the kernel keeps enforcing; the
+# pinned-map fallback lists the same rows as the agent did; restart restores restrictions
+# and verdicts), reload (good and bad, SIGHUP and relayguardctl), relayguardd -t, a
+# non-root control client, and the control socket out of descriptors (prlimit).
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -184,6 +185,14 @@ expect_eq "relayguardctl hosts shows the block with origin flood" "block flood" 
 sj=$("$CTL" -c "$D/rg.conf" status --json)
 expect_eq "status: 1 tenant restricted, 1 host blocked" "1 1" \
 	"$(echo "$sj" | jq -r '"\(.tenants_restricted) \(.hosts_blocked)"')"
+# A CIDR verdict is listed like a host's: drops and expiry; every row has origin and drops.
+check "relayguardctl block host CIDR" "$CTL" -c "$D/rg.conf" block host 203.0.113.0/24 --for 1h
+hj_agent=$("$CTL" -c "$D/rg.conf" hosts --json --top 0)
+expect_eq "hosts lists the CIDR verdict with origin, drops and expiry" "block operator 0 true" \
+	"$(echo "$hj_agent" | jq -r '.hosts[] | select(.address=="203.0.113.0/24") | "\(.verdict) \(.origin) \(.drops) \(.expires > 0)"')"
+expect_eq "every hosts row has origin and drops" "true" \
+	"$(echo "$hj_agent" | jq '[.hosts[] | has("origin") and has("drops")] | all')"
+expect_eq "status counts the CIDR block" "2" "$("$CTL" -c "$D/rg.conf" status --json | jq .hosts_blocked)"
 grep -q '"event":"tenant_restricted"' "$D/state/audit.log" && ok "audit log has the restriction" ||
 	fail "audit log has the restriction"
 if python3 -c '
@@ -195,6 +204,16 @@ for line in open(sys.argv[1]):
 kill -9 "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null
 AGENT_PID=
+# The agent's listing and relayguardctl's own, on the same maps, agree row for row
+# (rates decay between the two reads; times may cross a second).
+hj_maps=$("$CTL" -c "$D/rg.conf" --json hosts --top 0 2>/dev/null)
+if out=$(python3 "$RG_ROOT/tests/e2e/hosts_agree.py" "$hj_agent" "$hj_maps" 2>&1); then
+	ok "hosts: the agent's listing and the pinned-map fallback agree"
+else
+	fail "hosts: the agent's listing and the pinned-map fallback agree"
+	printf '%s\n' "$out" | sed 's/^/#   /'
+fi
+expect_eq "the fallback says where it read" "pinned_maps" "$(echo "$hj_maps" | jq -r .source)"
 if connects $C1 192.0.2.1; then fail "agent killed: block still enforced"; else ok "agent killed: block still enforced"; fi
 hj=$("$CTL" -c "$D/rg.conf" --json hosts 2>/dev/null)
 expect_eq "relayguardctl hosts works with the agent down (pinned maps)" "block" \
@@ -219,6 +238,7 @@ expect_eq "throttle written while the agent was down keeps its interval and burs
 	"100000000 6000000000" \
 	"$(jq -r '.verdicts[] | select(.target=="203.0.113.78/32") | "\(.interval_ns) \(.burst_ns)"' "$D/state/state.json")"
 check "adopted throttle lifted through the agent" "$CTL" -c "$D/rg.conf" unblock host 203.0.113.78
+check "CIDR verdict lifted through the agent" "$CTL" -c "$D/rg.conf" unblock host 203.0.113.0/24
 expect_eq "after restart the tenant is still restricted" "$REJECT" \
 	"$(req 192.0.2.10 x@after.example r1)"
 expect_eq "after restart the verdict is still in the engine" "block" \

@@ -200,7 +200,7 @@ static int do_attach(struct args *a)
 
 		if (rg_bpf_iface_status(a->pin_dir, a->ifaces[i], &st) == 0)
 			printf("iface=%s kind=%s prog_id=%u link_id=%u\n", a->ifaces[i],
-			       rg_bpf_attach_kind_str(st.kind), st.prog_id, st.link_id);
+			       rg_attach_kind_name(st.kind), st.prog_id, st.link_id);
 	}
 	fflush(stdout);
 	if (a->hold) {
@@ -423,7 +423,7 @@ static int do_status(struct args *a)
 		if (err)
 			return err;
 		printf("iface=%s kind=%s prog_id=%u link_id=%u prog_name=%s\n", a->ifaces[i],
-		       rg_bpf_attach_kind_str(st.kind), st.prog_id, st.link_id, st.prog_name);
+		       rg_attach_kind_name(st.kind), st.prog_id, st.link_id, st.prog_name);
 	}
 	return 0;
 }

@@ -1310,6 +1310,25 @@ static void test_restart_keys(void **state)
 	rg_config_free(n);
 }
 
+/* The one tenant-name rule, also used by relayguardctl before it asks the agent. */
+static void test_tenant_name_ok(void **state)
+{
+	char max[RG_TENANT_NAME_MAX + 1];
+	static const char *const bad[] = { "", "a b", "a/b", "../x", "a\nb", "caf\xc3\xa9",
+					   "x;y", "*", "a\tb" };
+
+	assert_true(rg_config_tenant_name_ok("contoso"));
+	assert_true(rg_config_tenant_name_ok("A-z_0.9"));
+	memset(max, 'a', sizeof(max));
+	max[RG_TENANT_NAME_MAX - 1] = '\0';
+	assert_true(rg_config_tenant_name_ok(max));
+	max[RG_TENANT_NAME_MAX - 1] = 'a';
+	max[RG_TENANT_NAME_MAX] = '\0';
+	assert_false(rg_config_tenant_name_ok(max));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(rg_config_tenant_name_ok(bad[i]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1344,6 +1363,7 @@ int main(void)
 		cmocka_unit_test(test_fifo_refused),
 		cmocka_unit_test(test_warnings),
 		cmocka_unit_test(test_long_key),
+		cmocka_unit_test(test_tenant_name_ok),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,8 +3,9 @@
  * test_control.c: the control socket server over a real Unix socket in a temp directory:
  * replies to requests, errors for malformed/unknown/oversized requests, several requests
  * and clients, socket and directory modes, non-root peers refused (forked child after
- * setuid(65534)), stale socket replaced and a live one kept. Needs root for the setuid test
- * (skipped otherwise).
+ * setuid(65534)), stale socket replaced and a live one kept; the client half
+ * (control_client.c) against the server and against hostile replies. Needs root for the
+ * setuid test (skipped otherwise).
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,6 +25,7 @@
 #include <cmocka.h>
 
 #include "control.h"
+#include "control_client.h"
 
 struct fixture {
 	char dir[32];
@@ -608,6 +610,62 @@ static void test_request_helpers(void **state)
 	json_object_put(o);
 }
 
+/* The client half: a real request through the server (the client in a child, the server
+ * pumped here), then hostile or missing replies on a socketpair. */
+static void test_client(void **state)
+{
+	struct fixture *f = *state;
+	json_object *req = json_tokener_parse("{\"cmd\":\"echo\",\"x\":5}"), *rep = NULL;
+	int fd, sv[2], status = -1;
+	char longpath[200];
+	pid_t pid;
+
+	assert_non_null(req);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		json_object *x;
+
+		if (rg_control_connect(f->path, &fd) || rg_control_call(fd, req, 5000, &rep))
+			_exit(1);
+		_exit(reply_ok(rep) && json_object_object_get_ex(rep, "x", &x) &&
+		      json_object_get_int(x) == 5 ? 0 : 2);
+	}
+	for (int i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		pump(f->ctl, 10);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(f->calls, 1);
+
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	assert_int_equal(rg_control_connect(longpath, &fd), -ENAMETOOLONG);
+	assert_int_equal(rg_control_connect("/nonexistent/rg-control.sock", &fd), -ENOENT);
+	assert_int_equal(fd, -1);
+
+	/* Not a JSON object; then closed without a reply; then silent past the deadline. */
+	static const char *const bad[] = { "not json\n", "[1,2]\n", "\"x\"\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		assert_int_equal(send(sv[1], bad[i], strlen(bad[i]), 0), (ssize_t)strlen(bad[i]));
+		assert_int_equal(rg_control_call(sv[0], req, 1000, &rep), -EBADMSG);
+		assert_null(rep);
+		close(sv[0]);
+		close(sv[1]);
+	}
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(send(sv[1], "{\"ok\":tr", 9, 0), 9);
+	shutdown(sv[1], SHUT_WR);
+	assert_int_equal(rg_control_call(sv[0], req, 1000, &rep), -ECONNRESET);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(rg_control_call(sv[0], req, 100, &rep), -ETIMEDOUT);
+	close(sv[0]);
+	close(sv[1]);
+	json_object_put(req);
+}
+
 static void test_path_too_long(void **state)
 {
 	char path[200];
@@ -634,6 +692,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stale_and_live_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_register, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client, setup, teardown),
 		cmocka_unit_test(test_request_helpers),
 		cmocka_unit_test(test_path_too_long),
 	};

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * agent_ctl.h: the control-socket commands of relayguardd and the narrow view of the agent
+ * they are given: the engine and the maps to act on, and callbacks for what the agent's
+ * loop owns (the configuration in force, reload, the loop's counters). The agent fills
+ * struct rg_agent_ctl; the commands never see struct rg_agent.
+ */
+#ifndef RG_AGENT_CTL_H
+#define RG_AGENT_CTL_H
+
+#include <stdint.h>
+
+#include "bpfmaps.h"
+#include "classify.h"
+#include "config.h"
+#include "control.h"
+
+/* What status reports that only the loop knows. */
+struct rg_agent_status {
+	uint64_t started_real_ns;
+	int last_state_error;		/* -errno of the last failed state save, 0 if it worked */
+	uint64_t policy_connections;	/* open now */
+	uint64_t policy_requests;	/* answered since start */
+};
+
+struct rg_agent_ctl_ops {
+	/* The configuration in force (a reload replaces it). */
+	const struct rg_config *(*config)(void *ctx);
+	/* Load the configuration file again and swap it in; on error the running one stays
+	 * and errs says why. 0 or -errno. */
+	int (*reload)(void *ctx, struct rg_config_errors *errs);
+	void (*status)(void *ctx, struct rg_agent_status *out);
+};
+
+struct rg_agent_ctl {
+	struct rg_engine *engine;
+	struct rg_bpf *bpf;		/* NULL: the maps are not available */
+	const struct rg_agent_ctl_ops *ops;
+	void *ctx;			/* the ops' first argument */
+};
+
+/* Register every command on ctl; c must outlive ctl. 0 or -errno. */
+int rg_agent_ctl_register(struct rg_control *ctl, struct rg_agent_ctl *c);
+
+#endif /* RG_AGENT_CTL_H */
