@@ -7,10 +7,12 @@
  * label syntax: letters, digits and hyphens, no leading or trailing hyphen, labels of 1..63
  * octets, at most 253 in all. ASCII names with an "xn--" label go through libidn2 too, so
  * that a broken A-label ("xn--zz") is refused, and must come back unchanged (an A-label is
- * only valid in its canonical form). IDNA2008 (non-transitional) first; names it refuses
- * but UTS #46 transitional processing accepts (IDNA2003-era names such as emoji domains,
- * which are registered and do send mail) are accepted in that form rather than counted as
- * unregistered. Underscores are refused: sender domains are host names, and a
+ * only valid in its canonical form). UTS #46 non-transitional processing: ß, ς, ZWJ and
+ * ZWNJ stay what they are, so "straße" and "contoso<ZWJ>" never become the names
+ * "strasse" and "contoso" that another tenant may own. Names IDNA2008 refuses but
+ * transitional processing accepts (IDNA2003-era names such as emoji domains, which are
+ * registered and do send mail) take that form only when they hold none of those four
+ * characters, where both processings agree. Underscores are refused: sender domains are host names, and a
  * relay that accepted "_dmarc.x" as a sender domain would be matching junk. Single-label
  * names ("localhost") are valid names and normalise, though no tenant should list them.
  *
@@ -54,13 +56,61 @@ static int check_labels(const char *s, size_t len)
 	return 0;
 }
 
-/* UTF-8 name to A-labels: IDNA2008 first, UTS #46 transitional for what only it accepts. */
+/*
+ * The UTS #46 deviations: characters that transitional processing maps to something else
+ * (ß -> ss, ς -> σ, ZWNJ and ZWJ -> nothing) and non-transitional processing keeps. A name
+ * holding one is a different name from its transitional mapping, so it must never take
+ * the transitional path: "straße" is not "strasse", "contoso<ZWJ>" is not "contoso".
+ */
+static bool has_deviation(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((p[0] == 0xc3 && p[1] == 0x9f) || (p[0] == 0xcf && p[1] == 0x82) ||
+		    (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0x8c || p[2] == 0x8d)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * U+1E9E (capital sharp s) to U+00DF (ß), in place (3 bytes become 2). UTS #46 15.1 maps it
+ * so; the tables of Debian 12's libidn2 (2.3.3) predate that and map it to "ss", which would
+ * make "straẞe" the same name as "strasse".
+ */
+static void map_capital_sharp_s(char *s)
+{
+	char *w = s;
+
+	for (const char *r = s; *r;) {
+		if ((unsigned char)r[0] == 0xe1 && (unsigned char)r[1] == 0xba &&
+		    (unsigned char)r[2] == 0x9e) {
+			*w++ = (char)0xc3;
+			*w++ = (char)0x9f;
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
+/*
+ * UTF-8 name (NUL-terminated, at most 1024 bytes) to A-labels: UTS #46 non-transitional
+ * processing. Names IDNA2008 refuses (emoji of the IDNA2003 era) fall back to transitional
+ * processing only when they hold no deviation character, where both agree on the mapping.
+ */
 static int to_alabels(const char *name, char **alabel)
 {
-	int rc = idn2_to_ascii_8z(name, alabel, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+	char buf[1025];
+	int rc;
 
-	if (rc != IDN2_OK)
-		rc = idn2_to_ascii_8z(name, alabel, IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
+	if (strlen(name) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, name);
+	map_capital_sharp_s(buf);
+	rc = idn2_to_ascii_8z(buf, alabel, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK && !has_deviation(buf))
+		rc = idn2_to_ascii_8z(buf, alabel, IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
 	if (rc != IDN2_OK || !*alabel)
 		return -EINVAL;
 	return 0;

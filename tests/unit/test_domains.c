@@ -114,6 +114,13 @@ static void test_normalize_idn(void **state)
 	/* IDNA2003-era names IDNA2008 refuses (emoji) pass by UTS #46 transitional */
 	norm_eq("i\xe2\x9d\xa4.ws", "xn--i-7iq.ws");
 	norm_eq("xn--i-7iq.ws", "xn--i-7iq.ws");
+	/* deviations never take the transitional path (it would map them away) */
+	norm_eq("STRAẞE.de", "xn--strae-oqa.de");	/* capital sharp s is ß (UTS #46 15.1) */
+	norm_eq("straẞe.de", "xn--strae-oqa.de");
+	norm_bad("contoso\xe2\x80\x8d.example");	/* ZWJ, not after a virama */
+	norm_bad("contoso\xe2\x80\x8c.example");	/* ZWNJ, likewise */
+	norm_bad("i\xe2\x9d\xa4\xe2\x80\x8d.ws");	/* emoji + ZWJ: no fallback */
+	norm_eq("\xcf\x83\xce\xbf\xcf\x86\xce\xbf\xcf\x82.gr", "xn--0xaajbq.gr"); /* final sigma kept */
 
 	norm_bad("\xff.example");			/* not UTF-8 */
 	norm_bad("b\xc3.example");			/* truncated sequence */
@@ -208,6 +215,15 @@ static bool m(const struct rg_domains *d, uint32_t t, const char *name)
 	return rg_domains_match(d, t, name, strlen(name));
 }
 
+/* Normalise as the engine does, then match. */
+static bool nm(const struct rg_domains *d, uint32_t t, const char *name)
+{
+	char n[RG_DOMAIN_MAX + 1];
+	int len = rg_domain_normalize(name, strlen(name), n);
+
+	return len > 0 && rg_domains_match(d, t, n, (size_t)len);
+}
+
 static int add(struct rg_domains *d, uint32_t t, const char *entry)
 {
 	return rg_domains_add(d, t, entry, strlen(entry));
@@ -285,6 +301,18 @@ static void test_match_case_via_normalise(void **state)
 
 	assert_true(m(d, 7, "xn--strae-oqa.de"));
 	assert_false(m(d, 7, "strasse.de"));	/* non-transitional: not the same name */
+	rg_domains_free(d);
+
+	/* A tenant owning the transitional forms owns none of the deviating names. */
+	d = rg_domains_new(0);
+	assert_int_equal(add(d, 8, "strasse.example"), 0);
+	assert_int_equal(add(d, 8, "contoso.example"), 0);
+	assert_false(nm(d, 8, "straẞe.example"));
+	assert_false(nm(d, 8, "straße.example"));
+	assert_true(nm(d, 8, "STRASSE.example"));
+	char zwj[] = "contoso\xe2\x80\x8d.example", zwnj[] = "contoso\xe2\x80\x8c.example";
+	assert_true(rg_domain_normalize(zwj, strlen(zwj), n) < 0);
+	assert_true(rg_domain_normalize(zwnj, strlen(zwnj), n) < 0);
 	rg_domains_free(d);
 }
 
