@@ -16,23 +16,14 @@
 # and, for the last connection count (64), bench-policy ratio cpu_postfwd_over_SERVER=R.
 # BENCH_DURATION (s, default 5) and BENCH_WARMUP (default 1).
 set -u
-: "${BUILD:=build}"
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT" || exit 1
+. "$(dirname "$0")/bench-lib.sh"
 DUR=${BENCH_DURATION:-5}
 WARM=${BENCH_WARMUP:-1}
 CONNS_LIST=${BENCH_CONNS:-"1 64"}
 BLOCK="550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
 
-for t in "$BUILD/bench-policy" "$BUILD/tests/helpers/policy_stub"; do
-	if [ ! -x "$t" ]; then
-		make -s BUILD="$BUILD" NO_DEPS=1 "$t" || exit 1
-	fi
-done
-if ! command -v postfwd1 >/dev/null; then
-	echo "bench-policy.sh: postfwd1 not installed (Debian package postfwd)" >&2
-	exit 1
-fi
+bench_need_built bench-policy tests/helpers/policy_stub
+bench_need_cmd postfwd1
 
 NS=rgpol-bench-$$
 TMP=$(mktemp -d /tmp/rgpol-bench.XXXXXX)

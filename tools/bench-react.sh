@@ -15,25 +15,16 @@
 # BENCH_RUNS (default 30) runs each, one host address per run. Reports the samples' median
 # and p99 (nearest rank) per tool, `bench-react TOOL median_ms=M p99_ms=P`, and the ratio.
 set -u
-: "${BUILD:=build}"
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT" || exit 1
+. "$(dirname "$0")/bench-lib.sh"
 RUNS=${BENCH_RUNS:-30}
 CLI=rgbn-rx-cli
 SRV=rgbn-rx-srv
 SRV_ADDR=198.51.100.1
 PIN=/sys/fs/bpf/rgbn-rx
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench-react.sh: needs root" >&2
-	exit 1
-fi
-command -v fail2ban-server >/dev/null || { echo "bench-react.sh: fail2ban not installed" >&2; exit 1; }
-for t in relayguardd bench-react; do
-	if [ ! -x "$BUILD/$t" ]; then
-		make -s BUILD="$BUILD" NO_DEPS=1 "$BUILD/$t" || exit 1
-	fi
-done
+bench_need_root
+bench_need_cmd fail2ban-server
+bench_need_built relayguardd bench-react
 RG=$ROOT/$BUILD/relayguardd
 HELPER=$ROOT/$BUILD/bench-react
 
