@@ -89,12 +89,17 @@ trap rg_cleanup EXIT
 trap 'trap - EXIT; rg_cleanup; exit 130' INT
 trap 'trap - EXIT; rg_cleanup; exit 143' TERM
 
-# rg_tmpdir VAR PREFIX: a fresh directory /tmp/PREFIX.XXXXXX in VAR, removed at exit.
+# rg_tmpdir VAR PREFIX: a fresh directory /tmp/PREFIX.XXXXXX in VAR, removed at exit
+# (kept, for a look at its logs, when RG_KEEP is set).
 rg_tmpdir() {
 	local d
 	d=$(mktemp -d "/tmp/$2.XXXXXX") || return 1
 	printf -v "$1" '%s' "$d"
-	rg_on_exit "rm -rf '$d'"
+	if [ -n "${RG_KEEP:-}" ]; then
+		rg_on_exit "echo 'kept $d (RG_KEEP)' >&2"
+	else
+		rg_on_exit "rm -rf '$d'"
+	fi
 }
 
 # rg_ns_add NAME...: fresh network namespaces (an old one of the same name is replaced)

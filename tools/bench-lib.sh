@@ -10,6 +10,8 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 BENCH=$(basename "$0")
+# BENCH_KEEP=1 keeps the benchmark's directory (logs, configuration) after the run.
+[ -n "${BENCH_KEEP:-}" ] && RG_KEEP=1
 # shellcheck source=tests/lib.sh
 . "$ROOT/tests/lib.sh"
 
