@@ -122,6 +122,17 @@ rg_ns_exec() {
 	nsenter --net="/run/netns/$n" "$@"
 }
 
+# rg_ns_bg NS CMD...: CMD in the background in NS's network (as rg_ns_exec), killed at exit;
+# RG_BG_PID is its pid. Not `rg_ns_exec ... &`: that forks a subshell, and $! would be the
+# subshell's pid, not the command's (nsenter execs the command, so this $! is CMD itself).
+rg_ns_bg() {
+	local n=$1
+	shift
+	nsenter --net="/run/netns/$n" "$@" &
+	RG_BG_PID=$!
+	rg_on_exit "kill $RG_BG_PID"
+}
+
 # rg_veth NS1 IF1 NS2 IF2: a veth pair IF1 in NS1 to IF2 in NS2 (NS2 may be NS1), both up.
 rg_veth() {
 	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" &&
@@ -192,9 +203,11 @@ rg_agent_conf() {
 rg_agent_start() {
 	local i tries=$((${RG_AGENT_WAIT:-10} * 10))
 	rm -f "$RG_DIR/policy.sock" "$RG_DIR/control.sock"
-	rg_ns_exec "$RG_NS" "$@" "$RG_AGENT" -f -c "$RG_DIR/rg.conf" >>"$RG_DIR/agent.log" \
-		2>&1 </dev/null &
-	RG_AGENT_PID=$! # nsenter execs: this is the agent (or its wrapper)
+	# nsenter itself, not rg_ns_exec: a backgrounded function would be a subshell, and $!
+	# its pid. nsenter execs, so $! is the agent (or its wrapper).
+	nsenter --net="/run/netns/$RG_NS" "$@" "$RG_AGENT" -f -c "$RG_DIR/rg.conf" \
+		>>"$RG_DIR/agent.log" 2>&1 </dev/null &
+	RG_AGENT_PID=$!
 	for ((i = 0; i < tries; i++)); do
 		[ -S "$RG_DIR/policy.sock" ] && [ -S "$RG_DIR/control.sock" ] && return 0
 		kill -0 "$RG_AGENT_PID" 2>/dev/null || break

@@ -26,7 +26,7 @@ ip -n $C2 addr add 198.51.100.10/24 dev e0
 expect_eq "no namespace has a default route" "" "$(rg_default_routes $RELAY $C1 $C2)"
 
 # An SMTP-port listener in the relay: accepts and holds connections.
-rg_ns_exec $RELAY python3 -c '
+rg_ns_bg $RELAY python3 -c '
 import socket, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 25)); s.listen(512)
@@ -38,8 +38,7 @@ while time.time() < end:
         c, _ = s.accept(); c.sendall(b"220 test\r\n"); conns.append(c)
     except socket.timeout:
         pass
-' &
-rg_on_exit "kill $!"
+'
 
 write_conf() {
 	rg_agent_conf interfaces="r1 r2" attach_mode="${ATTACH:-native}" mode="${MODE:-enforce}" <<EOF
