@@ -69,16 +69,29 @@ TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(HELPER_BINS)
 
 PROGS := $(BUILD)/relayguardd $(TOOLS)
 
-.PHONY: all deps test demo bench bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale bench-state fuzz install uninstall clean
+.PHONY: all deps buildcheck test demo bench bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale bench-state fuzz install uninstall clean
 
-all: deps $(BPF_OBJS) $(PROGS)
+all: $(BPF_OBJS) $(PROGS)
 
-# One dependency script for make, make test, make demo and CI: quiet and quick when all
-# is installed. NO_DEPS=1 skips it (packagers, offline builds).
-deps:
+# Installing packages is `make deps` alone (tools/deps.sh, quiet and quick when all is
+# installed): make test, make demo, make bench* and CI run it first; a plain make or make
+# install never does, so neither apt-gets on a production relay. NO_DEPS=1 skips it for the
+# test and demo targets too (packagers, offline machines).
+DEPS_GOALS := test demo bench bench-bpf bench-policy bench-domains bench-flood bench-react \
+	bench-scale bench-state
 ifneq ($(NO_DEPS),1)
-	$(Q)tools/deps.sh
+ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
+DEPS_FIRST := deps
 endif
+endif
+
+deps:
+	$(Q)tools/deps.sh
+
+# Every compile waits for this (through the build directories): it names the Debian package
+# of a missing compiler, tool or header before the build fails on it, and installs nothing.
+buildcheck: $(DEPS_FIRST)
+	$(Q)CC=$(CC) tools/deps.sh --check
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c | $(BUILD)/bpf
 	$(call msg,BPF,$@)
@@ -128,7 +141,7 @@ $(BUILD)/tests/helpers/%: $(BUILD)/tests/helpers/%.o $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS_HARD) $^ $(LIBS) -lpthread -o $@
 
-$(BUILD)/bpf $(BUILD)/user $(BUILD)/tools $(BUILD)/tests/unit $(BUILD)/tests/bpf $(BUILD)/tests/helpers:
+$(BUILD)/bpf $(BUILD)/user $(BUILD)/tools $(BUILD)/tests/unit $(BUILD)/tests/bpf $(BUILD)/tests/helpers: | buildcheck
 	$(Q)mkdir -p $@
 
 # The whole suite; ends with one line "N passed, N failed[, N skipped]".

@@ -60,3 +60,194 @@ done_testing() {
 	echo "1..$TAP_N"
 	[ "$TAP_FAILED" -eq 0 ]
 }
+
+# ---- fixture ---------------------------------------------------------------------------
+# What every suite that runs relayguardd or the lab repeats, written once: a cleanup
+# registry run from one EXIT trap, namespaces (lo up, no default route, deleted at exit),
+# veth pairs, bpffs, an agent configuration, starting relayguardd until it serves and
+# stopping it. Every packet stays between the namespaces a suite makes here.
+
+RG_CLEANUPS=()
+
+# rg_on_exit CMD...: run CMD (one string, evaluated then) when the suite exits, however it
+# exits; the last registered runs first, so a thing is torn down before what it lives in.
+rg_on_exit() {
+	RG_CLEANUPS+=("$*")
+}
+
+# rg_cleanup: run and forget every registered cleanup (the EXIT trap; a suite may call it
+# earlier to check that teardown leaves nothing). Keeps the suite's exit status.
+rg_cleanup() {
+	local rc=$? i
+	for ((i = ${#RG_CLEANUPS[@]} - 1; i >= 0; i--)); do
+		eval "${RG_CLEANUPS[i]}" >/dev/null 2>&1
+	done
+	RG_CLEANUPS=()
+	return $rc
+}
+trap rg_cleanup EXIT
+trap 'trap - EXIT; rg_cleanup; exit 130' INT
+trap 'trap - EXIT; rg_cleanup; exit 143' TERM
+
+# rg_tmpdir VAR PREFIX: a fresh directory /tmp/PREFIX.XXXXXX in VAR, removed at exit
+# (kept, for a look at its logs, when RG_KEEP is set).
+rg_tmpdir() {
+	local d
+	d=$(mktemp -d "/tmp/$2.XXXXXX") || return 1
+	printf -v "$1" '%s' "$d"
+	if [ -n "${RG_KEEP:-}" ]; then
+		rg_on_exit "echo 'kept $d (RG_KEEP)' >&2"
+	else
+		rg_on_exit "rm -rf '$d'"
+	fi
+}
+
+# rg_ns_add NAME...: fresh network namespaces (an old one of the same name is replaced)
+# with lo up, deleted at exit. They get no route but the on-link ones of their addresses.
+rg_ns_add() {
+	local n
+	for n; do
+		ip netns del "$n" 2>/dev/null
+		ip netns add "$n" || return 1
+		rg_on_exit "ip netns del '$n'"
+		ip -n "$n" link set lo up || return 1
+	done
+}
+
+# rg_ns_exec NAME CMD...: CMD in namespace NAME's network only. nsenter, not ip netns exec:
+# the mount namespace stays the suite's, so bpffs pins are the real ones.
+rg_ns_exec() {
+	local n=$1
+	shift
+	nsenter --net="/run/netns/$n" "$@"
+}
+
+# rg_ns_bg NS CMD...: CMD in the background in NS's network (as rg_ns_exec), killed at exit;
+# RG_BG_PID is its pid. Not `rg_ns_exec ... &`: that forks a subshell, and $! would be the
+# subshell's pid, not the command's (nsenter execs the command, so this $! is CMD itself).
+rg_ns_bg() {
+	local n=$1
+	shift
+	nsenter --net="/run/netns/$n" "$@" &
+	RG_BG_PID=$!
+	rg_on_exit "kill $RG_BG_PID"
+}
+
+# rg_veth NS1 IF1 NS2 IF2: a veth pair IF1 in NS1 to IF2 in NS2 (NS2 may be NS1), both up.
+rg_veth() {
+	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" &&
+		ip -n "$1" link set "$2" up && ip -n "$3" link set "$4" up
+}
+
+# rg_default_routes NS...: every default route (IPv4 and IPv6) in the namespaces; empty is
+# what the network-safety rule demands.
+rg_default_routes() {
+	local n
+	for n; do
+		ip -n "$n" route show default
+		ip -n "$n" -6 route show default
+	done
+}
+
+# rg_bpffs: the BPF filesystem mounted at /sys/fs/bpf (not mounted at boot everywhere).
+rg_bpffs() {
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+}
+
+# rg_agent_fixture NS TAG: the paths one relayguardd of a suite uses, and their teardown.
+# RG_DIR (a fresh directory: configuration rg.conf, sockets, state/, agent.log), RG_PIN
+# (/sys/fs/bpf/TAG-PID), RG_NS (the namespace it runs in), RG_AGENT and RG_CTL (the
+# binaries). At exit: the agent killed, its program detached, its pins and RG_DIR removed.
+rg_agent_fixture() {
+	RG_NS=$1
+	RG_PIN=/sys/fs/bpf/$2-$$
+	RG_AGENT=$RG_ROOT/$BUILD/relayguardd
+	RG_CTL=$RG_ROOT/$BUILD/relayguardctl
+	RG_AGENT_PID=
+	rg_tmpdir RG_DIR "rg-$2" || return 1
+	mkdir -p "$RG_DIR/state"
+	rg_bpffs || return 1
+	rg_on_exit "rm -rf '$RG_PIN'"
+	rg_on_exit "'$RG_CTL' -c '$RG_DIR/rg.conf' detach --purge"
+	rg_on_exit 'rg_agent_stop KILL'
+}
+
+# rg_agent_conf [KEY=VALUE...] < REST: writes $RG_DIR/rg.conf: an [agent] section with the
+# fixture's defaults (interfaces from RG_IFACES, sockets and state in RG_DIR, pins in RG_PIN,
+# metrics on the namespace's 127.0.0.1:9433), each KEY=VALUE replacing a default or added
+# after them, then the rest of the configuration ([limits], [tenant ...]) from stdin.
+rg_agent_conf() {
+	local -A val=([interfaces]="${RG_IFACES:-r1}" [attach_mode]=generic
+		[policy_listen]="unix:$RG_DIR/policy.sock" [control_socket]="$RG_DIR/control.sock"
+		[metrics_listen]=inet:127.0.0.1:9433 [state_dir]="$RG_DIR/state" [pin_dir]="$RG_PIN")
+	local keys=(interfaces attach_mode policy_listen control_socket metrics_listen state_dir
+		pin_dir) kv k
+	for kv; do
+		k=${kv%%=*}
+		[ -n "${val[$k]+set}" ] || keys+=("$k")
+		val[$k]=${kv#*=}
+	done
+	{
+		echo "[agent]"
+		for k in "${keys[@]}"; do echo "$k = ${val[$k]}"; done
+		echo
+		cat
+	} >"$RG_DIR/rg.conf"
+}
+
+# rg_agent_start [WRAPPER...]: relayguardd -f -c $RG_DIR/rg.conf in RG_NS (under WRAPPER,
+# e.g. valgrind, if given), output appended to $RG_DIR/agent.log, stdin closed; returns 0
+# once it serves (its policy and control sockets exist) with RG_AGENT_PID set, or 1 after
+# RG_AGENT_WAIT seconds (default 10) with the log's tail on stderr. Stale sockets of an
+# earlier agent of this suite are removed first, so the wait sees only the new ones.
+rg_agent_start() {
+	local i tries=$((${RG_AGENT_WAIT:-10} * 10))
+	rm -f "$RG_DIR/policy.sock" "$RG_DIR/control.sock"
+	# nsenter itself, not rg_ns_exec: a backgrounded function would be a subshell, and $!
+	# its pid. nsenter execs, so $! is the agent (or its wrapper).
+	nsenter --net="/run/netns/$RG_NS" "$@" "$RG_AGENT" -f -c "$RG_DIR/rg.conf" \
+		>>"$RG_DIR/agent.log" 2>&1 </dev/null &
+	RG_AGENT_PID=$!
+	for ((i = 0; i < tries; i++)); do
+		[ -S "$RG_DIR/policy.sock" ] && [ -S "$RG_DIR/control.sock" ] && return 0
+		kill -0 "$RG_AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	tail -5 "$RG_DIR/agent.log" >&2
+	return 1
+}
+
+# rg_agent_stop [SIGNAL]: signal the agent (TERM by default), wait for it and forget it;
+# returns its exit status (0 if none was running).
+rg_agent_stop() {
+	local rc=0
+	[ -n "${RG_AGENT_PID:-}" ] || return 0
+	kill -"${1:-TERM}" "$RG_AGENT_PID" 2>/dev/null
+	wait "$RG_AGENT_PID" 2>/dev/null
+	rc=$?
+	RG_AGENT_PID=
+	return $rc
+}
+
+# rg_lab_up MODE: lab_up MODE (tools/lab.sh, which the suite sourced) with its teardown
+# registered; exits 77 (skip) when the kernel lacks namespaces, veth, bridges or XDP, and
+# ends the suite as failed when the lab does not come up for another reason.
+rg_lab_up() {
+	local rc
+	rg_on_exit "lab_select '$LAB_PREFIX' && lab_down"
+	lab_up "$1"
+	rc=$?
+	[ $rc -eq 0 ] && return 0
+	if [ $rc -eq 77 ]; then
+		echo "# SKIP kernel lacks network namespaces, veth or bridges"
+		exit 77
+	fi
+	if [ "$1" = --guard ] && grep -qiE 'xdp.*(not supported|operation not supported)|EOPNOTSUPP' \
+		"$LAB_GUARD_LOG" 2>/dev/null; then
+		echo "# SKIP kernel cannot attach XDP here"
+		exit 77
+	fi
+	fail "lab up $1 (rc $rc)"
+	done_testing
+	exit 1
+}

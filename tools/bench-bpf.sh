@@ -8,20 +8,11 @@
 # pinned before the namespace (and its bpffs) goes away. Without unshare it mounts bpffs at
 # /sys/fs/bpf if needed and runs with pinning cleared. Extra arguments go to the tool
 # (--repeat N, --rounds N). Prints the tool's table and its `bench-bpf CLASS ...` lines.
+. "$(dirname "$0")/bench-lib.sh"
 set -euo pipefail
-: "${BUILD:=build}"
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
+bench_need_built bench-bpf
+bench_need_root "BPF_PROG_TEST_RUN"
 BIN="$ROOT/$BUILD/bench-bpf"
-
-if [ ! -x "$BIN" ]; then
-	echo "bench-bpf.sh: $BIN not built (make BUILD=$BUILD $BUILD/bench-bpf)" >&2
-	exit 1
-fi
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench-bpf.sh: BPF_PROG_TEST_RUN needs root" >&2
-	exit 1
-fi
 
 tmp=$(mktemp -d /tmp/rgk-bench.XXXXXX)
 cleanup() {

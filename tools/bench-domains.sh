@@ -7,16 +7,10 @@
 # go to the tool (--lookups N, --queries N, ENTRIES:TENANTS ...). Prints the tool's table and
 # its `bench-domains entries=N ...` lines. A benchmark, not a test: it asserts no timings,
 # but exits non-zero if the index gave a wrong answer.
+. "$(dirname "$0")/bench-lib.sh"
 set -euo pipefail
-: "${BUILD:=build}"
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
+bench_need_built bench-domains
 BIN="$ROOT/$BUILD/bench-domains"
-
-if [ ! -x "$BIN" ]; then
-	echo "bench-domains.sh: $BIN not built (make BUILD=$BUILD $BUILD/bench-domains)" >&2
-	exit 1
-fi
 pin=()
 if command -v taskset >/dev/null 2>&1; then
 	cpu=$(taskset -cp $$ 2>/dev/null | sed -n 's/.*: *\([0-9]*\).*/\1/p')

@@ -21,9 +21,7 @@
 # BENCH_DURATION (s, default 5), BENCH_RATES (pps list, "max" = unlimited; default
 # "0 20000 40000 max"), BENCH_CONFIGS (default "none nft iptables xdp").
 set -u
-: "${BUILD:=build}"
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT" || exit 1
+. "$(dirname "$0")/bench-lib.sh"
 DUR=${BENCH_DURATION:-5}
 RATES=${BENCH_RATES:-"0 20000 40000 max"}
 CONFIGS=${BENCH_CONFIGS:-"none nft iptables xdp"}
@@ -39,18 +37,9 @@ export BUILD
 # shellcheck source=tools/lab.sh
 source "$ROOT/tools/lab.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench-flood.sh: needs root (namespaces, trafgen)" >&2
-	exit 1
-fi
-for t in trafgen smtp-source nft iptables gnuplot; do
-	command -v "$t" >/dev/null || { echo "bench-flood.sh: $t not installed" >&2; exit 1; }
-done
-for t in relayguardd relayguardctl; do
-	if [ ! -x "$BUILD/$t" ]; then
-		make -s BUILD="$BUILD" NO_DEPS=1 "$BUILD/$t" || exit 1
-	fi
-done
+bench_need_root "namespaces, trafgen"
+bench_need_cmd trafgen smtp-source nft iptables gnuplot
+bench_need_built relayguardd relayguardctl
 
 TMP=$(mktemp -d /tmp/rgbn-flood.XXXXXX)
 cleanup() {

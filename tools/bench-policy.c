@@ -5,10 +5,13 @@
  * and sends relay traffic at RCPT stage: half the senders unregistered, IPv4 and IPv6
  * clients from the documentation ranges, a distinct instance per transaction. Runs for a
  * duration (after a warm-up) or a request count. Reports reply counts and latency details
- * on stderr, and exactly one line on stdout:
+ * on stderr, and one line on stdout:
  *   bench-policy SERVER conns=C req_per_s=R p50_us=X p99_us=Y
+ * With -p PID (the server's process) a second line gives the server's CPU time (utime +
+ * stime of /proc/PID/stat, all its threads) over the measured span per request answered:
+ *   bench-policy SERVER conns=C cpu_us_per_req=X
  *
- *   bench-policy [-l LABEL] [-c CONNS] [-d SECONDS] [-w WARMUP_S] [-n COUNT] ADDR
+ *   bench-policy [-l LABEL] [-c CONNS] [-d SECONDS] [-w WARMUP_S] [-n COUNT] [-p PID] ADDR
  */
 #include <errno.h>
 #include <netdb.h>
@@ -49,6 +52,38 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time process PID has used (user + system, all threads) in *ns: 0 or -errno. */
+static int proc_cpu_ns(long pid, uint64_t *ns)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f = NULL;
+	size_t n;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "re");
+	if (!f) {
+		err = -errno;
+		goto out;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: the fields follow the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || hz <= 0 || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+				  &ut, &st) != 2) {
+		err = -EINVAL;
+		goto out;
+	}
+	*ns = (uint64_t)(ut + st) * (1000000000ULL / (uint64_t)hz);
+out:
+	if (f)
+		fclose(f);
+	return err;
 }
 
 static int connect_addr(const char *addr)
@@ -181,7 +216,7 @@ static int add_sample(struct samples *s, uint32_t us)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench-policy [-l LABEL] [-c CONNS] [-d SECONDS] [-w WARMUP_S] "
-			"[-n COUNT] unix:PATH|inet:HOST:PORT\n");
+			"[-n COUNT] [-p SERVER_PID] unix:PATH|inet:HOST:PORT\n");
 }
 
 int main(int argc, char **argv)
@@ -192,10 +227,12 @@ int main(int argc, char **argv)
 	unsigned long long count = 0, done = 0, dunno = 0, reject = 0, other = 0;
 	struct bconn *cs = NULL;
 	struct samples smp = { 0 };
-	uint64_t t0, t_measure, t_end, t_last = 0;
+	uint64_t t0, t_measure, t_end, t_last = 0, cpu0 = 0, cpu1 = 0;
+	long server_pid = 0;
+	bool cpu_started = false;
 	int ep = -1, opt, err = 0;
 
-	while ((opt = getopt(argc, argv, "l:c:d:w:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "l:c:d:w:n:p:")) != -1) {
 		switch (opt) {
 		case 'l':
 			label = optarg;
@@ -211,6 +248,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			count = strtoull(optarg, NULL, 10);
+			break;
+		case 'p':
+			server_pid = strtol(optarg, NULL, 10);
 			break;
 		default:
 			usage();
@@ -265,6 +305,13 @@ int main(int argc, char **argv)
 		}
 		if (now >= t_end || (count && done >= count))
 			break;
+		/* The server's CPU is counted over the span whose requests are counted. */
+		if (server_pid && !cpu_started && now >= t_measure) {
+			err = proc_cpu_ns(server_pid, &cpu0);
+			if (err)
+				goto out;
+			cpu_started = true;
+		}
 		if (n == 0 && now - (t_last ? t_last : t0) > 10000000000ULL) {
 			fprintf(stderr, "bench-policy: no reply for 10 s, giving up\n");
 			err = -ETIMEDOUT;
@@ -320,6 +367,11 @@ int main(int argc, char **argv)
 				goto out;
 		}
 	}
+	if (cpu_started) {
+		err = proc_cpu_ns(server_pid, &cpu1);
+		if (err)
+			goto out;
+	}
 	{
 		uint64_t span = (count ? now_ns() : t_end) - t_measure;
 		double rps = span ? (double)done * 1e9 / (double)span : 0;
@@ -336,6 +388,9 @@ int main(int argc, char **argv)
 			label, addr, conns, (double)span / 1e9, done, dunno, reject, other, pmax);
 		printf("bench-policy %s conns=%u req_per_s=%.0f p50_us=%u p99_us=%u\n", label, conns,
 		       rps, p50, p99);
+		if (cpu_started && done)
+			printf("bench-policy %s conns=%u cpu_us_per_req=%.2f\n", label, conns,
+			       (double)(cpu1 - cpu0) / 1e3 / (double)done);
 		if (!done)
 			err = -EIO;
 	}

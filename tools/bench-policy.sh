@@ -9,25 +9,21 @@
 # runs on the loopback of a private network namespace made here and removed at exit, with
 # every process this script started. relayguardd is also measured over a unix socket, the
 # way Postfix reaches it (postfwd listens on TCP only). Prints each "bench-policy ..." line and a ratio
-# line per connection count. BENCH_DURATION (s, default 5) and BENCH_WARMUP (default 1).
+# line per connection count. Each run also gives the server's CPU time per request answered
+# (utime + stime of its process over the measured span, from /proc/PID/stat, so it holds on
+# any machine, whatever the wake-up cost between client and server):
+#   bench-policy SERVER conns=C cpu_us_per_req=X
+# and, for the last connection count (64), bench-policy ratio cpu_postfwd_over_SERVER=R.
+# BENCH_DURATION (s, default 5) and BENCH_WARMUP (default 1).
 set -u
-: "${BUILD:=build}"
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT" || exit 1
+. "$(dirname "$0")/bench-lib.sh"
 DUR=${BENCH_DURATION:-5}
 WARM=${BENCH_WARMUP:-1}
 CONNS_LIST=${BENCH_CONNS:-"1 64"}
 BLOCK="550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
 
-for t in "$BUILD/bench-policy" "$BUILD/tests/helpers/policy_stub"; do
-	if [ ! -x "$t" ]; then
-		make -s BUILD="$BUILD" NO_DEPS=1 "$t" || exit 1
-	fi
-done
-if ! command -v postfwd1 >/dev/null; then
-	echo "bench-policy.sh: postfwd1 not installed (Debian package postfwd)" >&2
-	exit 1
-fi
+bench_need_built bench-policy tests/helpers/policy_stub
+bench_need_cmd postfwd1
 
 NS=rgpol-bench-$$
 TMP=$(mktemp -d /tmp/rgpol-bench.XXXXXX)
@@ -63,19 +59,21 @@ while time.monotonic() < end:
 sys.exit(1)' "$1"
 }
 
-declare -A RPS
-# run_bench LABEL PORT|ADDR: 1 and 64 connections against inet:127.0.0.1:PORT or ADDR.
+declare -A RPS CPU
+# run_bench LABEL PORT|ADDR PID: 1 and 64 connections against inet:127.0.0.1:PORT or ADDR,
+# server process PID.
 run_bench() {
-	local label=$1 addr=$2 c line
+	local label=$1 addr=$2 pid=$3 c line
 	case $addr in *:*) ;; *) addr=inet:127.0.0.1:$addr ;; esac
 	for c in $CONNS_LIST; do
 		line=$(in_ns timeout $((DUR + WARM + 30)) "$BUILD/bench-policy" -l "$label" -c "$c" \
-			-d "$DUR" -w "$WARM" "$addr") || {
+			-d "$DUR" -w "$WARM" -p "$pid" "$addr") || {
 			echo "bench-policy.sh: $label conns=$c failed" >&2
 			continue
 		}
 		echo "$line"
 		RPS[$label.$c]=$(sed -n 's/.*req_per_s=\([0-9]*\).*/\1/p' <<<"$line")
+		CPU[$label.$c]=$(sed -n 's/.*cpu_us_per_req=\([0-9.]*\).*/\1/p' <<<"$line")
 	done
 }
 
@@ -116,14 +114,15 @@ EOF
 	fi
 fi
 if [ "$OURS" = stub ]; then
-	in_ns "$BUILD/tests/helpers/policy_stub" --listen "inet:127.0.0.1:$PORT" \
+	ip netns exec "$NS" "$BUILD/tests/helpers/policy_stub" --listen "inet:127.0.0.1:$PORT" \
 		>"$TMP/stub.log" 2>&1 &
 	PIDS+=($!)
 	wait_port $PORT || { echo "bench-policy.sh: stub did not start" >&2; exit 1; }
 fi
-run_bench "$OURS" $PORT
+OURS_PID=${PIDS[-1]} # nsenter and ip netns exec exec the server: this is its pid
+run_bench "$OURS" $PORT "$OURS_PID"
 # Postfix reaches relayguardd over a unix socket (private/relayguard): that path too.
-[ "$OURS" = relayguardd ] && run_bench relayguardd_unix "unix:$TMP/policy.sock"
+[ "$OURS" = relayguardd ] && run_bench relayguardd_unix "unix:$TMP/policy.sock" "$OURS_PID"
 
 # postfwd1: single process (postfwd2's prefork children do not share rate counters).
 cat >"$TMP/postfwd.cf" <<EOF
@@ -132,7 +131,8 @@ EOF
 in_ns postfwd1 -d -f "$TMP/postfwd.cf" -i 127.0.0.1 -p 10040 --pidfile "$TMP/postfwd.pid" \
 	-n --norulelog --noidlestats -u nobody -g nogroup
 wait_port 10040 || { echo "bench-policy.sh: postfwd1 did not start" >&2; exit 1; }
-run_bench postfwd 10040
+# postfwd1 -d daemonizes: its pidfile names the one process that answers.
+run_bench postfwd 10040 "$(cat "$TMP/postfwd.pid")"
 
 for c in $CONNS_LIST; do
 	a=${RPS[$OURS.$c]:-} b=${RPS[postfwd.$c]:-}
@@ -141,3 +141,10 @@ for c in $CONNS_LIST; do
 			'BEGIN { printf "%.1f", a / b }')"
 	fi
 done
+# CPU per request at the highest connection count: what a busy relay pays per request.
+last=${CONNS_LIST##* }
+a=${CPU[$OURS.$last]:-} b=${CPU[postfwd.$last]:-}
+if [ -n "$a" ] && [ -n "$b" ] && awk -v a="$a" 'BEGIN { exit !(a > 0) }'; then
+	echo "bench-policy ratio cpu_postfwd_over_$OURS=$(awk -v a="$a" -v b="$b" \
+		'BEGIN { printf "%.1f", b / a }')"
+fi

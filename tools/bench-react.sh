@@ -15,62 +15,33 @@
 # BENCH_RUNS (default 30) runs each, one host address per run. Reports the samples' median
 # and p99 (nearest rank) per tool, `bench-react TOOL median_ms=M p99_ms=P`, and the ratio.
 set -u
-: "${BUILD:=build}"
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT" || exit 1
+. "$(dirname "$0")/bench-lib.sh"
 RUNS=${BENCH_RUNS:-30}
 CLI=rgbn-rx-cli
 SRV=rgbn-rx-srv
 SRV_ADDR=198.51.100.1
-PIN=/sys/fs/bpf/rgbn-rx
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench-react.sh: needs root" >&2
-	exit 1
-fi
-command -v fail2ban-server >/dev/null || { echo "bench-react.sh: fail2ban not installed" >&2; exit 1; }
-for t in relayguardd bench-react; do
-	if [ ! -x "$BUILD/$t" ]; then
-		make -s BUILD="$BUILD" NO_DEPS=1 "$BUILD/$t" || exit 1
-	fi
-done
-RG=$ROOT/$BUILD/relayguardd
+
+bench_need_root
+bench_need_cmd fail2ban-server
+bench_need_built relayguardd bench-react
 HELPER=$ROOT/$BUILD/bench-react
 
-TMP=$(mktemp -d /tmp/rgbn-react.XXXXXX)
+rg_ns_add "$CLI" "$SRV" || exit 1
+rg_veth "$SRV" rx0 "$CLI" rx0 || exit 1
+rg_agent_fixture "$SRV" rgbn-rx || exit 1
+TMP=$RG_DIR PIN=$RG_PIN
 chmod 755 "$TMP"
 PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	sleep 0.5
-	for p in $(ip netns pids "$SRV" 2>/dev/null) $(ip netns pids "$CLI" 2>/dev/null); do
-		kill -9 "$p" 2>/dev/null
-	done
-	ip netns del "$CLI" 2>/dev/null
-	ip netns del "$SRV" 2>/dev/null
-	rm -rf "$PIN"; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'trap - EXIT; cleanup; exit 130' INT
-trap 'trap - EXIT; cleanup; exit 143' TERM
-
-cleanup_ns_leftovers() {
-	ip netns del "$CLI" 2>/dev/null
-	ip netns del "$SRV" 2>/dev/null
-	rm -rf "$PIN"
-}
-cleanup_ns_leftovers
-ip netns add "$CLI" && ip netns add "$SRV" || exit 1
-ip -n "$CLI" link set lo up && ip -n "$SRV" link set lo up || exit 1
-ip -n "$SRV" link add rx0 type veth peer name rx0 netns "$CLI" || exit 1
+# Then whatever still runs in the namespaces was started here (fail2ban, helpers).
+rg_on_exit 'for p in "${PIDS[@]}"; do kill "$p"; done; sleep 0.5
+	for p in $(ip netns pids "$SRV") $(ip netns pids "$CLI"); do kill -9 "$p"; done'
 ip -n "$SRV" addr add "$SRV_ADDR/24" dev rx0 || exit 1
 for ((i = 0; i < 2 * RUNS && i < 200; i++)); do
 	ip -n "$CLI" addr add "198.51.100.$((20 + i))/24" dev rx0 || exit 1
 done
-ip -n "$SRV" link set rx0 up && ip -n "$CLI" link set rx0 up || exit 1
 sleep 1
-if ip -n "$SRV" route show default | grep -q . || ip -n "$CLI" route show default | grep -q .; then
+if [ -n "$(rg_default_routes "$SRV" "$CLI")" ]; then
 	echo "bench-react.sh: a default route appeared; refusing to run" >&2
 	exit 1
 fi
@@ -84,21 +55,7 @@ stats() { # FILE: "median p99" (nearest rank) of the numbers in FILE, in ms
 }
 
 # ---- relayguard ------------------------------------------------------------------------
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-mkdir -p "$TMP/state"
-cat >"$TMP/relayguard.conf" <<EOF
-[agent]
-interfaces = rx0
-attach_mode = auto
-smtp_ports = 25
-policy_listen = unix:$TMP/policy.sock
-control_socket = $TMP/control.sock
-metrics_listen = inet:127.0.0.1:9433
-state_dir = $TMP/state
-pin_dir = $PIN
-mode = enforce
-host_prefix_v4 = 32
-
+rg_agent_conf attach_mode=auto smtp_ports=25 mode=enforce host_prefix_v4=32 <<EOF
 [limits]
 unregistered_limit = 1
 unregistered_window = 1h
@@ -110,12 +67,7 @@ connection_rate_limit = 100000/1m
 connectors = 198.51.100.0/24
 accepted_domains = northwind.example
 EOF
-(exec nsenter --net="/run/netns/$SRV" "$RG" -f -c "$TMP/relayguard.conf" \
-	>"$TMP/relayguardd.log" 2>&1 </dev/null) &
-PIDS+=($!)
-for ((i = 0; i < 100; i++)); do [ -S "$TMP/policy.sock" ] && break; sleep 0.1; done
-[ -S "$TMP/policy.sock" ] || { echo "bench-react.sh: relayguardd did not start" >&2;
-	tail "$TMP/relayguardd.log" >&2; exit 1; }
+rg_agent_start || { echo "$BENCH: relayguardd did not start" >&2; exit 1; }
 
 : >"$TMP/rg.ms"
 # The tenant becomes restricted on the first host's second unregistered transaction; each
@@ -131,9 +83,9 @@ for ((i = 1; i <= RUNS; i++)); do
 	[ "$ms" = -1 ] && { echo "bench-react.sh: relayguard run $i: no drop" >&2; continue; }
 	echo "$ms" >>"$TMP/rg.ms"
 done
-kill "${PIDS[0]}" 2>/dev/null
-wait "${PIDS[0]}" 2>/dev/null
+rg_agent_stop
 # Detach: the agent's XDP link outlives it; the pins go with the directory.
+"$RG_CTL" -c "$TMP/rg.conf" detach --purge >/dev/null 2>&1
 rm -rf "$PIN"
 sleep 0.5
 

@@ -8,80 +8,44 @@
 #  2. with a generated config of 100k tenants and 1M accepted domains (10 per tenant, in
 #     domain files): the agent's VmRSS once it serves its policy socket, and its load time.
 # Accepted-domain load time and lookups/s are bench-domains' (make bench-domains).
+# The namespaces, veth and agent start are tests/lib.sh's fixture (through bench-lib.sh).
 # Reports `bench-scale hosts=N map_kib=K hosts_map_kib=H` and
 # `bench-scale tenants=100000 domains=1000000 rss_mib=R start_s=S`.
 set -u
-: "${BUILD:=build}"
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT" || exit 1
+. "$(dirname "$0")/bench-lib.sh"
 SRV=rgbn-sc-srv
 CLI=rgbn-sc-cli
-PIN=/sys/fs/bpf/rgbn-sc
 TENANTS=${BENCH_TENANTS:-100000}
 PER_TENANT=${BENCH_DOMAINS_PER_TENANT:-10}
 
-[ "$(id -u)" -eq 0 ] || { echo "bench-scale.sh: needs root" >&2; exit 1; }
-if [ ! -x "$BUILD/relayguardd" ]; then
-	make -s BUILD="$BUILD" NO_DEPS=1 "$BUILD/relayguardd" || exit 1
-fi
-RG=$ROOT/$BUILD/relayguardd
-TMP=$(mktemp -d /tmp/rgbn-scale.XXXXXX)
-PID=
-cleanup() {
-	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-	ip netns del "$SRV" 2>/dev/null
-	ip netns del "$CLI" 2>/dev/null
-	rm -rf "$PIN" "$TMP"
-}
-trap cleanup EXIT
-trap 'trap - EXIT; cleanup; exit 130' INT
-trap 'trap - EXIT; cleanup; exit 143' TERM
-
-ip netns del "$SRV" 2>/dev/null; ip netns del "$CLI" 2>/dev/null; rm -rf "$PIN"
-ip netns add "$SRV" && ip netns add "$CLI" || exit 1
-ip -n "$SRV" link set lo up || exit 1
-ip -n "$SRV" link add sc0 type veth peer name sc0 netns "$CLI" || exit 1
-ip -n "$SRV" addr add 198.51.100.1/24 dev sc0 && ip -n "$SRV" link set sc0 up || exit 1
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+bench_need_root
+bench_need_built relayguardd
+rg_ns_add "$SRV" "$CLI" || exit 1
+rg_veth "$SRV" sc0 "$CLI" sc0 || exit 1
+ip -n "$SRV" addr add 198.51.100.1/24 dev sc0 || exit 1
+rg_agent_fixture "$SRV" rgbn-sc || exit 1
+TMP=$RG_DIR PIN=$RG_PIN
 
 write_conf() { # HOSTS [TENANT-FILE]
-	cat >"$TMP/rg.conf" <<-EOF
-		[agent]
-		interfaces = sc0
-		policy_listen = unix:$TMP/policy.sock
-		control_socket = $TMP/control.sock
-		metrics_listen = inet:127.0.0.1:9433
-		state_dir = $TMP/state
-		pin_dir = $PIN
-		host_table_size = $1
-		flow_table_size = 262144
-	EOF
 	if [ -n "${2:-}" ]; then
-		echo "include = $2" >>"$TMP/rg.conf"
+		echo "include = $2"
 	else
-		printf '[tenant t]\nconnectors = 198.51.100.0/24\naccepted_domains = t.example\n' \
-			>>"$TMP/rg.conf"
-	fi
+		printf '[tenant t]\nconnectors = 198.51.100.0/24\naccepted_domains = t.example\n'
+	fi | rg_agent_conf attach_mode=auto host_table_size="$1" flow_table_size=262144
 }
 
 start_agent() {
-	rm -rf "$TMP/state" "$PIN" "$TMP/policy.sock"
+	rm -rf "$TMP/state" "$PIN"
 	mkdir -p "$TMP/state"
-	local t0 i
+	local t0
 	t0=$(date +%s.%N)
-	(exec nsenter --net="/run/netns/$SRV" "$RG" -f -c "$TMP/rg.conf" >"$TMP/rg.log" 2>&1 \
-		</dev/null) &
-	PID=$!
-	for ((i = 0; i < 1200; i++)); do [ -S "$TMP/policy.sock" ] && break; sleep 0.05; done
-	[ -S "$TMP/policy.sock" ] || { echo "bench-scale.sh: agent did not start" >&2;
-		tail -5 "$TMP/rg.log" >&2; return 1; }
+	RG_AGENT_WAIT=60 rg_agent_start || { echo "$BENCH: agent did not start" >&2; return 1; }
 	START_S=$(echo "$(date +%s.%N) - $t0" | bc)
+	PID=$RG_AGENT_PID
 }
 
 stop_agent() {
-	kill "$PID" 2>/dev/null
-	wait "$PID" 2>/dev/null
-	PID=
+	rg_agent_stop
 	rm -rf "$PIN"
 }
 

@@ -51,15 +51,6 @@ run() { # show a command (as an operator would type it), then run it, indented
 }
 seen() { grep -cxF "smtp-source: warning: recipient rejected: $SEEN" "$T/$1"; }
 any_rej() { grep -c 'rejected' "$T/$1"; }
-stat_of() {
-	bpftool -j map dump pinned "$LAB_PIN_DIR/stats" | jq "[.[0].formatted.values[].value.$1] | add"
-}
-tenant() { lab_ctl tenants --json | jq -r ".tenants[] | select(.name==\"$1\") | .$2"; }
-verdict_of_b() {
-	bpftool -j map dump pinned "$LAB_PIN_DIR/verdict_hosts" |
-		jq -r '[.[] | .formatted | select(.key.addr[12:16]==[198,51,100,10]) | .value |
-			"\(.action) \(.origin)"][0] // ""'
-}
 connects() { lab_flood "$1" -n "$2" -T 20 | awk '{ print $4 }'; }
 
 finish() {
@@ -149,7 +140,7 @@ claim "tenant B's registered mail still flows" eq "3 0" \
 	"$(lab_delivered_count northwind.example) $(any_rej b2)"
 run lab_ctl tenants
 claim "tenant-b is restricted (reason: limit)" eq "restricted limit" \
-	"$(tenant tenant-b state) $(tenant tenant-b reason)"
+	"$(lab_tenant tenant-b state) $(lab_tenant tenant-b reason)"
 
 step "3. B's host keeps trying: blocked in the kernel"
 # B's host has 3 refusals this minute; more than flood_limit of them blocks it.
@@ -161,10 +152,10 @@ bpftool -j map dump pinned "$LAB_PIN_DIR/verdict_hosts" |
 	jq -r '.[] | .formatted | "    key " + (.key.addr[12:16] | map(tostring) | join(".")) +
 		"  action \(.value.action) (1 = block)  origin \(.value.origin) (1 = flood)" +
 		"  expires_ns \(.value.expires_ns)"'
-claim "B's host is blocked in the kernel map" eq "1 1" "$(verdict_of_b)"
-d0=$(stat_of drop_block)
+claim "B's host is blocked in the kernel map" eq "1 1" "$(lab_verdict 198 51 100 10)"
+d0=$(lab_stat drop_block)
 res=$(lab_flood tenant-b -n 5 -T 20)
-d1=$(stat_of drop_block)
+d1=$(lab_stat drop_block)
 say
 say "  tenant-b opens 5 new SMTP connections: $res"
 say "  XDP drop_block counter (bpftool map dump pinned $LAB_PIN_DIR/stats): $d0 -> $d1"
@@ -182,8 +173,8 @@ step "4. The operator cleans up B's server and lifts the block"
 run lab_ctl unblock tenant tenant-b
 run lab_ctl unblock host "$TB"
 claim "tenant-b is ok again with a fresh budget" eq "ok 0" \
-	"$(tenant tenant-b state) $(tenant tenant-b unregistered)"
-claim "B's host verdict is gone from the kernel map" eq "" "$(verdict_of_b)"
+	"$(lab_tenant tenant-b state) $(lab_tenant tenant-b unregistered)"
+claim "B's host verdict is gone from the kernel map" eq "" "$(lab_verdict 198 51 100 10)"
 claim "B's host connects again" eq 3 "$(connects tenant-b 3)"
 before=$(lab_delivered_count cheap-pills.example)
 lab_send tenant-b -m 2 -f offers@cheap-pills.example >"$T/b4" 2>&1

@@ -2,19 +2,56 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #
 # deps.sh: installs what relayguard needs to build, test and run its lab on Debian 12, and
-# does nothing (quickly) when everything is there. Used by make, make test, make demo, CI.
+# does nothing (quickly) when everything is there. Run by `make deps`, which make test,
+# make demo, make bench* and CI call; a plain make or make install never runs it.
+# `deps.sh --check` installs nothing and asks no package manager: it probes the compiler
+# and PATH for each build dependency (what a build would fail on) and names the Debian
+# package of every one missing; exit 1 if any is. make runs it before building.
 set -euo pipefail
 
+# What `make` compiles and links with (the probes below); the rest is for tests and the lab.
+BUILD_PKGS=(clang make gcc libbpf-dev libelf-dev zlib1g-dev bpftool libidn2-dev
+	libjson-c-dev libmicrohttpd-dev linux-libc-dev)
 PKGS=(
-	# build
-	clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool
-	libidn2-dev libjson-c-dev libmicrohttpd-dev linux-libc-dev
+	"${BUILD_PKGS[@]}" llvm pkg-config
 	# tests
 	libcmocka-dev iproute2 util-linux procps python3 curl jq socat man-db
 	# lab, demo and benchmarks
 	postfix netsniff-ng xdp-tools nftables iptables postfwd gnuplot-nox fail2ban
 	valgrind cppcheck clang-tidy
 )
+
+# What the build needs from each build package: a command (cmd:NAME) or a header the C
+# compiler must find (hdr:PATH). Probing the compiler, not dpkg, is what the build sees.
+declare -A PROBE=(
+	[clang]=cmd:clang [make]=cmd:make [gcc]=cmd:gcc [bpftool]=cmd:bpftool
+	[libbpf-dev]=hdr:bpf/libbpf.h
+	[libelf-dev]=hdr:libelf.h [zlib1g-dev]=hdr:zlib.h
+	[libidn2-dev]=hdr:idn2.h [libjson-c-dev]=hdr:json-c/json.h
+	[libmicrohttpd-dev]=hdr:microhttpd.h [linux-libc-dev]=hdr:linux/bpf.h
+)
+
+if [ "${1:-}" = --check ]; then
+	if ! command -v "${CC:-gcc}" >/dev/null 2>&1; then
+		echo "deps.sh: C compiler ${CC:-gcc} not found (Debian package gcc, or: make deps)" >&2
+		exit 1
+	fi
+	missing=()
+	for p in "${BUILD_PKGS[@]}"; do
+		probe=${PROBE[$p]}
+		case $probe in
+		cmd:*) command -v "${probe#cmd:}" >/dev/null 2>&1 || missing+=("$p") ;;
+		hdr:*) printf '#include <%s>\n' "${probe#hdr:}" |
+			"${CC:-gcc}" -E -x c - >/dev/null 2>&1 || missing+=("$p") ;;
+		esac
+	done
+	[ ${#missing[@]} -eq 0 ] && exit 0
+	for p in "${missing[@]}"; do
+		echo "deps.sh: missing build dependency ${PROBE[$p]#*:} (Debian package $p)" >&2
+	done
+	echo "deps.sh: install them with: apt-get install ${missing[*]} (or: make deps)" >&2
+	exit 1
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

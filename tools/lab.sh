@@ -573,6 +573,24 @@ lab_guard_pid() { [ -f "$LAB_DIR/guard.pid" ] && cat "$LAB_DIR/guard.pid"; }
 # lab_ctl ARGS...: relayguardctl against the lab's agent.
 lab_ctl() { "$LAB_RELAYGUARDCTL" -c "$LAB_CONF" "$@"; }
 
+# What the lab's relayguardd reports, for the tests and the demo (they assert on these).
+# lab_stat FIELD: a counter of the pinned per-CPU stats map, summed over the CPUs.
+lab_stat() {
+	bpftool -j map dump pinned "$LAB_PIN_DIR/stats" | jq "[.[0].formatted.values[].value.$1] | add"
+}
+# lab_metrics: the agent's /metrics page (scraped inside the relay's namespace).
+lab_metrics() { lab_nsenter relay curl -s http://127.0.0.1:9433/metrics; }
+# lab_metric NAME: the value of the unlabelled metric NAME (0 when absent).
+lab_metric() { lab_metrics | awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'; }
+# lab_tenant NAME FIELD: FIELD of tenant NAME in relayguardctl tenants --json.
+lab_tenant() { lab_ctl tenants --json | jq -r ".tenants[] | select(.name==\"$1\") | .$2"; }
+# lab_verdict A B C D: "action origin" of the pinned verdict of IPv4 host A.B.C.D, or "".
+lab_verdict() {
+	bpftool -j map dump pinned "$LAB_PIN_DIR/verdict_hosts" |
+		jq -r "[.[] | .formatted | select(.key.addr[12:16]==[$1,$2,$3,$4]) | .value |
+			\"\(.action) \(.origin)\"][0] // \"\""
+}
+
 # lab_stub_requests: number of policy requests the stub answered.
 lab_stub_requests() {
 	if [ -f "$LAB_STUB_LOG" ]; then wc -l <"$LAB_STUB_LOG"; else echo 0; fi

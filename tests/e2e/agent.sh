@@ -15,45 +15,20 @@ set -u
 
 P=rgag
 RELAY=$P-relay C1=$P-c1 C2=$P-c2
-D=$(mktemp -d /tmp/rg-agent.XXXXXX)
-PIN=/sys/fs/bpf/$P-$$
-AGENT=$RG_ROOT/$BUILD/relayguardd
-CTL=$RG_ROOT/$BUILD/relayguardctl
-LISTENER_PID=
-AGENT_PID=
-
-cleanup() {
-	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	[ -n "$LISTENER_PID" ] && kill "$LISTENER_PID" 2>/dev/null
-	"$CTL" -c "$D/rg.conf" detach --purge >/dev/null 2>&1
-	rm -rf "$PIN"
-	for n in $RELAY $C1 $C2; do ip netns del "$n" 2>/dev/null; done
-	rm -rf "$D"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-for n in $RELAY $C1 $C2; do ip netns del "$n" 2>/dev/null; ip netns add "$n" || exit 1; done
-ip -n $RELAY link set lo up
+rg_ns_add $RELAY $C1 $C2 || exit 1
+rg_agent_fixture $RELAY $P || exit 1
+D=$RG_DIR PIN=$RG_PIN AGENT=$RG_AGENT CTL=$RG_CTL
 # One veth per client; the agent attaches to both relay-side ends.
-ip link add r1 netns $RELAY type veth peer name e0 netns $C1
-ip link add r2 netns $RELAY type veth peer name e0 netns $C2
+rg_veth $RELAY r1 $C1 e0 && rg_veth $RELAY r2 $C2 e0 || exit 1
 ip -n $RELAY addr add 192.0.2.1/24 dev r1
 ip -n $RELAY addr add 198.51.100.1/24 dev r2
 ip -n $C1 addr add 192.0.2.10/24 dev e0
 ip -n $C2 addr add 198.51.100.10/24 dev e0
-for n in $RELAY $C1 $C2; do
-	for i in $(ip -n $n -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
-		ip -n $n link set "$i" up
-	done
-done
 
-routes=$(for n in $RELAY $C1 $C2; do ip -n $n route show default; ip -n $n -6 route show default; done)
-expect_eq "no namespace has a default route" "" "$routes"
+expect_eq "no namespace has a default route" "" "$(rg_default_routes $RELAY $C1 $C2)"
 
 # An SMTP-port listener in the relay: accepts and holds connections.
-nsenter --net=/run/netns/$RELAY python3 -c '
+rg_ns_bg $RELAY python3 -c '
 import socket, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 25)); s.listen(512)
@@ -65,22 +40,10 @@ while time.time() < end:
         c, _ = s.accept(); c.sendall(b"220 test\r\n"); conns.append(c)
     except socket.timeout:
         pass
-' &
-LISTENER_PID=$!
+'
 
-mkdir -p "$D/state"
 write_conf() {
-	cat >"$D/rg.conf" <<EOF
-[agent]
-interfaces = r1 r2
-attach_mode = ${ATTACH:-native}
-policy_listen = unix:$D/policy.sock
-control_socket = $D/control.sock
-metrics_listen = inet:127.0.0.1:9433
-state_dir = $D/state
-pin_dir = $PIN
-mode = ${MODE:-enforce}
-
+	rg_agent_conf interfaces="r1 r2" attach_mode="${ATTACH:-native}" mode="${MODE:-enforce}" <<EOF
 [limits]
 unregistered_limit = 3
 unregistered_window = 1h
@@ -98,16 +61,6 @@ ${EXTRA_TENANT:-}
 EOF
 }
 
-start_agent() {
-	nsenter --net=/run/netns/$RELAY ${AGENT_PREFIX:-} "$AGENT" -f -c "$D/rg.conf" >>"$D/agent.log" 2>&1 &
-	AGENT_PID=$!
-	for _ in $(seq 50); do
-		[ -S "$D/policy.sock" ] && [ -S "$D/control.sock" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # req CLIENT SENDER INSTANCE: one policy request; prints the action.
 req() {
 	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nsender=%s\ninstance=%s\nrecipient=r@dest.example\n\n' \
@@ -116,7 +69,7 @@ req() {
 
 # connects NS ADDR: does a TCP connect to ADDR:25 from NS succeed within 2 s?
 connects() {
-	ip netns exec "$1" python3 -c '
+	rg_ns_exec "$1" python3 -c '
 import socket, sys
 s = socket.socket(); s.settimeout(2)
 try:
@@ -134,7 +87,7 @@ REJECT="550 5.7.750 Service unavailable. Client blocked from sending from unregi
 
 write_conf
 check "relayguardd -t accepts the configuration" "$AGENT" -t -c "$D/rg.conf"
-if ! start_agent; then
+if ! rg_agent_start; then
 	fail "relayguardd starts"
 	sed 's/^/#   /' "$D/agent.log"
 	done_testing
@@ -143,7 +96,7 @@ fi
 ok "relayguardd starts, policy and control sockets up"
 # After start the agent keeps CAP_BPF (bit 39) and nothing else.
 expect_eq "agent holds only CAP_BPF" "0000008000000000 0000008000000000" \
-	"$(awk '/^CapEff|^CapBnd/ {print $2}' /proc/$AGENT_PID/status | tr '\n' ' ' | sed 's/ $//')"
+	"$(awk '/^CapEff|^CapBnd/ {print $2}' /proc/$RG_AGENT_PID/status | tr '\n' ' ' | sed 's/ $//')"
 
 check "c1 connects to port 25 before any verdict" connects $C1 192.0.2.1
 check "c2 connects to port 25" connects $C2 198.51.100.1
@@ -201,9 +154,7 @@ for line in open(sys.argv[1]):
     json.loads(line)' "$D/state/audit.log"; then ok "every audit line is JSON"; else fail "every audit line is JSON"; fi
 
 # kill -9: the kernel keeps enforcing; restart restores restriction and verdict.
-kill -9 "$AGENT_PID"
-wait "$AGENT_PID" 2>/dev/null
-AGENT_PID=
+rg_agent_stop KILL
 # The agent's listing and relayguardctl's own, on the same maps, agree row for row
 # (rates decay between the two reads; times may cross a second).
 hj_maps=$("$CTL" -c "$D/rg.conf" --json hosts --top 0 2>/dev/null)
@@ -223,9 +174,8 @@ check "relayguardctl block host with the agent down" "$CTL" -c "$D/rg.conf" bloc
 # A throttle too: 600/1m is one connection per 100 ms with 60 intervals of burst, written
 # by relayguardctl exactly as the agent would, and adopted with the same interval and burst.
 check "relayguardctl throttle host with the agent down" "$CTL" -c "$D/rg.conf" throttle host 203.0.113.78 --rate 600/1m --for 1h
-rm -f "$D/policy.sock"
 # Restarted with fewer descriptors than max_policy_connections (1024) plus the margin.
-AGENT_PREFIX="prlimit --nofile=1024:1024" start_agent && ok "agent restarted" ||
+rg_agent_start prlimit --nofile=1024:1024 && ok "agent restarted" ||
 	fail "agent restarted"
 grep -q "RLIMIT_NOFILE is 1024, below max_policy_connections (1024)" "$D/agent.log" &&
 	ok "start warns: RLIMIT_NOFILE below max_policy_connections plus a margin" ||
@@ -298,7 +248,7 @@ expect_eq "northwind's budget counted it" "1" \
 
 # SIGHUP too.
 EXTRA_DOMAINS="newly.example viahup.example" write_conf
-kill -HUP "$AGENT_PID"
+kill -HUP "$RG_AGENT_PID"
 sleep 0.5
 grep -q 'reloaded' "$D/agent.log" && ok "SIGHUP reloads" || fail "SIGHUP reloads"
 
@@ -317,10 +267,10 @@ expect_eq "non-root relayguardctl: exit 4 (permission)" "4" "$rc"
 # Out of descriptors on the control socket: the agent allowed only 8 more than it has
 # open, 60 clients at once. Refusals are logged a few times a second, not once per try (the
 # listener used to spin: a million lines in seconds), and relayguardctl works again after.
-lim=$(prlimit --pid "$AGENT_PID" --nofile --output SOFT,HARD --noheadings | awk '{print $1":"$2}')
-nfd=$(ls /proc/"$AGENT_PID"/fd | wc -l)
+lim=$(prlimit --pid "$RG_AGENT_PID" --nofile --output SOFT,HARD --noheadings | awk '{print $1":"$2}')
+nfd=$(ls /proc/"$RG_AGENT_PID"/fd | wc -l)
 lines0=$(wc -l <"$D/agent.log")
-prlimit --pid "$AGENT_PID" --nofile=$((nfd + 8)):$((nfd + 8))
+prlimit --pid "$RG_AGENT_PID" --nofile=$((nfd + 8)):$((nfd + 8))
 python3 - "$D/control.sock" <<'PY'
 import socket, sys, time
 held = []
@@ -336,14 +286,14 @@ time.sleep(3)
 for s in held:
     s.close()
 PY
-prlimit --pid "$AGENT_PID" --nofile="$lim"
+prlimit --pid "$RG_AGENT_PID" --nofile="$lim"
 n=$(tail -n +$((lines0 + 1)) "$D/agent.log" | grep -c "Too many open files")
 [ "$n" -ge 1 ] && [ "$n" -le 20 ] && ok "control out of descriptors: $n log lines (1..20)" ||
 	fail "control out of descriptors: $n log lines (1..20)"
 check "control socket recovers after descriptors ran out" "$CTL" --socket "$D/control.sock" status
 
 # Metrics: scraped inside the relay namespace.
-m=$(nsenter --net=/run/netns/$RELAY curl -s http://127.0.0.1:9433/metrics)
+m=$(rg_ns_exec $RELAY curl -s http://127.0.0.1:9433/metrics)
 echo "$m" | grep -q '^relayguard_policy_requests_total{action="reject"} [1-9]' &&
 	ok "metrics: reject count" || fail "metrics: reject count"
 echo "$m" | grep -q '^relayguard_kernel_dropped_total{verdict="block"} [1-9]' &&
@@ -353,7 +303,7 @@ echo "$m" | grep -q '^relayguard_kernel_dropped_total{verdict="block"} [1-9]' &&
 # connections in a burst; the agent's sampler reads the kernel's estimate and throttles it.
 EXTRA_TENANT=$'[tenant burst]\nconnectors = 198.51.100.0/25\nconnection_rate_limit = 10/1m' write_conf
 check "reload: tenant with a low connection_rate_limit" "$CTL" -c "$D/rg.conf" reload
-ip netns exec $C2 python3 -c '
+rg_ns_exec $C2 python3 -c '
 import socket
 for i in range(30):
     s = socket.socket(); s.settimeout(1)
@@ -369,8 +319,6 @@ expect_eq "host over connection_rate_limit throttled in the kernel (origin conn_
 grep -q '"event":"host_throttled"' "$D/state/audit.log" && ok "audit log has the throttle" ||
 	fail "audit log has the throttle"
 
-kill "$AGENT_PID"
-wait "$AGENT_PID" 2>/dev/null
-AGENT_PID=
+rg_agent_stop
 grep -qi 'kernel keeps enforcing' "$D/agent.log" && ok "SIGTERM stops cleanly" || fail "SIGTERM stops cleanly"
 done_testing

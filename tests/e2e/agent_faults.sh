@@ -11,42 +11,15 @@ set -u
 . "$(dirname "$0")/../lib.sh"
 
 NS=rgft-relay
-D=$(mktemp -d /tmp/rg-faults.XXXXXX)
-PIN=/sys/fs/bpf/rgft-$$
-AGENT=$RG_ROOT/$BUILD/relayguardd
-CTL=$RG_ROOT/$BUILD/relayguardctl
-AGENT_PID=
-
-cleanup() {
-	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	"$CTL" -c "$D/rg.conf" detach --purge >/dev/null 2>&1
-	rm -rf "$PIN"
-	mountpoint -q "$D/small" && umount "$D/small"
-	ip netns del $NS 2>/dev/null
-	rm -rf "$D"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-ip netns del $NS 2>/dev/null
-ip netns add $NS || exit 1
-ip -n $NS link add r1 type veth peer name r1p
-ip -n $NS link set r1 up
-ip -n $NS link set lo up
+rg_ns_add $NS || exit 1
+rg_veth $NS r1 $NS r1p || exit 1
+rg_agent_fixture $NS rgft || exit 1
+D=$RG_DIR CTL=$RG_CTL
+# The agent may have a file open on the small tmpfs: it goes first.
+rg_on_exit 'rg_agent_stop KILL; mountpoint -q "$D/small" && umount "$D/small"'
 
 write_conf() { # STATE_DIR
-	cat >"$D/rg.conf" <<EOF
-[agent]
-interfaces = r1
-attach_mode = generic
-policy_listen = unix:$D/policy.sock
-control_socket = $D/control.sock
-metrics_listen = inet:127.0.0.1:9433
-state_dir = $1
-audit_log = $D/audit.log
-pin_dir = $PIN
-
+	rg_agent_conf state_dir="$1" audit_log="$D/audit.log" <<EOF
 [limits]
 unregistered_limit = 2
 flood_limit = 1000
@@ -68,17 +41,6 @@ connectors = 192.0.2.96/28
 [tenant t7]
 connectors = 192.0.2.112/28
 EOF
-}
-
-start_agent() {
-	rm -f "$D/policy.sock"
-	nsenter --net=/run/netns/$NS "$AGENT" -f -c "$D/rg.conf" >>"$D/agent.log" 2>&1 &
-	AGENT_PID=$!
-	for _ in $(seq 50); do
-		[ -S "$D/policy.sock" ] && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 # reqs CLIENT N PREFIX: N unregistered transactions from CLIENT on one connection.
@@ -108,7 +70,7 @@ write_conf "$D/state"
 restricted=()
 bad_loads=0 lost=0 rounds=12
 for r in $(seq 0 $((rounds - 1))); do
-	start_agent || { fail "agent starts (round $r)"; break; }
+	rg_agent_start || { fail "agent starts (round $r)"; break; }
 	t=$((r % 8))
 	client=192.0.2.$((t * 16 + 1))
 	# Restrict tenant t (3 unregistered: the 3rd is over the limit of 2), then keep the
@@ -119,15 +81,13 @@ for r in $(seq 0 $((rounds - 1))); do
 	fi
 	reqs 192.0.2.$((((t + 1) % 8) * 16 + 2)) 2 "b$r" >/dev/null &
 	sleep "0.0$((RANDOM % 9))"
-	kill -9 "$AGENT_PID"
-	wait "$AGENT_PID" 2>/dev/null
-	AGENT_PID=
+	rg_agent_stop KILL
 	wait
 	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$D/state/state.json" 2>/dev/null ||
 		bad_loads=$((bad_loads + 1))
 done
 expect_eq "state.json parses after every kill -9 ($rounds rounds)" 0 "$bad_loads"
-start_agent && ok "agent starts after the last kill" || fail "agent starts after the last kill"
+rg_agent_start && ok "agent starts after the last kill" || fail "agent starts after the last kill"
 grep -qi corrupt "$D/agent.log" && fail "no state file was ever found corrupt" ||
 	ok "no state file was ever found corrupt"
 tj=$("$CTL" -c "$D/rg.conf" tenants --json)
@@ -138,15 +98,13 @@ done
 expect_eq "every restriction made before a kill -9 survived (${#restricted[@]} made)" 0 "$lost"
 [ ${#restricted[@]} -ge $rounds ] && ok "each round restricted its tenant" ||
 	fail "each round restricted its tenant (${#restricted[@]} of $rounds)"
-kill "$AGENT_PID"
-wait "$AGENT_PID" 2>/dev/null
-AGENT_PID=
+rg_agent_stop
 
 # (2) a full state_dir.
 mkdir -p "$D/small"
 mount -t tmpfs -o size=64k tmpfs "$D/small" || { fail "mount a small tmpfs"; done_testing; exit 1; }
 write_conf "$D/small"
-start_agent || fail "agent starts on the small tmpfs"
+rg_agent_start || fail "agent starts on the small tmpfs"
 dd if=/dev/zero of="$D/small/filler" bs=4k 2>/dev/null # fill it up
 out=$(reqs 192.0.2.1 3 full)
 expect_eq "disk full: the agent still decides (limit+1 gets 5.7.750)" "$REJECT" "$(echo "$out" | tail -1)"
@@ -154,7 +112,7 @@ out=$(reqs 192.0.2.1 1 full2)
 expect_eq "disk full: restriction held in memory" "$REJECT" "$out"
 grep -q "cannot save state" "$D/agent.log" && ok "disk full: the save failure is logged" ||
 	fail "disk full: the save failure is logged"
-m=$(nsenter --net=/run/netns/$NS curl -s http://127.0.0.1:9433/metrics)
+m=$(rg_ns_exec $NS curl -s http://127.0.0.1:9433/metrics)
 echo "$m" | grep -q '^relayguard_state_save_failures_total [1-9]' &&
 	ok "disk full: relayguard_state_save_failures_total counts it" ||
 	fail "disk full: relayguard_state_save_failures_total counts it"
@@ -165,17 +123,15 @@ expect_eq "space back: state saved again, with the restriction made while full" 
 grep -q "state saved again" "$D/agent.log" && ok "space back: recovery logged" ||
 	fail "space back: recovery logged"
 umount "$D/small"
-kill "$AGENT_PID"
-wait "$AGENT_PID" 2>/dev/null
-AGENT_PID=
+rg_agent_stop
 
 # (3) 10,000 concurrent connections against max_policy_connections = 1024: the extra ones
 # are refused, a client connected before keeps getting answers, memory stays bounded.
 mkdir -p "$D/state3"
 write_conf "$D/state3"
-start_agent || fail "agent starts for the connection storm"
-rss0=$(awk '/^VmRSS/ {print $2}' /proc/$AGENT_PID/status)
-out=$(python3 - "$D/policy.sock" 10000 "$AGENT_PID" <<'EOF'
+rg_agent_start || fail "agent starts for the connection storm"
+rss0=$(awk '/^VmRSS/ {print $2}' /proc/$RG_AGENT_PID/status)
+out=$(python3 - "$D/policy.sock" 10000 "$RG_AGENT_PID" <<'EOF'
 import resource, socket, sys, time
 path, n, agent = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 resource.setrlimit(resource.RLIMIT_NOFILE, (n + 100, n + 100))
@@ -230,5 +186,5 @@ closed=$(echo "$out" | sed -n 's/.*closed=\([0-9]*\).*/\1/p')
 	fail "connections over the cap refused (${closed:-?} closed)"
 [ $((${rss1:-999999} - rss0)) -lt 65536 ] && ok "agent memory bounded during the storm (+$((${rss1:-999999} - rss0)) kB)" ||
 	fail "agent memory bounded during the storm (+$((${rss1:-999999} - rss0)) kB)"
-kill -0 "$AGENT_PID" && ok "agent alive after the storm" || fail "agent alive after the storm"
+kill -0 "$RG_AGENT_PID" && ok "agent alive after the storm" || fail "agent alive after the storm"
 done_testing

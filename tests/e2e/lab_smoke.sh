@@ -19,31 +19,13 @@ P1=${LAB_PREFIX:-rglab-smoke-}
 P2=${P1}b-
 N_A4=7 N_A6=5 N_B=9 N_B2=3
 
-cleanup() {
-	lab_select "$P2" && lab_down
-	lab_select "$P1" && lab_down
-}
-trap cleanup EXIT
-trap 'trap - EXIT; cleanup; exit 130' INT
-trap 'trap - EXIT; cleanup; exit 143' TERM
-
 etc_marker=$(mktemp)
 touch -d '1 second ago' "$etc_marker"
 
 # ---- lab 1: no policy check ------------------------------------------------------------
 
 lab_select "$P1"
-lab_up --no-guard
-rc=$?
-if [ $rc -eq 77 ]; then
-	echo "# SKIP kernel lacks network namespaces, veth or bridges"
-	exit 77
-fi
-if [ $rc -ne 0 ]; then
-	fail "lab up --no-guard (rc $rc)"
-	done_testing
-	exit 1
-fi
+rg_lab_up --no-guard
 ok "lab up --no-guard"
 
 expect_eq "no namespace has a default route" "" "$(lab_default_routes)"
@@ -108,6 +90,7 @@ expect_eq "delivered counts reset" "0" "$(lab_delivered_total)"
 # ---- lab 2, beside lab 1: the policy stub ------------------------------------------------
 
 lab_select "$P2"
+rg_on_exit "lab_select '$P2' && lab_down"
 if lab_up --stub; then
 	ok "second lab up beside the first (--stub)"
 	check "tenant-a sends 3 through the stub" lab_send tenant-a -m 3 -f alice@contoso.example
@@ -143,8 +126,7 @@ pids=$(lab_select "$P1" && lab_pids; lab_select "$P2" && lab_pids)
 [ -n "$pids" ] && ok "labs run processes ($(echo "$pids" | wc -l))" ||
 	fail "labs run processes"
 mkdir -p "/sys/fs/bpf/${P1%-}" # as relayguardd would leave its pins
-cleanup
-trap - EXIT INT TERM
+rg_cleanup
 
 left_ns=$(ip netns list | awk '{ print $1 }' | grep -E "^(${P1}|${P2})" || true)
 expect_eq "no lab namespace is left" "" "$left_ns"

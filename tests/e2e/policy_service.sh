@@ -22,13 +22,10 @@ set -u
 if [ -z "${RGPOL_NETNS:-}" ]; then
 	RGPOL_NETNS=rgpol-e2e-$$
 	export RGPOL_NETNS
-	if ! ip netns add "$RGPOL_NETNS" 2>/dev/null; then
+	if ! rg_ns_add "$RGPOL_NETNS" 2>/dev/null; then
 		echo "# SKIP cannot create a network namespace (needs root)"
 		exit "$SKIP_CODE"
 	fi
-	trap 'ip netns del "$RGPOL_NETNS" 2>/dev/null' EXIT
-	trap 'exit 1' INT TERM
-	ip -n "$RGPOL_NETNS" link set lo up
 	ip netns exec "$RGPOL_NETNS" bash "$0" "$@"
 	exit $?
 fi
@@ -44,20 +41,10 @@ if [ ! -x "${POLICY_SERVER%% *}" ]; then
 	exit 1
 fi
 
-D=$(mktemp -d /tmp/rg-policy.XXXXXX)
+rg_tmpdir D rg-policy || exit 1
 PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$D"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+# Every server this suite started, stopped and waited for before $D goes.
+rg_on_exit 'for p in "${PIDS[@]}"; do kill "$p"; done; for p in "${PIDS[@]}"; do wait "$p"; done'
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

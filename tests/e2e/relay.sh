@@ -33,18 +33,8 @@ TB=$LAB_TENANT_B4
 REJECT="550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
 # What Postfix makes of it at RCPT (and what smtp-source prints and the maillog records).
 SEEN="550 5.7.750 <rcpt@dest.example>: Recipient address rejected: Service unavailable. Client blocked from sending from unregistered domains"
-T=$(mktemp -d /tmp/rge2e-relay.XXXXXX)
+rg_tmpdir T rge2e-relay || exit 1
 BG_PIDS=()
-
-cleanup() {
-	local p
-	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	lab_down
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'trap - EXIT; cleanup; exit 130' INT
-trap 'trap - EXIT; cleanup; exit 143' TERM
 
 # ---- helpers --------------------------------------------------------------------------
 
@@ -65,24 +55,8 @@ logged() { grep -F "NOQUEUE: reject: RCPT from unknown[$1]: $SEEN;" "$LAB_MAILLO
 # rejects_of ADDR: every smtpd reject of client ADDR.
 rejects_of() { grep -F "NOQUEUE: reject: RCPT from unknown[$1]: " "$LAB_MAILLOG" | wc -l; }
 
-stat_of() {
-	bpftool -j map dump pinned "$LAB_PIN_DIR/stats" | jq "[.[0].formatted.values[].value.$1] | add"
-}
-
-# kernel_verdict A B C D: "action origin" of the pinned verdict of IPv4 host A.B.C.D, or "".
-kernel_verdict() {
-	bpftool -j map dump pinned "$LAB_PIN_DIR/verdict_hosts" |
-		jq -r "[.[] | .formatted | select(.key.addr[12:16]==[$1,$2,$3,$4]) | .value |
-			\"\(.action) \(.origin)\"][0] // \"\""
-}
-
-tenant() { lab_ctl tenants --json | jq -r ".tenants[] | select(.name==\"$1\") | .$2"; }
 host() { lab_ctl --json hosts 2>/dev/null | jq -r ".hosts[] | select(.address==\"$1\") | .$2"; }
 
-metric() {
-	lab_nsenter relay curl -s http://127.0.0.1:9433/metrics |
-		awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'
-}
 
 # flood NODE N: N new connections (1 s connect timeout each); prints "connected timeout".
 flood() { lab_flood "$1" -n "$2" -T 20 | awk '{ print $4, $8 }'; }
@@ -104,22 +78,8 @@ a_delivered() {
 
 # ---- the lab ----------------------------------------------------------------------------
 
-lab_up --guard
-rc=$?
-if [ $rc -eq 77 ]; then
-	echo "# SKIP kernel lacks network namespaces, veth or bridges"
-	exit 77
-fi
-if [ $rc -ne 0 ]; then
-	if grep -qiE 'xdp.*(not supported|operation not supported)|EOPNOTSUPP' \
-		"$LAB_GUARD_LOG" 2>/dev/null; then
-		echo "# SKIP kernel cannot attach XDP here"
-		exit 77
-	fi
-	fail "lab up --guard (rc $rc)"
-	done_testing
-	exit 1
-fi
+rg_lab_up --guard
+rg_on_exit 'for p in "${BG_PIDS[@]}"; do kill "$p"; done'
 ok "lab up with relayguardd (limit $LIM, flood_limit $FL)"
 expect_eq "no namespace has a default route" "" "$(lab_default_routes)"
 expect_eq "relayguardd attached XDP to the relay's $LAB_IFACE" "true" \
@@ -146,25 +106,25 @@ expect_eq "the relay saw tenant-a over IPv6" "6" \
 expect_eq "the relay rejected nothing of tenant-a" "0 0" \
 	"$(rejects_of "$LAB_TENANT_A4") $(rejects_of "$LAB_TENANT_A6")"
 expect_eq "relayguardd counted 22 registered, 0 unregistered for tenant-a, state ok" "22 0 ok" \
-	"$(tenant tenant-a registered) $(tenant tenant-a unregistered) $(tenant tenant-a state)"
+	"$(lab_tenant tenant-a registered) $(lab_tenant tenant-a unregistered) $(lab_tenant tenant-a state)"
 
 # ---- 2 and 3: tenant-b's budget; multi-recipient messages count once ---------------------
 
-req0=$(lab_nsenter relay curl -s http://127.0.0.1:9433/metrics |
+req0=$(lab_metrics |
 	awk '$1 ~ /^relayguard_policy_requests_total/ { t += $2 } END { print t + 0 }')
-tx0=$(metric 'relayguard_transactions_total{class="unregistered"}')
+tx0=$(lab_metric 'relayguard_transactions_total{class="unregistered"}')
 send bm tenant-b -m 2 -r 3 -f x@spam.example
 expect_eq "tenant-b: 2 unregistered messages of 3 recipients each pass" "0" "$(any_rej bm)"
-req1=$(lab_nsenter relay curl -s http://127.0.0.1:9433/metrics |
+req1=$(lab_metrics |
 	awk '$1 ~ /^relayguard_policy_requests_total/ { t += $2 } END { print t + 0 }')
 expect_eq "Postfix asked the policy service at each of the 6 RCPTs" "6" "$((req1 - req0))"
 expect_eq "...and they counted as 2 transactions" "2" \
-	"$(($(metric 'relayguard_transactions_total{class="unregistered"}') - tx0))"
-expect_eq "tenant-b's budget used: 2 (not 6)" "2" "$(tenant tenant-b unregistered)"
+	"$(($(lab_metric 'relayguard_transactions_total{class="unregistered"}') - tx0))"
+expect_eq "tenant-b's budget used: 2 (not 6)" "2" "$(lab_tenant tenant-b unregistered)"
 send b1 tenant-b -m $((LIM - 2)) -s 2 -f x@spam.example
 expect_eq "tenant-b: the rest of the budget ($((LIM - 2))) passes" "0" "$(any_rej b1)"
 expect_eq "at exactly the limit tenant-b is still ok" "$LIM ok" \
-	"$(tenant tenant-b unregistered) $(tenant tenant-b state)"
+	"$(lab_tenant tenant-b unregistered) $(lab_tenant tenant-b state)"
 send b2 tenant-b -m 4 -s 1 -f y@spam2.example
 expect_eq "tenant-b: all 4 messages past the budget were refused with 5.7.750 (client view)" \
 	"4" "$(seen b2)"
@@ -176,7 +136,7 @@ expect_eq "the multi-recipient envelopes arrived with their 3 recipients each" \
 		xargs cat | grep -c '^X-Rcpt-Args: ')"
 expect_eq "the relay's maillog has the 4 rejections with the exact text" "4" "$(logged "$TB")"
 expect_eq "tenant-b restricted, reason limit" "restricted limit" \
-	"$(tenant tenant-b state) $(tenant tenant-b reason)"
+	"$(lab_tenant tenant-b state) $(lab_tenant tenant-b reason)"
 expect_eq "audit log: tenant-b restricted at $LIM of $LIM" "1" \
 	"$(jq -c 'select(.event=="tenant_restricted" and .tenant=="tenant-b" and .count=='"$LIM"' and .limit=='"$LIM"')' \
 		"$LAB_STATE_DIR/audit.log" | wc -l)"
@@ -200,11 +160,11 @@ expect_eq "upstream received tenant-b's registered mail" "3" \
 # tenant-b's host has 4 rejected transactions this minute; the (FL+1)th blocks it.
 send f1 tenant-b -m $((FL - 4)) -s 1 -f y@spam2.example
 expect_eq "$FL rejected transactions: host not yet blocked" "$((FL - 4)) " \
-	"$(seen f1) $(kernel_verdict 198 51 100 10)"
+	"$(seen f1) $(lab_verdict 198 51 100 10)"
 send f2 tenant-b -m 1 -f y@spam2.example
 expect_eq "the $((FL + 1))th rejected transaction (client saw it)" "1" "$(seen f2)"
 expect_eq "tenant-b's host blocked in the pinned verdict map (action block, origin flood)" \
-	"1 1" "$(kernel_verdict 198 51 100 10)"
+	"1 1" "$(lab_verdict 198 51 100 10)"
 expect_eq "relayguardctl hosts --json: block by flood" "block flood" \
 	"$(host "$TB/32" verdict) $(host "$TB/32" origin)"
 expect_eq "relayguardctl status: 1 tenant restricted, 1 host blocked" "1 1" \
@@ -212,9 +172,9 @@ expect_eq "relayguardctl status: 1 tenant restricted, 1 host blocked" "1 1" \
 expect_eq "audit log: host blocked for flooding" "1" \
 	"$(jq -c 'select(.event=="host_blocked" and .host=="'"$TB"'/32")' "$LAB_STATE_DIR/audit.log" |
 		wc -l)"
-d0=$(stat_of drop_block)
+d0=$(lab_stat drop_block)
 expect_eq "tenant-b's new connections time out" "0 3" "$(flood tenant-b 3)"
-d1=$(stat_of drop_block)
+d1=$(lab_stat drop_block)
 [ "$d1" -ge $((d0 + 3)) ] && ok "XDP drop_block counter rose by >= 3 ($d0 -> $d1)" ||
 	fail "XDP drop_block counter rose by >= 3 ($d0 -> $d1)"
 # Non-SMTP is never dropped: a closed port answers with a reset (refused), not silence.
@@ -242,7 +202,7 @@ fpid=$!
 BG_PIDS+=("$fpid")
 sleep 2
 gpid=$(lab_guard_pid)
-d0=$(stat_of drop_block)
+d0=$(lab_stat drop_block)
 kill -9 "$gpid"
 wait "$gpid" 2>/dev/null
 kill -0 "$gpid" 2>/dev/null && fail "relayguardd killed (-9)" || ok "relayguardd killed (-9)"
@@ -250,12 +210,12 @@ wait $fpid
 expect_eq "tenant-b's flood across the kill: every connection dropped" "0 6" \
 	"$(awk '{ print $4, $8 }' "$T/bflood")"
 expect_eq "agent down: the block is still in the pinned map" "1 1" \
-	"$(kernel_verdict 198 51 100 10)"
+	"$(lab_verdict 198 51 100 10)"
 expect_eq "agent down: relayguardctl hosts reads the pinned maps: block" "pinned_maps block" \
 	"$(lab_ctl --json hosts 2>/dev/null | jq -r '.source + " " +
 		(.hosts[] | select(.address=="'"$TB"'/32") | .verdict)')"
 expect_eq "agent down: tenant-b's connections still time out" "0 2" "$(flood tenant-b 2)"
-d1=$(stat_of drop_block)
+d1=$(lab_stat drop_block)
 [ "$d1" -gt "$d0" ] && ok "agent down: XDP still drops ($d0 -> $d1)" ||
 	fail "agent down: XDP still drops ($d0 -> $d1)"
 # No policy answer: Postfix's check_policy_service fails (connection refused on the stale
@@ -288,30 +248,30 @@ diag "tenant-a's stream: $(lab_delivered_count ops.contoso.example) of 14 delive
 
 check "relayguardctl unblock tenant tenant-b" lab_ctl unblock tenant tenant-b
 expect_eq "tenant-b ok with a fresh budget" "ok 0" \
-	"$(tenant tenant-b state) $(tenant tenant-b unregistered)"
+	"$(lab_tenant tenant-b state) $(lab_tenant tenant-b unregistered)"
 send u1 tenant-b2 -m 3 -f z@fresh.example
 expect_eq "after unblock: tenant-b's unregistered mail passes again" "0" "$(any_rej u1)"
 # The flood block is the host's own verdict (flood_block_time); the operator lifts it apart.
-expect_eq "the flood block outlives the tenant unblock" "1 1" "$(kernel_verdict 198 51 100 10)"
+expect_eq "the flood block outlives the tenant unblock" "1 1" "$(lab_verdict 198 51 100 10)"
 check "relayguardctl unblock host $TB" lab_ctl unblock host "$TB"
-expect_eq "the verdict is gone from the pinned map" "" "$(kernel_verdict 198 51 100 10)"
+expect_eq "the verdict is gone from the pinned map" "" "$(lab_verdict 198 51 100 10)"
 expect_eq "tenant-b's host connects again" "2 0" "$(flood tenant-b 2)"
 send u2 tenant-b -m 1 -f z@fresh.example
 expect_eq "tenant-b's host delivers unregistered mail again" "0" "$(any_rej u2)"
 # partner.example is unregistered until the configuration says otherwise.
 send p0 tenant-b -m 1 -f p@partner.example
 expect_eq "partner.example counts as unregistered before the reload" "$LIM ok" \
-	"$(tenant tenant-b unregistered) $(tenant tenant-b state)"
+	"$(lab_tenant tenant-b unregistered) $(lab_tenant tenant-b state)"
 sed -i 's/^accepted_domains = northwind.example$/accepted_domains = northwind.example partner.example/' \
 	"$LAB_CONF"
 check "relayguardctl reload with partner.example added to tenant-b" lab_ctl reload
-reg0=$(tenant tenant-b registered)
+reg0=$(lab_tenant tenant-b registered)
 send p1 tenant-b -m $((LIM + 3)) -s 2 -f p@partner.example
 expect_eq "after reload: $((LIM + 3)) partner.example messages (over the limit) pass" "0" \
 	"$(any_rej p1)"
 expect_eq "after reload: they counted as registered, the budget is untouched" \
 	"$((reg0 + LIM + 3)) $LIM ok" \
-	"$(tenant tenant-b registered) $(tenant tenant-b unregistered) $(tenant tenant-b state)"
+	"$(lab_tenant tenant-b registered) $(lab_tenant tenant-b unregistered) $(lab_tenant tenant-b state)"
 lab_settle 30
 expect_eq "upstream received fresh.example and partner.example mail" "4 $((LIM + 4))" \
 	"$(lab_delivered_count fresh.example) $(lab_delivered_count partner.example)"
@@ -322,8 +282,7 @@ expect_eq "every audit line is JSON" "0" \
 
 # ---- teardown ---------------------------------------------------------------------------
 
-cleanup
-trap - EXIT INT TERM
+rg_cleanup
 expect_eq "teardown leaves no namespace" "" "$(ip netns list | awk '{ print $1 }' |
 	grep "^$LAB_PREFIX" || true)"
 expect_eq "teardown leaves no pins" "no" "$([ -e "$LAB_PIN_DIR" ] && echo yes || echo no)"

@@ -20,41 +20,10 @@ LIM=$LAB_UNREGISTERED_LIMIT
 FL=$LAB_FLOOD_LIMIT
 TB=$LAB_TENANT_B4
 N=$((LIM + FL + 4))	# unregistered messages from tenant-b's host
-T=$(mktemp -d /tmp/rge2em-relay.XXXXXX)
-
-cleanup() {
-	lab_down
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'trap - EXIT; cleanup; exit 130' INT
-trap 'trap - EXIT; cleanup; exit 143' TERM
-
-stat_of() {
-	bpftool -j map dump pinned "$LAB_PIN_DIR/stats" | jq "[.[0].formatted.values[].value.$1] | add"
-}
-metric() {
-	lab_nsenter relay curl -s http://127.0.0.1:9433/metrics |
-		awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'
-}
+rg_tmpdir T rge2em-relay || exit 1
 audit_count() { jq -c "select($1)" "$LAB_STATE_DIR/audit.log" | wc -l; }
 
-lab_up --guard
-rc=$?
-if [ $rc -eq 77 ]; then
-	echo "# SKIP kernel lacks network namespaces, veth or bridges"
-	exit 77
-fi
-if [ $rc -ne 0 ]; then
-	if grep -qiE 'xdp.*(not supported|operation not supported)|EOPNOTSUPP' \
-		"$LAB_GUARD_LOG" 2>/dev/null; then
-		echo "# SKIP kernel cannot attach XDP here"
-		exit 77
-	fi
-	fail "lab up --guard (rc $rc)"
-	done_testing
-	exit 1
-fi
+rg_lab_up --guard
 ok "lab up with relayguardd in monitor mode"
 expect_eq "relayguardctl status: mode monitor" "monitor" "$(lab_ctl status --json | jq -r .mode)"
 
@@ -80,11 +49,11 @@ wb=$(audit_count '.event=="would_block" and .host=="'"$TB"'/32" and .mode=="moni
 	fail "audit: would_block for tenant-b's flooding host"
 expect_eq "audit: no real restriction or block" "0" \
 	"$(audit_count '(.event=="tenant_restricted" or .event=="host_blocked") and .mode!="monitor"')"
-expect_eq "metrics: would_reject_total" "$((N - LIM))" "$(metric relayguard_would_reject_total)"
-[ "$(metric relayguard_would_block_total)" -ge 1 ] && ok "metrics: would_block_total >= 1" ||
+expect_eq "metrics: would_reject_total" "$((N - LIM))" "$(lab_metric relayguard_would_reject_total)"
+[ "$(lab_metric relayguard_would_block_total)" -ge 1 ] && ok "metrics: would_block_total >= 1" ||
 	fail "metrics: would_block_total >= 1"
 expect_eq "metrics: every one of the $((N + 6)) policy answers was DUNNO" "$((N + 6)) 0" \
-	"$(lab_nsenter relay curl -s http://127.0.0.1:9433/metrics |
+	"$(lab_metrics |
 		awk '$1 ~ /^relayguard_policy_requests_total/ {
 			if ($1 ~ /action="dunno"/) d += $2; else o += $2 }
 			END { print d + 0, o + 0 }')"
@@ -95,12 +64,11 @@ expect_eq "relayguardctl hosts: tenant-b's host has no verdict" "none" \
 	"$(lab_ctl hosts --json | jq -r '.hosts[] | select(.address=="'"$TB"'/32") | .verdict')"
 expect_eq "tenant-b's host still connects" "attempted 3 connected 3" \
 	"$(lab_flood tenant-b -n 3 -T 10 | awk '{ print $1, $2, $3, $4 }')"
-expect_eq "XDP dropped nothing" "0 0" "$(stat_of drop_block) $(stat_of drop_throttle)"
+expect_eq "XDP dropped nothing" "0 0" "$(lab_stat drop_block) $(lab_stat drop_throttle)"
 diag "tenant-b as relayguardctl reports it: $(lab_ctl tenants --json |
 	jq -c '.tenants[] | select(.name=="tenant-b") | {state, unregistered, reason}')"
 
-cleanup
-trap - EXIT INT TERM
+rg_cleanup
 expect_eq "teardown leaves no namespace" "" "$(ip netns list | awk '{ print $1 }' |
 	grep "^$LAB_PREFIX" || true)"
 done_testing

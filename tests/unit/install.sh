@@ -4,17 +4,36 @@
 # install.sh: make install DESTDIR=... PREFIX=/usr into a temp tree: every file in place with
 # its mode, the installed example configuration is valid, a second install keeps an edited
 # configuration, uninstall removes what install put there and not the operator's file, the
-# man pages render without warnings, the unit names the installed binary.
+# man pages render without warnings, the unit names the installed binary. make install runs
+# no package manager (apt-get, apt, dpkg-query and debconf-set-selections are recording
+# stubs first in PATH) and make deps does.
 set -u
 . "$(dirname "$0")/../lib.sh"
 cd "$RG_ROOT" || exit 1
 
 T=$(mktemp -d /tmp/rg-install.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+S=$(mktemp -d /tmp/rg-stubs.XXXXXX)
+trap 'rm -rf "$T" "$S"' EXIT
 mk() { make -s NO_DEPS=1 BUILD="$BUILD" DESTDIR="$T" PREFIX=/usr "$@" 2>&1; }
 
-out=$(mk install) && ok "make install DESTDIR PREFIX=/usr" ||
+# Stubs that record each call and succeed: what runs them is seen, nothing is installed.
+for c in apt-get apt dpkg-query debconf-set-selections; do
+	printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$c" "$S/log" >"$S/$c"
+	chmod 0755 "$S/$c"
+done
+# Without NO_DEPS: what a plain `make install` does on a relay.
+out=$(PATH="$S:$PATH" make -s BUILD="$BUILD" DESTDIR="$T" PREFIX=/usr install 2>&1) &&
+	ok "make install DESTDIR PREFIX=/usr" ||
 	{ fail "make install"; echo "$out" | sed 's/^/#   /'; }
+expect_eq "make install ran no apt-get, apt, dpkg-query or debconf-set-selections" "" \
+	"$(cat "$S/log" 2>/dev/null)"
+rm -f "$S/log"
+PATH="$S:$PATH" make -s BUILD="$BUILD" deps >/dev/null 2>&1
+grep -q '^dpkg-query ' "$S/log" 2>/dev/null && ok "make deps asks dpkg-query what is installed" ||
+	fail "make deps asks dpkg-query what is installed"
+out=$(CC=/nonexistent/cc tools/deps.sh --check 2>&1)
+expect_eq "a missing build dependency is named with its package" \
+	"deps.sh: C compiler /nonexistent/cc not found (Debian package gcc, or: make deps)" "$out"
 for f in usr/sbin/relayguardd:755 usr/sbin/relayguardctl:755 \
 	usr/lib/relayguard/relayguard.bpf.o:644 usr/share/man/man8/relayguardd.8:644 \
 	usr/share/man/man8/relayguardctl.8:644 usr/share/man/man5/relayguard.conf.5:644 \
