@@ -7,7 +7,8 @@
 # keeps trying is blocked in the pinned map and its SYNs to port 25 are dropped while
 # another host still connects. Then: relayguardctl (status/tenants/hosts --json, unblock),
 # kill -9 (the kernel keeps enforcing; restart restores restrictions and verdicts), reload
-# (good and bad, SIGHUP and relayguardctl), relayguardd -t, and a non-root control client.
+# (good and bad, SIGHUP and relayguardctl), relayguardd -t, a non-root control client, the
+# metrics tools/monitoring names, relayguardctl's completion, the attach-lost metric.
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -287,6 +288,11 @@ echo "$m" | grep -q '^relayguard_policy_requests_total{action="reject"} [1-9]' &
 	ok "metrics: reject count" || fail "metrics: reject count"
 echo "$m" | grep -q '^relayguard_kernel_dropped_total{verdict="block"} [1-9]' &&
 	ok "metrics: kernel block drops" || fail "metrics: kernel block drops"
+# tools/monitoring's metrics, and relayguardctl's completion, against this agent.
+. "$RG_ROOT/tests/helpers/monitoring_checks.sh"
+echo "$m" >"$D/metrics"
+metrics_named_exist "$D/metrics"
+completion_checks "$(dirname "$CTL")" "$D/control.sock" "$D/rg.conf"
 
 # Connection rate: a tenant with connection_rate_limit = 10/1m; its host opens 30
 # connections in a burst; the agent's sampler reads the kernel's estimate and throttles it.
@@ -307,6 +313,8 @@ expect_eq "host over connection_rate_limit throttled in the kernel (origin conn_
 	"$("$CTL" -c "$D/rg.conf" hosts --json | jq -r '.hosts[] | select(.address=="198.51.100.10/32") | "\(.verdict) \(.origin)"')"
 grep -q '"event":"host_throttled"' "$D/state/audit.log" && ok "audit log has the throttle" ||
 	fail "audit log has the throttle"
+
+attach_lost_check $RELAY "$PIN" r1
 
 kill "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null

@@ -6,7 +6,8 @@
 # should raise it, none on a healthy agent); the Grafana dashboard is valid JSON with unique
 # panel ids, every panel queries something, and every query is valid PromQL (promtool
 # checks them as recording rules once Grafana's variables are given values). That each
-# metric they name is exported is tests/e2e/monitoring.sh's job, against a running agent.
+# metric they name is exported is checked by tests/e2e/agent.sh against its running agent
+# (tests/helpers/monitoring_checks.sh).
 set -u
 . "$(dirname "$0")/../lib.sh"
 cd "$RG_ROOT/tools/monitoring" || exit 1
