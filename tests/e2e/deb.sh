@@ -59,6 +59,11 @@ for d in $deps; do
 done
 expect_eq "Depends names runtime libraries only ($(echo $deps))" "" "$notlib"
 
+# Every path in the package, and which of them this machine had before: after the purge
+# exactly those may exist.
+dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\./|/|; s|/$||' | grep -v '^/\?$' >"$T/paths"
+while read -r p; do [ -e "$p" ] && echo "$p"; done <"$T/paths" >"$T/before"
+
 out=$(apt-get install -y -q --no-install-recommends "./$deb" </dev/null 2>&1)
 if [ "$(dpkg-query -W -f='${Status}' relayguard 2>/dev/null)" = "install ok installed" ]; then
 	installed=1
@@ -69,7 +74,6 @@ else
 	done_testing
 	exit
 fi
-dpkg -L relayguard | sort >"$T/files"
 
 for f in /usr/sbin/relayguardd:755 /usr/sbin/relayguardctl:755 \
 	/usr/lib/relayguard/relayguard.bpf.o:644 /usr/share/man/man8/relayguardd.8.gz:644 \
@@ -125,14 +129,9 @@ out=$(dpkg --purge relayguard </dev/null 2>&1)
 expect_eq "dpkg --purge relayguard" "" "$(dpkg-query -W -f='${Status}' relayguard 2>/dev/null |
 	grep -v 'not-installed')"
 installed=0
-left=""
-while read -r p; do
-	[ -e "$p" ] || continue
-	# Directories other packages share (/usr/sbin, /etc/logrotate.d, ...) stay.
-	[ -d "$p" ] && [ -n "$(dpkg -S "$p" 2>/dev/null)" ] && continue
-	left="$left $p"
-done <"$T/files"
-expect_eq "purge removes every file and directory the package added" "" "$left"
+left=$(while read -r p; do [ -e "$p" ] && echo "$p"; done <"$T/paths" |
+	grep -vxF -f "$T/before" | tr '\n' ' ')
+expect_eq "purge leaves none of the package's paths that were not here before" "" "$left"
 for p in /etc/relayguard /var/lib/relayguard "$WANTS" \
 	/var/lib/systemd/deb-systemd-helper-enabled/relayguardd.service.dsh-also; do
 	[ ! -e "$p" ] && [ ! -L "$p" ] && ok "purge removes $p" || fail "purge removes $p"
