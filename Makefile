@@ -181,3 +181,4 @@ clean:
 -include $(wildcard $(BUILD)/*/*.d $(BUILD)/tests/*/*.d)
 -include tests/fuzz/fuzz.mk
 -include tools/install.mk
+-include tools/deb.mk

@@ -16,6 +16,8 @@ PKGS=(
 	"${BUILD_PKGS[@]}" llvm pkg-config
 	# tests
 	libcmocka-dev iproute2 util-linux procps python3 curl jq socat man-db
+	# make deb and its test, alerting rules, completion
+	debhelper dpkg-dev lintian logrotate bash-completion prometheus
 	# lab, demo and benchmarks
 	postfix netsniff-ng xdp-tools nftables iptables postfwd gnuplot-nox fail2ban
 	valgrind cppcheck clang-tidy

@@ -11,6 +11,8 @@
 #                                               its skeleton and never reads this file
 #   $(PREFIX)/share/man/man8/relayguardd.8, relayguardctl.8, man5/relayguard.conf.5
 #   $(PREFIX)/lib/systemd/system/relayguardd.service
+#   $(PREFIX)/share/bash-completion/completions/relayguardctl   (bash-completion reads
+#                                               /usr/local/share too, via XDG_DATA_DIRS)
 #   /etc/relayguard/relayguard.conf, contoso.domains, tenants.d/example.conf.sample
 #
 # The unit goes under PREFIX, not /lib: PREFIX=/usr gives /usr/lib/systemd/system (where
@@ -30,10 +32,12 @@ LIBDIR ?= $(PREFIX)/lib/relayguard
 MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc/relayguard
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 
 INSTALLED := $(SBINDIR)/relayguardd $(SBINDIR)/relayguardctl $(LIBDIR)/relayguard.bpf.o \
 	$(MANDIR)/man8/relayguardd.8 $(MANDIR)/man8/relayguardctl.8 \
 	$(MANDIR)/man5/relayguard.conf.5 $(UNITDIR)/relayguardd.service \
+	$(COMPLETIONDIR)/relayguardctl \
 	$(SYSCONFDIR)/tenants.d/example.conf.sample
 
 # install FILE DEST only if DEST does not exist yet.
@@ -49,6 +53,7 @@ install: all
 	$(Q)install -D -m 0644 tools/man/relayguardd.8 $(DESTDIR)$(MANDIR)/man8/relayguardd.8
 	$(Q)install -D -m 0644 tools/man/relayguardctl.8 $(DESTDIR)$(MANDIR)/man8/relayguardctl.8
 	$(Q)install -D -m 0644 tools/man/relayguard.conf.5 $(DESTDIR)$(MANDIR)/man5/relayguard.conf.5
+	$(Q)install -D -m 0644 tools/completion/relayguardctl $(DESTDIR)$(COMPLETIONDIR)/relayguardctl
 	$(Q)install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		tools/relayguardd.service > $(DESTDIR)$(UNITDIR)/relayguardd.service

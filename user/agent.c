@@ -196,13 +196,6 @@ static int agent_decide(void *ctx, const struct rg_policy_req *req, char *action
 	return 0;
 }
 
-static void agent_observe(void *ctx, uint64_t ns)
-{
-	struct rg_agent *a = ctx;
-
-	rg_hist_observe(&a->latency, (double)ns / 1e9);
-}
-
 /* ---- connection-rate sampling ------------------------------------------------------- */
 
 struct rate_walk {
@@ -587,8 +580,8 @@ int rg_agent_run(const char *config_path, bool debug)
 		.fail_mode = a.cfg->fail_mode,
 		.decide = agent_decide,
 		.decide_ctx = &a,
-		.observe = agent_observe,
-		.observe_ctx = &a,
+		.observe = rg_hist_observe_ns,
+		.observe_ctx = &a.latency,
 	};
 	err = rg_policy_server_new(&po, &a.policy);
 	if (err) {

@@ -2,7 +2,8 @@
 /*
  * agent_metrics.c: relayguardd's /metrics page in Prometheus text format: policy requests
  * and decisions from the engine, the policy server's connection counters and latency
- * histogram, the kernel's per-CPU counters (summed), map fill levels, reloads and errors.
+ * histogram, the kernel's per-CPU counters (summed), map fill levels, what is attached to
+ * each configured interface, reloads and errors.
  */
 #include <stdio.h>
 
@@ -51,6 +52,23 @@ static void kernel_metrics(struct rg_agent *a, struct rg_mbuf *o)
 	for (int i = 0; i < RG_BPF_NR_MAPS; i++)
 		rg_metric_sample(o, "relayguard_map_max_entries", fill[i].max_entries, "map",
 				 fill[i].name, (const char *)NULL);
+}
+
+/* Looked up through the pins at every scrape, so a program detached or replaced behind the
+ * agent's back (ip link set dev X xdp off, another loader) shows as 0 at once. */
+static void attach_metrics(struct rg_agent *a, struct rg_mbuf *o)
+{
+	rg_metric_family(o, "relayguard_interface_attached", "gauge",
+			 "1 if relayguard's program is attached to the configured interface.");
+	for (size_t i = 0; i < a->cfg->n_interfaces; i++) {
+		struct rg_bpf_iface_status st = { 0 };
+		int err = rg_bpf_iface_status(a->cfg->pin_dir, a->cfg->interfaces[i], &st);
+
+		rg_metric_sample(o, "relayguard_interface_attached",
+				 !err && st.kind != RG_BPF_NONE, "interface", a->cfg->interfaces[i],
+				 "attach", rg_bpf_attach_kind_str(err ? RG_BPF_NONE : st.kind),
+				 (const char *)NULL);
+	}
 }
 
 static void policy_metrics(struct rg_agent *a, struct rg_mbuf *o)
@@ -143,6 +161,7 @@ void rg_agent_metrics(void *ctx, struct rg_mbuf *o)
 	engine_metrics(a, o);
 	policy_metrics(a, o);
 	kernel_metrics(a, o);
+	attach_metrics(a, o);
 	rg_metric_counter(o, "relayguard_reloads_total", "Configuration reloads that took effect.",
 			  (double)a->reloads);
 	rg_metric_counter(o, "relayguard_reload_failures_total",

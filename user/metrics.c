@@ -221,6 +221,11 @@ void rg_hist_observe(struct rg_hist *h, double v)
 	h->sum += v;
 }
 
+void rg_hist_observe_ns(void *hist, uint64_t ns)
+{
+	rg_hist_observe(hist, (double)ns / 1e9);
+}
+
 void rg_hist_write(struct rg_mbuf *b, const char *name, const char *help,
 		   const struct rg_hist *h)
 {

@@ -59,6 +59,10 @@ int rg_hist_init(struct rg_hist *h, const double *le, size_t n);
 /* Buckets for policy decision latency in seconds: 50us .. 5s. */
 void rg_hist_init_latency(struct rg_hist *h);
 void rg_hist_observe(struct rg_hist *h, double v);
+/* One duration in nanoseconds into a histogram in seconds; hist is a struct rg_hist. Its
+ * signature is the policy server's observe hook (rg_policy_observe_fn), so the server
+ * records each answered request straight into the agent's histogram. */
+void rg_hist_observe_ns(void *hist, uint64_t ns);
 /* HELP/TYPE then name_bucket{le=...} (cumulative), name_sum, name_count. */
 void rg_hist_write(struct rg_mbuf *b, const char *name, const char *help,
 		   const struct rg_hist *h);

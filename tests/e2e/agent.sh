@@ -9,7 +9,8 @@
 # verdict listed with drops and expiry, unblock), kill -9 (the kernel keeps enforcing; the
 # pinned-map fallback lists the same rows as the agent did; restart restores restrictions
 # and verdicts), reload (good and bad, SIGHUP and relayguardctl), relayguardd -t, a
-# non-root control client, and the control socket out of descriptors (prlimit).
+# non-root control client, the control socket out of descriptors (prlimit), the metrics
+# tools/monitoring names, relayguardctl's completion, the attach-lost metric.
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -298,6 +299,11 @@ echo "$m" | grep -q '^relayguard_policy_requests_total{action="reject"} [1-9]' &
 	ok "metrics: reject count" || fail "metrics: reject count"
 echo "$m" | grep -q '^relayguard_kernel_dropped_total{verdict="block"} [1-9]' &&
 	ok "metrics: kernel block drops" || fail "metrics: kernel block drops"
+# tools/monitoring's metrics, and relayguardctl's completion, against this agent.
+. "$RG_ROOT/tests/helpers/monitoring_checks.sh"
+echo "$m" >"$D/metrics"
+metrics_named_exist "$D/metrics"
+completion_checks "$(dirname "$CTL")" "$D/control.sock" "$D/rg.conf"
 
 # Connection rate: a tenant with connection_rate_limit = 10/1m; its host opens 30
 # connections in a burst; the agent's sampler reads the kernel's estimate and throttles it.
@@ -318,6 +324,8 @@ expect_eq "host over connection_rate_limit throttled in the kernel (origin conn_
 	"$("$CTL" -c "$D/rg.conf" hosts --json | jq -r '.hosts[] | select(.address=="198.51.100.10/32") | "\(.verdict) \(.origin)"')"
 grep -q '"event":"host_throttled"' "$D/state/audit.log" && ok "audit log has the throttle" ||
 	fail "audit log has the throttle"
+
+attach_lost_check $RELAY "$PIN" r1
 
 rg_agent_stop
 grep -qi 'kernel keeps enforcing' "$D/agent.log" && ok "SIGTERM stops cleanly" || fail "SIGTERM stops cleanly"

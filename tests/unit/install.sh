@@ -38,7 +38,8 @@ for f in usr/sbin/relayguardd:755 usr/sbin/relayguardctl:755 \
 	usr/lib/relayguard/relayguard.bpf.o:644 usr/share/man/man8/relayguardd.8:644 \
 	usr/share/man/man8/relayguardctl.8:644 usr/share/man/man5/relayguard.conf.5:644 \
 	usr/lib/systemd/system/relayguardd.service:644 etc/relayguard/relayguard.conf:644 \
-	etc/relayguard/contoso.domains:644 etc/relayguard/tenants.d/example.conf.sample:644; do
+	etc/relayguard/contoso.domains:644 etc/relayguard/tenants.d/example.conf.sample:644 \
+	usr/share/bash-completion/completions/relayguardctl:644; do
 	p=${f%:*} want=${f#*:}
 	expect_eq "installed $p mode $want" "$want" "$(stat -c %a "$T/$p" 2>/dev/null)"
 done

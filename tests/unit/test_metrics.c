@@ -4,7 +4,10 @@
  * socket while the test drives the server's fd: status, content type, every line of the
  * page valid exposition format 0.0.4 with HELP/TYPE before samples, label escaping,
  * cumulative histogram buckets, 404/405 for other paths and methods, a stalled client not
- * blocking a scrape; and the text helpers and listen-string parsing on their own.
+ * blocking a scrape; the policy request duration histogram fed by the real policy server
+ * (every answered request observed once, fail_mode answers included, a malformed one not,
+ * a slow decision in a bucket above its duration); and the text helpers and listen-string
+ * parsing on their own.
  */
 #include <errno.h>
 #include <math.h>
@@ -18,12 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <arpa/inet.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "policy.h"
 
 struct fixture {
 	struct rg_metrics *m;
@@ -294,6 +300,118 @@ static void test_stalled_client(void **state)
 	close(stalled);
 }
 
+/* DUNNO, but -EIO for sender fail@... (answered per fail_mode) and a 3 ms decision for
+ * slow@... */
+static int duration_decide(void *ctx, const struct rg_policy_req *req, char *action,
+			   size_t len)
+{
+	const char *sender = rg_policy_req_find(req, "sender");
+	struct timespec ms3 = { 0, 3000000 };
+
+	if (sender && !strncmp(sender, "fail@", 5))
+		return -EIO;
+	if (sender && !strncmp(sender, "slow@", 5))
+		nanosleep(&ms3, NULL);
+	snprintf(action, len, "DUNNO");
+	return 0;
+}
+
+static void duration_source(void *ctx, struct rg_mbuf *b)
+{
+	rg_hist_write(b, "relayguard_policy_decision_duration_seconds", "Decision time.", ctx);
+}
+
+/* Sends text on a new connection to the policy socket, pumping the server until n replies
+ * (blank-line terminated) came back or the server closed; returns the replies seen. */
+static int policy_exchange(struct rg_policy_server *ps, const char *path, const char *text,
+			   int n)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[4096];
+	size_t got = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), replies = 0;
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(send(fd, text, strlen(text), MSG_NOSIGNAL), (ssize_t)strlen(text));
+	for (int i = 0; i < 500 && replies < n; i++) {
+		ssize_t r;
+
+		assert_true(rg_policy_server_dispatch(ps, 10) >= 0);
+		r = recv(fd, buf + got, sizeof(buf) - 1 - got, MSG_DONTWAIT);
+		if (r == 0)
+			break;
+		if (r > 0)
+			got += (size_t)r;
+		buf[got] = '\0';
+		replies = 0;
+		for (const char *p = buf; (p = strstr(p, "\n\n")); p += 2)
+			replies++;
+	}
+	close(fd);
+	return replies;
+}
+
+#define REQ(sender) "request=smtpd_access_policy\nprotocol_state=RCPT\n" \
+		    "client_address=192.0.2.7\nsender=" sender "\n\n"
+
+static void test_policy_duration(void **state)
+{
+	char dir[] = "/tmp/rg-metrics.XXXXXX", path[64], listen_s[80];
+	const char *listen_v[1] = { listen_s };
+	struct rg_policy_server *ps = NULL;
+	struct rg_policy_stats st;
+	struct rg_metrics *m = NULL;
+	struct rg_hist h;
+	static char resp[65536];
+	const char *p;
+	double sum;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/policy.sock", dir);
+	snprintf(listen_s, sizeof(listen_s), "unix:%s", path);
+	rg_hist_init_latency(&h);
+	struct rg_policy_server_opts o = {
+		.listen = listen_v, .n_listen = 1, .fail_mode = RG_FAIL_OPEN,
+		.decide = duration_decide, .observe = rg_hist_observe_ns, .observe_ctx = &h,
+	};
+	assert_int_equal(rg_policy_server_new(&o, &ps), 0);
+	assert_int_equal(rg_metrics_new("inet:127.0.0.1:0", &m), 0);
+	assert_int_equal(rg_metrics_add_source(m, duration_source, &h), 0);
+
+	/* Three pipelined on one connection, a fail_mode answer, a slow one, and a request
+	 * that is not one (no reply, not observed). */
+	assert_int_equal(policy_exchange(ps, path, REQ("a@x.example") REQ("b@x.example")
+					 REQ("c@x.example"), 3), 3);
+	assert_int_equal(policy_exchange(ps, path, REQ("fail@x.example"), 1), 1);
+	assert_int_equal(policy_exchange(ps, path, REQ("slow@x.example"), 1), 1);
+	assert_int_equal(policy_exchange(ps, path, "no equals sign\n\n", 1), 0);
+	rg_policy_server_get_stats(ps, &st);
+	assert_int_equal(st.requests, 5);
+	assert_int_equal(st.decide_failures, 1);
+	assert_int_equal(st.malformed, 1);
+
+	assert_int_equal(http(m, "GET", "/metrics", resp, sizeof(resp)), 200);
+	assert_non_null(strstr(resp, "# TYPE relayguard_policy_decision_duration_seconds "
+				     "histogram\n"));
+	assert_non_null(strstr(resp, "\nrelayguard_policy_decision_duration_seconds_count 5\n"));
+	assert_non_null(strstr(resp, "relayguard_policy_decision_duration_seconds_bucket"
+				     "{le=\"+Inf\"} 5\n"));
+	/* The 3 ms decision is above the 2.5 ms bound, so at most 4 are at or below it. */
+	p = strstr(resp, "relayguard_policy_decision_duration_seconds_bucket{le=\"0.0025\"} ");
+	assert_non_null(p);
+	assert_true(strtoull(strchr(p, ' ') + 1, NULL, 10) <= 4);
+	p = strstr(resp, "\nrelayguard_policy_decision_duration_seconds_sum ");
+	assert_non_null(p);
+	sum = strtod(strchr(p + 1, ' ') + 1, NULL);
+	assert_true(sum >= 0.003);
+
+	rg_metrics_free(m);
+	rg_policy_server_free(ps);
+	rmdir(dir);
+}
+
 static void test_listen_strings(void **state)
 {
 	static const char *bad[] = {
@@ -372,6 +490,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_histogram_cumulative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_paths_and_methods, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_client, setup, teardown),
+		cmocka_unit_test(test_policy_duration),
 		cmocka_unit_test(test_listen_strings),
 		cmocka_unit_test(test_helpers),
 	};
