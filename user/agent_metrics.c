@@ -66,7 +66,7 @@ static void attach_metrics(struct rg_agent *a, struct rg_mbuf *o)
 
 		rg_metric_sample(o, "relayguard_interface_attached",
 				 !err && st.kind != RG_BPF_NONE, "interface", a->cfg->interfaces[i],
-				 "attach", rg_bpf_attach_kind_str(err ? RG_BPF_NONE : st.kind),
+				 "attach", rg_attach_kind_name(err ? RG_BPF_NONE : st.kind),
 				 (const char *)NULL);
 	}
 }
