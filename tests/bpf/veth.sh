@@ -285,8 +285,10 @@ wait $est
 expect_eq "the established connection still carries data after the block" 0 $?
 
 # ---- enforcement outlives the loader (kill -9) ----
-loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode auto --hold \
-	>"$TMP/hold.out" 2>&1 &
+# nsenter execs the loader, so $! is the loader itself (the loader() function would put a
+# subshell there: killing it left the loader holding, with the suite's lock fd inherited).
+nsenter --net=/run/netns/$NSR "$LOADER" attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 \
+	--iface rgl-r2 --mode auto --hold >"$TMP/hold.out" 2>&1 &
 HOLD_PIDS+=($!)
 for _ in $(seq 100); do grep -q holding "$TMP/hold.out" && break; sleep 0.1; done
 check "loader holding the program" grep -q holding "$TMP/hold.out"
