@@ -55,7 +55,7 @@ stats() { # FILE: "median p99" (nearest rank) of the numbers in FILE, in ms
 }
 
 # ---- relayguard ------------------------------------------------------------------------
-rg_agent_conf attach_mode=auto smtp_ports=25 mode=enforce host_prefix_v4=32 <<EOF
+rg_agent_conf interfaces=rx0 attach_mode=auto smtp_ports=25 mode=enforce host_prefix_v4=32 <<EOF
 [limits]
 unregistered_limit = 1
 unregistered_window = 1h

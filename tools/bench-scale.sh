@@ -31,7 +31,8 @@ write_conf() { # HOSTS [TENANT-FILE]
 		echo "include = $2"
 	else
 		printf '[tenant t]\nconnectors = 198.51.100.0/24\naccepted_domains = t.example\n'
-	fi | rg_agent_conf attach_mode=auto host_table_size="$1" flow_table_size=262144
+	fi | rg_agent_conf interfaces=sc0 attach_mode=auto host_table_size="$1" \
+		flow_table_size=262144
 }
 
 start_agent() {
