@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(
 	# build
 	clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool
-	libinih-dev libidn2-dev libjson-c-dev libmicrohttpd-dev linux-libc-dev
+	libinih-dev libidn2-dev libjson-c-dev libmicrohttpd-dev libsystemd-dev linux-libc-dev
 	# tests
 	libcmocka-dev iproute2 util-linux procps python3 curl jq socat man-db
 	# lab, demo and benchmarks

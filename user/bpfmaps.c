@@ -476,8 +476,9 @@ static int attach_xdp_new(unsigned ifindex, const char *ifname, int prog_fd,
 		       "generic" : "native", ifname, strerror(-err));
 		return err;
 	}
-	pr_info("attached %s XDP to %s", lo.flags == XDP_FLAGS_SKB_MODE ? "generic" : "native",
-		ifname);
+	pr_info("attached %s XDP to %s (prog id %u)",
+		lo.flags == XDP_FLAGS_SKB_MODE ? "generic" : "native", ifname,
+		prog_id_of_fd(prog_fd));
 	return 0;
 }
 
