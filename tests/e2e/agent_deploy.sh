@@ -8,7 +8,8 @@
 # refused naming the running pid, and the first agent's program, sockets and operator
 # block stay. systemd readiness: READY=1 reaches NOTIFY_SOCKET (a datagram socket this
 # suite listens on) only once the policy socket answers; STOPPING=1 on SIGTERM, and the
-# socket files are gone after a clean stop. The start log names each attach once.
+# socket files are gone after a clean stop; RELOADING=1 and READY=1 around a reload. The
+# start log names each attach once, and counts one tenant in the singular.
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -133,6 +134,15 @@ grep -q "1 tenant," "$D/a.log" && ok "the start line says 1 tenant" ||
 grep -q "MHD_OPTION_EXTERNAL_LOGGER" "$D/a.log" &&
 	fail "libmicrohttpd complains about its options" || ok "libmicrohttpd takes its options quietly"
 first=$(prog_id)
+expect_eq "relayguardd -t counts in the singular" "$D/a.conf: OK: 1 tenant, 1 connector" \
+	"$("$AGENT" -t -c "$D/a.conf")"
+
+# A reload is bracketed for systemd: RELOADING=1, then READY=1 again.
+kill -HUP "$AGENT_PID"
+for _ in $(seq 50); do [ "$(grep -c '^READY=1' "$D/notify.log")" -ge 2 ] && break; sleep 0.1; done
+expect_eq "SIGHUP: RELOADING=1, then READY=1 with the policy socket answering" \
+	"RELOADING=1 READY=1 | action=DUNNO" \
+	"$(sed -n '/^RELOADING=1/,/^READY=1/p' "$D/notify.log" | sed 's/^RELOADING=1 .*/RELOADING=1/' | tr '\n' ' ' | sed 's/ $//')"
 
 check "operator blocks c1" "$CTL" -c "$D/a.conf" block host 192.0.2.10
 ! connects && ok "blocked c1 cannot connect" || fail "blocked c1 cannot connect"
