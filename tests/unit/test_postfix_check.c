@@ -43,6 +43,15 @@ static struct rg_pf_report run(const char *main_text, const char *master, const 
 	return r;
 }
 
+/* Finding i is about service svc, with that problem. */
+static void finding_is(const struct rg_pf_report *r, size_t i, const char *svc,
+		       enum rg_pf_problem problem)
+{
+	assert_true(i < r->n_findings);
+	assert_string_equal(r->findings[i].service, svc);
+	assert_int_equal(r->findings[i].problem, problem);
+}
+
 static void test_good(void **st)
 {
 	struct rg_pf_report r = run(MAIN_HEAD "smtpd_recipient_restrictions = " POLICY
@@ -68,12 +77,10 @@ static void test_bypassed_submission(void **st)
 
 	assert_int_equal(r.n_services, 3);
 	assert_int_equal(r.n_findings, 3);
-	assert_string_equal(r.findings[0].service, "submission");
+	finding_is(&r, 0, "submission", RG_PF_NO_POLICY);
 	assert_int_equal(r.findings[0].port, 587);
-	assert_int_equal(r.findings[0].problem, RG_PF_NO_POLICY);
-	assert_string_equal(r.findings[1].service, "smtps");
+	finding_is(&r, 1, "smtps", RG_PF_PERMIT_FIRST);
 	assert_int_equal(r.findings[1].port, 465);
-	assert_int_equal(r.findings[1].problem, RG_PF_PERMIT_FIRST);
 	assert_string_equal(r.findings[1].param, "smtpd_recipient_restrictions");
 	assert_string_equal(r.findings[1].detail, "permit_mynetworks");
 	/* Without its own default_action the check inherits Postfix's 451. */
@@ -99,8 +106,7 @@ static void test_default_action(void **st)
 				    "check_policy_service {inet:127.0.0.1:10040,default_action=dunno}\n");
 
 	assert_int_equal(r.n_findings, 1);
-	assert_string_equal(r.findings[0].service, "smtp");
-	assert_int_equal(r.findings[0].problem, RG_PF_DEFAULT_ACTION);
+	finding_is(&r, 0, "smtp", RG_PF_DEFAULT_ACTION);
 	assert_string_equal(r.findings[0].detail, "450 4.7.1 try later");
 	rg_pf_report_free(&r);
 }
@@ -118,10 +124,8 @@ static void test_relay_list_and_other_servers(void **st)
 				    "unix:/var/spool/postfix/private/relayguard2\n");
 
 	assert_int_equal(r.n_findings, 2);
-	assert_string_equal(r.findings[0].service, "submission");
-	assert_int_equal(r.findings[0].problem, RG_PF_NO_POLICY);
-	assert_string_equal(r.findings[1].service, "smtps");
-	assert_int_equal(r.findings[1].problem, RG_PF_NO_POLICY);
+	finding_is(&r, 0, "submission", RG_PF_NO_POLICY);
+	finding_is(&r, 1, "smtps", RG_PF_NO_POLICY);
 	rg_pf_report_free(&r);
 }
 
