@@ -40,6 +40,13 @@ INSTALLED := $(SBINDIR)/relayguardd $(SBINDIR)/relayguardctl $(LIBDIR)/relayguar
 	$(COMPLETIONDIR)/relayguardctl \
 	$(SYSCONFDIR)/tenants.d/example.conf.sample
 
+# Directories install may create. It writes down in CREATED_DIRS each one it created (with
+# the parents it created), merged with an earlier install's list; uninstall removes those
+# when empty, deepest first. Directories that were there before (/usr/local/sbin) stay.
+INSTALL_DIRS := $(SBINDIR) $(LIBDIR) $(MANDIR)/man8 $(MANDIR)/man5 $(UNITDIR) \
+	$(SYSCONFDIR)/tenants.d
+CREATED_DIRS = $(DESTDIR)$(LIBDIR)/installed-dirs
+
 # install FILE DEST only if DEST does not exist yet.
 install_new = [ -e $(2) ] || install -D -m 0644 $(1) $(2)
 
@@ -47,6 +54,11 @@ install_new = [ -e $(2) ] || install -D -m 0644 $(1) $(2)
 
 install: all
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX) $(DESTDIR)$(SYSCONFDIR))
+	$(Q)new=$$(for d in $(INSTALL_DIRS); do \
+		while [ -n "$$d" ] && [ ! -d "$(DESTDIR)$$d" ]; do echo "$$d"; d=$${d%/*}; done; \
+	done); install -d -m 0755 $(DESTDIR)$(LIBDIR) && \
+	{ cat $(CREATED_DIRS) 2>/dev/null; [ -z "$$new" ] || printf '%s\n' $$new; } | \
+		sort -u >$(CREATED_DIRS).new && mv $(CREATED_DIRS).new $(CREATED_DIRS)
 	$(Q)install -D -m 0755 $(BUILD)/relayguardd $(DESTDIR)$(SBINDIR)/relayguardd
 	$(Q)install -D -m 0755 $(BUILD)/relayguardctl $(DESTDIR)$(SBINDIR)/relayguardctl
 	$(Q)install -D -m 0644 $(BUILD)/bpf/relayguard.bpf.o $(DESTDIR)$(LIBDIR)/relayguard.bpf.o
@@ -66,5 +78,7 @@ install: all
 
 # Removes what install put there but the configuration; directories only when empty.
 uninstall:
-	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	$(Q)dirs=$$(sort -r $(CREATED_DIRS) 2>/dev/null); \
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED)) $(CREATED_DIRS); \
+	for d in $$dirs; do rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
 	$(Q)rmdir $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SYSCONFDIR)/tenants.d 2>/dev/null || true

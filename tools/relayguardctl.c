@@ -44,6 +44,10 @@
  *     -> tenant, state, until
  *   reload        {"cmd":"reload"}  -> tenants (count); on failure "errors":["FILE:LINE: ..."]
  *   detach [--purge]  (no request: refused while relayguardd runs; uses the pinned links)
+ *   check-postfix [--postfix-config DIR]  (no request: runs postconf; user/postfix_check.h)
+ *     -> ok, services_checked, findings [{service, type, port, problem ("no_policy_check"|
+ *        "permit_before_policy"|"default_action"), parameter, detail, message}]; exit 1
+ *        when there are findings
  */
 #include <errno.h>
 #include <getopt.h>
@@ -67,6 +71,7 @@
 #include "control_client.h"
 #include "hosts.h"
 #include "log.h"
+#include "postfix_check.h"
 
 enum {
 	EXIT_OK = 0,
@@ -1155,6 +1160,89 @@ static int do_detach(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int postfix_opt_cb(int opt, const char *arg, void *ctx)
+{
+	*(const char **)ctx = arg;
+	return -1;
+}
+
+/* Every smtpd service on a port in smtp_ports must ask relayguard before any permit. */
+static int do_check_postfix(int argc, char **argv)
+{
+	const struct cmd *c = find_cmd("check-postfix");
+	static const struct option extra[] = {
+		{ "postfix-config", required_argument, NULL, 'P' },
+	};
+	const char *dir = NULL;
+	struct opt_ctx oc = { .cmd = c, .cb = postfix_opt_cb, .ctx = &dir };
+	struct rg_pf_input in;
+	struct rg_pf_report r;
+	struct rg_config *cfg;
+	char line[512];
+	int first, ret, err;
+
+	ret = parse_opts(argc, argv, extra, 1, &oc, &first);
+	if (ret >= 0)
+		return ret;
+	if (first != argc)
+		return usage_error(c, "takes no arguments");
+	cfg = config();
+	if (!cfg) {
+		errx_msg("check-postfix needs policy_listen and smtp_ports (-c FILE)");
+		return EXIT_USAGE;
+	}
+	err = rg_pf_read(dir, &in);
+	if (err) {
+		errx_msg("check-postfix: %s", err == -ENOENT ? "postconf not found (is Postfix "
+			 "installed?)" : err == -EIO ? "postconf failed" : strerror(-err));
+		return EXIT_AGENT;
+	}
+	err = rg_pf_check(&in, (const char *const *)cfg->policy_listen, cfg->n_policy_listen,
+			  cfg->smtp_ports, cfg->n_smtp_ports, &r);
+	rg_pf_input_free(&in);
+	if (err) {
+		errx_msg("check-postfix: %s", strerror(-err));
+		return EXIT_AGENT;
+	}
+	if (g.json) {
+		json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+		json_object_object_add(o, "ok", json_object_new_boolean(!r.n_findings));
+		json_object_object_add(o, "services_checked",
+				       json_object_new_int64((int64_t)r.n_services));
+		for (size_t i = 0; i < r.n_findings; i++) {
+			const struct rg_pf_finding *f = &r.findings[i];
+			json_object *fo = json_object_new_object();
+
+			rg_pf_finding_format(f, line, sizeof(line));
+			json_object_object_add(fo, "service", json_object_new_string(f->service));
+			json_object_object_add(fo, "type", json_object_new_string(f->type));
+			json_object_object_add(fo, "port", json_object_new_int((int)f->port));
+			json_object_object_add(fo, "problem",
+					       json_object_new_string(rg_pf_problem_name(f->problem)));
+			json_object_object_add(fo, "parameter", f->param[0] ?
+					       json_object_new_string(f->param) : NULL);
+			json_object_object_add(fo, "detail", f->detail[0] ?
+					       json_object_new_string(f->detail) : NULL);
+			json_object_object_add(fo, "message", json_object_new_string(line));
+			json_object_array_add(a, fo);
+		}
+		json_object_object_add(o, "findings", a);
+		print_json(o);
+		json_object_put(o);
+	} else if (!r.n_findings) {
+		printf("%zu smtpd service%s on smtp_ports ask relayguard before any permit\n",
+		       r.n_services, r.n_services == 1 ? "" : "s");
+	}
+	for (size_t i = 0; !g.json && i < r.n_findings; i++) {
+		rg_pf_finding_format(&r.findings[i], line, sizeof(line));
+		printf("%s\n", line);
+	}
+	ret = r.n_findings ? EXIT_AGENT : EXIT_OK;
+	rg_pf_report_free(&r);
+	return ret;
+}
+
 static void usage(FILE *f);
 
 static int do_help(int argc, char **argv)
@@ -1191,6 +1279,8 @@ static const struct cmd cmds[] = {
 	{ "detach", do_detach, "detach [--purge]",
 	  "with the agent stopped: remove the program from the interfaces (--purge: and the "
 	  "maps)" },
+	{ "check-postfix", do_check_postfix, "check-postfix [--postfix-config DIR] [--json]",
+	  "report smtpd services on smtp_ports that do not ask relayguard before any permit" },
 	{ "help", do_help, "help [COMMAND]", "this text, or one command's" },
 };
 

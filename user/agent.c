@@ -19,9 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "agent.h"
 #include "audit.h"
 #include "clock.h"
+#include "dirlock.h"
 #include "gcra.h"
 #include "log.h"
 #include "mkdirs.h"
@@ -246,7 +249,31 @@ static void warn_restart_only(const struct rg_config *o, const struct rg_config 
 	pr_warn("reload: [agent] %s change only on restart; the running values stay", list);
 }
 
+/* systemd's readiness protocol (Type=notify): a no-op without NOTIFY_SOCKET. A lost
+ * message only makes systemd wait; it changes nothing in the agent. */
+static void notify_systemd(const char *state)
+{
+	int err = sd_notify(0, state);
+
+	if (err < 0)
+		pr_warn("sd_notify %s: %s", state, strerror(-err));
+}
+
+static int reload(struct rg_agent *a, struct rg_config_errors *errs);
+
+/* RELOADING=1 ... READY=1 around every reload, refused or not, so systemctl reload waits
+ * for the outcome whichever way it was asked for (SIGHUP or the control socket). */
 int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
+{
+	int err;
+
+	notify_systemd("RELOADING=1");
+	err = reload(a, errs);
+	notify_systemd("READY=1");
+	return err;
+}
+
+static int reload(struct rg_agent *a, struct rg_config_errors *errs)
 {
 	struct rg_config_errors local = { 0 };
 	struct rg_config *n = NULL;
@@ -277,7 +304,8 @@ int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
 	a->cfg = n;
 	rg_log_set_level(n->log_level);
 	a->reloads++;
-	pr_info("reloaded %s: %zu tenants", a->config_path, n->n_tenants);
+	pr_info("reloaded %s: %zu tenant%s", a->config_path, n->n_tenants,
+		n->n_tenants == 1 ? "" : "s");
 	rg_agent_save_state(a);
 	return 0;
 }
@@ -343,6 +371,7 @@ static void on_signal(struct rg_agent *a)
 		case SIGTERM:
 		case SIGINT:
 			pr_info("signal %u: stopping; the kernel keeps enforcing", si.ssi_signo);
+			notify_systemd("STOPPING=1");
 			a->stop = true;
 			break;
 		default:
@@ -361,6 +390,36 @@ static void on_timer(struct rg_agent *a)
 	sample_conn_rates(a);
 	if (a->state_dirty)
 		rg_agent_save_state(a);
+}
+
+/* One agent per pin_dir and per state_dir: a second one would replace the running one's
+ * program in the pinned link (bpf_link_update) with its own settings and write the same
+ * state file. Both locks are taken before anything touches the kernel or the state, and
+ * held (fds[]) until the process exits. */
+static int lock_dirs(const struct rg_config *c, int fds[2])
+{
+	const char *keys[2] = { "state_dir", "pin_dir" };
+	const char *dirs[2] = { c->state_dir, c->pin_dir };
+	pid_t pid;
+	int err;
+
+	for (int i = 0; i < 2; i++) {
+		err = rg_dirlock_acquire(dirs[i], &fds[i], &pid);
+		if (err == -EBUSY && pid == getpid())
+			continue; /* the same directory twice: already ours */
+		if (err == -EBUSY && pid > 0) {
+			pr_err("another relayguardd (pid %d) runs on %s %s: not started", (int)pid,
+			       keys[i], dirs[i]);
+		} else if (err == -EBUSY) {
+			pr_err("another process holds the lock on %s %s: not started", keys[i],
+			       dirs[i]);
+		} else if (err) {
+			pr_err("cannot lock %s %s: %s", keys[i], dirs[i], strerror(-err));
+		}
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 static int start_bpf(struct rg_agent *a)
@@ -383,16 +442,11 @@ static int start_bpf(struct rg_agent *a)
 	int err;
 
 	rg_bpf_hook_libbpf_log();
-	err = rg_bpf_attach(&o, &a->bpf);
+	err = rg_bpf_attach(&o, &a->bpf); /* logs each attach with its program id */
 	if (err)
 		return err;
 	if (!rg_bpf_iface_status(c->pin_dir, c->interfaces[0], &st))
 		a->prog_id = st.prog_id;
-	for (size_t i = 0; i < c->n_interfaces; i++) {
-		if (!rg_bpf_iface_status(c->pin_dir, c->interfaces[i], &st))
-			pr_info("attached to %s (%s), program id %u", c->interfaces[i],
-				rg_attach_kind_name(st.kind), st.prog_id);
-	}
 	return 0;
 }
 
@@ -474,6 +528,7 @@ int rg_agent_run(const char *config_path, bool debug)
 {
 	struct rg_agent a = { .config_path = config_path, .epfd = -1, .sigfd = -1, .timerfd = -1 };
 	struct rg_config_errors errs = { 0 };
+	int locks[2] = { -1, -1 };
 	sigset_t mask;
 	int err;
 
@@ -515,6 +570,9 @@ int rg_agent_run(const char *config_path, bool debug)
 		pr_err("cannot create state_dir %s: %s", a.cfg->state_dir, strerror(-err));
 		goto out;
 	}
+	err = lock_dirs(a.cfg, locks);
+	if (err)
+		goto out;
 	err = rg_audit_open(a.cfg->audit_log, &a.audit);
 	if (err) {
 		pr_err("cannot open audit log %s: %s", a.cfg->audit_log, strerror(-err));
@@ -607,9 +665,12 @@ int rg_agent_run(const char *config_path, bool debug)
 	else
 		pr_info("capabilities dropped: keeping CAP_BPF only");
 
-	pr_info("relayguardd running: %zu tenants, mode %s, %zu policy listener(s)",
-		a.cfg->n_tenants, rg_mode_name(a.cfg->mode),
+	pr_info("relayguardd %s running: %zu tenant%s, mode %s, %zu policy listener(s)",
+		RG_VERSION, a.cfg->n_tenants, a.cfg->n_tenants == 1 ? "" : "s",
+		rg_mode_name(a.cfg->mode),
 		a.cfg->n_policy_listen);
+	/* Maps attached and pinned, every socket listening: Postfix may start now. */
+	notify_systemd("READY=1");
 
 	while (!a.stop) {
 		struct epoll_event evs[16];
@@ -645,5 +706,8 @@ int rg_agent_run(const char *config_path, bool debug)
 	err = 0;
 out:
 	agent_free(&a);
+	for (int i = 0; i < 2; i++)
+		if (locks[i] >= 0)
+			close(locks[i]);
 	return err;
 }

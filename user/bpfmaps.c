@@ -477,8 +477,9 @@ static int attach_xdp_new(unsigned ifindex, const char *ifname, int prog_fd,
 		       ifname, strerror(-err));
 		return err;
 	}
-	pr_info("attached %s XDP to %s", rg_attach_mode_name(lo.flags == XDP_FLAGS_SKB_MODE ?
-		RG_ATTACH_GENERIC : RG_ATTACH_NATIVE), ifname);
+	pr_info("attached %s XDP to %s (prog id %u)", rg_attach_mode_name(
+		lo.flags == XDP_FLAGS_SKB_MODE ? RG_ATTACH_GENERIC : RG_ATTACH_NATIVE), ifname,
+		prog_id_of_fd(prog_fd));
 	return 0;
 }
 

@@ -8,6 +8,7 @@
  *   relayguardd [-f] [-c FILE]     run (-f: foreground, log to stderr)
  *   relayguardd -t [-c FILE]       check the configuration: 0, or FILE:LINE: reason lines
  *                                  (FILE:LINE: warning: lines alone keep 0)
+ *   relayguardd -V | --version     print the version
  *
  * Exit status: 0 clean stop, 1 runtime failure, 2 usage, 78 bad configuration.
  */
@@ -36,7 +37,8 @@ static void usage(FILE *f)
 		   "  -t       check the configuration and exit (0 good)\n"
 		   "  -f       stay in the foreground, log to stderr\n"
 		   "  -d       debug logging\n"
-		   "  -h       this help\n",
+		   "  -V, --version  print the version and exit\n"
+		   "  -h, --help     this help\n",
 		   RG_DEFAULT_CONFIG);
 }
 
@@ -56,8 +58,10 @@ static int check_config(const char *path)
 	/* Warnings do not refuse the file: they go to stderr and the exit status stays 0. */
 	for (size_t i = 0; i < cfg->warnings.n; i++)
 		fprintf(stderr, "%s\n", cfg->warnings.msgs[i]);
-	printf("%s: OK: %zu tenants, %zu connectors\n", path, cfg->n_tenants,
-	       rg_lpm_count(cfg->connectors));
+	size_t nc = rg_lpm_count(cfg->connectors);
+
+	printf("%s: OK: %zu tenant%s, %zu connector%s\n", path, cfg->n_tenants,
+	       cfg->n_tenants == 1 ? "" : "s", nc, nc == 1 ? "" : "s");
 	rg_config_free(cfg);
 	return 0;
 }
@@ -66,9 +70,14 @@ int main(int argc, char **argv)
 {
 	const char *path = RG_DEFAULT_CONFIG;
 	bool test_only = false, foreground = false, debug = false;
+	static const struct option longopts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c;
 
-	while ((c = getopt(argc, argv, "c:tfdh")) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tfdhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
@@ -85,6 +94,9 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			printf("relayguardd %s\n", RG_VERSION);
+			return 0;
 		default:
 			usage(stderr);
 			return 2;
@@ -97,7 +109,7 @@ int main(int argc, char **argv)
 	if (test_only)
 		return check_config(path);
 
-	/* Without -f we still do not fork: systemd (Type=simple) and the lab supervise us;
+	/* Without -f we still do not fork: systemd (Type=notify) and the lab supervise us;
 	 * the difference is where logs go. */
 	if (!foreground)
 		rg_log_use_syslog("relayguardd");

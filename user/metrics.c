@@ -369,8 +369,10 @@ int rg_metrics_new(const char *listen_s, struct rg_metrics **out)
 	m->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
 				(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 				0, NULL, NULL, on_request, m,
-				MHD_OPTION_LISTEN_SOCKET, lfd,
+				/* First: libmicrohttpd logs about the options that precede it
+				 * to stderr, raw, and says so. */
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_LISTEN_SOCKET, lfd,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,

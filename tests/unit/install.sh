@@ -84,4 +84,6 @@ grep -q "edited by the operator" "$T/etc/relayguard/relayguard.conf" &&
 for d in usr/lib/relayguard etc/relayguard/tenants.d; do
 	[ ! -e "$T/$d" ] && ok "uninstall removes the empty $d" || fail "uninstall removes $d"
 done
+expect_eq "uninstall leaves no empty directory that install created" "" \
+	"$(cd "$T" && find . -mindepth 1 -type d -empty | sort | tr '\n' ' ')"
 done_testing

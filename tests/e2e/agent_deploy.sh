@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# agent_deploy.sh: what a deployment relies on, with the real relayguardd and its kernel
+# side in namespaces this suite creates (rgdp-relay, rgdp-c1; one veth; no default route;
+# torn down on exit). One agent per pin_dir and state_dir: a second start on the same
+# pin_dir with other smtp_ports, one on the same state_dir, and an identical one are all
+# refused naming the running pid, and the first agent's program, sockets and operator
+# block stay. systemd readiness: READY=1 reaches NOTIFY_SOCKET (a datagram socket this
+# suite listens on) only once the policy socket answers; STOPPING=1 on SIGTERM, and the
+# socket files are gone after a clean stop; RELOADING=1 and READY=1 around a reload. The
+# start log names each attach once, and counts one tenant in the singular.
+set -u
+. "$(dirname "$0")/../lib.sh"
+
+P=rgdp
+RELAY=$P-relay C1=$P-c1
+D=$(mktemp -d /tmp/rg-deploy.XXXXXX)
+PIN=/sys/fs/bpf/$P-$$
+AGENT=$RG_ROOT/$BUILD/relayguardd
+CTL=$RG_ROOT/$BUILD/relayguardctl
+PIDS=()
+AGENT_PID=
+
+cleanup() {
+	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	"$CTL" -c "$D/a.conf" detach --purge >/dev/null 2>&1
+	rm -rf "$PIN" "$PIN-other"
+	for n in $RELAY $C1; do ip netns del "$n" 2>/dev/null; done
+	rm -rf "$D"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+for n in $RELAY $C1; do ip netns del "$n" 2>/dev/null; ip netns add "$n" || exit 1; done
+ip link add r1 netns $RELAY type veth peer name e0 netns $C1
+ip -n $RELAY addr add 192.0.2.1/24 dev r1
+ip -n $C1 addr add 192.0.2.10/24 dev e0
+for n in $RELAY $C1; do
+	ip -n $n link set lo up
+	ip -n $n link set "$([ $n = $RELAY ] && echo r1 || echo e0)" up
+done
+routes=$(for n in $RELAY $C1; do ip -n $n route show default; ip -n $n -6 route show default; done)
+expect_eq "no namespace has a default route" "" "$routes"
+
+# An SMTP-port listener in the relay namespace, bounded in time.
+nsenter --net=/run/netns/$RELAY timeout 300 python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("192.0.2.1", 25)); s.listen(64)
+while True:
+    c, _ = s.accept(); c.close()
+' &
+PIDS+=($!)
+
+# The systemd side of NOTIFY_SOCKET: each datagram is written down with whether the
+# agent's policy socket answered a request at the moment it arrived.
+timeout 300 python3 -c '
+import socket, sys
+d = sys.argv[1]
+n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); n.bind(d + "/notify.sock")
+out = open(d + "/notify.log", "w", buffering=1)
+req = b"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.10\nsender=a@contoso.example\ninstance=n1\n\n"
+while True:
+    msg = n.recv(4096).decode()
+    try:
+        p = socket.socket(socket.AF_UNIX); p.settimeout(2); p.connect(d + "/a/policy.sock")
+        p.sendall(req); answer = p.recv(512).decode().split("\n")[0]; p.close()
+    except Exception as e:
+        answer = "no answer (%s)" % type(e).__name__
+    for line in msg.split("\n"):
+        out.write("%s | %s\n" % (line, answer))
+' "$D" &
+PIDS+=($!)
+for _ in $(seq 50); do [ -S "$D/notify.sock" ] && break; sleep 0.1; done
+
+# conf NAME PIN STATE PORTS: an agent configuration; sockets under $D/NAME.
+conf() {
+	mkdir -p "$D/$1"
+	cat >"$D/$1.conf" <<EOC
+[agent]
+interfaces = r1
+attach_mode = native
+smtp_ports = $4
+policy_listen = unix:$D/$1/policy.sock
+control_socket = $D/$1/control.sock
+metrics_listen = inet:127.0.0.1:9434
+state_dir = $3
+pin_dir = $2
+mode = enforce
+
+[tenant contoso]
+connectors = 192.0.2.0/24
+accepted_domains = contoso.example
+EOC
+}
+
+# connects: does a TCP connect from c1 to the relay's port 25 succeed within 2 s?
+connects() {
+	nsenter --net=/run/netns/$C1 python3 -c '
+import socket, sys
+s = socket.socket(); s.settimeout(2)
+try:
+    s.connect(("192.0.2.1", 25)); sys.exit(0)
+except Exception:
+    sys.exit(1)'
+}
+
+prog_id() { ip -n $RELAY -j link show r1 | jq -r '.[0].xdp.prog.id // empty'; }
+
+conf a "$PIN" "$D/state" "25"
+conf other_ports "$PIN" "$D/state-other" "2525"
+conf same_state "$PIN-other" "$D/state" "25"
+sed -i 's/9434/9435/' "$D/other_ports.conf" "$D/same_state.conf"
+
+NOTIFY_SOCKET=$D/notify.sock nsenter --net=/run/netns/$RELAY "$AGENT" -f -c "$D/a.conf" \
+	>"$D/a.log" 2>&1 &
+AGENT_PID=$!
+for _ in $(seq 100); do grep -q '^READY=1' "$D/notify.log" 2>/dev/null && break; sleep 0.1; done
+expect_eq "READY=1 arrives once the policy socket answers" "READY=1 | action=DUNNO" \
+	"$(grep -m1 '^READY=1' "$D/notify.log")"
+if ! kill -0 "$AGENT_PID" 2>/dev/null || [ -z "$(prog_id)" ]; then
+	fail "first relayguardd runs with its program on r1"
+	sed 's/^/#   /' "$D/a.log"
+	done_testing
+	exit 1
+fi
+ok "first relayguardd runs with its program on r1"
+expect_eq "each attach is logged once" "1" "$(grep -c 'XDP to r1' "$D/a.log")"
+grep -q "1 tenant," "$D/a.log" && ok "the start line says 1 tenant" ||
+	fail "the start line says 1 tenant: $(grep running "$D/a.log")"
+grep -q "MHD_OPTION_EXTERNAL_LOGGER" "$D/a.log" &&
+	fail "libmicrohttpd complains about its options" || ok "libmicrohttpd takes its options quietly"
+first=$(prog_id)
+expect_eq "relayguardd -t counts in the singular" "$D/a.conf: OK: 1 tenant, 1 connector" \
+	"$("$AGENT" -t -c "$D/a.conf")"
+
+# A reload is bracketed for systemd: RELOADING=1, then READY=1 again.
+kill -HUP "$AGENT_PID"
+for _ in $(seq 50); do [ "$(grep -c '^READY=1' "$D/notify.log")" -ge 2 ] && break; sleep 0.1; done
+expect_eq "SIGHUP: RELOADING=1, then READY=1 with the policy socket answering" \
+	"RELOADING=1 READY=1 | action=DUNNO" \
+	"$(sed -n '/^RELOADING=1/,/^READY=1/p' "$D/notify.log" | sed 's/^RELOADING=1 .*/RELOADING=1/' | tr '\n' ' ' | sed 's/ $//')"
+
+check "operator blocks c1" "$CTL" -c "$D/a.conf" block host 192.0.2.10
+! connects && ok "blocked c1 cannot connect" || fail "blocked c1 cannot connect"
+
+# second NAME DESC: a second agent with configuration NAME is refused, naming the pid.
+second() {
+	local rc=0 out
+	out=$(timeout 20 nsenter --net=/run/netns/$RELAY "$AGENT" -f -c "$D/$1.conf" 2>&1) || rc=$?
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ok "$2: refused (exit $rc)" ||
+		fail "$2: refused (exit $rc)"
+	echo "$out" | grep -q "another relayguardd (pid $AGENT_PID) runs on" &&
+		ok "$2: the refusal names pid $AGENT_PID" ||
+		{ fail "$2: the refusal names pid $AGENT_PID"; echo "$out" | sed 's/^/#   /'; }
+	echo "$out" | grep -qi "attached\|replaced" &&
+		fail "$2: touched the interface" || ok "$2: did not touch the interface"
+	expect_eq "$2: the first agent's program is still on r1" "$first" "$(prog_id)"
+	! connects && ok "$2: blocked c1 still cannot connect" ||
+		fail "$2: blocked c1 still cannot connect"
+	kill -0 "$AGENT_PID" 2>/dev/null && ok "$2: the first agent still runs" ||
+		fail "$2: the first agent still runs"
+}
+second other_ports "same pin_dir, other smtp_ports"
+second same_state "same state_dir, other pin_dir"
+[ ! -e "$PIN-other/link_r1" ] && ok "the refused agent pinned nothing" ||
+	fail "the refused agent pinned nothing"
+second a "identical second start"
+check "the first agent's control socket still answers" "$CTL" -c "$D/a.conf" status
+[ -S "$D/a/policy.sock" ] && ok "the first agent's policy socket is still there" ||
+	fail "the first agent's policy socket is still there"
+
+# A clean stop: STOPPING=1, exit 0, the socket files removed, the kernel keeps enforcing.
+kill -TERM "$AGENT_PID"
+timeout 20 tail --pid="$AGENT_PID" -f /dev/null
+wait "$AGENT_PID" 2>/dev/null
+rc=$?
+AGENT_PID=
+expect_eq "SIGTERM: relayguardd exits 0" "0" "$rc"
+for _ in $(seq 20); do grep -q '^STOPPING=1' "$D/notify.log" && break; sleep 0.1; done
+grep -q '^STOPPING=1' "$D/notify.log" && ok "STOPPING=1 on SIGTERM" || fail "STOPPING=1 on SIGTERM"
+[ ! -e "$D/a/policy.sock" ] && ok "the policy socket is removed on a clean stop" ||
+	fail "the policy socket is removed on a clean stop"
+[ ! -e "$D/a/control.sock" ] && ok "the control socket is removed on a clean stop" ||
+	fail "the control socket is removed on a clean stop"
+! connects && ok "after the stop, the kernel still blocks c1" ||
+	fail "after the stop, the kernel still blocks c1"
+
+# The lock goes with the process: a new agent starts on the same directories.
+nsenter --net=/run/netns/$RELAY "$AGENT" -f -c "$D/a.conf" >"$D/a2.log" 2>&1 &
+AGENT_PID=$!
+for _ in $(seq 50); do [ -S "$D/a/control.sock" ] && break; sleep 0.1; done
+check "a new agent starts once the first has stopped" "$CTL" -c "$D/a.conf" status
+done_testing
