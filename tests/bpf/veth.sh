@@ -285,13 +285,17 @@ wait $est
 expect_eq "the established connection still carries data after the block" 0 $?
 
 # ---- enforcement outlives the loader (kill -9) ----
-loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode auto --hold \
-	>"$TMP/hold.out" 2>&1 &
+# Not through loader(): a backgrounded function is a subshell, and kill -9 of its pid would
+# leave the loader itself running (holding the program, and the test lock's descriptor).
+# nsenter execs the loader, so $! is the loader.
+nsenter --net=/run/netns/$NSR "$LOADER" attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 \
+	--iface rgl-r2 --mode auto --hold >"$TMP/hold.out" 2>&1 &
 HOLD_PIDS+=($!)
 for _ in $(seq 100); do grep -q holding "$TMP/hold.out" && break; sleep 0.1; done
 check "loader holding the program" grep -q holding "$TMP/hold.out"
 kill -9 "${HOLD_PIDS[-1]}"
 wait "${HOLD_PIDS[-1]}" 2>/dev/null
+check "the loader is gone" sh -c "! kill -0 ${HOLD_PIDS[-1]} 2>/dev/null"
 expect_conn "after kill -9 of the loader: c1 still blocked" $NS1 $R1 25 2
 expect_conn "after kill -9 of the loader: c2 still connects" $NS2 $R2 25 0
 
