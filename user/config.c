@@ -78,7 +78,8 @@ enum agent_key {
 	AK_INTERFACES, AK_ATTACH_MODE, AK_SMTP_PORTS, AK_POLICY_LISTEN, AK_CONTROL_SOCKET,
 	AK_METRICS_LISTEN, AK_STATE_DIR, AK_PIN_DIR, AK_AUDIT_LOG, AK_MODE, AK_FAIL_MODE,
 	AK_HOST_PREFIX_V4, AK_HOST_PREFIX_V6, AK_HOST_TABLE, AK_FLOW_TABLE, AK_VERDICT_TABLE,
-	AK_MAX_POLICY_CONN, AK_POLICY_IDLE, AK_POLICY_REQUEST, AK_LOG_LEVEL, AK__N
+	AK_MAX_POLICY_CONN, AK_POLICY_IDLE, AK_POLICY_REQUEST, AK_LOG_LEVEL, AK_TENANT_MARK_MASK,
+	AK__N
 };
 
 static const char *const agent_names[AK__N] = {
@@ -102,6 +103,7 @@ static const char *const agent_names[AK__N] = {
 	[AK_POLICY_IDLE] = "policy_idle_timeout",
 	[AK_POLICY_REQUEST] = "policy_request_timeout",
 	[AK_LOG_LEVEL] = "log_level",
+	[AK_TENANT_MARK_MASK] = "tenant_mark_mask",
 };
 
 struct load {
@@ -1276,6 +1278,19 @@ static void agent_key(struct src_file *f, const char *key, char *val)
 	case AK_POLICY_REQUEST:
 		get_duration(f, key, val, false, &cfg->policy_request_timeout_ns);
 		break;
+	case AK_TENANT_MARK_MASK: {
+		/* A mask reads best in hex: decimal or 0x..., 32 bits. */
+		unsigned long long m;
+		char *end;
+
+		errno = 0;
+		m = strtoull(val, &end, 0);
+		if (*val < '0' || *val > '9' || *end || errno || m > UINT32_MAX)
+			bad_value(f, key, val, "not a 32-bit mask (decimal or 0x hex)");
+		else
+			cfg->tenant_mark_mask = (uint32_t)m;
+		break;
+	}
 	default:
 		break;
 	}
