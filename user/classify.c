@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * classify.c: the decision engine (DESIGN.md "Classification", rules 1-8).
+ * classify.c: the decision engine: the classification ladder (sender domain, registered or
+ * not, one count per transaction, tenant budget, flood and connection-rate escalation,
+ * monitor mode, persisted state).
  *
  * Takes: the configuration in force, policy requests with the caller's CLOCK_REALTIME
- * time, the sampler's connection-rate estimates, operator actions and a tick per second.
+ * time, the kernel's connection-rate reports, operator actions and a tick per second.
  * Keeps: per tenant an exact sliding window of unregistered-transaction timestamps (a ring
  * grown lazily up to the limit) and the restriction; per Postfix instance the decision of
  * the transaction (bounded FIFO table, so every stage answers the same and counts once);

@@ -289,7 +289,7 @@ echo "$m" | grep -q '^relayguard_kernel_dropped_total{verdict="block"} [1-9]' &&
 	ok "metrics: kernel block drops" || fail "metrics: kernel block drops"
 
 # Connection rate: a tenant with connection_rate_limit = 10/1m; its host opens 30
-# connections in a burst; the agent's sampler reads the kernel's estimate and throttles it.
+# connections in a burst; the kernel reports the crossing (rate_events) and the agent throttles it.
 EXTRA_TENANT=$'[tenant burst]\nconnectors = 198.51.100.0/25\nconnection_rate_limit = 10/1m' write_conf
 check "reload: tenant with a low connection_rate_limit" "$CTL" -c "$D/rg.conf" reload
 ip netns exec $C2 python3 -c '
