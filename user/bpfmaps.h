@@ -6,6 +6,8 @@
  * ingress filter), replaces a running program atomically, detaches; and gives the agent and
  * relayguardctl access to the pinned maps by fd: connectors, verdicts, stats, hosts, flows, tenant limits, rate events.
  *
+ * Implemented by bpfload.c (load, attach, detach, status), bpfpins.c (the pinned-map set,
+ * opening it with layout checks) and bpfmaps.c (map access, rate events, clocks).
  * Everything returns 0 or -errno and logs the reason through user/log.h.
  * Kernel times are CLOCK_MONOTONIC ns; rg_mono_to_real_ns()/rg_real_to_mono_ns() convert.
  */
