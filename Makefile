@@ -45,7 +45,7 @@ ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) $(HARDEN) $(SAN_FLAGS) -D_GNU_SOURCE 
 LDFLAGS_HARD := -pie -Wl,-z,relro,-z,now $(SAN_FLAGS)
 LIBS := -lbpf -lelf -lz -lidn2 -ljson-c -lmicrohttpd -lsystemd -lm
 
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
 	-Ibpf -I$(BUILD) -idirafter /usr/include/$(MULTIARCH) $(DEPFLAGS)
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
@@ -106,7 +106,7 @@ $(BUILD)/user/%.o: user/%.c | $(BUILD)/user
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # Only the loader includes the skeleton; parsers build without clang or libbpf headers.
-$(BUILD)/user/bpfmaps.o: | $(SKELS)
+$(BUILD)/user/bpfload.o: | $(SKELS)
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)

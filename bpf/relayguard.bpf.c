@@ -6,10 +6,14 @@
  * tenant (connectors LPM), and enforces the verdicts userspace writes (verdict_hosts,
  * verdict_cidrs) on new SMTP connections only: block drops SYNs, throttle rate-limits them.
  *
- * Takes: rodata (smtp_ports, nr_smtp_ports, host_prefix_v4/v6) set between open and load;
- * maps written by the agent (connectors, verdict_*, meta).
+ * Takes: rodata (smtp_ports, nr_smtp_ports, host_prefix_v4/v6, tc_mark_mask) set between
+ * open and load;
+ * maps written by the agent (connectors, verdict_*, meta, tenant_limits).
  * Reports: per-CPU counters in stats, per-host counters in hosts, new flows in flows, drops
- * per verdict. Only SYN-without-ACK to an SMTP port can be dropped; everything else passes.
+ * per verdict, at TC the tenant in skb->mark when configured, and a rate_events record the first time in a window that a host's
+ * connection rate reaches its tenant's limit. Only SYN-without-ACK to an SMTP port can be
+ * dropped; everything else passes. Built with -mcpu=v3: the atomics that return a value
+ * (cmpxchg, fetch-add) keep the rate windows and GCRA exact across CPUs.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -27,6 +31,11 @@ const volatile __u16 smtp_ports[RG_MAX_PORTS] = { 25, 587, 465 };
 const volatile __u32 nr_smtp_ports = 3;
 const volatile __u32 host_prefix_v4 = 32;
 const volatile __u32 host_prefix_v6 = 64;
+/* TC only: skb->mark bits that carry the tenant id of an SMTP packet's host (tenant <<
+ * tc_mark_shift, the mask's lowest bit), so nftables and tc can match a tenant's flows;
+ * 0: the mark is left alone. */
+const volatile __u32 tc_mark_mask = 0;
+const volatile __u32 tc_mark_shift = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -79,6 +88,18 @@ struct {
 	__type(value, struct rg_meta);
 } meta SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RG_TENANT_LIMIT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct rg_tenant_limit);
+} tenant_limits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, RG_RATE_EVENTS_BYTES);
+} rate_events SEC(".maps");
+
 /* Events of one packet, applied to the per-CPU stats at the single exit. */
 enum {
 	EV_SMTP = 1 << 0,
@@ -90,6 +111,8 @@ enum {
 	EV_HOST_INSERT_FAIL = 1 << 6,
 	EV_FLOW_INSERT_FAIL = 1 << 7,
 	EV_VERDICT_EXPIRED = 1 << 8,
+	EV_RATE_EVENT = 1 << 9,
+	EV_RATE_EVENT_DROP = 1 << 10,
 };
 
 /* Network-order mask of the top `bits` bits of a 32-bit word (bits clamped to 0..32). */
@@ -121,35 +144,97 @@ static __always_inline struct rg_verdict *rg_live(struct rg_verdict *v, __u64 no
 	return v;
 }
 
-/* Fixed-window connection counter: the agent interpolates prev and cur into a rate.
- * XXX: not atomic across CPUs; two CPUs rolling the window at once may lose a count. */
-static __always_inline void rg_count_conn(struct rg_host *h, __u64 now)
+/* The sliding-window estimate of new connections per RG_RATE_WINDOW_NS, in thousandths:
+ * the previous fixed window weighted by how much of it still overlaps, plus the current
+ * one (the same estimate as userspace's rg_bpf_host_window_conns, in integers). */
+static __always_inline __u64 rg_window_milli(__u64 start, __u32 cur, __u32 prev, __u64 now)
 {
-	__u64 start = h->rate_window_start_ns;
+	__u64 elapsed = now > start ? now - start : 0;
+	__u64 left = elapsed < RG_RATE_WINDOW_NS ?
+			     1000 - elapsed / (RG_RATE_WINDOW_NS / 1000) : 0;
+
+	return (__u64)cur * 1000 + (__u64)prev * left;
+}
+
+/* The tenant's limit in new connections per window, 0: none. */
+static __always_inline __u32 rg_window_limit(__u32 tenant)
+{
+	__u32 slot = tenant < RG_TENANT_LIMIT_SLOTS ? tenant : RG_TENANT_LIMIT_SLOTS - 1;
+	struct rg_tenant_limit *l = bpf_map_lookup_elem(&tenant_limits, &slot);
+
+	return l ? l->window_conns : 0;
+}
+
+/* Report host key over its limit with estimate milli. */
+static __always_inline int rg_report(const __u8 *key, __u32 tenant, __u64 milli, __u64 now)
+{
+	struct rg_rate_event *e = bpf_ringbuf_reserve(&rate_events, sizeof(*e), 0);
+
+	if (!e)
+		return -1;
+	__builtin_memcpy(e->addr, key, 16);
+	e->tenant_id = tenant;
+	e->window_conns = (__u32)(milli / 1000);
+	e->time_ns = now;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/*
+ * Count a new connection of a known host into its fixed windows and report the host, once
+ * per window, when the estimate reaches its tenant's limit. The window roll is a cmpxchg
+ * on its start, so one CPU rolls and the others count into the window it rolled to; a
+ * count racing the roll lands in the previous window instead of being lost.
+ */
+static __always_inline void rg_count_conn(struct rg_host *h, const __u8 *key, __u64 now,
+					  __u32 *ev)
+{
+	__u64 start = h->rate_window_start_ns, reported;
+	__u32 cur, limit;
+	__u64 milli;
 
 	__sync_fetch_and_add(&h->conns, 1);
 	h->last_conn_ns = now;
-	if (now - start < RG_RATE_WINDOW_NS) {
-		__sync_fetch_and_add(&h->rate_window_conns, 1);
+	if (now - start >= RG_RATE_WINDOW_NS) {
+		/* The window just ended: it becomes the previous one. Older: nothing recent. */
+		int adjacent = now - start < 2 * RG_RATE_WINDOW_NS;
+		__u64 next = adjacent ? start + RG_RATE_WINDOW_NS : now;
+
+		if (__sync_val_compare_and_swap(&h->rate_window_start_ns, start, next) == start) {
+			__u32 ended = __sync_lock_test_and_set(&h->rate_window_conns, 0);
+
+			h->rate_prev_conns = adjacent ? ended : 0;
+		}
+		start = h->rate_window_start_ns;
+	}
+	cur = __sync_add_and_fetch(&h->rate_window_conns, 1);
+
+	limit = rg_window_limit(h->tenant_id);
+	if (!limit)
+		return;
+	milli = rg_window_milli(start, cur, h->rate_prev_conns, now);
+	if (milli < (__u64)limit * 1000)
+		return;
+	reported = h->rate_reported_ns;
+	if (reported == start ||
+	    __sync_val_compare_and_swap(&h->rate_reported_ns, reported, start) != reported)
+		return; /* this window's report is made (or being made by another CPU) */
+	if (rg_report(key, h->tenant_id, milli, now)) {
+		/* Ring full: let a later SYN of this window try again. */
+		h->rate_reported_ns = reported;
+		*ev |= EV_RATE_EVENT_DROP;
 		return;
 	}
-	/* The window just ended: it becomes the previous one. Older: nothing recent. */
-	if (now - start < 2 * RG_RATE_WINDOW_NS) {
-		h->rate_prev_conns = h->rate_window_conns;
-		h->rate_window_start_ns = start + RG_RATE_WINDOW_NS;
-	} else {
-		h->rate_prev_conns = 0;
-		h->rate_window_start_ns = now;
-	}
-	h->rate_window_conns = 1;
+	*ev |= EV_RATE_EVENT;
 }
 
 /*
  * The classifier. data/data_end delimit the linear packet data, len is the frame length.
  * Returns XDP_PASS or XDP_DROP; only a SYN without ACK to an SMTP port from a host with a
- * live block or throttle verdict is ever dropped.
+ * live block or throttle verdict is ever dropped. *tenant_out: the tenant of an SMTP
+ * packet's host, 0 for anything else.
  */
-static __always_inline int rg_core(void *data, void *data_end, __u32 len)
+static __always_inline int rg_core(void *data, void *data_end, __u32 len, __u32 *tenant_out)
 {
 	struct rg_cursor c = { .pos = data, .end = data_end };
 	struct rg_ip_info info = {};
@@ -163,7 +248,7 @@ static __always_inline int rg_core(void *data, void *data_end, __u32 len)
 	struct iphdr *iph;
 	struct ipv6hdr *ip6h;
 	struct tcphdr *th;
-	__u32 zero = 0, ev = 0, tenant = 0, prefix, i;
+	__u32 zero = 0, ev = 0, tenant = 0, prefix, i, gen;
 	int action = XDP_PASS, proto, l4;
 	__u16 dport;
 	int syn;
@@ -240,7 +325,7 @@ static __always_inline int rg_core(void *data, void *data_end, __u32 len)
 		__sync_fetch_and_add(&h->bytes, len);
 		h->last_seen_ns = now;
 		if (syn)
-			rg_count_conn(h, now);
+			rg_count_conn(h, hkey.addr, now, &ev);
 		tenant = h->tenant_id;
 	} else {
 		struct rg_tenant_tag *tag;
@@ -256,10 +341,21 @@ static __always_inline int rg_core(void *data, void *data_end, __u32 len)
 		nh.last_seen_ns = now;
 		nh.tenant_id = tenant;
 		if (syn) {
+			__u32 limit = rg_window_limit(tenant);
+
 			nh.conns = 1;
 			nh.last_conn_ns = now;
 			nh.rate_window_start_ns = now;
 			nh.rate_window_conns = 1;
+			/* A limit of one connection per window: this first one reaches it. */
+			if (limit == 1) {
+				if (rg_report(hkey.addr, tenant, 1000, now)) {
+					ev |= EV_RATE_EVENT_DROP;
+				} else {
+					nh.rate_reported_ns = now;
+					ev |= EV_RATE_EVENT;
+				}
+			}
 		}
 		if (bpf_map_update_elem(&hosts, &hkey, &nh, BPF_NOEXIST)) {
 			/* Another CPU inserted it first (or the map is full): count into
@@ -270,7 +366,7 @@ static __always_inline int rg_core(void *data, void *data_end, __u32 len)
 				__sync_fetch_and_add(&h->bytes, len);
 				h->last_seen_ns = now;
 				if (syn)
-					rg_count_conn(h, now);
+					rg_count_conn(h, hkey.addr, now, &ev);
 			} else {
 				ev |= EV_HOST_INSERT_FAIL;
 			}
@@ -283,16 +379,24 @@ static __always_inline int rg_core(void *data, void *data_end, __u32 len)
 		goto out;
 	ev |= EV_NEW_CONN;
 
-	v = rg_live(bpf_map_lookup_elem(&verdict_hosts, &hkey), now, &ev);
-	if (!v) {
-		m = bpf_map_lookup_elem(&meta, &zero);
-		if (m && m->cidr_verdicts) {
-			lkey.prefixlen = 128;
-			v = rg_live(bpf_map_lookup_elem(&verdict_cidrs, &lkey), now, &ev);
-		}
-	}
-	if (!v)
+	/* A host found without a verdict at this generation still has none: the lookups
+	 * (a hash and, with CIDR verdicts, an LPM walk) are paid once per verdict change,
+	 * not per SYN. Userspace bumps the generation after writing the map, and the host
+	 * remembers the generation read before the lookups, so no change is missed. */
+	m = bpf_map_lookup_elem(&meta, &zero);
+	gen = m ? (__u32)m->verdict_gen + 1 : 0;
+	if (h && gen && h->verdict_gen == gen)
 		goto flow;
+	v = rg_live(bpf_map_lookup_elem(&verdict_hosts, &hkey), now, &ev);
+	if (!v && m && m->cidr_verdicts) {
+		lkey.prefixlen = 128;
+		v = rg_live(bpf_map_lookup_elem(&verdict_cidrs, &lkey), now, &ev);
+	}
+	if (!v) {
+		if (h)
+			h->verdict_gen = gen;
+		goto flow;
+	}
 
 	if (v->action == RG_ACT_BLOCK) {
 		action = XDP_DROP;
@@ -301,14 +405,25 @@ static __always_inline int rg_core(void *data, void *data_end, __u32 len)
 	} else if (v->action == RG_ACT_THROTTLE) {
 		/* GCRA: a SYN conforms while the theoretical arrival time is no more than
 		 * burst_ns ahead of now; each conforming SYN pushes it interval_ns further.
-		 * XXX: read-modify-write without cmpxchg (clang's default -mcpu has no BPF
-		 * atomics that return a value): two CPUs racing here may both pass, so a
-		 * throttled host can get an extra SYN through per race. */
-		__u64 tat = v->tat_ns;
+		 * The push is a cmpxchg so that CPUs racing here grant exactly the rate; a
+		 * SYN that loses the race four times running (a flood on four CPUs at once)
+		 * is dropped, which only errs towards the limit. */
+		int granted = 0;
 
-		if (tat <= now + v->burst_ns) {
-			v->tat_ns = (tat > now ? tat : now) + v->interval_ns;
-		} else {
+#pragma unroll
+		for (i = 0; i < 4; i++) {
+			__u64 tat = v->tat_ns;
+
+			if (tat > now + v->burst_ns)
+				break;
+			if (__sync_val_compare_and_swap(&v->tat_ns, tat,
+							(tat > now ? tat : now) +
+								v->interval_ns) == tat) {
+				granted = 1;
+				break;
+			}
+		}
+		if (!granted) {
 			action = XDP_DROP;
 			ev |= EV_DROP_THROTTLE;
 			__sync_fetch_and_add(&v->drops, 1);
@@ -346,6 +461,7 @@ flow:
 parse_error:
 	ev |= EV_PARSE_ERROR;
 out:
+	*tenant_out = tenant;
 	st = bpf_map_lookup_elem(&stats, &zero);
 	if (st) {
 		/* Per-CPU value: plain increments, no atomics needed. */
@@ -369,6 +485,10 @@ out:
 				st->flow_insert_fail++;
 			if (ev & EV_VERDICT_EXPIRED)
 				st->verdict_expired++;
+			if (ev & EV_RATE_EVENT)
+				st->rate_events++;
+			if (ev & EV_RATE_EVENT_DROP)
+				st->rate_event_drops++;
 		}
 	}
 	return action;
@@ -379,8 +499,9 @@ int rg_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	__u32 tenant;
 
-	return rg_core(data, data_end, data_end - data);
+	return rg_core(data, data_end, data_end - data, &tenant);
 }
 
 /* Enough linear data for the deepest header stack we parse in the common case: Ethernet,
@@ -393,6 +514,7 @@ int rg_tc(struct __sk_buff *skb)
 {
 	__u32 want = skb->len < RG_TC_PULL_LEN ? skb->len : RG_TC_PULL_LEN;
 	void *data, *data_end;
+	__u32 tenant;
 
 	/* GRO'd or paged skbs may hold only part of the headers linearly. */
 	if ((long)skb->data_end - (long)skb->data < want)
@@ -401,5 +523,9 @@ int rg_tc(struct __sk_buff *skb)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 
-	return rg_core(data, data_end, skb->len) == XDP_DROP ? TC_ACT_SHOT : TC_ACT_OK;
+	if (rg_core(data, data_end, skb->len, &tenant) == XDP_DROP)
+		return TC_ACT_SHOT;
+	if (tc_mark_mask && tenant)
+		skb->mark = (skb->mark & ~tc_mark_mask) | ((tenant << tc_mark_shift) & tc_mark_mask);
+	return TC_ACT_OK;
 }

@@ -14,7 +14,7 @@
 #ifndef RELAYGUARD_H
 #define RELAYGUARD_H
 
-#define RG_LAYOUT_VERSION 1
+#define RG_LAYOUT_VERSION 2
 
 #define RG_MAX_PORTS 8		/* SMTP ports the program recognises */
 #define RG_RATE_WINDOW_NS 10000000000ULL /* connection-rate estimator window: 10 s */
@@ -27,6 +27,8 @@
 #define RG_MAP_VERDICT_CIDRS "verdict_cidrs"
 #define RG_MAP_STATS "stats"
 #define RG_MAP_META "meta"
+#define RG_MAP_TENANT_LIMITS "tenant_limits"
+#define RG_MAP_RATE_EVENTS "rate_events"
 #define RG_PIN_LINK_PREFIX "link_" /* link_<ifname>: the XDP/TC link per interface */
 
 /* hosts (LRU_HASH, written by the program): one entry per source host, i.e. the source
@@ -49,7 +51,12 @@ struct rg_host {
 	__u32 rate_window_conns;
 	__u32 rate_prev_conns;
 	__u32 tenant_id;	/* 0: unassigned (no connector matched) */
-	__u32 _pad;
+	/* (__u32)meta.verdict_gen + 1 when the program last found no verdict for this host
+	 * (0: never looked): while the generation stays, its SYNs skip the verdict lookups. */
+	__u32 verdict_gen;
+	/* rate_window_start_ns of the window in which the program last reported this host
+	 * over its tenant's limit (rate_events): one report per host per window. */
+	__u64 rate_reported_ns;
 };
 
 /* flows (LRU_HASH, written by the program on SYN only): who is connected. Ports are in
@@ -66,6 +73,28 @@ struct rg_flow {
 	__u64 start_ns;
 	__u32 tenant_id;
 	__u32 _pad;
+};
+
+/* tenant_limits (ARRAY, written by the agent), indexed by tenant id: a host of that tenant
+ * is over its connection_rate_limit once its sliding-window estimate of new connections
+ * per RG_RATE_WINDOW_NS reaches window_conns (0: no limit). Slot 0 holds the [limits]
+ * default for unassigned hosts; ids from RG_TENANT_LIMIT_SLOTS - 1 up share the last slot,
+ * which holds the lowest of their limits (the agent checks the exact one). */
+#define RG_TENANT_LIMIT_SLOTS 65536
+
+struct rg_tenant_limit {
+	__u32 window_conns;
+	__u32 _pad;
+};
+
+/* rate_events (RINGBUF, written by the program): a host crossed its tenant's limit. */
+#define RG_RATE_EVENTS_BYTES (256 * 1024)
+
+struct rg_rate_event {
+	__u8 addr[16];		/* the host key */
+	__u32 tenant_id;
+	__u32 window_conns;	/* the estimate at the crossing (floored) */
+	__u64 time_ns;
 };
 
 /* connectors (LPM_TRIE, written by the agent): connector CIDR -> tenant.
@@ -119,15 +148,20 @@ struct rg_stats {
 	__u64 host_insert_fail;	/* hosts map insert failed */
 	__u64 flow_insert_fail;	/* flows map insert failed */
 	__u64 verdict_expired;	/* verdicts seen past their expiry (not enforced) */
+	__u64 rate_events;	/* hosts reported over their tenant's limit */
+	__u64 rate_event_drops;	/* reports lost: rate_events ring buffer full */
 };
 
-/* meta (ARRAY, one entry, written by the agent): layout version, so a new program never
- * reads maps of an older layout, and how many CIDR verdicts exist, so the program skips
- * the verdict_cidrs trie while it is empty. */
+/* meta (ARRAY, one entry, written by userspace): layout version, so a new program never
+ * reads maps of an older layout; how many CIDR verdicts exist, so the program skips the
+ * verdict_cidrs trie while it is empty; and a generation that userspace bumps after every
+ * verdict insert or delete, so a host found without a verdict skips both verdict lookups
+ * until the next change. */
 struct rg_meta {
 	__u32 layout_version;
 	__u32 cidr_verdicts;
-	__u64 _reserved[3];
+	__u64 verdict_gen;
+	__u64 _reserved[2];
 };
 
 #endif /* RELAYGUARD_H */

@@ -7,6 +7,11 @@
  * Takes: [--repeat N] [--rounds N] [--pin-root DIR] [--xdp-filter OBJ]. With --pin-root,
  * xdp-filter's pin-by-name maps are pinned under DIR (a private bpffs) and unpinned at
  * exit; without it, their pinning is cleared. relayguard's maps are never pinned.
+ * Classes: SYN of a known host without verdict, of a blocked host, established data,
+ * IPv6 SYN, non-SMTP UDP, a SYN from a new source on every frame (syn_fresh: each of
+ * 16384 distinct frames run once per round, the kernel's durations averaged, as a
+ * repeated frame would be a known host from its second run on), and the SYNs again while
+ * 10,000 host and 1,000 CIDR verdicts exist (syn_verdicts, ipv6_syn_verdicts).
  * Reports: a table, then per class one line
  *   bench-bpf CLASS relayguard_ns=N xdp_filter_ns=M trivial_ns=T ratio=R
  * where each figure is the median over rounds of test_run's mean ns per repeat.
@@ -15,6 +20,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,20 +38,30 @@
 #include "relayguard.h"
 #include "relayguard.skel.h"
 #include "trivial.skel.h"
+#include "../tests/helpers/pktbuild.h"
 
 #define XDP_FILTER_OBJ "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o"
 #define XDP_FILTER_PROG "xdpfilt_alw_all"
 #define MAX_ROUNDS 51
 
-#define SRC_KNOWN "192.0.2.10"
 #define SRC_BLOCKED "192.0.2.66"
-#define SRC_V6 "2001:db8:10::10"
+/* syn_fresh: FRESH_RING new sources per round, from 198.18.0.0/15 (the benchmarking
+ * range; these frames only ever exist inside BPF_PROG_TEST_RUN). */
+#define FRESH_RING 16384
+#define FRESH_BASE 0xc6120000U /* 198.18.0.0 */
+#define VERDICT_HOSTS 10000
+#define VERDICT_CIDRS 1000
+
+enum setup { S_NONE, S_VERDICTS };
 
 struct frame {
 	const char *cls;
 	const char *what;
-	__u8 buf[1024];
-	size_t len;
+	struct pkt_spec spec;
+	int drops;		/* relayguard is expected to drop it */
+	int fresh;		/* a new source on every run: repeat 1 over a ring of frames */
+	enum setup setup;	/* map contents to add before this class */
+	struct pkt pkt;
 };
 
 struct prog {
@@ -55,69 +71,6 @@ struct prog {
 };
 
 enum { P_RG, P_XF, P_TRIV, NPROGS };
-
-static void put16(__u8 *p, __u16 v)
-{
-	v = htons(v);
-	memcpy(p, &v, 2);
-}
-
-/* Ethernet + IPv4 or IPv6 + TCP (flags, options, payload) or UDP. */
-static size_t build(__u8 *b, int v6, const char *src, int udp, int syn, size_t opts, size_t pay,
-		    __u16 dport)
-{
-	size_t off = 14, l4len = (udp ? 8 : 20 + opts) + pay;
-
-	memset(b, 0, 1024);
-	memcpy(b, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
-	put16(b + 12, v6 ? ETH_P_IPV6 : ETH_P_IP);
-	if (v6) {
-		struct ipv6hdr *ip6 = (struct ipv6hdr *)(b + off);
-
-		ip6->version = 6;
-		ip6->payload_len = htons(l4len);
-		ip6->nexthdr = udp ? IPPROTO_UDP : IPPROTO_TCP;
-		ip6->hop_limit = 64;
-		inet_pton(AF_INET6, src, &ip6->saddr);
-		inet_pton(AF_INET6, "2001:db8::1", &ip6->daddr);
-		off += 40;
-	} else {
-		struct iphdr *ip = (struct iphdr *)(b + off);
-
-		ip->version = 4;
-		ip->ihl = 5;
-		ip->tot_len = htons(20 + l4len);
-		ip->ttl = 64;
-		ip->protocol = udp ? IPPROTO_UDP : IPPROTO_TCP;
-		inet_pton(AF_INET, src, &ip->saddr);
-		inet_pton(AF_INET, "203.0.113.1", &ip->daddr);
-		off += 20;
-	}
-	if (udp) {
-		put16(b + off, 40000);
-		put16(b + off + 2, dport);
-		put16(b + off + 4, l4len);
-		off += 8;
-	} else {
-		struct tcphdr *th = (struct tcphdr *)(b + off);
-
-		th->source = htons(40000);
-		th->dest = htons(dport);
-		th->seq = htonl(1);
-		th->doff = (20 + opts) / 4;
-		th->window = htons(64240);
-		if (syn) {
-			th->syn = 1;
-		} else {
-			th->ack = 1;
-			th->psh = 1;
-		}
-		memset(b + off + 20, 1, opts);	/* NOPs */
-		off += 20 + opts;
-	}
-	memset(b + off, 'x', pay);
-	return off + pay;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -135,15 +88,110 @@ static double median(const double *v, int n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-static int run(int fd, const struct frame *f, __u32 repeat, double *ns, __u32 *retval)
+static int run_pkt(int fd, const struct pkt *p, __u32 repeat, double *ns, __u32 *retval)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->buf, .data_size_in = f->len,
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->buf, .data_size_in = p->len,
 		    .repeat = repeat);
 
 	if (bpf_prog_test_run_opts(fd, &o))
 		return -errno;
 	*ns = o.duration;
 	*retval = o.retval;
+	return 0;
+}
+
+/* Frame k of round r of syn_fresh: IPv4 SYN from a source no earlier run used. */
+static void fresh_pkt(unsigned long r, unsigned k, struct pkt *p)
+{
+	struct pkt_spec sp = { .flags = F_SYN, .tcp_opts = 20 };
+	__u32 a = htonl(FRESH_BASE + (__u32)(r * FRESH_RING + k));
+	char src[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &a, src, sizeof(src));
+	sp.src = src;
+	build(&sp, p);
+}
+
+/*
+ * One round of one class on one program: the mean ns per packet. A fresh-source class
+ * cannot repeat a frame (the second run would see a known host), so it runs each of
+ * FRESH_RING distinct frames once and averages the kernel's own durations.
+ */
+static int run(int fd, const struct frame *f, unsigned long round, __u32 repeat, double *ns,
+	       __u32 *retval)
+{
+	static struct pkt ring[FRESH_RING];
+	static unsigned long ring_round = ~0UL;
+	double sum = 0, one;
+	int err;
+
+	if (!f->fresh)
+		return run_pkt(fd, &f->pkt, repeat, ns, retval);
+	if (ring_round != round) {
+		for (unsigned k = 0; k < FRESH_RING; k++)
+			fresh_pkt(round, k, &ring[k]);
+		ring_round = round;
+	}
+	for (unsigned k = 0; k < FRESH_RING; k++) {
+		err = run_pkt(fd, &ring[k], 1, &one, retval);
+		if (err)
+			return err;
+		sum += one;
+	}
+	*ns = sum / FRESH_RING;
+	return 0;
+}
+
+/* syn_verdicts: VERDICT_HOSTS host verdicts (v4 and v6 alternately) and VERDICT_CIDRS
+ * CIDR verdicts (/28s and /48s), none covering the benchmarked sources, as the agent
+ * writes them (meta counts the CIDRs and its generation moves). */
+static int add_verdicts(struct relayguard *s)
+{
+	struct rg_verdict block = { .action = RG_ACT_BLOCK, .origin = RG_ORIGIN_OPERATOR };
+	int vh = bpf_map__fd(s->maps.verdict_hosts), vc = bpf_map__fd(s->maps.verdict_cidrs);
+	struct rg_meta m;
+	__u32 zero = 0;
+
+	for (__u32 i = 0; i < VERDICT_HOSTS; i++) {
+		struct rg_host_key hk = {};
+
+		if (i & 1) {
+			__u32 a = htonl(0xc6130000U + i); /* 198.19.0.0/16 */
+
+			hk.addr[10] = hk.addr[11] = 0xff;
+			memcpy(hk.addr + 12, &a, 4);
+		} else {
+			inet_pton(AF_INET6, "2001:db8:ffff::", hk.addr);
+			hk.addr[6] = (__u8)(i >> 8);
+			hk.addr[7] = (__u8)i;
+		}
+		if (bpf_map_update_elem(vh, &hk, &block, BPF_ANY))
+			return -errno;
+	}
+	for (__u32 i = 0; i < VERDICT_CIDRS; i++) {
+		struct rg_lpm_key lk = {};
+
+		if (i & 1) {
+			__u32 a = htonl(0xc6138000U + (i << 4)); /* in 198.19.128.0/17 */
+
+			lk.prefixlen = 96 + 28;
+			lk.addr[10] = lk.addr[11] = 0xff;
+			memcpy(lk.addr + 12, &a, 4);
+		} else {
+			lk.prefixlen = 48;
+			inet_pton(AF_INET6, "2001:db8::", lk.addr);
+			lk.addr[4] = 0xf0 | (__u8)(i >> 8); /* 2001:db8:f000::/36 */
+			lk.addr[5] = (__u8)i;
+		}
+		if (bpf_map_update_elem(vc, &lk, &block, BPF_ANY))
+			return -errno;
+	}
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.meta), &zero, &m))
+		return -errno;
+	m.cidr_verdicts = VERDICT_CIDRS;
+	m.verdict_gen++;
+	if (bpf_map_update_elem(bpf_map__fd(s->maps.meta), &zero, &m, BPF_ANY))
+		return -errno;
 	return 0;
 }
 
@@ -253,12 +301,24 @@ int main(int argc, char **argv)
 		{ "xdp-filter", required_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 },
 	};
+	/* In order: the verdict classes come last, as their verdicts stay in the maps. */
 	static struct frame frames[] = {
-		{ .cls = "syn_unknown", .what = "IPv4 SYN to 25, host without verdict" },
-		{ .cls = "syn_blocked", .what = "IPv4 SYN to 25, host blocked (both drop)" },
-		{ .cls = "established", .what = "IPv4 ACK+PSH with 512 B to 25" },
-		{ .cls = "ipv6_syn", .what = "IPv6 SYN to 25, host without verdict" },
-		{ .cls = "udp_non_smtp", .what = "IPv4 UDP to 53" },
+		{ .cls = "syn_unknown", .what = "IPv4 SYN to 25, host without verdict",
+		  .spec = { .flags = F_SYN, .tcp_opts = 20 } },
+		{ .cls = "syn_blocked", .what = "IPv4 SYN to 25, host blocked (both drop)",
+		  .spec = { .flags = F_SYN, .tcp_opts = 20, .src = SRC_BLOCKED }, .drops = 1 },
+		{ .cls = "established", .what = "IPv4 ACK+PSH with 512 B to 25",
+		  .spec = { .flags = F_DATA, .tcp_opts = 12, .payload = 512 } },
+		{ .cls = "ipv6_syn", .what = "IPv6 SYN to 25, host without verdict",
+		  .spec = { .v6 = 1, .flags = F_SYN, .tcp_opts = 20 } },
+		{ .cls = "udp_non_smtp", .what = "IPv4 UDP to 53",
+		  .spec = { .l4 = IPPROTO_UDP, .dport = 53, .payload = 64 } },
+		{ .cls = "syn_fresh", .what = "IPv4 SYN to 25, a new source each frame",
+		  .fresh = 1 },
+		{ .cls = "syn_verdicts", .what = "IPv4 SYN, no verdict; 10k host, 1k CIDR exist",
+		  .spec = { .flags = F_SYN, .tcp_opts = 20 }, .setup = S_VERDICTS },
+		{ .cls = "ipv6_syn_verdicts", .what = "IPv6 SYN, no verdict; 10k host, 1k CIDR exist",
+		  .spec = { .v6 = 1, .flags = F_SYN, .tcp_opts = 20 }, .setup = S_VERDICTS },
 	};
 	const size_t nframes = sizeof(frames) / sizeof(frames[0]);
 	struct prog progs[NPROGS] = {
@@ -270,6 +330,7 @@ int main(int argc, char **argv)
 	struct trivial *triv = NULL;
 	struct bpf_object *xf = NULL;
 	unsigned long repeat = 1000000, rounds = 5;
+	bool verdicts_added = false;
 	int c, err = 0;
 
 	while ((c = getopt_long(argc, argv, "r:n:p:x:", longopts, NULL)) != -1) {
@@ -297,11 +358,8 @@ int main(int argc, char **argv)
 	}
 
 	libbpf_set_print(print_warnings);
-	frames[0].len = build(frames[0].buf, 0, SRC_KNOWN, 0, 1, 20, 0, 25);
-	frames[1].len = build(frames[1].buf, 0, SRC_BLOCKED, 0, 1, 20, 0, 25);
-	frames[2].len = build(frames[2].buf, 0, SRC_KNOWN, 0, 0, 12, 512, 25);
-	frames[3].len = build(frames[3].buf, 1, SRC_V6, 0, 1, 20, 0, 25);
-	frames[4].len = build(frames[4].buf, 0, SRC_KNOWN, 1, 0, 0, 64, 53);
+	for (size_t i = 0; i < nframes; i++)
+		build(&frames[i].spec, &frames[i].pkt);
 
 	err = setup_relayguard(&rg);
 	if (err) {
@@ -324,28 +382,36 @@ int main(int argc, char **argv)
 
 	printf("BPF_PROG_TEST_RUN, repeat=%lu, median of %lu rounds, ns/packet\n\n", repeat,
 	       rounds);
-	printf("%-13s %-42s %10s %10s %10s %6s %6s\n", "class", "frame", "relayguard",
+	printf("%-17s %-46s %10s %10s %10s %6s %6s\n", "class", "frame", "relayguard",
 	       "xdp-filter", "trivial", "rg/xf", "rg/tr");
 	for (size_t i = 0; i < nframes; i++) {
+		if (frames[i].setup == S_VERDICTS && !verdicts_added) {
+			err = add_verdicts(rg);
+			if (err) {
+				fprintf(stderr, "bench-bpf: adding verdicts: %s\n", strerror(-err));
+				goto out;
+			}
+			verdicts_added = true;
+		}
 		/* Interleave the programs round by round so drift hits all three alike. */
 		for (unsigned long r = 0; r < rounds; r++) {
 			for (int p = 0; p < NPROGS; p++) {
 				__u32 ret = 0;
 
-				err = run(progs[p].fd, &frames[i], repeat, &progs[p].ns[r], &ret);
+				err = run(progs[p].fd, &frames[i], r, repeat, &progs[p].ns[r], &ret);
 				if (err) {
 					fprintf(stderr, "bench-bpf: test_run %s on %s: %s\n",
 						progs[p].name, frames[i].cls, strerror(-err));
 					goto out;
 				}
-				if (r == 0 && p == P_RG && (ret == XDP_DROP) != (i == 1))
+				if (r == 0 && p == P_RG && (ret == XDP_DROP) != frames[i].drops)
 					fprintf(stderr, "bench-bpf: warning: %s: relayguard "
 							"returned %u\n", frames[i].cls, ret);
 			}
 		}
 		for (int p = 0; p < NPROGS; p++)
 			res[i][p] = median(progs[p].ns, rounds);
-		printf("%-13s %-42s %10.0f %10.0f %10.0f %6.2f %6.2f\n", frames[i].cls,
+		printf("%-17s %-46s %10.0f %10.0f %10.0f %6.2f %6.2f\n", frames[i].cls,
 		       frames[i].what, res[i][P_RG], res[i][P_XF], res[i][P_TRIV],
 		       res[i][P_XF] > 0 ? res[i][P_RG] / res[i][P_XF] : 0,
 		       res[i][P_TRIV] > 0 ? res[i][P_RG] / res[i][P_TRIV] : 0);

@@ -5,11 +5,16 @@
 # made here (rgbn-sc-srv, one veth to rgbn-sc-cli, no default route, removed at exit)
 #  1. with host_table_size 10k, 100k, 1M: the kernel memory of each map (bpftool map show,
 #     memlock; the LRU hashes are preallocated, so this is the full-table cost);
-#  2. with a generated config of 100k tenants and 1M accepted domains (10 per tenant, in
+#  2. with the hosts map filled to 1k and to 1M entries (tests/helpers/rg_loader fill-hosts:
+#     one bpf_map_update_batch of synthetic hosts, as a random-source flood leaves them):
+#     sequential policy requests (bench-policy, one connection) for BENCH_POLICY_S seconds,
+#     their p99 and the agent's CPU over the run (utime + stime from /proc);
+#  3. with a generated config of 100k tenants and 1M accepted domains (10 per tenant, in
 #     domain files): the agent's VmRSS once it serves its policy socket, and its load time.
 # Accepted-domain load time and lookups/s are bench-domains' (make bench-domains).
 # The namespaces, veth and agent start are tests/lib.sh's fixture (through bench-lib.sh).
-# Reports `bench-scale hosts=N map_kib=K hosts_map_kib=H` and
+# Reports `bench-scale hosts=N map_kib=K hosts_map_kib=H`,
+# `bench-scale agent hosts=N policy_p99_us=X agent_cpu_pct=Y` and
 # `bench-scale tenants=100000 domains=1000000 rss_mib=R start_s=S`.
 set -u
 . "$(dirname "$0")/bench-lib.sh"
@@ -17,9 +22,12 @@ SRV=rgbn-sc-srv
 CLI=rgbn-sc-cli
 TENANTS=${BENCH_TENANTS:-100000}
 PER_TENANT=${BENCH_DOMAINS_PER_TENANT:-10}
+POLICY_S=${BENCH_POLICY_S:-10}
+PARTS=${BENCH_SCALE_PARTS:-maps agent tenants} # which of 1. 2. 3. to run
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 bench_need_root
-bench_need_built relayguardd
+bench_need_built relayguardd bench-policy tests/helpers/rg_loader
 rg_ns_add "$SRV" "$CLI" || exit 1
 rg_veth "$SRV" sc0 "$CLI" sc0 || exit 1
 ip -n "$SRV" addr add 198.51.100.1/24 dev sc0 || exit 1
@@ -50,8 +58,8 @@ stop_agent() {
 	rm -rf "$PIN"
 }
 
-printf '%-9s %12s %14s\n' hosts all_maps_KiB hosts_map_KiB
-for n in 10000 100000 1000000; do
+part maps && printf '%-9s %12s %14s\n' hosts all_maps_KiB hosts_map_KiB
+part maps && for n in 10000 100000 1000000; do
 	write_conf "$n"
 	start_agent || exit 1
 	total=0 hosts=0
@@ -69,6 +77,28 @@ for n in 10000 100000 1000000; do
 	stop_agent
 done
 
+# The agent's policy latency and CPU with the hosts map nearly empty and full.
+CLK_TCK=$(getconf CLK_TCK)
+agent_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+part agent && printf '%-9s %15s %14s\n' hosts policy_p99_us agent_cpu_pct
+part agent && for n in 1000 1048576; do
+	write_conf 1048576
+	start_agent || exit 1
+	"$BUILD/tests/helpers/rg_loader" fill-hosts --pin-dir "$PIN" "$n" >/dev/null || {
+		echo "bench-scale.sh: filling the hosts map failed" >&2; exit 1; }
+	t0=$(date +%s.%N) c0=$(agent_ticks)
+	line=$(timeout $((POLICY_S + 60)) "$BUILD/bench-policy" -l relayguard -c 1 -w 1 \
+		-d "$POLICY_S" "unix:$TMP/policy.sock" 2>/dev/null) || {
+		echo "bench-scale.sh: bench-policy failed" >&2; exit 1; }
+	c1=$(agent_ticks) t1=$(date +%s.%N)
+	p99=$(sed -n 's/.*p99_us=\([0-9.]*\).*/\1/p' <<<"$line")
+	cpu=$(echo "scale=1; ($c1 - $c0) * 100 / $CLK_TCK / ($t1 - $t0)" | bc)
+	printf '%-9s %15s %14s\n' "$n" "$p99" "$cpu"
+	echo "bench-scale agent hosts=$n policy_p99_us=$p99 agent_cpu_pct=$cpu" >>"$TMP/lines"
+	stop_agent
+done
+
+if part tenants; then
 # 100k tenants, 1M domains: one connector /32 per tenant (in 10.0.0.0/8 would be a private
 # range; documentation prefixes cannot hold 100k /32s, so tenants get IPv6 /64s in
 # 2001:db8::/32) and a domain file each of PER_TENANT domains.
@@ -90,4 +120,5 @@ printf 'agent with %d tenants, %d domains: VmRSS %d MiB, policy socket after %.1
 echo "bench-scale tenants=$TENANTS domains=$((TENANTS * PER_TENANT)) rss_mib=$((rss / 1024))" \
 	"start_s=$START_S" >>"$TMP/lines"
 stop_agent
+fi
 cat "$TMP/lines"

@@ -2,9 +2,9 @@
 /*
  * agent.c: relayguardd's loop. Starts everything in the order that keeps Postfix served
  * (configuration, state, BPF attach and verdict push, then the policy listeners), runs one
- * epoll loop over signals, a 1 s timer, the policy, control and metrics servers, and
- * translates the engine's verdict callbacks into pinned-map writes (realtime expiries become
- * CLOCK_MONOTONIC for the kernel). Reports failures through the log and the counters.
+ * epoll loop over signals, a 1 s timer, the kernel's connection-rate events, the policy,
+ * control and metrics servers, and translates the engine's verdict callbacks into
+ * pinned-map writes (realtime expiries become CLOCK_MONOTONIC for the kernel). Reports failures through the log and the counters.
  */
 #include <errno.h>
 #include <signal.h>
@@ -199,36 +199,54 @@ static int agent_decide(void *ctx, const struct rg_policy_req *req, char *action
 	return 0;
 }
 
-/* ---- connection-rate sampling ------------------------------------------------------- */
+/* ---- connection-rate events -------------------------------------------------------- */
 
-struct rate_walk {
-	struct rg_agent *a;
-	uint64_t now_mono, now_real;
-};
-
-static int rate_cb(const struct rg_host_key *key, const struct rg_host *h, void *ctx)
+/* The kernel compares each host's connection rate with its tenant's limit as it counts
+ * and reports a crossing once per host per window; the engine decides (exact limit,
+ * existing verdicts, monitor mode) and throttles through verdict_set. O(events): nothing
+ * here walks the hosts map. */
+static int on_rate_event(const struct rg_rate_event *ev, void *ctx)
 {
-	struct rate_walk *w = ctx;
-	double est = rg_bpf_host_window_conns(h, w->now_mono);
+	struct rg_agent *a = ctx;
+	struct rg_cidr host = { 0 };
 
-	if (est < 1)
-		return 0;
-
-	struct rg_cidr host;
-	memcpy(host.addr, key->addr, 16);
-	host.is_v4 = rg_addr_is_v4(key->addr);
-	host.prefixlen = host.is_v4 ? 96 + w->a->cfg->host_prefix_v4 : w->a->cfg->host_prefix_v6;
-	rg_engine_conn_rate(w->a->engine, &host, h->tenant_id, (uint64_t)est, RG_RATE_WINDOW_NS,
-			    w->now_real);
+	memcpy(host.addr, ev->addr, 16);
+	host.is_v4 = rg_addr_is_v4(ev->addr);
+	host.prefixlen = host.is_v4 ? 96 + a->cfg->host_prefix_v4 : a->cfg->host_prefix_v6;
+	rg_engine_conn_rate(a->engine, &host, ev->tenant_id, ev->window_conns, RG_RATE_WINDOW_NS,
+			    rg_now_real_ns());
 	return 0;
 }
 
-static void sample_conn_rates(struct rg_agent *a)
+/* Give the kernel every tenant's connection_rate_limit by tenant id (after the engine has
+ * assigned the ids: at start and after each reload). */
+static void push_rate_limits(struct rg_agent *a)
 {
-	struct rate_walk w = { a, rg_now_mono_ns(), rg_now_real_ns() };
+	const struct rg_config *c = a->cfg;
+	struct rg_bpf_tenant_limit *list;
+	size_t n = 0;
+	int err;
 
-	if (a->bpf)
-		rg_bpf_hosts_foreach(a->bpf, rate_cb, &w);
+	if (!a->bpf)
+		return;
+	list = calloc(c->n_tenants + 1, sizeof(*list));
+	if (!list) {
+		pr_err("cannot give the kernel its connection-rate limits: %s", strerror(ENOMEM));
+		return;
+	}
+	list[n++] = (struct rg_bpf_tenant_limit){ 0, c->defaults.connection_rate_limit.count,
+						  c->defaults.connection_rate_limit.period_ns };
+	for (size_t i = 0; i < c->n_tenants; i++) {
+		const struct rg_rate *r = &c->tenants[i].limits.connection_rate_limit;
+		uint32_t id = rg_engine_tenant_id(a->engine, c->tenants[i].name);
+
+		if (id)
+			list[n++] = (struct rg_bpf_tenant_limit){ id, r->count, r->period_ns };
+	}
+	err = rg_bpf_tenant_limits_set(a->bpf, list, n);
+	if (err)
+		pr_err("cannot give the kernel its connection-rate limits: %s", strerror(-err));
+	free(list);
 }
 
 /* ---- reload ------------------------------------------------------------------------- */
@@ -302,6 +320,7 @@ static int reload(struct rg_agent *a, struct rg_config_errors *errs)
 	}
 	rg_config_free(a->cfg);
 	a->cfg = n;
+	push_rate_limits(a);
 	rg_log_set_level(n->log_level);
 	a->reloads++;
 	pr_info("reloaded %s: %zu tenant%s", a->config_path, n->n_tenants,
@@ -345,7 +364,7 @@ static const struct rg_agent_ctl_ops ctl_ops = {
 
 /* ---- loop --------------------------------------------------------------------------- */
 
-enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS };
+enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS, EV_RATE };
 
 static int watch(int epfd, int fd, uint64_t tag)
 {
@@ -387,7 +406,6 @@ static void on_timer(struct rg_agent *a)
 	if (read(a->timerfd, &ticks, sizeof(ticks)) < 0)
 		return;
 	rg_engine_tick(a->engine, rg_now_real_ns());
-	sample_conn_rates(a);
 	if (a->state_dirty)
 		rg_agent_save_state(a);
 }
@@ -437,6 +455,7 @@ static int start_bpf(struct rg_agent *a)
 		.host_table_size = c->host_table_size,
 		.flow_table_size = c->flow_table_size,
 		.verdict_table_size = c->verdict_table_size,
+		.tenant_mark_mask = c->tenant_mark_mask,
 	};
 	struct rg_bpf_iface_status st;
 	int err;
@@ -530,7 +549,7 @@ int rg_agent_run(const char *config_path, bool debug)
 	struct rg_config_errors errs = { 0 };
 	int locks[2] = { -1, -1 };
 	sigset_t mask;
-	int err;
+	int err, rate_fd = -1;
 
 	a.started_real_ns = rg_now_real_ns();
 	rg_hist_init_latency(&a.latency);
@@ -604,6 +623,12 @@ int rg_agent_run(const char *config_path, bool debug)
 		goto out;
 	}
 	rg_agent_save_state(&a);
+	push_rate_limits(&a);
+	err = rg_bpf_rate_events_open(a.bpf, on_rate_event, &a, &rate_fd);
+	if (err) {
+		pr_err("cannot read the kernel's connection-rate events; not started");
+		goto out;
+	}
 
 	err = rg_control_new(a.cfg->control_socket, &a.control);
 	if (err) {
@@ -652,6 +677,7 @@ int rg_agent_run(const char *config_path, bool debug)
 	if ((err = watch(a.epfd, a.sigfd, EV_SIGNAL)) || (err = watch(a.epfd, a.timerfd, EV_TIMER)) ||
 	    (err = watch(a.epfd, rg_policy_server_fd(a.policy), EV_POLICY)) ||
 	    (err = watch(a.epfd, rg_control_fd(a.control), EV_CONTROL)) ||
+	    (err = watch(a.epfd, rate_fd, EV_RATE)) ||
 	    (a.metrics && (err = watch(a.epfd, rg_metrics_fd(a.metrics), EV_METRICS)))) {
 		pr_err("epoll: %s", strerror(-err));
 		goto out;
@@ -699,6 +725,9 @@ int rg_agent_run(const char *config_path, bool debug)
 				break;
 			case EV_METRICS:
 				rg_metrics_dispatch(a.metrics);
+				break;
+			case EV_RATE:
+				rg_bpf_rate_events_consume(a.bpf);
 				break;
 			}
 		}

@@ -5,9 +5,32 @@
  * histogram, the kernel's per-CPU counters (summed), map fill levels, what is attached to
  * each configured interface, reloads and errors.
  */
+#include <stddef.h>
 #include <stdio.h>
 
 #include "agent.h"
+
+/* The kernel's plain counters: name, help, field of struct rg_stats. */
+static const struct {
+	const char *name, *help;
+	size_t off;
+} kernel_counters[] = {
+#define KC(n, h, f) { "relayguard_kernel_" n "_total", h, offsetof(struct rg_stats, f) }
+	KC("packets", "Packets the XDP/TC program saw.", packets),
+	KC("smtp_packets", "TCP packets to a configured SMTP port.", smtp_packets),
+	KC("smtp_connections", "New SMTP connections (SYN without ACK).", smtp_new_conns),
+	KC("parse_errors", "Packets passed because their headers did not parse.", parse_errors),
+	KC("fragments", "Non-first IP fragments passed untouched.", fragments),
+	KC("host_insert_failures", "Host map inserts that failed.", host_insert_fail),
+	KC("flow_insert_failures", "Flow map inserts that failed.", flow_insert_fail),
+	KC("verdicts_expired_seen", "SYNs that met a verdict past its expiry (not enforced).",
+	   verdict_expired),
+	KC("rate_events", "Hosts the kernel reported over their tenant's connection_rate_limit.",
+	   rate_events),
+	KC("rate_events_lost", "Those reports lost to a full ring buffer (the next SYN retries).",
+	   rate_event_drops),
+#undef KC
+};
 
 static void kernel_metrics(struct rg_agent *a, struct rg_mbuf *o)
 {
@@ -16,30 +39,17 @@ static void kernel_metrics(struct rg_agent *a, struct rg_mbuf *o)
 
 	if (!a->bpf || rg_bpf_stats_read(a->bpf, &s))
 		return;
-	rg_metric_counter(o, "relayguard_kernel_packets_total", "Packets the XDP/TC program saw.",
-			  (double)s.packets);
-	rg_metric_counter(o, "relayguard_kernel_smtp_packets_total",
-			  "TCP packets to a configured SMTP port.", (double)s.smtp_packets);
-	rg_metric_counter(o, "relayguard_kernel_smtp_connections_total",
-			  "New SMTP connections (SYN without ACK).", (double)s.smtp_new_conns);
+	for (size_t i = 0; i < sizeof(kernel_counters) / sizeof(kernel_counters[0]); i++) {
+		const __u64 *v = (const __u64 *)((const char *)&s + kernel_counters[i].off);
+
+		rg_metric_counter(o, kernel_counters[i].name, kernel_counters[i].help, (double)*v);
+	}
 	rg_metric_family(o, "relayguard_kernel_dropped_total", "counter",
 			 "SYNs dropped in the kernel, by verdict.");
 	rg_metric_sample(o, "relayguard_kernel_dropped_total", (double)s.drop_block, "verdict",
 			 rg_verdict_action_name(RG_ACT_BLOCK), (const char *)NULL);
 	rg_metric_sample(o, "relayguard_kernel_dropped_total", (double)s.drop_throttle, "verdict",
 			 rg_verdict_action_name(RG_ACT_THROTTLE), (const char *)NULL);
-	rg_metric_counter(o, "relayguard_kernel_parse_errors_total",
-			  "Packets passed because their headers did not parse.",
-			  (double)s.parse_errors);
-	rg_metric_counter(o, "relayguard_kernel_fragments_total",
-			  "Non-first IP fragments passed untouched.", (double)s.fragments);
-	rg_metric_counter(o, "relayguard_kernel_host_insert_failures_total",
-			  "Host map inserts that failed.", (double)s.host_insert_fail);
-	rg_metric_counter(o, "relayguard_kernel_flow_insert_failures_total",
-			  "Flow map inserts that failed.", (double)s.flow_insert_fail);
-	rg_metric_counter(o, "relayguard_kernel_verdicts_expired_seen_total",
-			  "SYNs that met a verdict past its expiry (not enforced).",
-			  (double)s.verdict_expired);
 
 	if (rg_bpf_fill_levels(a->bpf, fill))
 		return;

@@ -4,8 +4,10 @@
  * settings, pins every map under pin_dir (reusing the pinned maps of an earlier run after
  * checking their layout), attaches at XDP (pinned bpf_link per interface) or TC (clsact
  * ingress filter), replaces a running program atomically, detaches; and gives the agent and
- * relayguardctl access to the pinned maps by fd: connectors, verdicts, stats, hosts, flows.
+ * relayguardctl access to the pinned maps by fd: connectors, verdicts, stats, hosts, flows, tenant limits, rate events.
  *
+ * Implemented by bpfload.c (load, attach, detach, status), bpfpins.c (the pinned-map set,
+ * opening it with layout checks) and bpfmaps.c (map access, rate events).
  * Everything returns 0 or -errno and logs the reason through user/log.h.
  * Kernel times are CLOCK_MONOTONIC ns; clock.h converts them.
  */
@@ -39,6 +41,7 @@ struct rg_bpf_opts {
 	uint32_t host_table_size;	/* 0: the program's default */
 	uint32_t flow_table_size;
 	uint32_t verdict_table_size;	/* verdict_hosts and verdict_cidrs */
+	uint32_t tenant_mark_mask;	/* TC: skb->mark bits for the tenant id; 0: off */
 };
 
 struct rg_bpf;
@@ -119,12 +122,34 @@ double rg_bpf_host_window_conns(const struct rg_host *h, uint64_t now_mono_ns);
  * the agent retags after the connectors change). -ENOENT if the host is not in the map. */
 int rg_bpf_host_retag(struct rg_bpf *b, const uint8_t key[16], uint32_t tenant_id);
 
+/* Connection-rate limits for the kernel: per tenant id, count connections per period_ns
+ * (count 0: none). tenant_id 0 carries the [limits] default, which every slot not listed
+ * also gets. The whole tenant_limits array is written in one batch. */
+struct rg_bpf_tenant_limit {
+	uint32_t tenant_id;
+	uint64_t count;
+	uint64_t period_ns;
+};
+
+int rg_bpf_tenant_limits_set(struct rg_bpf *b, const struct rg_bpf_tenant_limit *list, size_t n);
+/* The kernel's threshold for count per period_ns: the smallest number of connections per
+ * RG_RATE_WINDOW_NS above that rate (0: no limit). */
+uint32_t rg_bpf_window_limit(uint64_t count, uint64_t period_ns);
+
+/* Hosts the program reported over their tenant's limit (rate_events ring buffer). open
+ * once; watch the fd for EPOLLIN and call consume, which calls cb per event (cb returns 0,
+ * anything else stops and is returned). */
+typedef int (*rg_bpf_rate_cb)(const struct rg_rate_event *ev, void *ctx);
+int rg_bpf_rate_events_open(struct rg_bpf *b, rg_bpf_rate_cb cb, void *ctx, int *fd);
+int rg_bpf_rate_events_consume(struct rg_bpf *b);
+
 /* Global counters summed over CPUs. */
 int rg_bpf_stats_read(struct rg_bpf *b, struct rg_stats *sum);
 int rg_bpf_meta_read(struct rg_bpf *b, struct rg_meta *m);
 
-/* Fill levels for status: one row per pinned map, in relayguard.h order. */
-enum { RG_BPF_NR_MAPS = 7 };
+/* Fill levels for status: one row per pinned map but the ring buffer, in relayguard.h
+ * order. */
+#define RG_BPF_NR_MAPS 8
 struct rg_bpf_fill {
 	const char *name;
 	uint32_t entries;		/* arrays count as full */

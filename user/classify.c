@@ -4,7 +4,7 @@
  * transaction, the budget, escalation to the kernel, monitor mode.
  *
  * Takes: the configuration in force, policy requests with the caller's CLOCK_REALTIME
- * time, the sampler's connection-rate estimates, operator actions and a tick per second.
+ * time, the kernel's connection-rate reports, operator actions and a tick per second.
  * Keeps: per tenant an exact sliding window of unregistered-transaction timestamps (a ring
  * grown lazily up to the limit) and the restriction; per Postfix instance the decision of
  * the transaction (txn_cache.c, so every stage answers the same and counts once); per

@@ -162,8 +162,8 @@ int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, u
 void rg_engine_tick(struct rg_engine *e, uint64_t now_ns);
 
 /*
- * The agent's sampler, per host the kernel saw: conns new connections per per_ns (its
- * estimate over RG_RATE_WINDOW_NS, say). Above the connection_rate_limit of tenant_id
+ * A host the kernel reported over its tenant's limit: conns new connections per per_ns
+ * (its estimate over RG_RATE_WINDOW_NS, say). Above the connection_rate_limit of tenant_id
  * (the defaults for 0 or an unknown id), the host is throttled to that limit
  * (gcra.h: interval = period / count, burst = max(count / 10, 1) intervals) for
  * flood_block_time, then the verdict expires and the next sample decides again. A host

@@ -81,6 +81,7 @@ struct rg_config {
 	unsigned host_prefix_v6;		/* 1..128 */
 	uint32_t host_table_size;		/* hosts LRU entries, default 1048576 */
 	uint32_t flow_table_size;		/* flows LRU entries, default 262144 */
+	uint32_t tenant_mark_mask;		/* TC: skb->mark bits for the tenant id; 0 off */
 	uint32_t verdict_table_size;		/* verdict map entries, default 65536 */
 	uint32_t max_policy_connections;	/* default 1024 */
 	uint64_t policy_idle_timeout_ns;	/* default 5m (Postfix reuses connections) */

@@ -65,6 +65,8 @@ const struct rg_key_def rg_agent_keys[] = {
 	  .def = "10s", .min = 1 },
 	{ "log_level", ENUM(rg_log_level_names), CFG(log_level),
 	  .def = "info", .reload = true },
+	/* TC: skb->mark bits that carry the tenant id; 0: the mark is left alone. */
+	{ "tenant_mark_mask", RG_KT_MASK, CFG(tenant_mark_mask), .def = "0" },
 };
 _Static_assert(sizeof(rg_agent_keys) == RG_AGENT_KEYS_N * sizeof(rg_agent_keys[0]),
 	       "RG_AGENT_KEYS_N counts the rows of rg_agent_keys");
@@ -365,6 +367,22 @@ static int set_u64(const struct setter *s, char *val)
 	return -EINVAL;
 }
 
+/* A mask reads best in hex: decimal or 0x..., 32 bits, no sign. */
+static int set_mask(const struct setter *s, char *val)
+{
+	unsigned long long m;
+	char *end;
+
+	errno = 0;
+	m = strtoull(val, &end, 0);
+	if (*val < '0' || *val > '9' || *end || errno || m > UINT32_MAX) {
+		bad_value(s, val, "not a 32-bit mask (decimal or 0x hex)");
+		return -EINVAL;
+	}
+	store_uint(s, m);
+	return 0;
+}
+
 static int set_duration(const struct setter *s, char *val)
 {
 	uint64_t ns;
@@ -542,7 +560,7 @@ static int set_list(const struct setter *s, char *val)
 }
 
 static int (*const setters[])(const struct setter *s, char *val) = {
-	[RG_KT_U64] = set_u64, [RG_KT_PREFIX] = set_u64, [RG_KT_DURATION] = set_duration,
+	[RG_KT_U64] = set_u64, [RG_KT_MASK] = set_mask, [RG_KT_PREFIX] = set_u64, [RG_KT_DURATION] = set_duration,
 	[RG_KT_RATE] = set_rate, [RG_KT_ENUM] = set_enum, [RG_KT_PATH] = set_path,
 	[RG_KT_LISTEN] = set_listen, [RG_KT_IFACES] = set_list, [RG_KT_PORTS] = set_list,
 	[RG_KT_LISTENS] = set_list,

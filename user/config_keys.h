@@ -18,6 +18,7 @@
 
 enum rg_key_type {
 	RG_KT_U64,	/* decimal in min..max */
+	RG_KT_MASK,	/* a 32-bit mask, decimal or 0x hex */
 	RG_KT_PREFIX,	/* a prefix length in min..max */
 	RG_KT_DURATION,	/* rg_parse_duration(); min 1: must be more than 0 */
 	RG_KT_RATE,	/* rg_parse_rate() */
@@ -41,7 +42,7 @@ struct rg_key_def {
 	bool reload;		/* a reload applies a change of it */
 };
 
-#define RG_AGENT_KEYS_N 20	/* rows of rg_agent_keys */
+#define RG_AGENT_KEYS_N 21	/* rows of rg_agent_keys */
 #define RG_LIMIT_KEYS_N 6	/* rows of rg_limit_keys */
 
 extern const struct rg_key_def rg_agent_keys[];

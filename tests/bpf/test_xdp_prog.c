@@ -35,53 +35,10 @@
 
 #include "relayguard.h"
 #include "relayguard.skel.h"
+#include "../helpers/pktbuild.h"
 
 #define TENANT_V4 7
 #define TENANT_V6 9
-#define SRC_V4 "192.0.2.10"		/* in connector 192.0.2.0/24 -> tenant 7 */
-#define SRC_V6 "2001:db8:10::10"	/* in connector 2001:db8:10::/48 -> tenant 9 */
-#define DST_V4 "203.0.113.1"
-#define DST_V6 "2001:db8::1"
-#define SPORT 40000
-
-/* TCP flag sets */
-#define F_SYN 1
-#define F_ACK 2		/* bare ACK */
-#define F_DATA 3	/* PSH|ACK with payload */
-#define F_SYNACK 4
-
-/* Fragment kinds */
-#define FRAG_NONE 0
-#define FRAG_FIRST 1
-#define FRAG_LATER 2
-
-struct pkt_spec {
-	int vlans;		/* 0, 1 (802.1Q) or 2 (802.1ad + 802.1Q) */
-	int v6;			/* 0: IPv4, 1: IPv6 */
-	int ip_opts;		/* IPv4 option bytes (multiple of 4, <= 40) */
-	int v6_ext;		/* IPv6 extension headers before L4 */
-	int l4;			/* IPPROTO_TCP (default when 0), IPPROTO_UDP, IPPROTO_ICMP(V6) */
-	int flags;		/* F_* for TCP */
-	int dport;		/* 0: 25 */
-	int frag;		/* FRAG_* */
-	int tcp_opts;		/* TCP option bytes (multiple of 4, <= 40) */
-	int payload;		/* payload bytes */
-	const char *src;	/* NULL: SRC_V4 / SRC_V6 */
-	int bad;		/* malformed: 1 ihl<5, 2 doff<5, 3 version, 4 tot_len<hlen */
-	__u16 ethertype;	/* non-IP EtherType when set */
-};
-
-/* The built frame and how many bytes the program needs to classify it. */
-struct pkt {
-	__u8 buf[1024];
-	size_t len;
-	size_t need;		/* shorter than this: parse error */
-	int malformed;		/* always a parse error */
-	__u8 src[16];		/* v4-mapped or IPv6 */
-	__u8 dst[16];
-	__u16 dport;		/* host order */
-};
-
 struct fixture {
 	const char *desc;
 	struct pkt_spec spec;
@@ -102,19 +59,6 @@ struct ctx {
 static int nr_cpus;
 
 /* ---- addresses ---- */
-
-static void addr16(const char *s, __u8 out[16])
-{
-	struct in_addr a4;
-
-	memset(out, 0, 16);
-	if (inet_pton(AF_INET, s, &a4) == 1) {
-		out[10] = out[11] = 0xff;
-		memcpy(out + 12, &a4, 4);
-		return;
-	}
-	assert_int_equal(inet_pton(AF_INET6, s, out), 1);
-}
 
 static int is_v4mapped(const __u8 a[16])
 {
@@ -141,162 +85,6 @@ static void host_key(const char *s, unsigned p4, unsigned p6, struct rg_host_key
 	mask16(k->addr, is_v4mapped(k->addr) ? 96 + p4 : p6);
 }
 
-/* ---- packet builder ---- */
-
-static void put16(__u8 *p, __u16 v)
-{
-	v = htons(v);
-	memcpy(p, &v, 2);
-}
-
-static void build(const struct pkt_spec *s, struct pkt *p)
-{
-	const char *src = s->src ? s->src : (s->v6 ? SRC_V6 : SRC_V4);
-	int l4 = s->l4 ? s->l4 : IPPROTO_TCP;
-	size_t off = 0, ip_off, l4_off, l4_len, ip_end;
-	__u8 *b = p->buf;
-
-	memset(p, 0, sizeof(*p));
-	addr16(src, p->src);
-	addr16(s->v6 ? DST_V6 : DST_V4, p->dst);
-	p->dport = s->dport ? s->dport : 25;
-
-	memcpy(b, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
-	off = 12;
-	if (s->vlans == 2) {
-		put16(b + off, 0x88A8);
-		put16(b + off + 2, 100);
-		off += 4;
-	}
-	if (s->vlans >= 1) {
-		put16(b + off, 0x8100);
-		put16(b + off + 2, 200);
-		off += 4;
-	}
-	if (s->ethertype) {
-		put16(b + off, s->ethertype);
-		off += 2;
-		memset(b + off, 0, 28);	/* an ARP-sized body */
-		p->len = off + 28;
-		p->need = off;
-		return;
-	}
-	put16(b + off, s->v6 ? ETH_P_IPV6 : ETH_P_IP);
-	off += 2;
-	ip_off = off;
-
-	/* L4 length first: the IP headers carry it */
-	if (l4 == IPPROTO_TCP)
-		l4_len = 20 + s->tcp_opts + s->payload;
-	else
-		l4_len = 8 + s->payload;
-
-	if (!s->v6) {
-		struct iphdr *ip = (struct iphdr *)(b + off);
-		size_t hl = 20 + s->ip_opts;
-
-		ip->version = s->bad == 3 ? 6 : 4;
-		ip->ihl = s->bad == 1 ? 4 : hl / 4;
-		ip->tot_len = htons(s->bad == 4 ? 16 : hl + l4_len);
-		ip->ttl = 64;
-		ip->protocol = l4;
-		if (s->frag == FRAG_FIRST)
-			ip->frag_off = htons(0x2000);
-		else if (s->frag == FRAG_LATER)
-			ip->frag_off = htons(185);
-		memcpy(&ip->saddr, p->src + 12, 4);
-		memcpy(&ip->daddr, p->dst + 12, 4);
-		memset(b + off + 20, 1, s->ip_opts);	/* NOPs */
-		off += hl;
-	} else {
-		struct ipv6hdr *ip6 = (struct ipv6hdr *)(b + off);
-		int n = s->v6_ext + (s->frag ? 1 : 0);
-		__u8 *nh = &ip6->nexthdr;
-		static const __u8 ext[] = { IPPROTO_HOPOPTS, IPPROTO_DSTOPTS, IPPROTO_ROUTING };
-
-		ip6->version = s->bad == 3 ? 4 : 6;
-		ip6->hop_limit = 64;
-		memcpy(&ip6->saddr, p->src, 16);
-		memcpy(&ip6->daddr, p->dst, 16);
-		off += 40;
-		for (int i = 0; i < s->v6_ext; i++) {
-			/* alternate 8- and 16-byte headers to exercise hdrlen */
-			int hl = (i & 1) ? 16 : 8;
-
-			*nh = ext[i % 3];
-			nh = b + off;
-			b[off + 1] = hl / 8 - 1;
-			memset(b + off + 2, 0, hl - 2);
-			b[off + 2] = 1;	/* PadN */
-			b[off + 3] = hl - 4;
-			off += hl;
-		}
-		if (s->frag) {
-			*nh = IPPROTO_FRAGMENT;
-			nh = b + off;
-			put16(b + off + 2, s->frag == FRAG_FIRST ? 1 : (185 << 3) | 1);
-			memcpy(b + off + 4, "\x12\x34\x56\x78", 4);
-			off += 8;
-		}
-		*nh = l4;
-		ip6->payload_len = htons(off - ip_off - 40 + l4_len);
-		(void)n;
-	}
-	ip_end = off;
-	l4_off = off;
-
-	if (l4 == IPPROTO_TCP) {
-		struct tcphdr *th = (struct tcphdr *)(b + off);
-
-		th->source = htons(SPORT);
-		th->dest = htons(s->dport ? s->dport : 25);
-		th->seq = htonl(1000);
-		th->doff = s->bad == 2 ? 4 : (20 + s->tcp_opts) / 4;
-		th->window = htons(65535);
-		switch (s->flags) {
-		case F_SYN:
-			th->syn = 1;
-			break;
-		case F_SYNACK:
-			th->syn = 1;
-			th->ack = 1;
-			break;
-		case F_ACK:
-			th->ack = 1;
-			break;
-		default:
-			th->psh = 1;
-			th->ack = 1;
-		}
-		if (s->tcp_opts) {
-			memset(b + off + 20, 1, s->tcp_opts);
-			b[off + 20] = 2;	/* MSS 1460 */
-			b[off + 21] = 4;
-			put16(b + off + 22, 1460);
-		}
-		off += 20 + s->tcp_opts;
-	} else {
-		/* UDP or ICMP: 8 bytes of header, not parsed by the program */
-		put16(b + off, 5353);
-		put16(b + off + 2, s->dport ? s->dport : 25);
-		put16(b + off + 4, 8 + s->payload);
-		if (l4 != IPPROTO_UDP) {
-			b[off] = l4 == IPPROTO_ICMPV6 ? 128 : 8;	/* echo request */
-			b[off + 1] = 0;
-		}
-		off += 8;
-	}
-	memset(b + off, 'x', s->payload);
-	off += s->payload;
-	p->len = off;
-
-	/* What the program must see to classify: the TCP header for TCP, the IP headers
-	 * otherwise (a later fragment: up to its fragment header). */
-	p->need = (l4 == IPPROTO_TCP && s->frag != FRAG_LATER) ? l4_off + 20 + s->tcp_opts : ip_end;
-	p->malformed = s->bad || (s->v6 && s->v6_ext + (s->frag ? 1 : 0) > 6);
-	(void)l4_off;
-}
-
 /* ---- map helpers ---- */
 
 static void stats_sum(struct ctx *c, struct rg_stats *sum)
@@ -319,6 +107,7 @@ static void stats_sum(struct ctx *c, struct rg_stats *sum)
 static const char *stat_names[] = {
 	"packets", "smtp_packets", "smtp_new_conns", "drop_block", "drop_throttle",
 	"parse_errors", "fragments", "host_insert_fail", "flow_insert_fail", "verdict_expired",
+	"rate_events", "rate_event_drops",
 };
 
 /* Compare after - before with the expected delta, naming the first counter that differs. */
@@ -352,12 +141,28 @@ static void lpm_put(int fd, const char *addr, unsigned plen, const void *val)
 	assert_int_equal(bpf_map_update_elem(fd, &k, val, BPF_ANY), 0);
 }
 
+/* What userspace does after every verdict write or delete (cidrs < 0: count unchanged):
+ * bump meta.verdict_gen, so hosts the program cached as verdict-free look again. */
+static void verdicts_changed(struct ctx *c, int cidrs)
+{
+	struct rg_meta m;
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(c->meta, &zero, &m), 0);
+	m.layout_version = RG_LAYOUT_VERSION;
+	if (cidrs >= 0)
+		m.cidr_verdicts = (__u32)cidrs;
+	m.verdict_gen++;
+	assert_int_equal(bpf_map_update_elem(c->meta, &zero, &m, BPF_ANY), 0);
+}
+
 static void verdict_host(struct ctx *c, const char *addr, const struct rg_verdict *v)
 {
 	struct rg_host_key k;
 
 	host_key(addr, c->skel->rodata->host_prefix_v4, c->skel->rodata->host_prefix_v6, &k);
 	assert_int_equal(bpf_map_update_elem(c->vhosts, &k, v, BPF_ANY), 0);
+	verdicts_changed(c, -1);
 }
 
 static int get_host(struct ctx *c, const char *addr, struct rg_host *h)
@@ -404,6 +209,7 @@ struct load_opts {
 	__u32 hosts_max;
 	int hosts_as_hash;	/* HASH instead of LRU_HASH: lets a test make inserts fail */
 	unsigned p4, p6;
+	__u32 mark_mask;	/* tc_mark_mask */
 };
 
 static int ctx_load(struct ctx *c, const struct load_opts *lo)
@@ -419,6 +225,10 @@ static int ctx_load(struct ctx *c, const struct load_opts *lo)
 		return -errno;
 	s->rodata->host_prefix_v4 = lo && lo->p4 ? lo->p4 : 32;
 	s->rodata->host_prefix_v6 = lo && lo->p6 ? lo->p6 : 64;
+	if (lo && lo->mark_mask) {
+		s->rodata->tc_mark_mask = lo->mark_mask;
+		s->rodata->tc_mark_shift = __builtin_ctz(lo->mark_mask);
+	}
 	bpf_map__set_max_entries(s->maps.hosts, lo && lo->hosts_max ? lo->hosts_max : 4096);
 	if (lo && lo->hosts_as_hash)
 		bpf_map__set_type(s->maps.hosts, BPF_MAP_TYPE_HASH);
@@ -528,6 +338,7 @@ static void check_fixture(struct ctx *c, const char *desc, const struct pkt_spec
 	clear_map(c->hosts, sizeof(struct rg_host_key));
 	clear_map(c->flows, sizeof(struct rg_flow_key));
 	clear_map(c->vhosts, sizeof(struct rg_host_key));
+	verdicts_changed(c, -1);
 	if (blocked)
 		verdict_host(c, spec->src ? spec->src : (spec->v6 ? SRC_V6 : SRC_V4), &BLOCK);
 	stats_sum(c, &before);
@@ -770,6 +581,56 @@ static void test_tc_entry(void **state)
 	ctx_free(c);
 }
 
+/* Run the TC entry with skb->mark = mark in; the mark it leaves. */
+static __u32 tc_mark(struct ctx *c, const struct pkt *p, __u32 mark, __u32 want_ret)
+{
+	struct __sk_buff skb = { .mark = mark };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->buf, .data_size_in = p->len,
+		    .ctx_in = &skb, .ctx_size_in = sizeof(skb), .ctx_out = &skb,
+		    .ctx_size_out = sizeof(skb), .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(c->tc_fd, &o), 0);
+	assert_int_equal(o.retval, want_ret);
+	return skb.mark;
+}
+
+/* tenant_mark_mask: at TC an SMTP packet of a tagged host carries its tenant id in the
+ * mask's bits of skb->mark, the other bits kept; everything else keeps its mark; mask 0
+ * (the default) never touches it. */
+static void test_tc_mark(void **state)
+{
+	struct load_opts lo = { .mark_mask = 0xff00 };
+	struct ctx *c = ctx_new(&lo), *off = ctx_new(NULL);
+	struct pkt_spec syn = { .flags = F_SYN }, data = { .flags = F_DATA, .payload = 20 };
+	struct pkt_spec syn6 = { .v6 = 1, .flags = F_SYN }, udp = { .l4 = IPPROTO_UDP };
+	struct pkt_spec other = { .flags = F_SYN, .src = "198.51.100.9" }; /* no connector */
+	struct pkt_spec big = { .flags = F_SYN, .src = "203.0.113.7" };
+	static const struct rg_tenant_tag t300 = { .tenant_id = 0x1234 };
+	struct pkt p;
+
+	build(&syn, &p);
+	assert_int_equal(tc_mark(c, &p, 0x10001, TC_ACT_OK), 0x10001 | (TENANT_V4 << 8));
+	assert_int_equal(tc_mark(off, &p, 0x10001, TC_ACT_OK), 0x10001);
+	build(&data, &p);
+	assert_int_equal(tc_mark(c, &p, 0xff00, TC_ACT_OK), TENANT_V4 << 8);
+	build(&syn6, &p);
+	assert_int_equal(tc_mark(c, &p, 0, TC_ACT_OK), TENANT_V6 << 8);
+	build(&udp, &p);
+	assert_int_equal(tc_mark(c, &p, 0x5, TC_ACT_OK), 0x5);
+	build(&other, &p);
+	assert_int_equal(tc_mark(c, &p, 0x5, TC_ACT_OK), 0x5);
+	/* ids wider than the mask keep to the mask */
+	lpm_put(c->connectors, "203.0.113.0", 96 + 24, &t300);
+	build(&big, &p);
+	assert_int_equal(tc_mark(c, &p, 0, TC_ACT_OK), 0x3400);
+	/* a dropped SYN is dropped, mark or not */
+	verdict_host(c, SRC_V4, &BLOCK);
+	build(&syn, &p);
+	tc_mark(c, &p, 0, TC_ACT_SHOT);
+	ctx_free(c);
+	ctx_free(off);
+}
+
 static void test_throttle_burst(void **state)
 {
 	/* interval 1000 s: no credit comes back during the test, so the counts are exact.
@@ -855,22 +716,14 @@ static void test_verdict_expiry(void **state)
 	v.expires_ns = 1;
 	verdict_host(c, SRC_V4, &v);
 	lpm_put(c->vcidrs, "192.0.2.0", 96 + 28, &BLOCK);
-	{
-		struct rg_meta m = { .layout_version = RG_LAYOUT_VERSION, .cidr_verdicts = 1 };
-		__u32 zero = 0;
-
-		assert_int_equal(bpf_map_update_elem(c->meta, &zero, &m, BPF_ANY), 0);
-	}
+	verdicts_changed(c, 1);
 	assert_int_equal(run(c, &p, p.len), XDP_DROP);
 	ctx_free(c);
 }
 
 static void set_cidr_count(struct ctx *c, __u32 n)
 {
-	struct rg_meta m = { .layout_version = RG_LAYOUT_VERSION, .cidr_verdicts = n };
-	__u32 zero = 0;
-
-	assert_int_equal(bpf_map_update_elem(c->meta, &zero, &m, BPF_ANY), 0);
+	verdicts_changed(c, (int)n);
 }
 
 static void test_cidr_verdict(void **state)
@@ -903,6 +756,39 @@ static void test_cidr_verdict(void **state)
 	addr16("198.51.100.0", k.addr);
 	assert_int_equal(bpf_map_lookup_elem(c->vcidrs, &k, &got), 0);
 	assert_int_equal(got.drops, 1);
+	ctx_free(c);
+}
+
+/* A host found without a verdict skips the verdict lookups until userspace bumps
+ * meta.verdict_gen: a verdict written without the bump is not seen (the proof that the
+ * lookups were skipped), after it at the next SYN; a new host always looks. */
+static void test_verdict_generation(void **state)
+{
+	struct ctx *c = ctx_new(NULL);
+	struct pkt_spec sp = { .flags = F_SYN, .src = "192.0.2.20" };
+	struct pkt_spec fresh = { .flags = F_SYN, .src = "192.0.2.21" };
+	struct rg_host_key k;
+	struct rg_host h;
+	struct pkt p, pf;
+
+	verdicts_changed(c, 0);
+	build(&sp, &p);
+	build(&fresh, &pf);
+	assert_int_equal(run(c, &p, p.len), XDP_PASS);	/* new host: looked, no verdict */
+	assert_int_equal(run(c, &p, p.len), XDP_PASS);	/* known host: looked, cached */
+	assert_int_equal(get_host(c, sp.src, &h), 0);
+	assert_int_not_equal(h.verdict_gen, 0);
+
+	host_key(sp.src, 32, 64, &k);
+	assert_int_equal(bpf_map_update_elem(c->vhosts, &k, &BLOCK, BPF_ANY), 0);
+	assert_int_equal(run(c, &p, p.len), XDP_PASS);	/* cached: not looked up */
+	host_key(fresh.src, 32, 64, &k);
+	assert_int_equal(bpf_map_update_elem(c->vhosts, &k, &BLOCK, BPF_ANY), 0);
+	assert_int_equal(run(c, &pf, pf.len), XDP_DROP); /* never seen: looked up */
+
+	verdicts_changed(c, -1);
+	assert_int_equal(run(c, &p, p.len), XDP_DROP);
+	assert_int_equal(run(c, &p, p.len), XDP_DROP);	/* a host with a verdict never caches */
 	ctx_free(c);
 }
 
@@ -979,6 +865,7 @@ static void test_host_counters(void **state)
 	assert_int_equal(run(c, &pb, pb.len), XDP_DROP);
 	assert_int_equal(bpf_map_delete_elem(c->vhosts, (host_key("192.0.2.0", 24, 48, &k), &k)),
 			 0);
+	verdicts_changed(c, -1);
 
 	/* window rollover: the window that just ended becomes prev */
 	assert_int_equal(get_host(c, a.src, &h), 0);
@@ -1017,6 +904,123 @@ static void test_host_counters(void **state)
 		assert_int_equal(get_host(c, "2001:db8:10::", &h), 0);
 		assert_int_equal(h.conns, 2);
 	}
+	ctx_free(c);
+}
+
+/* ---- connection-rate events ---- */
+
+struct rate_seen {
+	int n;
+	struct rg_rate_event last;
+};
+
+static int rate_cb(void *ctx, void *data, size_t size)
+{
+	struct rate_seen *r = ctx;
+
+	assert_int_equal(size, sizeof(struct rg_rate_event));
+	memcpy(&r->last, data, sizeof(r->last));
+	r->n++;
+	return 0;
+}
+
+static void set_limit(struct ctx *c, __u32 tenant, __u32 window_conns)
+{
+	struct rg_tenant_limit l = { .window_conns = window_conns };
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(c->skel->maps.tenant_limits), &tenant,
+					     &l, BPF_ANY), 0);
+}
+
+/* Send n SYNs from src; return how many rate events they produced. */
+static int syns(struct ctx *c, struct ring_buffer *rb, struct rate_seen *r, const char *src,
+		int n)
+{
+	struct pkt_spec sp = { .flags = F_SYN, .src = src };
+	struct pkt p;
+	int before = r->n;
+
+	build(&sp, &p);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(run(c, &p, p.len), XDP_PASS);
+	assert_true(ring_buffer__consume(rb) >= 0);
+	return r->n - before;
+}
+
+/* The program reports a host the first time in a window that its estimate reaches its
+ * tenant's limit: exactly one event per host per window, with the host key, tenant and
+ * estimate; hosts without a limit never. */
+static void test_rate_events(void **state)
+{
+	struct ctx *c = ctx_new(NULL);
+	struct rate_seen r = { 0 };
+	struct ring_buffer *rb;
+	struct rg_host_key k;
+	struct rg_stats before, after;
+	struct rg_host h;
+
+	rb = ring_buffer__new(bpf_map__fd(c->skel->maps.rate_events), rate_cb, &r, NULL);
+	assert_non_null(rb);
+	stats_sum(c, &before);
+	set_limit(c, TENANT_V4, 5);
+
+	assert_int_equal(syns(c, rb, &r, SRC_V4, 4), 0);
+	assert_int_equal(syns(c, rb, &r, SRC_V4, 1), 1);
+	host_key(SRC_V4, 32, 64, &k);
+	assert_memory_equal(r.last.addr, k.addr, 16);
+	assert_int_equal(r.last.tenant_id, TENANT_V4);
+	assert_int_equal(r.last.window_conns, 5);
+	assert_true(r.last.time_ns > 0 && r.last.time_ns <= mono_ns());
+	assert_int_equal(syns(c, rb, &r, SRC_V4, 20), 0);
+
+	/* another host of the tenant: its own event */
+	assert_int_equal(syns(c, rb, &r, "192.0.2.11", 10), 1);
+	assert_int_equal(r.last.window_conns, 5);
+
+	/* the next window reports again, counting what still overlaps of the previous one:
+	 * 40 conns in a window that ended half a window ago weigh 20 */
+	assert_int_equal(get_host(c, SRC_V4, &h), 0);
+	h.rate_window_start_ns = mono_ns() - RG_RATE_WINDOW_NS - RG_RATE_WINDOW_NS / 2;
+	h.rate_window_conns = 40;
+	assert_int_equal(bpf_map_update_elem(c->hosts, &k, &h, BPF_EXIST), 0);
+	assert_int_equal(syns(c, rb, &r, SRC_V4, 1), 1);
+	assert_true(r.last.window_conns >= 19 && r.last.window_conns <= 21);
+	assert_int_equal(syns(c, rb, &r, SRC_V4, 10), 0);
+
+	/* unassigned hosts use slot 0 (the [limits] default): none, then one per window */
+	assert_int_equal(syns(c, rb, &r, "198.51.100.5", 10), 0);
+	set_limit(c, 0, 1);
+	assert_int_equal(syns(c, rb, &r, "198.51.100.6", 1), 1); /* a new host's first SYN */
+	assert_int_equal(r.last.tenant_id, 0);
+	assert_int_equal(syns(c, rb, &r, "198.51.100.6", 5), 0);
+	assert_int_equal(syns(c, rb, &r, "198.51.100.5", 5), 1);
+
+	/* tenant ids past the array share its last slot */
+	set_limit(c, RG_TENANT_LIMIT_SLOTS - 1, 2);
+	{
+		static const struct rg_tenant_tag big = { .tenant_id = RG_TENANT_LIMIT_SLOTS + 5 };
+
+		lpm_put(c->connectors, "203.0.113.0", 96 + 24, &big);
+	}
+	assert_int_equal(syns(c, rb, &r, "203.0.113.9", 5), 1);
+	assert_int_equal(r.last.tenant_id, RG_TENANT_LIMIT_SLOTS + 5);
+
+	/* established traffic never reports */
+	{
+		struct pkt_spec d = { .flags = F_DATA, .payload = 10, .src = "192.0.2.12" };
+		struct pkt p;
+
+		set_limit(c, TENANT_V4, 1);
+		build(&d, &p);
+		for (int i = 0; i < 5; i++)
+			run(c, &p, p.len);
+		assert_true(ring_buffer__consume(rb) >= 0);
+		assert_int_equal(r.n, 6);
+	}
+	stats_sum(c, &after);
+	assert_int_equal(after.rate_events - before.rate_events, 6);
+	assert_int_equal(after.rate_event_drops - before.rate_event_drops, 0);
+	ring_buffer__free(rb);
 	ctx_free(c);
 }
 
@@ -1129,6 +1133,7 @@ static void test_host_insert_fail(void **state)
 	/* unblocked, the flow still gets its tenant, from the connector lookup */
 	host_key(SRC_V4, 32, 64, &k);
 	assert_int_equal(bpf_map_delete_elem(c->vhosts, &k), 0);
+	verdicts_changed(c, -1);
 	assert_int_equal(run(c, &p, p.len), XDP_PASS);
 	assert_int_equal(get_flow(c, &p, &f), 0);
 	assert_int_equal(f.tenant_id, TENANT_V4);
@@ -1194,11 +1199,14 @@ int main(void)
 		cmocka_unit_test(test_matrix),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_tc_entry),
+		cmocka_unit_test(test_tc_mark),
 		cmocka_unit_test(test_throttle_burst),
 		cmocka_unit_test(test_verdict_expiry),
 		cmocka_unit_test(test_cidr_verdict),
+		cmocka_unit_test(test_verdict_generation),
 		cmocka_unit_test(test_tenant_tags),
 		cmocka_unit_test(test_host_counters),
+		cmocka_unit_test(test_rate_events),
 		cmocka_unit_test(test_host_insert_fail),
 		cmocka_unit_test(test_custom_ports),
 		cmocka_unit_test(test_lru_flood),

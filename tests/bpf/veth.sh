@@ -4,7 +4,7 @@
 # veth.sh: the kernel side over real TCP between network namespaces. A relay namespace
 # (rgl-relay) with one veth per client namespace (rgl-c1, rgl-c2), IPv4 and IPv6, no default
 # routes, a TCP echo listener on ports 25 and 80; the program attached through
-# tests/helpers/rg_loader (user/bpfmaps) to both relay-side veths. Checks verdict enforcement
+# tests/helpers/rg_loader (user/bpfload.c) to both relay-side veths. Checks verdict enforcement
 # with native XDP, generic XDP and TC, established connections and non-SMTP untouched,
 # counters and tenant tags read back with bpftool from the pins, enforcement after the
 # loader is killed, atomic replacement (new prog, same link, maps kept), detach and purge,
@@ -294,6 +294,7 @@ for _ in $(seq 100); do grep -q holding "$TMP/hold.out" && break; sleep 0.1; don
 check "loader holding the program" grep -q holding "$TMP/hold.out"
 kill -9 "${HOLD_PIDS[-1]}"
 wait "${HOLD_PIDS[-1]}" 2>/dev/null
+check "the loader is gone" sh -c "! kill -0 ${HOLD_PIDS[-1]} 2>/dev/null"
 expect_conn "after kill -9 of the loader: c1 still blocked" $NS1 $R1 25 2
 expect_conn "after kill -9 of the loader: c2 still connects" $NS2 $R2 25 0
 

@@ -306,7 +306,7 @@ metrics_named_exist "$D/metrics"
 completion_checks "$(dirname "$CTL")" "$D/control.sock" "$D/rg.conf"
 
 # Connection rate: a tenant with connection_rate_limit = 10/1m; its host opens 30
-# connections in a burst; the agent's sampler reads the kernel's estimate and throttles it.
+# connections in a burst; the kernel reports the crossing (rate_events) and the agent throttles it.
 EXTRA_TENANT=$'[tenant burst]\nconnectors = 198.51.100.0/25\nconnection_rate_limit = 10/1m' write_conf
 check "reload: tenant with a low connection_rate_limit" "$CTL" -c "$D/rg.conf" reload
 rg_ns_exec $C2 python3 -c '

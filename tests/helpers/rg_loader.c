@@ -13,6 +13,8 @@
  *   rg_loader connector --pin-dir D CIDR TENANT_ID [CIDR TENANT_ID]...  (replaces the set)
  *   rg_loader stats|verdicts|hosts|fill --pin-dir D
  *   rg_loader status --pin-dir D --iface X
+ *   rg_loader fill-hosts --pin-dir D N   (add N synthetic IPv6 hosts in one batch update;
+ *                                          for benchmarks of a full hosts map)
  * Verdict commands take --prefix4/--prefix6 too: ADDR/N with N the host prefix is a host.
  * Exit status 0 or the errno of the failure.
  */
@@ -25,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "bpfmaps.h"
 #include "clock.h"
@@ -341,6 +345,8 @@ static int do_stats(struct args *a)
 	P(host_insert_fail);
 	P(flow_insert_fail);
 	P(verdict_expired);
+	P(rate_events);
+	P(rate_event_drops);
 #undef P
 	printf("layout_version=%u\ncidr_verdicts=%u\n", m.layout_version, m.cidr_verdicts);
 	return 0;
@@ -411,6 +417,52 @@ static int do_fill(struct args *a)
 	return err;
 }
 
+/* Synthetic hosts 2001:db8:N::/64 (N a 32-bit counter after the documentation prefix),
+ * each seen once now, unassigned: what a random-source flood leaves in the map. */
+static int do_fill_hosts(struct args *a)
+{
+	struct rg_host_key *keys = NULL;
+	struct rg_host *vals = NULL;
+	char path[4096];
+	uint64_t n, now = rg_now_mono_ns();
+	__u32 count;
+	int fd = -1, err = 0;
+
+	if (a->n_pos != 1 || parse_u64(a->pos[0], 1U << 24, &n) || !n) {
+		fprintf(stderr, "fill-hosts: N is 1..%u\n", 1U << 24);
+		return EINVAL;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", a->pin_dir, RG_MAP_HOSTS) >= sizeof(path))
+		return ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	keys = calloc(n, sizeof(*keys));
+	vals = calloc(n, sizeof(*vals));
+	if (fd < 0 || !keys || !vals) {
+		err = fd < 0 ? errno : ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		__u32 be = htonl((__u32)i);
+
+		memcpy(keys[i].addr, "\x20\x01\x0d\xb8", 4);
+		memcpy(keys[i].addr + 4, &be, 4);
+		vals[i] = (struct rg_host){ .packets = 1, .bytes = 74, .conns = 1,
+					    .first_seen_ns = now, .last_seen_ns = now,
+					    .last_conn_ns = now, .rate_window_start_ns = now,
+					    .rate_window_conns = 1 };
+	}
+	count = (__u32)n;
+	if (bpf_map_update_batch(fd, keys, vals, &count, NULL))
+		err = errno;
+	printf("hosts_added=%u\n", count);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(keys);
+	free(vals);
+	return err;
+}
+
 static int do_status(struct args *a)
 {
 	size_t i;
@@ -435,7 +487,7 @@ static const struct cmd {
 	{ "attach", do_attach },     { "detach", do_detach },	{ "block", do_block },
 	{ "throttle", do_throttle }, { "unblock", do_unblock }, { "connector", do_connector },
 	{ "stats", do_stats },	     { "verdicts", do_verdicts }, { "hosts", do_hosts },
-	{ "fill", do_fill },	     { "status", do_status },
+	{ "fill", do_fill },	     { "status", do_status },	{ "fill-hosts", do_fill_hosts },
 };
 
 static int usage(void)

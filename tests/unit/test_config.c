@@ -895,6 +895,35 @@ static void test_every_error_one_file(void **state)
 	rg_config_errors_free(&e);
 }
 
+/* tenant_mark_mask: decimal or 0x hex, 32 bits, default 0; anything else refused. */
+static void test_tenant_mark_mask(void **state)
+{
+	static const char *const bad[] = { "-1", "0x100000000", "+5", "0xff00 ff",
+					   "mask", "0x", "99999999999999999999999" };
+	struct rg_config *cfg = load_ok(wfile("m.conf", "[agent]\ninterfaces = eth0\n"));
+
+	assert_int_equal(cfg->tenant_mark_mask, 0);
+	rg_config_free(cfg);
+	cfg = load_ok(wfile("m.conf", "[agent]\ninterfaces = eth0\ntenant_mark_mask = 0xff00\n"));
+	assert_int_equal(cfg->tenant_mark_mask, 0xff00);
+	rg_config_free(cfg);
+	cfg = load_ok(wfile("m.conf", "[agent]\ninterfaces = eth0\ntenant_mark_mask = 4294967295\n"));
+	assert_int_equal(cfg->tenant_mark_mask, 0xffffffffU);
+	rg_config_free(cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct rg_config_errors e = { 0 };
+		char text[128];
+		const char *p;
+
+		snprintf(text, sizeof(text), "[agent]\ninterfaces = eth0\ntenant_mark_mask = %s\n",
+			 bad[i]);
+		p = write_tmp("mbad.conf", text);
+		load_bad(p, &e, -EINVAL);
+		expect_err(&e, p, 3, "'tenant_mark_mask'");
+		rg_config_errors_free(&e);
+	}
+}
+
 static void test_bad_values_more(void **state)
 {
 	struct rg_config_errors e = { 0 };
@@ -1353,6 +1382,7 @@ int main(void)
 		cmocka_unit_test(test_include_errors),
 		cmocka_unit_test(test_main_file_errors),
 		cmocka_unit_test(test_every_error_one_file),
+		cmocka_unit_test(test_tenant_mark_mask),
 		cmocka_unit_test(test_bad_values_more),
 		cmocka_unit_test(test_domains_file_lines),
 		cmocka_unit_test(test_syntax_variants),
