@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * test_config.c: the configuration loader against DESIGN.md's example, the shipped example,
- * defaults, tenant overrides, includes (glob order, relative paths, loops, depth), domain
- * files, CRLF, BOM, comments, and every error kind with its exact FILE:LINE; durations and
+ * test_config.c: the configuration loader against the reference example of every
+ * documented key (config/design.conf), the shipped example, defaults, tenant overrides,
+ * includes (glob order, relative paths, loops, depth), domain files, CRLF, BOM, comments, and every error kind with its exact FILE:LINE; durations and
  * rates good and hostile; 100k generated tenants. Fixtures live in tests/unit/config/ (run
  * from the repository root) or are written to a mkdtemp directory. Reports cmocka TAP.
  */
