@@ -47,7 +47,7 @@ else
 	done_testing
 	exit
 fi
-ver=$(sed -n 's/^#define RG_VERSION "\(.*\)"/\1/p' user/agent.h)
+ver=$(sed -n 's/^#define RG_VERSION "\(.*\)"/\1/p' user/version.h)
 deb="$BUILD/relayguard_${ver}_$(dpkg --print-architecture).deb"
 [ -f "$deb" ] && ok "the package is $deb" || fail "no $deb"
 
@@ -57,6 +57,7 @@ notlib=""
 for d in $deps; do
 	dpkg -L "$d" 2>/dev/null | grep -q '\.so[.0-9]*$' || notlib="$notlib $d"
 done
+[ -n "$deps" ] && ok "the package has a Depends field" || fail "the package has a Depends field"
 expect_eq "Depends names runtime libraries only ($(echo $deps))" "" "$notlib"
 
 # Every path in the package, and which of them this machine had before: after the purge
