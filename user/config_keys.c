@@ -560,7 +560,8 @@ static int set_list(const struct setter *s, char *val)
 }
 
 static int (*const setters[])(const struct setter *s, char *val) = {
-	[RG_KT_U64] = set_u64, [RG_KT_MASK] = set_mask, [RG_KT_PREFIX] = set_u64, [RG_KT_DURATION] = set_duration,
+	[RG_KT_U64] = set_u64, [RG_KT_MASK] = set_mask, [RG_KT_PREFIX] = set_u64,
+	[RG_KT_DURATION] = set_duration,
 	[RG_KT_RATE] = set_rate, [RG_KT_ENUM] = set_enum, [RG_KT_PATH] = set_path,
 	[RG_KT_LISTEN] = set_listen, [RG_KT_IFACES] = set_list, [RG_KT_PORTS] = set_list,
 	[RG_KT_LISTENS] = set_list,

@@ -12,9 +12,10 @@
  * "strasse" and "contoso" that another tenant may own. Names IDNA2008 refuses but
  * transitional processing accepts (IDNA2003-era names such as emoji domains, which are
  * registered and do send mail) take that form only when they hold none of those four
- * characters, where both processings agree. Underscores are refused: sender domains are host names, and a
- * relay that accepted "_dmarc.x" as a sender domain would be matching junk. Single-label
- * names ("localhost") are valid names and normalise, though no tenant should list them.
+ * characters, where both processings agree. Underscores are refused: sender domains are
+ * host names, and a relay that accepted "_dmarc.x" as a sender domain would be matching
+ * junk. Single-label names ("localhost") are valid names and normalise, though no tenant
+ * should list them.
  *
  * Index: one open-addressing hash table keyed by (tenant, name, wildcard flag); names live
  * in one string arena, so an entry costs a 16-byte slot plus the name: no malloc per entry.

@@ -4,7 +4,8 @@
  * documented key (config/design.conf), the shipped example, defaults, tenant overrides,
  * includes (glob order, relative paths, loops, depth), domain files, CRLF, BOM, comments,
  * and every error kind with its exact FILE:LINE; durations and rates good and hostile;
- * 100k generated tenants. Fixtures live in tests/unit/config/ (run from the repository root) or are written to a mkdtemp directory. Reports cmocka TAP.
+ * 100k generated tenants. Fixtures live in tests/unit/config/ (run from the repository
+ * root) or are written to a mkdtemp directory. Reports cmocka TAP.
  */
 #include <errno.h>
 #include <fcntl.h>
