@@ -343,10 +343,13 @@ static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, js
 {
 	struct rg_agent_ctl *a = ctx;
 	struct rg_config_errors errs = { 0 };
+	const char *const *keys = NULL;
+	json_object *restart;
+	size_t n_keys = 0;
 	int err;
 
 	pr_info("reload requested by %s", peer->by);
-	err = a->ops->reload(a->ctx, &errs);
+	err = a->ops->reload(a->ctx, &errs, &keys, &n_keys);
 	if (err) {
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < errs.n; i++)
@@ -358,6 +361,12 @@ static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, js
 	}
 	json_object_object_add(rep, "tenants", json_object_new_int64(
 			       (int64_t)a->ops->config(a->ctx)->n_tenants));
+	/* Applied, except these: the running values stay until a restart. */
+	restart = json_object_new_array();
+	for (size_t i = 0; i < n_keys; i++)
+		json_object_array_add(restart, json_object_new_string(keys[i]));
+	json_object_object_add(rep, "restart_needed", json_object_new_boolean(n_keys > 0));
+	json_object_object_add(rep, "restart_keys", restart);
 	return 0;
 }
 
@@ -366,21 +375,23 @@ int rg_agent_ctl_register(struct rg_control *ctl, struct rg_agent_ctl *a)
 	static const struct {
 		const char *name;
 		rg_control_fn fn;
+		bool read_only;
 	} cmds[] = {
-		{ "status", do_status },
-		{ "tenants", do_tenants },
-		{ "hosts", do_hosts },
-		{ "block_host", do_block_host },
-		{ "throttle_host", do_throttle_host },
-		{ "unblock_host", do_unblock_host },
-		{ "restrict_tenant", do_restrict_tenant },
-		{ "unblock_tenant", do_unblock_tenant },
-		{ "reload", do_reload },
+		{ "status", do_status, true },
+		{ "tenants", do_tenants, true },
+		{ "hosts", do_hosts, true },
+		{ "block_host", do_block_host, false },
+		{ "throttle_host", do_throttle_host, false },
+		{ "unblock_host", do_unblock_host, false },
+		{ "restrict_tenant", do_restrict_tenant, false },
+		{ "unblock_tenant", do_unblock_tenant, false },
+		{ "reload", do_reload, false },
 	};
 	int err;
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		err = rg_control_register(ctl, cmds[i].name, cmds[i].fn, a);
+		err = rg_control_register_read_only(ctl, cmds[i].name, cmds[i].fn, a,
+						    cmds[i].read_only);
 		if (err)
 			return err;
 	}
