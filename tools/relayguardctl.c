@@ -39,10 +39,12 @@
  *   throttle host {"cmd":"throttle_host","host":"ADDR/LEN","rate_count":N,    until unblocked)
  *                  "rate_period_s":P,"for_s":S}
  *   unblock host  {"cmd":"unblock_host","host":"ADDR/LEN"}
- *     -> host, verdict, expires   (unblock of a host without a verdict: code not_found)
+ *     -> host, verdict, expires; unblock also "already" (true: there was no verdict,
+ *        nothing to do: rc 0)
  *   restrict tenant {"cmd":"restrict_tenant","tenant":"NAME"}
  *   unblock tenant  {"cmd":"unblock_tenant","tenant":"NAME"}
- *     -> tenant, state, until
+ *     -> tenant, state, until, already (true: it was in that state; rc 0). unblock also
+ *        removes the flood blocks (origin flood) of the tenant's hosts
  *   reload        {"cmd":"reload"}  -> tenants (count), restart_needed (bool), restart_keys
  *                 (the changed [agent] keys a reload cannot apply; the running values stay
  *                 until a restart); on failure "errors":["FILE:LINE: ..."]
@@ -280,6 +282,13 @@ static bool jnum(json_object *o, const char *key, double *out)
 		return false;
 	*out = json_object_get_double(v);
 	return true;
+}
+
+static bool jbool(json_object *o, const char *key)
+{
+	json_object *v = jget(o, key);
+
+	return v && json_object_get_boolean(v);
 }
 
 static void print_json(json_object *o)
@@ -909,7 +918,8 @@ static void print_verdict_reply(json_object *reply, const char *what, const char
 		return;
 	}
 	if (!strcmp(what, "unblocked"))
-		printf("unblocked %s\n", safe(host, b1));
+		printf("%s %s\n", jbool(reply, "already") ? "already unblocked:" : "unblocked",
+		       safe(host, b1));
 	else
 		printf("%s %s until %s\n", what, safe(host, b1),
 		       fmt_time(reply, "expires", "unblocked", b2, sizeof(b2)));
@@ -931,11 +941,10 @@ static int verdict_direct(const char *cmdname, const struct rg_cidr *cidr, const
 	json_object_object_add(*out, "host", json_object_new_string(canon));
 	if (!strcmp(cmdname, "unblock_host")) {
 		err = rg_bpf_verdict_delete(b, cidr);
-		if (err == -ENOENT) {
-			rg_control_fail(*out, RG_CTL_E_NOT_FOUND, "no block or throttle on %s",
-					canon);
+		/* No verdict there: already unblocked, as the agent answers too. */
+		json_object_object_add(*out, "already", json_object_new_boolean(err == -ENOENT));
+		if (err == -ENOENT)
 			err = 0;
-		}
 		json_object_object_add(*out, "verdict", json_object_new_string(rg_verdict_action_name(RG_ACT_NONE)));
 	} else {
 		if (t->has_for && t->for_ns)
@@ -1065,10 +1074,12 @@ static int tenant_cmd(const struct cmd *c, const char *wire, int argc, char **ar
 		if (g.json)
 			print_json(reply);
 		else if (!strcmp(wire, "restrict_tenant"))
-			printf("restricted tenant %s until %s\n", name,
+			printf("%s tenant %s until %s\n",
+			       jbool(reply, "already") ? "already restricted:" : "restricted", name,
 			       fmt_time(reply, "until", "unblocked", b2, sizeof(b2)));
 		else
-			printf("unblocked tenant %s (fresh budget)\n", name);
+			printf("%s tenant %s (fresh budget; its flood blocks lifted)\n",
+			       jbool(reply, "already") ? "already unblocked:" : "unblocked", name);
 	}
 	json_object_put(reply);
 	return ret;

@@ -236,7 +236,8 @@ static void warn_restart_only(struct rg_agent *a, const struct rg_config *n)
 {
 	const size_t max = sizeof(a->restart_keys) / sizeof(a->restart_keys[0]);
 	char list[512];
-	size_t k = rg_config_restart_keys(a->cfg, n, a->restart_keys, max), len = 0;
+	size_t k = rg_config_restart_keys(a->start_cfg ? a->start_cfg : a->cfg, n,
+					  a->restart_keys, max), len = 0;
 
 	a->n_restart_keys = k < max ? k : max;
 	if (!k)
@@ -276,7 +277,10 @@ int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
 		rg_config_free(n);
 		return err;
 	}
-	rg_config_free(a->cfg);
+	if (a->start_cfg)
+		rg_config_free(a->cfg);
+	else
+		a->start_cfg = a->cfg;
 	a->cfg = n;
 	rg_log_set_level(n->log_level);
 	rg_policy_server_set_fail_mode(a->policy, n->fail_mode);
@@ -448,6 +452,7 @@ static void agent_free(struct rg_agent *a)
 	rg_audit_close(a->audit);
 	rg_bpf_close(a->bpf); /* does not detach: the kernel keeps enforcing */
 	rg_config_free(a->cfg);
+	rg_config_free(a->start_cfg);
 	if (a->epfd >= 0)
 		close(a->epfd);
 	if (a->sigfd >= 0)

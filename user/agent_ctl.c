@@ -260,7 +260,6 @@ static int do_unblock_host(void *ctx, const struct rg_peer *peer, json_object *r
 {
 	struct rg_agent_ctl *a = ctx;
 	struct rg_cidr t;
-	char buf[RG_ADDR_STRLEN];
 	int err;
 
 	if ((err = get_target(req, rep, &t)))
@@ -271,12 +270,11 @@ static int do_unblock_host(void *ctx, const struct rg_peer *peer, json_object *r
 		if (a->bpf && !rg_bpf_verdict_delete(a->bpf, &t))
 			err = 0;
 	}
-	if (err == -ENOENT)
-		return rg_control_fail(rep, RG_CTL_E_NOT_FOUND, "no verdict for %s",
-				       rg_cidr_format(&t, buf, sizeof(buf)));
-	if (err)
+	if (err && err != -ENOENT)
 		return err;
+	/* No verdict there: the host is already unblocked, which is what was asked. */
 	verdict_reply(rep, &t, rg_verdict_action_name(RG_ACT_NONE), 0);
+	json_object_object_add(rep, "already", json_object_new_boolean(err == -ENOENT));
 	return 0;
 }
 
@@ -295,9 +293,6 @@ static int tenant_result(struct rg_agent_ctl *a, json_object *rep, const char *n
 
 	if (err == -ENOENT)
 		return rg_control_fail(rep, RG_CTL_E_UNKNOWN_TENANT, "unknown tenant \"%s\"",
-				       rg_printable(name, strlen(name), p));
-	if (err == -EALREADY)
-		return rg_control_fail(rep, RG_CTL_E_CONFLICT, "tenant \"%s\" is already in that state",
 				       rg_printable(name, strlen(name), p));
 	if (err)
 		return err;
@@ -323,7 +318,9 @@ static int do_restrict_tenant(void *ctx, const struct rg_peer *peer, json_object
 	if ((err = tenant_arg(req, rep, &name)))
 		return err;
 	err = rg_engine_restrict_tenant(a->engine, name, peer->by, rg_now_real_ns());
-	return tenant_result(a, rep, name, err);
+	/* A repeat is done already: the same state, reported, rc 0. */
+	json_object_object_add(rep, "already", json_object_new_boolean(err == -EALREADY));
+	return tenant_result(a, rep, name, err == -EALREADY ? 0 : err);
 }
 
 static int do_unblock_tenant(void *ctx, const struct rg_peer *peer, json_object *req,
@@ -333,8 +330,15 @@ static int do_unblock_tenant(void *ctx, const struct rg_peer *peer, json_object 
 	const char *name;
 	int err;
 
+	struct rg_tenant_info ti;
+	int idx;
+
 	if ((err = tenant_arg(req, rep, &name)))
 		return err;
+	idx = rg_config_find_tenant(a->ops->config(a->ctx), name);
+	json_object_object_add(rep, "already", json_object_new_boolean(
+		idx >= 0 && !rg_engine_tenant_info(a->engine, (size_t)idx, rg_now_real_ns(), &ti) &&
+		!ti.restricted));
 	err = rg_engine_unblock_tenant(a->engine, name, peer->by, rg_now_real_ns());
 	return tenant_result(a, rep, name, err);
 }

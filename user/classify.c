@@ -981,6 +981,29 @@ int rg_engine_restrict_tenant(struct rg_engine *e, const char *name, const char 
 	return 0;
 }
 
+/* The blocks the restriction caused (origin flood, tagged with the tenant) go with it;
+ * operator verdicts and connection-rate throttles are about the host, not the budget. */
+static void lift_flood_blocks(struct rg_engine *e, int tidx, const char *by, uint64_t now)
+{
+	struct rg_hent *p, *next;
+
+	rg_hmap_foreach(&e->verdicts, p, next) {
+		struct vent *v = rg_container_of(p, struct vent, h);
+		struct rg_audit_event ev = {
+			.event = "host_unblocked", .time_ns = now, .host = &v->v.target,
+			.tenant = e->cfg->tenants[tidx].name, .tenant_id = e->t[tidx].id,
+			.reason = "tenant unblocked", .by = by,
+			.action = rg_verdict_action_name(v->v.action),
+			.origin = rg_origin_name(v->v.origin),
+		};
+
+		if (v->v.origin != RG_ORIGIN_FLOOD || v->v.tenant_id != e->t[tidx].id)
+			continue;
+		audit(e, &ev);
+		vremove(e, v, true);
+	}
+}
+
 int rg_engine_unblock_tenant(struct rg_engine *e, const char *name, const char *by,
 			     uint64_t now_ns)
 {
@@ -988,6 +1011,7 @@ int rg_engine_unblock_tenant(struct rg_engine *e, const char *name, const char *
 
 	if (tidx < 0 || (size_t)tidx >= e->nt)
 		return -ENOENT;
+	lift_flood_blocks(e, tidx, by ? by : "operator", now_ns);
 	tenant_lift(e, tidx, "operator", by ? by : "operator", now_ns);
 	flush_notify(e);
 	return 0;

@@ -176,7 +176,9 @@ int rg_engine_conn_rate(struct rg_engine *e, const struct rg_cidr *host, uint32_
 /*
  * Operator actions (the control socket). by: who asked ("uid=0 pid=123"), audited.
  * Tenants: 0, -ENOENT (no such tenant). restrict on a restricted tenant: -EALREADY.
- * unblock lifts the restriction (if any) and clears the window: a fresh budget.
+ * unblock lifts the restriction (if any) and clears the window: a fresh budget; it also
+ * removes the flood blocks (origin flood) of the tenant's hosts, keeping operator
+ * verdicts and connection-rate throttles.
  * Hosts/CIDRs: duration_ns 0 = until unblocked. An operator verdict replaces any other
  * for the same target; -ENOSPC when the verdict table (verdict_table_size) is full;
  * -EPERM in monitor mode (it never drops). unblock_host: -ENOENT if no verdict for
