@@ -25,7 +25,9 @@
  *        tenants, tenants_restricted, hosts_blocked, hosts_throttled
  *   tenants       {"cmd":"tenants"}
  *     -> tenants [{name, id, state ("ok"|"restricted"), unregistered, registered, null,
- *        limit, window_s, restricted_since, until, reason}]   (counts are in the window)
+ *        budget_used, limit, window_s, restricted_since, until, reason, rejected_total}]
+ *        (counts are in the window; unregistered includes those past the limit,
+ *        budget_used is the budget's own share of it, at most limit)
  *   hosts         {"cmd":"hosts","top":N}            (N 0: all)
  *     -> total (rows before top), hosts [{address ("192.0.2.7/32", or a CIDR verdict's
  *        "198.51.100.0/24"), tenant (name or null), tenant_id, connections, packets, bytes,

@@ -117,6 +117,7 @@ static void tenant_json(const struct rg_tenant_info *t, json_object *arr)
 	json_object_object_add(o, "unregistered", json_object_new_int64((int64_t)t->unregistered));
 	json_object_object_add(o, "registered", json_object_new_int64((int64_t)t->registered));
 	json_object_object_add(o, "null", json_object_new_int64((int64_t)t->null_sender));
+	json_object_object_add(o, "budget_used", json_object_new_int64((int64_t)t->budget_used));
 	json_object_object_add(o, "limit", json_object_new_int64((int64_t)t->limit));
 	json_object_object_add(o, "window_s", json_object_new_int64((int64_t)(t->window_ns / NS)));
 	json_object_object_add(o, "restricted_since", time_or_null(t->since_ns));

@@ -205,7 +205,9 @@ struct rg_tenant_info {
 	uint64_t since_ns;		/* restricted since (CLOCK_REALTIME) */
 	uint64_t until_ns;		/* 0: until an operator unblocks */
 	const char *reason;		/* "limit", "operator", or NULL */
-	uint64_t unregistered;		/* in the window (exact) */
+	uint64_t unregistered;		/* in the window: the budget's (exact) and, while
+					 * restricted, those refused past it (1/60-window) */
+	uint64_t budget_used;		/* of the limit: the budget's own, exact */
 	uint64_t registered;		/* in the window (approximate: 1/60-window buckets) */
 	uint64_t null_sender;		/* in the window (approximate) */
 	uint64_t limit;

@@ -609,6 +609,16 @@ static void test_monitor_mode(void **state)
 	assert_int_equal(c.verdicts, 0);
 	assert_int_equal(audit_count(&v, "would_reject", NULL), 20);
 	assert_int_equal(audit_count(&v, "would_block", NULL), 1);
+	/* The listing and the audit agree with the 23 unregistered transactions counted. */
+	assert_int_equal(info(&v, "contoso", T0 + MIN).unregistered, 23);
+	assert_int_equal(info(&v, "contoso", T0 + MIN).budget_used, 3);
+	{
+		struct json_object *last;
+
+		audit_count(&v, "would_reject", &last);
+		assert_int_equal(json_object_get_int64(json_object_object_get(last, "count")), 23);
+		json_object_put(last);
+	}
 	/* Connection rate and operator verdicts: nothing reaches the kernel. */
 	assert_int_equal(rg_cidr_parse("192.0.2.10", &host, false), 0);
 	assert_int_equal(rg_engine_conn_rate(v.e, &host, info(&v, "contoso", T0).id, 10000, MIN,
