@@ -1304,6 +1304,7 @@ static void usage(FILE *f)
 		"      --socket PATH   the agent's control socket (default: control_socket)\n"
 		"      --pin-dir DIR   the pinned BPF maps (default: pin_dir)\n"
 		"      --json          print the reply as JSON (also after COMMAND)\n"
+		"      --version       print the version and exit\n"
 		"\ncommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %s\n      %s\n", cmds[i].usage, cmds[i].help);
