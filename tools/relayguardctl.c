@@ -9,7 +9,8 @@
  *
  * Exit codes: 0 done; 1 the agent (or the maps) refused or failed; 2 usage or bad
  * argument; 3 relayguardd not reachable (and no direct fallback for the command);
- * 4 permission denied (run as root).
+ * 4 permission denied (run as root); 5 reloaded, but changed [agent] keys need a restart
+ * (the reply's restart_keys).
  *
  * Requests (one JSON line each) and --json replies. Every reply has "ok" (bool); a failed
  * one has "error" (text) and "code" (permission_denied, bad_request, unknown_command,
@@ -24,7 +25,9 @@
  *        tenants, tenants_restricted, hosts_blocked, hosts_throttled
  *   tenants       {"cmd":"tenants"}
  *     -> tenants [{name, id, state ("ok"|"restricted"), unregistered, registered, null,
- *        limit, window_s, restricted_since, until, reason}]   (counts are in the window)
+ *        budget_used, limit, window_s, restricted_since, until, reason, rejected_total}]
+ *        (counts are in the window; unregistered includes those past the limit,
+ *        budget_used is the budget's own share of it, at most limit)
  *   hosts         {"cmd":"hosts","top":N}            (N 0: all)
  *     -> total (rows before top), hosts [{address ("192.0.2.7/32", or a CIDR verdict's
  *        "198.51.100.0/24"), tenant (name or null), tenant_id, connections, packets, bytes,
@@ -38,11 +41,15 @@
  *   throttle host {"cmd":"throttle_host","host":"ADDR/LEN","rate_count":N,    until unblocked)
  *                  "rate_period_s":P,"for_s":S}
  *   unblock host  {"cmd":"unblock_host","host":"ADDR/LEN"}
- *     -> host, verdict, expires   (unblock of a host without a verdict: code not_found)
+ *     -> host, verdict, expires; unblock also "already" (true: there was no verdict,
+ *        nothing to do: rc 0)
  *   restrict tenant {"cmd":"restrict_tenant","tenant":"NAME"}
  *   unblock tenant  {"cmd":"unblock_tenant","tenant":"NAME"}
- *     -> tenant, state, until
- *   reload        {"cmd":"reload"}  -> tenants (count); on failure "errors":["FILE:LINE: ..."]
+ *     -> tenant, state, until, already (true: it was in that state; rc 0). unblock also
+ *        removes the flood blocks (origin flood) of the tenant's hosts
+ *   reload        {"cmd":"reload"}  -> tenants (count), restart_needed (bool), restart_keys
+ *                 (the changed [agent] keys a reload cannot apply; the running values stay
+ *                 until a restart); on failure "errors":["FILE:LINE: ..."]
  *   detach [--purge]  (no request: refused while relayguardd runs; uses the pinned links)
  *   check-postfix [--postfix-config DIR]  (no request: runs postconf; user/postfix_check.h)
  *     -> ok, services_checked, findings [{service, type, port, problem ("no_policy_check"|
@@ -72,6 +79,7 @@
 #include "hosts.h"
 #include "log.h"
 #include "postfix_check.h"
+#include "version.h"
 
 enum {
 	EXIT_OK = 0,
@@ -79,6 +87,7 @@ enum {
 	EXIT_USAGE = 2,
 	EXIT_UNREACHABLE = 3,
 	EXIT_PERM = 4,
+	EXIT_RESTART = 5,	/* reloaded, but some changed keys need a restart */
 };
 
 #define DEFAULT_SOCKET "/run/relayguard/control.sock"
@@ -94,6 +103,8 @@ static struct {
 	bool json;
 	struct rg_config *cfg;	/* loaded lazily */
 	bool cfg_tried;
+	bool printed;		/* a JSON object went to stdout */
+	char first_error[512];	/* for --json: the first client-side error */
 } g;
 
 static void errx_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -106,6 +117,11 @@ static void errx_msg(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (!g.first_error[0]) {
+		va_start(ap, fmt);
+		vsnprintf(g.first_error, sizeof(g.first_error), fmt, ap);
+		va_end(ap);
+	}
 }
 
 /* Text from the agent or the maps goes to a terminal: no control characters. */
@@ -116,7 +132,12 @@ static const char *safe(const char *s, char out[RG_PRINTABLE_MAX + 4])
 	return rg_printable(s, strlen(s), out);
 }
 
-/* Configuration: only what relayguardctl needs (socket, pin dir, prefixes, tenants). */
+/*
+ * Configuration: only what relayguardctl needs (socket, pin dir, interfaces, prefixes,
+ * tenants). Loaded partially: an error elsewhere in the file must not send the commands
+ * to the default pin dir and socket, so every value that parsed is used and each error is
+ * reported as ignored (the agent refuses such a configuration on reload; -t lists them).
+ */
 static struct rg_config *config(void)
 {
 	struct rg_config_errors errs = { 0 };
@@ -125,9 +146,14 @@ static struct rg_config *config(void)
 	if (g.cfg_tried)
 		return g.cfg;
 	g.cfg_tried = true;
-	err = rg_config_load(g.config_path, &g.cfg, &errs);
-	if (err) {
-		g.cfg = NULL;
+	err = rg_config_load_partial(g.config_path, &g.cfg, &errs);
+	if (err && g.cfg) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "relayguardctl: ignored: %s\n", errs.msgs[i]);
+		fprintf(stderr, "relayguardctl: %s has %zu error%s (relayguardd -t lists them); "
+			"using the values that parsed\n", g.config_path, errs.n,
+			errs.n == 1 ? "" : "s");
+	} else if (err) {
 		/* Without -c, a missing default file just means defaults. */
 		if (g.config_explicit || err != -ENOENT) {
 			for (size_t i = 0; i < errs.n; i++)
@@ -265,8 +291,16 @@ static bool jnum(json_object *o, const char *key, double *out)
 	return true;
 }
 
+static bool jbool(json_object *o, const char *key)
+{
+	json_object *v = jget(o, key);
+
+	return v && json_object_get_boolean(v);
+}
+
 static void print_json(json_object *o)
 {
+	g.printed = true;
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 					    JSON_C_TO_STRING_NOSLASHESCAPE));
 }
@@ -458,8 +492,14 @@ static int parse_opts(int argc, char **argv, const struct option *extra, size_t 
 	/* 0, not 1: glibc then re-initialises, and permutes, as main's scan did not. */
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		if (opt == 'j') {
+	/* The leading ':' tells a missing value (':') from an unknown option ('?'). */
+	while ((opt = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
+		if (opt == ':') {
+			errx_msg("%s: %s needs a value", oc->cmd->name,
+				 argv[optind - 1] ? argv[optind - 1] : "the option");
+			cmd_usage(stderr, oc->cmd);
+			return EXIT_USAGE;
+		} else if (opt == 'j') {
 			g.json = true;
 		} else if (opt == 'h') {
 			cmd_usage(stdout, oc->cmd);
@@ -885,7 +925,8 @@ static void print_verdict_reply(json_object *reply, const char *what, const char
 		return;
 	}
 	if (!strcmp(what, "unblocked"))
-		printf("unblocked %s\n", safe(host, b1));
+		printf("%s %s\n", jbool(reply, "already") ? "already unblocked:" : "unblocked",
+		       safe(host, b1));
 	else
 		printf("%s %s until %s\n", what, safe(host, b1),
 		       fmt_time(reply, "expires", "unblocked", b2, sizeof(b2)));
@@ -907,11 +948,10 @@ static int verdict_direct(const char *cmdname, const struct rg_cidr *cidr, const
 	json_object_object_add(*out, "host", json_object_new_string(canon));
 	if (!strcmp(cmdname, "unblock_host")) {
 		err = rg_bpf_verdict_delete(b, cidr);
-		if (err == -ENOENT) {
-			rg_control_fail(*out, RG_CTL_E_NOT_FOUND, "no block or throttle on %s",
-					canon);
+		/* No verdict there: already unblocked, as the agent answers too. */
+		json_object_object_add(*out, "already", json_object_new_boolean(err == -ENOENT));
+		if (err == -ENOENT)
 			err = 0;
-		}
 		json_object_object_add(*out, "verdict", json_object_new_string(rg_verdict_action_name(RG_ACT_NONE)));
 	} else {
 		if (t->has_for && t->for_ns)
@@ -1041,10 +1081,12 @@ static int tenant_cmd(const struct cmd *c, const char *wire, int argc, char **ar
 		if (g.json)
 			print_json(reply);
 		else if (!strcmp(wire, "restrict_tenant"))
-			printf("restricted tenant %s until %s\n", name,
+			printf("%s tenant %s until %s\n",
+			       jbool(reply, "already") ? "already restricted:" : "restricted", name,
 			       fmt_time(reply, "until", "unblocked", b2, sizeof(b2)));
 		else
-			printf("unblocked tenant %s (fresh budget)\n", name);
+			printf("%s tenant %s (fresh budget; its flood blocks lifted)\n",
+			       jbool(reply, "already") ? "already unblocked:" : "unblocked", name);
 	}
 	json_object_put(reply);
 	return ret;
@@ -1089,7 +1131,7 @@ static int do_reload(int argc, char **argv)
 	const struct cmd *c = find_cmd("reload");
 	struct opt_ctx oc = { .cmd = c };
 	json_object *req, *reply;
-	char b1[32];
+	char b1[32], b2[RG_PRINTABLE_MAX + 4];
 	int first, ret;
 
 	ret = parse_opts(argc, argv, NULL, 0, &oc, &first);
@@ -1104,10 +1146,28 @@ static int do_reload(int argc, char **argv)
 		return ret;
 	ret = reply_failed(reply);
 	if (ret == EXIT_OK) {
-		if (g.json)
+		json_object *keys = jget(reply, "restart_keys");
+		size_t nk = keys && json_object_is_type(keys, json_type_array) ?
+			    json_object_array_length(keys) : 0;
+		double nt = 0;
+
+		jnum(reply, "tenants", &nt);
+		if (g.json) {
 			print_json(reply);
-		else
-			printf("reloaded (%s tenants)\n", fmt_num(reply, "tenants", b1, sizeof(b1)));
+		} else {
+			printf("reloaded (%s tenant%s)\n", fmt_num(reply, "tenants", b1, sizeof(b1)),
+			       nt == 1 ? "" : "s");
+			if (nk)
+				printf("not applied, restart relayguardd for:");
+			for (size_t i = 0; i < nk; i++)
+				printf(" %s", safe(json_object_get_string(
+					json_object_array_get_idx(keys, i)), b2));
+			if (nk)
+				putchar('\n');
+		}
+		/* Not everything the file says is in force: scripts must notice. */
+		if (nk)
+			ret = EXIT_RESTART;
 	}
 	json_object_put(reply);
 	return ret;
@@ -1135,8 +1195,9 @@ static int do_detach(int argc, char **argv)
 		return EXIT_AGENT;
 	}
 	cfg = config();
-	if (!cfg) {
-		errx_msg("detach needs the interfaces from the configuration (-c FILE)");
+	if (!cfg || !cfg->n_interfaces) {
+		errx_msg("detach needs the interfaces from the configuration: none found in %s "
+			 "(-c FILE)", g.config_path);
 		return EXIT_USAGE;
 	}
 	err = rg_bpf_detach(pin_dir(), (const char *const *)cfg->interfaces, cfg->n_interfaces,
@@ -1243,6 +1304,28 @@ static int do_check_postfix(int argc, char **argv)
 	return ret;
 }
 
+/* --json promises an object on stdout: a failure found before (or without) a reply from
+ * the agent gets one too, with the code its exit status stands for. */
+static void print_client_error(int exit_code)
+{
+	static const char *const codes[] = {
+		[EXIT_AGENT] = RG_CTL_E_INTERNAL, [EXIT_USAGE] = "usage",
+		[EXIT_UNREACHABLE] = RG_CTL_E_UNAVAILABLE, [EXIT_PERM] = RG_CTL_E_PERM,
+		[EXIT_RESTART] = "restart_needed",
+	};
+	json_object *o = json_object_new_object();
+	const char *code = exit_code > 0 && (size_t)exit_code < sizeof(codes) / sizeof(codes[0]) &&
+			   codes[exit_code] ? codes[exit_code] : RG_CTL_E_INTERNAL;
+
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "error", json_object_new_string(g.first_error[0] ?
+				g.first_error : "usage error"));
+	json_object_object_add(o, "code", json_object_new_string(code));
+	json_object_object_add(o, "source", json_object_new_string("relayguardctl"));
+	print_json(o);
+	json_object_put(o);
+}
+
 static void usage(FILE *f);
 
 static int do_help(int argc, char **argv)
@@ -1311,11 +1394,12 @@ static void usage(FILE *f)
 		"      --socket PATH   the agent's control socket (default: control_socket)\n"
 		"      --pin-dir DIR   the pinned BPF maps (default: pin_dir)\n"
 		"      --json          print the reply as JSON (also after COMMAND)\n"
+		"      --version       print the version and exit\n"
 		"\ncommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %s\n      %s\n", cmds[i].usage, cmds[i].help);
 	fprintf(f, "\nexit status: 0 ok, 1 refused or failed, 2 usage, 3 relayguardd not "
-		"reachable, 4 permission denied\n");
+		"reachable, 4 permission denied, 5 reloaded but changed keys need a restart\n");
 }
 
 int main(int argc, char **argv)
@@ -1326,6 +1410,7 @@ int main(int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const struct cmd *c;
@@ -1334,8 +1419,10 @@ int main(int argc, char **argv)
 
 	g.config_path = RG_DEFAULT_CONFIG;
 	rg_log_set_level(RG_LOG_WARN);
+	/* Library messages (libbpf, the maps) read like relayguardctl's own. */
+	rg_log_use_prefix("relayguardctl");
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+c:jh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:c:jh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			g.config_path = optarg;
@@ -1353,26 +1440,42 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;
+		case 'V':
+			printf("relayguardctl %s\n", RG_VERSION);
+			return EXIT_OK;
+		case ':':
+			errx_msg("%s needs a value", argv[optind - 1] ? argv[optind - 1] : "option");
+			usage(stderr);
+			ret = EXIT_USAGE;
+			goto out;
 		default:
 			errx_msg("bad option %s", argv[optind - 1] ? argv[optind - 1] : "");
 			usage(stderr);
-			return EXIT_USAGE;
+			ret = EXIT_USAGE;
+			goto out;
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return EXIT_USAGE;
+		ret = EXIT_USAGE;
+		goto out;
 	}
 	c = find_cmd(argv[optind]);
 	if (!c) {
 		errx_msg("unknown command \"%s\" (relayguardctl help lists them)",
 			 rg_printable(argv[optind], strlen(argv[optind]), b1));
-		return EXIT_USAGE;
+		ret = EXIT_USAGE;
+		goto out;
 	}
-	/* An explicit -c that does not load is an error for every command. */
-	if (g.config_explicit && !config())
-		return EXIT_USAGE;
+	/* An explicit -c that cannot be read at all is an error for every command. */
+	if (g.config_explicit && !config()) {
+		ret = EXIT_USAGE;
+		goto out;
+	}
 	ret = c->fn(argc - optind, argv + optind);
+out:
+	if (g.json && ret != EXIT_OK && !g.printed)
+		print_client_error(ret);
 	rg_config_free(g.cfg);
 	return ret;
 }

@@ -251,19 +251,22 @@ static void push_rate_limits(struct rg_agent *a)
 
 /* ---- reload ------------------------------------------------------------------------- */
 
-/* The config's key table says which keys only a restart applies; name the changed ones. */
-static void warn_restart_only(const struct rg_config *o, const struct rg_config *n)
+/* The config's key table says which keys only a restart applies; name the changed ones
+ * (kept in a->restart_keys for the reload's reply). */
+static void warn_restart_only(struct rg_agent *a, const struct rg_config *n)
 {
-	const char *keys[32];
+	const size_t max = sizeof(a->restart_keys) / sizeof(a->restart_keys[0]);
 	char list[512];
-	size_t k = rg_config_restart_keys(o, n, keys, 32), len = 0;
+	size_t k = rg_config_restart_keys(a->start_cfg ? a->start_cfg : a->cfg, n,
+					  a->restart_keys, max), len = 0;
 
+	a->n_restart_keys = k < max ? k : max;
 	if (!k)
 		return;
 	list[0] = '\0';
-	for (size_t i = 0; i < k && i < 32 && len < sizeof(list); i++)
+	for (size_t i = 0; i < a->n_restart_keys && len < sizeof(list); i++)
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
-					keys[i]);
+					a->restart_keys[i]);
 	pr_warn("reload: [agent] %s change only on restart; the running values stay", list);
 }
 
@@ -299,6 +302,7 @@ static int reload(struct rg_agent *a, struct rg_config_errors *errs)
 
 	if (!errs)
 		errs = &local;
+	a->n_restart_keys = 0;
 	err = rg_config_load(a->config_path, &n, errs);
 	if (err) {
 		a->reload_failures++;
@@ -310,7 +314,7 @@ static int reload(struct rg_agent *a, struct rg_config_errors *errs)
 	}
 	for (size_t i = 0; i < n->warnings.n; i++)
 		pr_warn("%s", n->warnings.msgs[i]);
-	warn_restart_only(a->cfg, n);
+	warn_restart_only(a, n);
 	err = rg_engine_reconfigure(a->engine, n, rg_now_real_ns());
 	if (err) {
 		a->reload_failures++;
@@ -318,10 +322,14 @@ static int reload(struct rg_agent *a, struct rg_config_errors *errs)
 		rg_config_free(n);
 		return err;
 	}
-	rg_config_free(a->cfg);
+	if (a->start_cfg)
+		rg_config_free(a->cfg);
+	else
+		a->start_cfg = a->cfg;
 	a->cfg = n;
 	push_rate_limits(a);
 	rg_log_set_level(n->log_level);
+	rg_policy_server_set_fail_mode(a->policy, n->fail_mode);
 	a->reloads++;
 	pr_info("reloaded %s: %zu tenant%s", a->config_path, n->n_tenants,
 		n->n_tenants == 1 ? "" : "s");
@@ -338,9 +346,15 @@ static const struct rg_config *ctl_config(void *ctx)
 	return a->cfg;
 }
 
-static int ctl_reload(void *ctx, struct rg_config_errors *errs)
+static int ctl_reload(void *ctx, struct rg_config_errors *errs, const char *const **keys,
+		      size_t *n_keys)
 {
-	return rg_agent_reload(ctx, errs);
+	struct rg_agent *a = ctx;
+	int err = rg_agent_reload(a, errs);
+
+	*keys = a->restart_keys;
+	*n_keys = err ? 0 : a->n_restart_keys;
+	return err;
 }
 
 static void ctl_status(void *ctx, struct rg_agent_status *out)
@@ -511,6 +525,7 @@ static void agent_free(struct rg_agent *a)
 	rg_audit_close(a->audit);
 	rg_bpf_close(a->bpf); /* does not detach: the kernel keeps enforcing */
 	rg_config_free(a->cfg);
+	rg_config_free(a->start_cfg);
 	if (a->epfd >= 0)
 		close(a->epfd);
 	if (a->sigfd >= 0)

@@ -36,6 +36,12 @@ struct rg_agent {
 	uint64_t started_real_ns;
 	/* counters for metrics and status */
 	uint64_t reloads, reload_failures;
+	/* The configuration the agent started with, once a reload replaced cfg (NULL
+	 * before): restart-only keys are compared with it, as its values stay in force. */
+	struct rg_config *start_cfg;
+	/* The [agent] keys the last reload changed but could not apply (restart needed). */
+	const char *restart_keys[32];
+	size_t n_restart_keys;
 	uint64_t state_saves, state_save_failures;
 	int last_state_error;		/* -errno of the last failed save, 0 if the last worked */
 	uint64_t verdict_push_failures;

@@ -117,6 +117,7 @@ static void tenant_json(const struct rg_tenant_info *t, json_object *arr)
 	json_object_object_add(o, "unregistered", json_object_new_int64((int64_t)t->unregistered));
 	json_object_object_add(o, "registered", json_object_new_int64((int64_t)t->registered));
 	json_object_object_add(o, "null", json_object_new_int64((int64_t)t->null_sender));
+	json_object_object_add(o, "budget_used", json_object_new_int64((int64_t)t->budget_used));
 	json_object_object_add(o, "limit", json_object_new_int64((int64_t)t->limit));
 	json_object_object_add(o, "window_s", json_object_new_int64((int64_t)(t->window_ns / NS)));
 	json_object_object_add(o, "restricted_since", time_or_null(t->since_ns));
@@ -260,7 +261,6 @@ static int do_unblock_host(void *ctx, const struct rg_peer *peer, json_object *r
 {
 	struct rg_agent_ctl *a = ctx;
 	struct rg_cidr t;
-	char buf[RG_ADDR_STRLEN];
 	int err;
 
 	if ((err = get_target(req, rep, &t)))
@@ -271,12 +271,11 @@ static int do_unblock_host(void *ctx, const struct rg_peer *peer, json_object *r
 		if (a->bpf && !rg_bpf_verdict_delete(a->bpf, &t))
 			err = 0;
 	}
-	if (err == -ENOENT)
-		return rg_control_fail(rep, RG_CTL_E_NOT_FOUND, "no verdict for %s",
-				       rg_cidr_format(&t, buf, sizeof(buf)));
-	if (err)
+	if (err && err != -ENOENT)
 		return err;
+	/* No verdict there: the host is already unblocked, which is what was asked. */
 	verdict_reply(rep, &t, rg_verdict_action_name(RG_ACT_NONE), 0);
+	json_object_object_add(rep, "already", json_object_new_boolean(err == -ENOENT));
 	return 0;
 }
 
@@ -295,9 +294,6 @@ static int tenant_result(struct rg_agent_ctl *a, json_object *rep, const char *n
 
 	if (err == -ENOENT)
 		return rg_control_fail(rep, RG_CTL_E_UNKNOWN_TENANT, "unknown tenant \"%s\"",
-				       rg_printable(name, strlen(name), p));
-	if (err == -EALREADY)
-		return rg_control_fail(rep, RG_CTL_E_CONFLICT, "tenant \"%s\" is already in that state",
 				       rg_printable(name, strlen(name), p));
 	if (err)
 		return err;
@@ -323,7 +319,9 @@ static int do_restrict_tenant(void *ctx, const struct rg_peer *peer, json_object
 	if ((err = tenant_arg(req, rep, &name)))
 		return err;
 	err = rg_engine_restrict_tenant(a->engine, name, peer->by, rg_now_real_ns());
-	return tenant_result(a, rep, name, err);
+	/* A repeat is done already: the same state, reported, rc 0. */
+	json_object_object_add(rep, "already", json_object_new_boolean(err == -EALREADY));
+	return tenant_result(a, rep, name, err == -EALREADY ? 0 : err);
 }
 
 static int do_unblock_tenant(void *ctx, const struct rg_peer *peer, json_object *req,
@@ -333,8 +331,15 @@ static int do_unblock_tenant(void *ctx, const struct rg_peer *peer, json_object 
 	const char *name;
 	int err;
 
+	struct rg_tenant_info ti;
+	int idx;
+
 	if ((err = tenant_arg(req, rep, &name)))
 		return err;
+	idx = rg_config_find_tenant(a->ops->config(a->ctx), name);
+	json_object_object_add(rep, "already", json_object_new_boolean(
+		idx >= 0 && !rg_engine_tenant_info(a->engine, (size_t)idx, rg_now_real_ns(), &ti) &&
+		!ti.restricted));
 	err = rg_engine_unblock_tenant(a->engine, name, peer->by, rg_now_real_ns());
 	return tenant_result(a, rep, name, err);
 }
@@ -343,10 +348,13 @@ static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, js
 {
 	struct rg_agent_ctl *a = ctx;
 	struct rg_config_errors errs = { 0 };
+	const char *const *keys = NULL;
+	json_object *restart;
+	size_t n_keys = 0;
 	int err;
 
 	pr_info("reload requested by %s", peer->by);
-	err = a->ops->reload(a->ctx, &errs);
+	err = a->ops->reload(a->ctx, &errs, &keys, &n_keys);
 	if (err) {
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < errs.n; i++)
@@ -358,6 +366,12 @@ static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, js
 	}
 	json_object_object_add(rep, "tenants", json_object_new_int64(
 			       (int64_t)a->ops->config(a->ctx)->n_tenants));
+	/* Applied, except these: the running values stay until a restart. */
+	restart = json_object_new_array();
+	for (size_t i = 0; i < n_keys; i++)
+		json_object_array_add(restart, json_object_new_string(keys[i]));
+	json_object_object_add(rep, "restart_needed", json_object_new_boolean(n_keys > 0));
+	json_object_object_add(rep, "restart_keys", restart);
 	return 0;
 }
 
@@ -366,21 +380,23 @@ int rg_agent_ctl_register(struct rg_control *ctl, struct rg_agent_ctl *a)
 	static const struct {
 		const char *name;
 		rg_control_fn fn;
+		bool read_only;
 	} cmds[] = {
-		{ "status", do_status },
-		{ "tenants", do_tenants },
-		{ "hosts", do_hosts },
-		{ "block_host", do_block_host },
-		{ "throttle_host", do_throttle_host },
-		{ "unblock_host", do_unblock_host },
-		{ "restrict_tenant", do_restrict_tenant },
-		{ "unblock_tenant", do_unblock_tenant },
-		{ "reload", do_reload },
+		{ "status", do_status, true },
+		{ "tenants", do_tenants, true },
+		{ "hosts", do_hosts, true },
+		{ "block_host", do_block_host, false },
+		{ "throttle_host", do_throttle_host, false },
+		{ "unblock_host", do_unblock_host, false },
+		{ "restrict_tenant", do_restrict_tenant, false },
+		{ "unblock_tenant", do_unblock_tenant, false },
+		{ "reload", do_reload, false },
 	};
 	int err;
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		err = rg_control_register(ctl, cmds[i].name, cmds[i].fn, a);
+		err = rg_control_register_read_only(ctl, cmds[i].name, cmds[i].fn, a,
+						    cmds[i].read_only);
 		if (err)
 			return err;
 	}

@@ -27,8 +27,11 @@ struct rg_agent_ctl_ops {
 	/* The configuration in force (a reload replaces it). */
 	const struct rg_config *(*config)(void *ctx);
 	/* Load the configuration file again and swap it in; on error the running one stays
-	 * and errs says why. 0 or -errno. */
-	int (*reload)(void *ctx, struct rg_config_errors *errs);
+	 * and errs says why. On success *keys (owned by the agent, valid until the next
+	 * reload) names the *n_keys changed [agent] keys that only a restart applies.
+	 * 0 or -errno. */
+	int (*reload)(void *ctx, struct rg_config_errors *errs, const char *const **keys,
+		      size_t *n_keys);
 	void (*status)(void *ctx, struct rg_agent_status *out);
 };
 

@@ -49,6 +49,9 @@ struct tstate {
 	uint64_t since_ns, until_ns;
 	struct rg_ring win;
 	struct rg_buckets reg, nul;
+	/* Unregistered transactions while restricted: refused (or would be), not in win,
+	 * which stops at the limit; fixed memory however long a flood goes on. */
+	struct rg_buckets over;
 	uint64_t tot_unreg, tot_reg, tot_null, tot_rej;
 };
 
@@ -356,6 +359,7 @@ static void tenant_lift(struct rg_engine *e, int tidx, const char *reason, const
 
 	/* Lifting a restriction always starts a fresh budget (the window is cleared). */
 	rg_ring_clear(&t->win);
+	memset(&t->over, 0, sizeof(t->over));
 	t->restricted = false;
 	t->monitor_only = false;
 	t->reason = NULL;
@@ -366,6 +370,15 @@ static void tenant_lift(struct rg_engine *e, int tidx, const char *reason, const
 	audit(e, &ev);
 	pr_info("tenant %s %s: %s", e->cfg->tenants[tidx].name,
 		was ? "unblocked" : "budget cleared", reason);
+}
+
+/* Every unregistered transaction in the window: the budget's and those past it. What
+ * `tenants` lists and would_reject reports, so both agree with the transactions counted. */
+static uint64_t unreg_in_window(const struct rg_engine *e, int tidx, uint64_t now)
+{
+	const struct tstate *t = &e->t[tidx];
+
+	return t->win.n + rg_buckets_sum(&t->over, now, limits_of(e, tidx)->unregistered_window_ns);
 }
 
 static void lift_if_expired(struct rg_engine *e, int tidx, uint64_t now)
@@ -758,6 +771,7 @@ static int unregistered(struct rg_engine *e, int tidx, const uint8_t addr[16],
 		out->restricted_now = true;
 	}
 	t->tot_rej++;
+	rg_buckets_add(&t->over, now, l->unregistered_window_ns);
 	*action = RG_REPLY_REJECT;
 	flood_count(e, tidx, addr, sender, now, out);
 	return 0;
@@ -849,7 +863,8 @@ int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, u
 		struct rg_audit_event ev = {
 			.event = "would_reject", .time_ns = now_ns, .monitor = true,
 			.tenant = out->tenant_name, .tenant_id = out->tenant_id, .host = &host,
-			.reason = out->reason, .has_counts = true, .count = e->t[tidx].win.n,
+			.reason = out->reason, .has_counts = true,
+			.count = unreg_in_window(e, (int)tidx, now_ns),
 			.limit = l->unregistered_limit, .window_ns = l->unregistered_window_ns,
 			.sender = req->sender.p, .sender_len = req->sender.len,
 		};
@@ -981,6 +996,29 @@ int rg_engine_restrict_tenant(struct rg_engine *e, const char *name, const char 
 	return 0;
 }
 
+/* The blocks the restriction caused (origin flood, tagged with the tenant) go with it;
+ * operator verdicts and connection-rate throttles are about the host, not the budget. */
+static void lift_flood_blocks(struct rg_engine *e, int tidx, const char *by, uint64_t now)
+{
+	struct rg_hent *p, *next;
+
+	rg_hmap_foreach(&e->verdicts, p, next) {
+		struct vent *v = rg_container_of(p, struct vent, h);
+		struct rg_audit_event ev = {
+			.event = "host_unblocked", .time_ns = now, .host = &v->v.target,
+			.tenant = e->cfg->tenants[tidx].name, .tenant_id = e->t[tidx].id,
+			.reason = "tenant unblocked", .by = by,
+			.action = rg_verdict_action_name(v->v.action),
+			.origin = rg_origin_name(v->v.origin),
+		};
+
+		if (v->v.origin != RG_ORIGIN_FLOOD || v->v.tenant_id != e->t[tidx].id)
+			continue;
+		audit(e, &ev);
+		vremove(e, v, true);
+	}
+}
+
 int rg_engine_unblock_tenant(struct rg_engine *e, const char *name, const char *by,
 			     uint64_t now_ns)
 {
@@ -988,6 +1026,7 @@ int rg_engine_unblock_tenant(struct rg_engine *e, const char *name, const char *
 
 	if (tidx < 0 || (size_t)tidx >= e->nt)
 		return -ENOENT;
+	lift_flood_blocks(e, tidx, by ? by : "operator", now_ns);
 	tenant_lift(e, tidx, "operator", by ? by : "operator", now_ns);
 	flush_notify(e);
 	return 0;
@@ -1110,7 +1149,8 @@ int rg_engine_tenant_info(struct rg_engine *e, size_t idx, uint64_t now_ns,
 	out->since_ns = t->since_ns;
 	out->until_ns = t->until_ns;
 	out->reason = t->reason;
-	out->unregistered = t->win.n;
+	out->unregistered = unreg_in_window(e, (int)idx, now_ns);
+	out->budget_used = t->win.n;
 	out->registered = rg_buckets_sum(&t->reg, now_ns, l->unregistered_window_ns);
 	out->null_sender = rg_buckets_sum(&t->nul, now_ns, l->unregistered_window_ns);
 	out->limit = l->unregistered_limit;

@@ -176,7 +176,9 @@ int rg_engine_conn_rate(struct rg_engine *e, const struct rg_cidr *host, uint32_
 /*
  * Operator actions (the control socket). by: who asked ("uid=0 pid=123"), audited.
  * Tenants: 0, -ENOENT (no such tenant). restrict on a restricted tenant: -EALREADY.
- * unblock lifts the restriction (if any) and clears the window: a fresh budget.
+ * unblock lifts the restriction (if any) and clears the window: a fresh budget; it also
+ * removes the flood blocks (origin flood) of the tenant's hosts, keeping operator
+ * verdicts and connection-rate throttles.
  * Hosts/CIDRs: duration_ns 0 = until unblocked. An operator verdict replaces any other
  * for the same target; -ENOSPC when the verdict table (verdict_table_size) is full;
  * -EPERM in monitor mode (it never drops). unblock_host: -ENOENT if no verdict for
@@ -203,7 +205,9 @@ struct rg_tenant_info {
 	uint64_t since_ns;		/* restricted since (CLOCK_REALTIME) */
 	uint64_t until_ns;		/* 0: until an operator unblocks */
 	const char *reason;		/* "limit", "operator", or NULL */
-	uint64_t unregistered;		/* in the window (exact) */
+	uint64_t unregistered;		/* in the window: the budget's (exact) and, while
+					 * restricted, those refused past it (1/60-window) */
+	uint64_t budget_used;		/* of the limit: the budget's own, exact */
 	uint64_t registered;		/* in the window (approximate: 1/60-window buckets) */
 	uint64_t null_sender;		/* in the window (approximate) */
 	uint64_t limit;

@@ -904,7 +904,8 @@ static void tenant_warnings(struct load *ld)
 	}
 }
 
-int rg_config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs)
+static int config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs,
+		       bool partial)
 {
 	struct rg_config_errors local = { 0 };
 	struct load ld = { .errs = errs ? errs : &local };
@@ -967,7 +968,11 @@ int rg_config_load(const char *path, struct rg_config **out, struct rg_config_er
 		err = -EINVAL;
 out:
 	free(ld.tx);
-	if (err) {
+	/* Errors in what was read (not a main file that cannot be read, not out of memory):
+	 * a partial load keeps every value that parsed. */
+	if (partial && err == -EINVAL && cfg->n_files && !ld.err) {
+		*out = cfg;
+	} else if (err) {
 		if (err == -ENOMEM && ld.errs->n == 0) {
 			char *msg;
 
@@ -980,4 +985,15 @@ out:
 	}
 	rg_config_errors_free(&local);
 	return err;
+}
+
+int rg_config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs)
+{
+	return config_load(path, out, errs, false);
+}
+
+int rg_config_load_partial(const char *path, struct rg_config **out,
+			   struct rg_config_errors *errs)
+{
+	return config_load(path, out, errs, true);
 }

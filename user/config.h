@@ -118,6 +118,14 @@ struct rg_config {
  * (which the caller frees). A main file that cannot be opened is "FILE: cannot open: ...".
  */
 int rg_config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs);
+/*
+ * The same, for readers that need only some keys (relayguardctl: the control socket, the
+ * pin dir, the interfaces) even from a configuration with errors elsewhere: on -EINVAL
+ * with errors in errs, *out is still set, holding every value that parsed (defaults for
+ * the rest). A main file that cannot be read, or out of memory, gives no *out.
+ */
+int rg_config_load_partial(const char *path, struct rg_config **out,
+			   struct rg_config_errors *errs);
 void rg_config_free(struct rg_config *cfg);
 void rg_config_errors_free(struct rg_config_errors *errs);
 

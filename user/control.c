@@ -29,6 +29,7 @@ struct handler {
 	char cmd[RG_CONTROL_CMD_MAX + 1];
 	rg_control_fn fn;
 	void *ctx;
+	bool read_only;		/* logged at debug level: listings are polled by scripts */
 };
 
 struct client {
@@ -125,6 +126,12 @@ static bool valid_cmd(const char *s)
 
 int rg_control_register(struct rg_control *c, const char *cmd, rg_control_fn fn, void *ctx)
 {
+	return rg_control_register_read_only(c, cmd, fn, ctx, false);
+}
+
+int rg_control_register_read_only(struct rg_control *c, const char *cmd, rg_control_fn fn,
+				  void *ctx, bool read_only)
+{
 	size_t i;
 
 	if (!cmd || !fn || !valid_cmd(cmd))
@@ -133,6 +140,7 @@ int rg_control_register(struct rg_control *c, const char *cmd, rg_control_fn fn,
 		if (!strcmp(c->handlers[i].cmd, cmd)) {
 			c->handlers[i].fn = fn;
 			c->handlers[i].ctx = ctx;
+			c->handlers[i].read_only = read_only;
 			return 0;
 		}
 	}
@@ -141,6 +149,7 @@ int rg_control_register(struct rg_control *c, const char *cmd, rg_control_fn fn,
 	snprintf(c->handlers[c->n_handlers].cmd, sizeof(c->handlers[0].cmd), "%s", cmd);
 	c->handlers[c->n_handlers].fn = fn;
 	c->handlers[c->n_handlers].ctx = ctx;
+	c->handlers[c->n_handlers].read_only = read_only;
 	c->n_handlers++;
 	return 0;
 }
@@ -319,8 +328,9 @@ static void handle_line(struct rg_control *c, struct client *cl, const char *lin
 		queue_error(cl, RG_CTL_E_BAD_REQUEST, "request needs \"cmd\": a command name");
 		goto out;
 	}
-	pr_info("control: %s cmd=%s", cl->peer.by, cmd);
 	h = find_handler(c, cmd);
+	rg_log(h && h->read_only ? RG_LOG_DEBUG : RG_LOG_INFO, "control: %s cmd=%s",
+	       cl->peer.by, cmd);
 	if (!h) {
 		char msg[64];
 

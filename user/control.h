@@ -79,6 +79,10 @@ struct rg_control;
 int rg_control_new(const char *path, struct rg_control **out);
 /* Register (or replace) the handler of cmd. 0, -EINVAL (bad name), -ENOMEM. */
 int rg_control_register(struct rg_control *c, const char *cmd, rg_control_fn fn, void *ctx);
+/* The same; read_only commands (listings) have their requests logged at debug level, the
+ * others at info. */
+int rg_control_register_read_only(struct rg_control *c, const char *cmd, rg_control_fn fn,
+				  void *ctx, bool read_only);
 /* An fd to watch for EPOLLIN; then call rg_control_dispatch(). */
 int rg_control_fd(const struct rg_control *c);
 /* Accept, read, run handlers, write replies, expire clients; never blocks. 0 or -errno

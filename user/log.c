@@ -13,6 +13,7 @@
 
 static enum rg_log_level log_level = RG_LOG_INFO;
 static bool log_syslog;
+static const char *log_prefix;
 
 void rg_log_set_level(enum rg_log_level level)
 {
@@ -30,6 +31,11 @@ void rg_log_use_syslog(const char *ident)
 	log_syslog = true;
 }
 
+void rg_log_use_prefix(const char *prefix)
+{
+	log_prefix = prefix;
+}
+
 void rg_vlog(enum rg_log_level level, const char *fmt, va_list ap)
 {
 	if (level > log_level)
@@ -43,7 +49,10 @@ void rg_vlog(enum rg_log_level level, const char *fmt, va_list ap)
 	size_t n = strlen(buf);
 	while (n && buf[n - 1] == '\n')
 		buf[--n] = '\0';
-	fprintf(stderr, "<%d>%s\n", (int)level, buf);
+	if (log_prefix)
+		fprintf(stderr, "%s: %s\n", log_prefix, buf);
+	else
+		fprintf(stderr, "<%d>%s\n", (int)level, buf);
 }
 
 void rg_log(enum rg_log_level level, const char *fmt, ...)

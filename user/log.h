@@ -20,6 +20,9 @@ void rg_log_set_level(enum rg_log_level level);
 enum rg_log_level rg_log_get_level(void);
 /* Send messages to syslog (ident) instead of stderr. */
 void rg_log_use_syslog(const char *ident);
+/* On stderr, start each line with "PREFIX: " instead of the <N> level: for a command run
+ * at a terminal (relayguardctl), where no journald reads the levels. */
+void rg_log_use_prefix(const char *prefix);
 
 #include <stdarg.h>
 void rg_vlog(enum rg_log_level level, const char *fmt, va_list ap)

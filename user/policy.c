@@ -376,6 +376,12 @@ int rg_policy_server_fd(const struct rg_policy_server *s)
 	return rg_ev_fd(s->ev);
 }
 
+void rg_policy_server_set_fail_mode(struct rg_policy_server *s, enum rg_fail_mode mode)
+{
+	if (s)
+		s->o.fail_mode = mode;
+}
+
 void rg_policy_server_get_stats(const struct rg_policy_server *s, struct rg_policy_stats *st)
 {
 	*st = s->st;

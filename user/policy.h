@@ -86,6 +86,8 @@ int rg_policy_server_fd(const struct rg_policy_server *s);
  * at all). Returns the number of events handled (>= 0) or -errno (-EINTR passes through).
  */
 int rg_policy_server_dispatch(struct rg_policy_server *s, int timeout_ms);
+/* A reload's fail_mode: the answer for requests that cannot be decided from now on. */
+void rg_policy_server_set_fail_mode(struct rg_policy_server *s, enum rg_fail_mode mode);
 void rg_policy_server_get_stats(const struct rg_policy_server *s, struct rg_policy_stats *st);
 
 #endif /* RG_POLICY_H */

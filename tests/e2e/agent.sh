@@ -208,8 +208,9 @@ check "relayguardctl unblock host (blocked)" "$CTL" -c "$D/rg.conf" unblock host
 check "relayguardctl restrict tenant fabrikam" "$CTL" -c "$D/rg.conf" restrict tenant fabrikam
 expect_eq "restricted by operator: unregistered rejected" "$REJECT" "$(req 198.51.100.10 y@spam.example op1)"
 expect_eq "restricted by operator: registered passes" "DUNNO" "$(req 198.51.100.10 y@fabrikam.example op2)"
-"$CTL" -c "$D/rg.conf" restrict tenant fabrikam >/dev/null 2>&1
-expect_eq "restricting a restricted tenant: exit 1" "1" "$?"
+out=$("$CTL" -c "$D/rg.conf" restrict tenant fabrikam 2>&1)
+expect_eq "restricting a restricted tenant: exit 0 (idempotent)" "0" "$?"
+expect_eq "restricting a restricted tenant says so" "already restricted:" "$(cut -d' ' -f1,2 <<<"$out")"
 check "relayguardctl unblock tenant fabrikam" "$CTL" -c "$D/rg.conf" unblock tenant fabrikam
 
 # Operator: unblock host and tenant.

@@ -609,6 +609,16 @@ static void test_monitor_mode(void **state)
 	assert_int_equal(c.verdicts, 0);
 	assert_int_equal(audit_count(&v, "would_reject", NULL), 20);
 	assert_int_equal(audit_count(&v, "would_block", NULL), 1);
+	/* The listing and the audit agree with the 23 unregistered transactions counted. */
+	assert_int_equal(info(&v, "contoso", T0 + MIN).unregistered, 23);
+	assert_int_equal(info(&v, "contoso", T0 + MIN).budget_used, 3);
+	{
+		struct json_object *last;
+
+		audit_count(&v, "would_reject", &last);
+		assert_int_equal(json_object_get_int64(json_object_object_get(last, "count")), 23);
+		json_object_put(last);
+	}
 	/* Connection rate and operator verdicts: nothing reaches the kernel. */
 	assert_int_equal(rg_cidr_parse("192.0.2.10", &host, false), 0);
 	assert_int_equal(rg_engine_conn_rate(v.e, &host, info(&v, "contoso", T0).id, 10000, MIN,
@@ -699,6 +709,42 @@ static void test_flood_escalation(void **state)
 	for (int i = 0; i < 30; i++)
 		ask(&v, "192.0.2.60", "ok@contoso.com", NULL, NULL, T0 + HOUR);
 	assert_int_equal(v.rec.sets, 1);
+	env_fini(&v);
+}
+
+/* Unblocking a tenant lifts the flood blocks of its hosts; operator verdicts and
+ * connection-rate throttles are about the host and stay. */
+static void test_unblock_tenant_lifts_flood_blocks(void **state)
+{
+	struct env v;
+	struct rg_cidr flooder, op, fast;
+	struct rg_engine_verdict ev;
+	struct json_object *last;
+
+	env_init(&v, load_cfg(NULL, NULL, NULL, NULL));
+	restrict_contoso(&v, "192.0.2.50", T0);
+	for (int i = 0; i < 5; i++)
+		ask(&v, "192.0.2.50", "b@evil.example", NULL, NULL, T0 + NS);
+	assert_int_equal(rg_cidr_parse("192.0.2.50/32", &flooder, false), 0);
+	assert_int_equal(rg_engine_verdict_get(v.e, &flooder, &ev), 0);
+	assert_int_equal(ev.origin, RG_ORIGIN_FLOOD);
+	assert_int_equal(rg_cidr_parse("192.0.2.51/32", &op, false), 0);
+	assert_int_equal(rg_engine_block_host(v.e, &op, 0, "uid=0 pid=1", T0 + NS), 0);
+	assert_int_equal(rg_cidr_parse("192.0.2.52/32", &fast, false), 0);
+	assert_int_equal(rg_engine_conn_rate(v.e, &fast, info(&v, "contoso", T0).id, 10000, MIN,
+					     T0 + NS), 1);
+	assert_int_equal(rg_engine_verdict_get(v.e, &fast, &ev), 0);
+	assert_int_equal(ev.origin, RG_ORIGIN_CONN_RATE);
+
+	assert_int_equal(rg_engine_unblock_tenant(v.e, "contoso", "uid=0 pid=2", T0 + 2 * NS), 0);
+	assert_int_equal(rg_engine_verdict_get(v.e, &flooder, &ev), -ENOENT);
+	assert_memory_equal(v.rec.del_target.addr, flooder.addr, 16);
+	assert_int_equal(rg_engine_verdict_get(v.e, &op, &ev), 0);
+	assert_int_equal(rg_engine_verdict_get(v.e, &fast, &ev), 0);
+	assert_int_equal(audit_count(&v, "host_unblocked", &last), 1);
+	assert_string_equal(jstr(last, "host"), "192.0.2.50/32");
+	assert_string_equal(jstr(last, "reason"), "tenant unblocked");
+	json_object_put(last);
 	env_fini(&v);
 }
 
@@ -1065,6 +1111,7 @@ int main(void)
 		cmocka_unit_test(test_block_duration_expiry),
 		cmocka_unit_test(test_operator_tenant_actions),
 		cmocka_unit_test(test_monitor_mode),
+		cmocka_unit_test(test_unblock_tenant_lifts_flood_blocks),
 		cmocka_unit_test(test_monitor_to_enforce_drops_dry_run_restrictions),
 		cmocka_unit_test(test_flood_escalation),
 		cmocka_unit_test(test_flood_ipv6_host_prefix),
