@@ -27,6 +27,7 @@ enum rg_key_type {
 	RG_KT_IFACES,	/* lists: the first setting replaces the default, repeats append */
 	RG_KT_PORTS,
 	RG_KT_LISTENS,	/* unix:PATH or inet:HOST:PORT */
+	RG_KT_CIDRS,	/* ADDR or ADDR/LEN (host bits clear), into struct rg_cidr[] */
 	RG_KT__N
 };
 
@@ -41,7 +42,7 @@ struct rg_key_def {
 	bool reload;		/* a reload applies a change of it */
 };
 
-#define RG_AGENT_KEYS_N 20	/* rows of rg_agent_keys */
+#define RG_AGENT_KEYS_N 21	/* rows of rg_agent_keys */
 #define RG_LIMIT_KEYS_N 6	/* rows of rg_limit_keys */
 
 extern const struct rg_key_def rg_agent_keys[];
@@ -56,7 +57,8 @@ const struct rg_key_def *rg_key_find(const struct rg_key_def *tab, size_t n, con
 
 static inline bool rg_key_is_list(const struct rg_key_def *d)
 {
-	return d->type == RG_KT_IFACES || d->type == RG_KT_PORTS || d->type == RG_KT_LISTENS;
+	return d->type == RG_KT_IFACES || d->type == RG_KT_PORTS || d->type == RG_KT_LISTENS ||
+	       d->type == RG_KT_CIDRS;
 }
 
 /*
