@@ -676,6 +676,8 @@ int rg_agent_run(const char *config_path, bool debug)
 		.request_timeout_ns = a.cfg->policy_request_timeout_ns,
 		.idle_timeout_ns = a.cfg->policy_idle_timeout_ns,
 		.fail_mode = a.cfg->fail_mode,
+		.allow = a.cfg->policy_allow,
+		.n_allow = a.cfg->n_policy_allow,
 		.decide = agent_decide,
 		.decide_ctx = &a,
 		.observe = rg_hist_observe_ns,

@@ -95,6 +95,9 @@ static void policy_metrics(struct rg_agent *a, struct rg_mbuf *o)
 	rg_metric_counter(o, "relayguard_policy_connections_refused_total",
 			  "Policy connections refused over max_policy_connections.",
 			  (double)p.conns_refused);
+	rg_metric_counter(o, "relayguard_policy_connections_not_allowed_total",
+			  "Inet policy connections closed at accept: peer not in policy_allow.",
+			  (double)p.conns_not_allowed);
 	rg_metric_counter(o, "relayguard_policy_requests_answered_total",
 			  "Policy requests answered.", (double)p.requests);
 	rg_metric_counter(o, "relayguard_policy_fail_mode_answers_total",

@@ -74,6 +74,7 @@ struct rg_engine {
 	struct rg_engine_ops ops;
 	void *ctx;
 	struct rg_audit *audit;
+	const char *peer;	/* inside rg_engine_decide: who sent the request */
 	uint64_t seed;
 
 	struct tstate *t;
@@ -123,8 +124,11 @@ static void flush_notify(struct rg_engine *e)
 		e->ops.state_changed(e->ctx, bits & RG_DIRTY_URGENT);
 }
 
+/* An event a policy request caused names who sent it; operator actions name "by". */
 static void audit(struct rg_engine *e, struct rg_audit_event *ev)
 {
+	if (!ev->peer)
+		ev->peer = e->peer;
 	if (e->audit)
 		rg_audit_write(e->audit, ev);
 }
@@ -638,6 +642,7 @@ void rg_policy_request_from(const struct rg_policy_req *pr, struct rg_policy_req
 	req->recipient = attr(pr, RG_PA_RECIPIENT);
 	req->client_name = attr(pr, RG_PA_CLIENT_NAME);
 	req->helo_name = attr(pr, RG_PA_HELO_NAME);
+	req->peer = pr->peer;
 }
 
 static int slice_cstr(const struct rg_slice *s, char *buf, size_t len)
@@ -777,8 +782,8 @@ static int unregistered(struct rg_engine *e, int tidx, const uint8_t addr[16],
 	return 0;
 }
 
-int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, uint64_t now_ns,
-		     struct rg_decision *out)
+static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint64_t now_ns,
+		  struct rg_decision *out)
 {
 	char abuf[RG_ADDR_STRLEN];
 	enum rg_reply action = RG_REPLY_DUNNO;
@@ -882,6 +887,17 @@ answer:
 	e->c.by_reply[action]++;
 	flush_notify(e);
 	return 0;
+}
+
+int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, uint64_t now_ns,
+		     struct rg_decision *out)
+{
+	int err;
+
+	e->peer = req->peer;
+	err = decide(e, req, now_ns, out);
+	e->peer = NULL;
+	return err;
 }
 
 /* ---- time passing ------------------------------------------------------------------- */

@@ -67,6 +67,7 @@ struct rg_policy_request {
 	struct rg_slice recipient;
 	struct rg_slice client_name;
 	struct rg_slice helo_name;
+	const char *peer;		/* who sent it (audit "peer"), or NULL */
 };
 
 struct rg_policy_req;

@@ -480,7 +480,7 @@ static void agent_key(struct src_file *f, const char *key, char *val)
 {
 	struct load *ld = f->ld;
 	const struct rg_key_def *d = rg_key_find(rg_agent_keys, RG_AGENT_KEYS_N, key);
-	size_t had = ld->cfg->n_interfaces;
+	size_t had = ld->cfg->n_interfaces, had_listen = ld->cfg->n_policy_listen;
 	char p[RG_PRINTABLE_MAX + 4];
 	struct loc *seen;
 
@@ -505,6 +505,17 @@ static void agent_key(struct src_file *f, const char *key, char *val)
 		if (!if_nametoindex(ld->cfg->interfaces[i]))
 			cfg_warn(ld, f->path, f->rd.line, "interface '%s' does not exist",
 				 ld->cfg->interfaces[i]);
+	/* Reachable from the network: a policy listener decides who gets blocked (only
+	 * policy_allow stands between it and the world), metrics tell what is counted. */
+	for (size_t i = had_listen; i < ld->cfg->n_policy_listen; i++)
+		if (!rg_listen_is_loopback(ld->cfg->policy_listen[i]))
+			cfg_warn(ld, f->path, f->rd.line, "policy_listen %s is not a loopback "
+				 "address: only policy_allow limits who may ask",
+				 ld->cfg->policy_listen[i]);
+	if (d == rg_key_find(rg_agent_keys, RG_AGENT_KEYS_N, "metrics_listen") &&
+	    ld->cfg->metrics_listen && !rg_listen_is_loopback(ld->cfg->metrics_listen))
+		cfg_warn(ld, f->path, f->rd.line, "metrics_listen %s is not a loopback address: "
+			 "anyone who can reach it reads the metrics", ld->cfg->metrics_listen);
 }
 
 /*

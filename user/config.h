@@ -22,6 +22,7 @@
 #define RG_TENANT_NAME_MAX 64	/* [A-Za-z0-9._-], 1..63 chars */
 #define RG_MAX_LISTEN 16
 #define RG_MAX_IFACES 16
+#define RG_MAX_ALLOW 64		/* policy_allow prefixes */
 #define RG_CONFIG_FILE_MAX (16u << 20)	/* bytes per configuration file */
 #define RG_DOMAINS_FILE_MAX (256u << 20) /* bytes per accepted_domains_file */
 #define RG_CONFIG_INCLUDE_DEPTH 8	/* nested include levels */
@@ -70,6 +71,8 @@ struct rg_config {
 	size_t n_smtp_ports;
 	char *policy_listen[RG_MAX_LISTEN];	/* "unix:PATH" or "inet:HOST:PORT" */
 	size_t n_policy_listen;
+	struct rg_cidr policy_allow[RG_MAX_ALLOW];	/* who may connect to inet listeners */
+	size_t n_policy_allow;
 	char *control_socket;
 	char *metrics_listen;			/* NULL or "": off */
 	char *state_dir;
@@ -148,6 +151,10 @@ int rg_parse_duration(const char *s, uint64_t *ns);
 /* "600/1m", "10/s", "5/30s" -> rate; "0" (or any 0/PERIOD) is off: count 0. 0, -EINVAL,
  * or -ERANGE. */
 int rg_parse_rate(const char *s, struct rg_rate *r);
+/* true when a valid listen spec ("unix:PATH", "inet:HOST:PORT") is reachable only from this
+ * host: unix sockets, 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 and the name "localhost". Any
+ * other address, "*" and every other name are not (a name may resolve anywhere). */
+bool rg_listen_is_loopback(const char *spec);
 /* Format a duration back in the largest exact unit ("15m", "1h", "90s"). */
 char *rg_format_duration(uint64_t ns, char *buf, size_t len);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config_ini.h"
 #include "config_keys.h"
@@ -37,6 +38,8 @@ const struct rg_key_def rg_agent_keys[] = {
 	{ "smtp_ports", RG_KT_PORTS, CFG(smtp_ports), COUNT(n_smtp_ports), .def = "25 587 465" },
 	{ "policy_listen", RG_KT_LISTENS, CFG(policy_listen), COUNT(n_policy_listen),
 	  .def = "unix:/var/spool/postfix/private/relayguard" },
+	{ "policy_allow", RG_KT_CIDRS, CFG(policy_allow), COUNT(n_policy_allow),
+	  .def = "127.0.0.0/8 ::1" },
 	{ "control_socket", RG_KT_PATH, CFG(control_socket), .max = SUN_PATH_MAX,
 	  .def = "/run/relayguard/control.sock" },
 	{ "metrics_listen", RG_KT_LISTEN, CFG(metrics_listen), .def = "inet:127.0.0.1:9433" },
@@ -301,6 +304,38 @@ static bool valid_ifname(const char *s, size_t n)
 	return true;
 }
 
+bool rg_listen_is_loopback(const char *spec)
+{
+	const char *host = spec + 5, *colon;
+	char hbuf[256];
+	uint8_t a[16];
+	size_t hlen;
+	/* 127.0.0.0/8 in the mapped form (::ffff:127.0.0.0/104) and ::1/128 */
+	static const struct rg_cidr lo4 = {
+		.addr = { [10] = 0xff, [11] = 0xff, [12] = 127 }, .prefixlen = 104 };
+	static const struct rg_cidr lo6 = { .addr = { [15] = 1 }, .prefixlen = 128 };
+
+	if (!strncmp(spec, "unix:", 5))
+		return true;
+	colon = strrchr(host, ':');
+	if (strncmp(spec, "inet:", 5) || !colon)
+		return false;
+	hlen = (size_t)(colon - host);
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		host++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(hbuf))
+		return false;
+	memcpy(hbuf, host, hlen);
+	hbuf[hlen] = '\0';
+	if (!strcasecmp(hbuf, "localhost"))
+		return true;
+	if (rg_addr_parse(hbuf, a, NULL))
+		return false;
+	return rg_cidr_contains(&lo4, a) || rg_cidr_contains(&lo6, a);
+}
+
 /* ---- setting a field ---- */
 
 struct setter {
@@ -495,6 +530,22 @@ static int list_add(const struct setter *s, const char *tok, size_t len)
 		return 0;
 	}
 
+	if (d->type == RG_KT_CIDRS) {
+		struct rg_cidr *cidrs = s->field, c;
+		size_t cap = d->size / sizeof(*cidrs);
+
+		if (rg_cidr_parse(tok, &c, false)) {
+			bad_value(s, tok, "not an address or ADDR/LEN with host bits clear");
+			return -EINVAL;
+		}
+		if (n >= cap) {
+			s->report(s->ctx, "too many %s prefixes (at most %zu)", d->name, cap);
+			return -EINVAL;
+		}
+		cidrs[(*s->count)++] = c;
+		return 0;
+	}
+
 	char **list = s->field, *copy;
 	size_t cap = d->size / sizeof(*list);
 
@@ -564,7 +615,7 @@ static int (*const setters[])(const struct setter *s, char *val) = {
 	[RG_KT_DURATION] = set_duration,
 	[RG_KT_RATE] = set_rate, [RG_KT_ENUM] = set_enum, [RG_KT_PATH] = set_path,
 	[RG_KT_LISTEN] = set_listen, [RG_KT_IFACES] = set_list, [RG_KT_PORTS] = set_list,
-	[RG_KT_LISTENS] = set_list,
+	[RG_KT_LISTENS] = set_list, [RG_KT_CIDRS] = set_list,
 };
 _Static_assert(sizeof(setters) / sizeof(setters[0]) == RG_KT__N, "a setter for every type");
 
@@ -627,6 +678,8 @@ static bool key_equal(const struct rg_key_def *d, const void *a, const void *b)
 		return false;
 	if (d->type == RG_KT_PORTS)
 		return !memcmp(fa, fb, na * sizeof(uint16_t));
+	if (d->type == RG_KT_CIDRS)
+		return !memcmp(fa, fb, na * sizeof(struct rg_cidr));
 	for (size_t i = 0; i < na; i++)
 		if (strcmp(((char *const *)fa)[i], ((char *const *)fb)[i]))
 			return false;

@@ -28,6 +28,7 @@ enum rg_key_type {
 	RG_KT_IFACES,	/* lists: the first setting replaces the default, repeats append */
 	RG_KT_PORTS,
 	RG_KT_LISTENS,	/* unix:PATH or inet:HOST:PORT */
+	RG_KT_CIDRS,	/* ADDR or ADDR/LEN (host bits clear), into struct rg_cidr[] */
 	RG_KT__N
 };
 
@@ -57,7 +58,8 @@ const struct rg_key_def *rg_key_find(const struct rg_key_def *tab, size_t n, con
 
 static inline bool rg_key_is_list(const struct rg_key_def *d)
 {
-	return d->type == RG_KT_IFACES || d->type == RG_KT_PORTS || d->type == RG_KT_LISTENS;
+	return d->type == RG_KT_IFACES || d->type == RG_KT_PORTS || d->type == RG_KT_LISTENS ||
+	       d->type == RG_KT_CIDRS;
 }
 
 /*

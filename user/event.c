@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -190,6 +191,21 @@ out:
 	return err;
 }
 
+void rg_ev_listener_allow(struct rg_ev_listener *l, const struct rg_cidr *allow, size_t n)
+{
+	l->allow = allow;
+	l->n_allow = n;
+}
+
+uint64_t rg_ev_refused_not_allowed(const struct rg_ev *ev)
+{
+	uint64_t n = 0;
+
+	for (const struct rg_ev_listener *l = ev->listeners; l; l = l->next)
+		n += l->refused_not_allowed;
+	return n;
+}
+
 uint64_t rg_ev_refused_nofd(const struct rg_ev *ev)
 {
 	uint64_t n = 0;
@@ -236,13 +252,52 @@ static bool refuse_nofd(struct rg_ev_listener *l, int err)
 	return fd >= 0 || aerr == EINTR || aerr == ECONNABORTED;
 }
 
+/* The peer in the 16-byte form of cidr.h (IPv4 as ::ffff:a.b.c.d); false: not inet. */
+static bool peer_addr(const struct sockaddr_storage *ss, uint8_t addr[16])
+{
+	if (ss->ss_family == AF_INET6) {
+		memcpy(addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+		return true;
+	}
+	if (ss->ss_family != AF_INET)
+		return false;
+	memset(addr, 0, 10);
+	addr[10] = addr[11] = 0xff;
+	memcpy(addr + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	return true;
+}
+
+static bool peer_allowed(struct rg_ev_listener *l, const struct sockaddr_storage *ss)
+{
+	char a[RG_ADDR_STRLEN];
+	uint8_t addr[16];
+
+	if (!l->n_allow || l->is_unix)
+		return true;
+	if (peer_addr(ss, addr)) {
+		for (size_t i = 0; i < l->n_allow; i++)
+			if (rg_cidr_contains(&l->allow[i], addr))
+				return true;
+	}
+	l->refused_not_allowed++;
+	if (rg_ratelimit_ok(&l->rl, l->ev->who, "refused connection"))
+		pr_warn("%s: refusing connection on %s from %s: peer not allowed", l->ev->who,
+			l->name, peer_addr(ss, addr) ? rg_addr_format(addr, a, sizeof(a)) : "?");
+	return false;
+}
+
 static void listener_accept(struct rg_ev_listener *l)
 {
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
-		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage ss = { 0 };
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			l->on_accept(l->ctx, l, fd);
+			if (peer_allowed(l, &ss))
+				l->on_accept(l->ctx, l, fd);
+			else
+				close(fd);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)

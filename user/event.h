@@ -7,7 +7,8 @@
  * - Listeners (unix:PATH through listen.h, inet:HOST:PORT) accept up to 64 connections per
  *   wake-up and hand each fd to the owner's on_accept. When descriptors run out the spare
  *   one is freed to take the connection off the queue and close it (else a level-triggered
- *   listener spins); such refusals are counted and logged at most 5 times a second.
+ *   listener spins); such refusals are counted and logged at most 5 times a second. An
+ *   inet listener may carry an allowlist: other peers are closed at accept, counted too.
  * - Connections carry an output buffer (optionally capped) that rg_ev_conn_flush() writes
  *   as the socket takes it, watching EPOLLOUT only while bytes are pending, and sit on at
  *   most one deadline queue. A queue holds connections that all got the same timeout added
@@ -27,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cidr.h"
 #include "listen.h"
 
 #define rg_container_of(ptr, type, member) \
@@ -79,7 +81,10 @@ struct rg_ev_listener {
 	struct rg_sock_file file;	/* unix: removed at close while still ours */
 	rg_ev_accept_fn on_accept;
 	void *ctx;
+	const struct rg_cidr *allow;	/* inet: peers outside these are closed at accept */
+	size_t n_allow;			/* 0: anyone */
 	uint64_t refused_nofd;		/* connections closed for lack of descriptors */
+	uint64_t refused_not_allowed;	/* closed at accept: peer not in allow */
 	uint64_t paused_until;		/* no spare descriptor: accept again after this */
 	struct rg_ratelimit rl;
 	struct rg_ev *ev;
@@ -132,8 +137,15 @@ int rg_ev_watch_add(struct rg_ev *ev, struct rg_ev_watch *w, int fd);
  * library with timeouts of its own. */
 void rg_ev_set_wakeup(struct rg_ev *ev, uint64_t when_ns);
 
+/* Accept only peers in allow (n prefixes, in the form of cidr.h) on an inet listener:
+ * others are closed before on_accept sees them, counted and logged (rate-limited). allow
+ * must outlive l; n 0 lets anyone in. A unix listener ignores it (file modes decide). */
+void rg_ev_listener_allow(struct rg_ev_listener *l, const struct rg_cidr *allow, size_t n);
+
 /* Connections all listeners of ev closed for lack of descriptors. */
 uint64_t rg_ev_refused_nofd(const struct rg_ev *ev);
+/* Connections all listeners of ev closed because the peer was not allowed. */
+uint64_t rg_ev_refused_not_allowed(const struct rg_ev *ev);
 
 /* Handle what is ready, waiting up to timeout_ms. The number of events (>= 0), or -errno
  * (-EINTR passes through). */

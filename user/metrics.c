@@ -4,7 +4,10 @@
  * and the agent's metric sources; answers GET /metrics with what the sources write, 404
  * for other paths, 405 for other methods. MHD runs without threads; its epoll fd and its
  * timeouts sit in an event-layer set (event.h) whose one fd the agent watches, so sources
- * read agent state without locks. Also the text helpers: families, labelled samples, fixed-bucket histograms.
+ * read agent state without locks. Each client is bounded: 64 connections, 8 per address,
+ * 10 s idle, and 5 s from connecting (or from its last answer) to a complete request,
+ * after which its socket is shut. Also the text helpers: families, labelled samples,
+ * fixed-bucket histograms.
  */
 #include <errno.h>
 #include <math.h>
@@ -25,6 +28,13 @@
 #include "metrics.h"
 
 #define MAX_SOURCES 16
+/* A scraper needs one connection and milliseconds; a client that trickles its request a
+ * byte at a time must not hold one for long, nor one address many (item: 64 tricklers
+ * locked /metrics out; MHD's own timeout is per idle gap, which a trickle never opens). */
+#define MAX_CONNS 64
+#define MAX_CONNS_PER_IP 8
+#define IDLE_TIMEOUT_S 10
+#define CONN_DEADLINE_NS (5ULL * RG_NSEC_PER_SEC)	/* connect (or answer) to next answer */
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 void rg_mbuf_init(struct rg_mbuf *b)
@@ -252,20 +262,94 @@ struct source {
 	void *ctx;
 };
 
+/* One client connection, in deadline order (all get the same bound). */
+struct mconn {
+	int fd;
+	uint64_t deadline;
+	struct mconn *prev, *next;
+};
+
 struct rg_metrics {
 	struct MHD_Daemon *d;
+	struct mconn *head, *tail;
 	struct rg_ev *ev;		/* MHD's epoll fd and its timeouts, for the agent's loop */
 	struct rg_ev_watch mhd;
 	uint16_t port;
 	struct source sources[MAX_SOURCES];
 	size_t n_sources;
 	uint64_t scrapes;
+	uint64_t cut;			/* connections shut for passing their deadline */
 };
 
+static void mconn_unlink(struct rg_metrics *m, struct mconn *c)
+{
+	*(c->prev ? &c->prev->next : &m->head) = c->next;
+	*(c->next ? &c->next->prev : &m->tail) = c->prev;
+	c->prev = c->next = NULL;
+}
+
+/* (Re)start c's deadline: to the tail, the queue stays in deadline order. */
+static void mconn_arm(struct rg_metrics *m, struct mconn *c)
+{
+	if (c->prev || c->next || m->head == c)
+		mconn_unlink(m, c);
+	c->deadline = rg_now_mono_ns() + CONN_DEADLINE_NS;
+	c->prev = m->tail;
+	*(m->tail ? &m->tail->next : &m->head) = c;
+	m->tail = c;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct rg_metrics *m = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct mconn *c = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (c) {
+			mconn_unlink(m, c);
+			free(c);
+		}
+		*socket_context = NULL;
+		return;
+	}
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	c = calloc(1, sizeof(*c));
+	if (!c || !ci) {
+		free(c);
+		return;	/* unbounded by us; MHD's idle timeout and limits still apply */
+	}
+	c->fd = ci->connect_fd;
+	*socket_context = c;
+	mconn_arm(m, c);
+}
+
+/* Shut the sockets of connections past their deadline; MHD sees the hang-up and closes
+ * them (and tells on_connection) in its next run. */
+static void cut_expired(struct rg_metrics *m)
+{
+	uint64_t now = rg_now_mono_ns();
+
+	while (m->head && m->head->deadline <= now) {
+		struct mconn *c = m->head;
+
+		mconn_unlink(m, c);
+		c->deadline = 0;
+		shutdown(c->fd, SHUT_RDWR);
+		m->cut++;
+	}
+}
+
+/* MHD logs a line per refused or broken connection: a flood of clients must not become
+ * a flood of log lines. */
 __attribute__((format(printf, 2, 0)))
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	rg_vlog(RG_LOG_INFO, fmt, ap);
+	static struct rg_ratelimit rl;
+
+	if (rg_ratelimit_ok(&rl, "metrics", "HTTP server"))
+		rg_vlog(RG_LOG_INFO, fmt, ap);
 }
 
 static enum MHD_Result queue_static(struct MHD_Connection *conn, unsigned status,
@@ -291,10 +375,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  void **con_cls)
 {
 	struct rg_metrics *m = cls;
+	const union MHD_ConnectionInfo *ci;
 	struct MHD_Response *r;
 	struct rg_mbuf b;
 	enum MHD_Result ret;
 	size_t i;
+
+	/* A whole request arrived: a keep-alive client gets a fresh bound for the next. */
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context && ((struct mconn *)ci->socket_context)->deadline)
+		mconn_arm(m, ci->socket_context);
 
 	if (strcmp(method, MHD_HTTP_METHOD_GET))
 		return queue_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
@@ -332,6 +422,8 @@ static void arm_timer(struct rg_metrics *m)
 	/* "Work is pending now" (0 ms) must still be a wake-up: one nanosecond from now. */
 	if (MHD_get_timeout(m->d, &ms) == MHD_YES)
 		when = rg_now_mono_ns() + ms * 1000000ULL + 1;
+	if (m->head && (!when || m->head->deadline < when))
+		when = m->head->deadline;
 	rg_ev_set_wakeup(m->ev, when);
 }
 
@@ -373,8 +465,10 @@ int rg_metrics_new(const char *listen_s, struct rg_metrics **out)
 				 * to stderr, raw, and says so. */
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_LISTEN_SOCKET, lfd,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, m,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)MAX_CONNS_PER_IP,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
 				MHD_OPTION_END);
 	if (!m->d) {
@@ -431,12 +525,18 @@ uint64_t rg_metrics_scrapes(const struct rg_metrics *m)
 	return m->scrapes;
 }
 
+uint64_t rg_metrics_cut(const struct rg_metrics *m)
+{
+	return m->cut;
+}
+
 int rg_metrics_dispatch(struct rg_metrics *m)
 {
 	int n = rg_ev_dispatch(m->ev, 0);
 
 	if (n < 0 && n != -EINTR)
 		return n;
+	cut_expired(m);
 	if (MHD_run(m->d) != MHD_YES)
 		pr_debug("metrics: MHD_run reported an error");
 	arm_timer(m);

@@ -85,6 +85,8 @@ int rg_metrics_dispatch(struct rg_metrics *m);
 uint16_t rg_metrics_port(const struct rg_metrics *m);
 /* Scrapes served (GET /metrics answered 200). */
 uint64_t rg_metrics_scrapes(const struct rg_metrics *m);
+/* Connections shut for holding a connection past their deadline (a trickled request). */
+uint64_t rg_metrics_cut(const struct rg_metrics *m);
 void rg_metrics_free(struct rg_metrics *m);
 
 #endif /* RG_METRICS_H */

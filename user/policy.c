@@ -48,6 +48,7 @@ struct rg_policy_server {
 	uint64_t next_id;
 	struct rg_policy_stats st;
 	struct rg_ratelimit rl_refused, rl_malformed, rl_decide, rl_timeout;
+	struct rg_cidr *allow;
 };
 
 static bool ratelimit_ok(struct rg_ratelimit *rl, const char *what)
@@ -220,15 +221,21 @@ static void refuse(struct rg_policy_server *s, int fd, const char *why)
 		close(fd);
 }
 
+/* Who is on the other end, for logs and the audit log: a unix peer by the credentials the
+ * kernel took at connect (SO_PEERCRED; a path says nothing), an inet one by address. */
 static void format_peer(int fd, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char a[INET6_ADDRSTRLEN];
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
 
 	snprintf(buf, len, "unix");
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return;
+	if (ss.ss_family == AF_UNIX && !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl))
+		snprintf(buf, len, "uid=%u pid=%d", (unsigned)cr.uid, (int)cr.pid);
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 
@@ -269,6 +276,7 @@ static void on_accept(void *ctx, struct rg_ev_listener *l, int fd)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	format_peer(fd, c->peer, sizeof(c->peer));
+	rg_policy_parser_set_peer(c->parser, c->peer);
 	c->ev.on_event = conn_event;
 	c->ev.out_max = s->o.max_output;
 	err = rg_ev_conn_add(s->ev, &c->ev, fd);
@@ -327,6 +335,15 @@ int rg_policy_server_new(const struct rg_policy_server_opts *opts, struct rg_pol
 		return -ENOMEM;
 	s->o = *opts;
 	s->o.listen = NULL;
+	s->o.allow = NULL;
+	if (opts->n_allow) {
+		s->allow = calloc(opts->n_allow, sizeof(*s->allow));
+		if (!s->allow) {
+			err = -ENOMEM;
+			goto out;
+		}
+		memcpy(s->allow, opts->allow, opts->n_allow * sizeof(*s->allow));
+	}
 	if (!s->o.max_connections)
 		s->o.max_connections = DEFAULT_MAX_CONNS;
 	if (!s->o.request_timeout_ns)
@@ -347,9 +364,12 @@ int rg_policy_server_new(const struct rg_policy_server_opts *opts, struct rg_pol
 	rg_ev_add_queue(s->ev, &s->busy);
 	rg_ev_add_queue(s->ev, &s->idle);
 	for (i = 0; i < opts->n_listen; i++) {
-		err = rg_ev_listen(s->ev, opts->listen[i], &uo, on_accept, s, NULL);
+		struct rg_ev_listener *l;
+
+		err = rg_ev_listen(s->ev, opts->listen[i], &uo, on_accept, s, &l);
 		if (err)
 			goto out;
+		rg_ev_listener_allow(l, s->allow, s->o.n_allow);
 		pr_info("policy: listening on %s", opts->listen[i]);
 	}
 	*out = s;
@@ -368,6 +388,7 @@ void rg_policy_server_free(struct rg_policy_server *s)
 	while (s->busy.head)
 		conn_close(s, conn_of(s->busy.head));
 	rg_ev_free(s->ev);
+	free(s->allow);
 	free(s);
 }
 
@@ -386,4 +407,5 @@ void rg_policy_server_get_stats(const struct rg_policy_server *s, struct rg_poli
 {
 	*st = s->st;
 	st->conns_refused += rg_ev_refused_nofd(s->ev);
+	st->conns_not_allowed = rg_ev_refused_not_allowed(s->ev);
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cidr.h"
 #include "config.h"
 #include "policy_proto.h"
 
@@ -45,6 +46,8 @@ struct rg_policy_server_opts {
 	size_t max_output;			/* per-connection unsent replies; 0: 64 KiB */
 	struct rg_policy_limits limits;		/* parser caps; zeros: defaults */
 	const char *unix_owner;			/* owner of unix sockets; NULL: "postfix" */
+	const struct rg_cidr *allow;		/* inet listeners: only these peers (copied) */
+	size_t n_allow;				/* 0: anyone */
 	enum rg_fail_mode fail_mode;
 	rg_policy_decide_fn decide;
 	void *decide_ctx;
@@ -56,6 +59,7 @@ struct rg_policy_stats {
 	uint64_t conns_open;		/* gauge */
 	uint64_t conns_accepted;	/* total accepted and kept */
 	uint64_t conns_refused;		/* over max_connections (or out of fds) */
+	uint64_t conns_not_allowed;	/* inet peer outside allow, closed at accept */
 	uint64_t requests;		/* answered */
 	uint64_t decide_failures;	/* answered per fail_mode */
 	uint64_t malformed;		/* closed for a protocol error or cap */
@@ -74,7 +78,9 @@ struct rg_policy_server;
  * owned by unix_owner (default "postfix") and its primary group, mode 0660, set before it
  * appears at PATH (listen.h); when that user does not exist (-ENOENT) or we may not chown
  * (-EPERM) the start fails: a policy socket is never world-writable.
- * inet:HOST:PORT takes an IPv4 address or name, inet:[IPV6]:PORT (IPV6_V6ONLY), "*" = any.
+ * inet:HOST:PORT takes an IPv4 address or name, inet:[IPV6]:PORT (IPV6_V6ONLY), "*" = any;
+ * with n_allow > 0 a peer outside allow is closed at accept and counted. Each request
+ * names its peer (rg_policy_req.peer): "uid=N pid=N" (SO_PEERCRED) or "ADDR:PORT".
  */
 int rg_policy_server_new(const struct rg_policy_server_opts *opts, struct rg_policy_server **out);
 /* Close every connection and listener; remove the unix socket files this server made. */

@@ -27,6 +27,7 @@ struct rg_policy_parser {
 	size_t attr_cap, n_attrs;
 	unsigned short known_idx[RG_PA__COUNT];	/* attribute index + 1, 0: absent */
 	struct rg_policy_req req;
+	const char *peer;
 	bool have_req;
 	int err;
 	const char *reason;
@@ -234,6 +235,7 @@ static int complete(struct rg_policy_parser *p)
 	r->attrs = p->attrs;
 	r->n_attrs = p->n_attrs;
 	r->size = p->len;
+	r->peer = p->peer;
 	p->have_req = true;
 	return 1;
 }
@@ -322,6 +324,11 @@ int rg_policy_parser_feed(struct rg_policy_parser *p, const char *data, size_t l
 			return err;
 	}
 	return 0;
+}
+
+void rg_policy_parser_set_peer(struct rg_policy_parser *p, const char *peer)
+{
+	p->peer = peer;
 }
 
 const struct rg_policy_req *rg_policy_parser_request(const struct rg_policy_parser *p)

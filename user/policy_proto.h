@@ -85,6 +85,7 @@ struct rg_policy_req {
 	const char *known[RG_PA__COUNT];
 	size_t known_len[RG_PA__COUNT];
 	size_t size;				/* bytes on the wire, terminator included */
+	const char *peer;			/* who sent it (rg_policy_parser_set_peer), or NULL */
 };
 
 struct rg_policy_parser;
@@ -92,6 +93,9 @@ struct rg_policy_parser;
 /* NULL limits: defaults. Returns NULL on allocation failure. */
 struct rg_policy_parser *rg_policy_parser_new(const struct rg_policy_limits *limits);
 void rg_policy_parser_free(struct rg_policy_parser *p);
+/* Name the connection's peer in every request of p ("uid=107 pid=4242", "192.0.2.1:5040");
+ * peer must outlive p. NULL: none. */
+void rg_policy_parser_set_peer(struct rg_policy_parser *p, const char *peer);
 /* Forget any partial request and the error state. */
 void rg_policy_parser_reset(struct rg_policy_parser *p);
 

@@ -575,6 +575,37 @@ static void test_operator_tenant_actions(void **state)
 	assert_true(d.restricted_now);
 	assert_int_equal(audit_count(&v, "tenant_unblocked", &last), 1);
 	assert_string_equal(jstr(last, "by"), "uid=0 pid=78");
+	assert_null(jstr(last, "peer"));	/* an operator action: "by", no policy peer */
+	json_object_put(last);
+	env_fini(&v);
+}
+
+/* An event a policy request caused names the request's peer; the ones after it (operator
+ * actions) do not inherit it. */
+static void test_audit_peer(void **state)
+{
+	struct env v;
+	struct rg_policy_request req = { 0 };
+	struct rg_decision d;
+	struct json_object *last;
+
+	env_init(&v, load_cfg(NULL, NULL, NULL, NULL));
+	req.client_address = S("192.0.2.10");
+	req.protocol_state = S("RCPT");
+	req.sender = S("a@evil.example");
+	req.peer = "uid=107 pid=4242";
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rg_engine_decide(v.e, &req, T0 + i * NS, &d), 0);
+	req.peer = "[2001:db8::5]:40022";
+	assert_int_equal(rg_engine_decide(v.e, &req, T0 + 3 * NS, &d), 0);
+	assert_true(d.restricted_now);
+	assert_int_equal(audit_count(&v, "tenant_restricted", &last), 1);
+	assert_string_equal(jstr(last, "peer"), "[2001:db8::5]:40022");
+	assert_null(jstr(last, "by"));
+	json_object_put(last);
+	assert_int_equal(rg_engine_unblock_tenant(v.e, "contoso", "uid=0 pid=9", T0 + 4 * NS), 0);
+	assert_int_equal(audit_count(&v, "tenant_unblocked", &last), 1);
+	assert_null(jstr(last, "peer"));
 	json_object_put(last);
 	env_fini(&v);
 }
@@ -1110,6 +1141,7 @@ int main(void)
 		cmocka_unit_test(test_per_tenant_override),
 		cmocka_unit_test(test_block_duration_expiry),
 		cmocka_unit_test(test_operator_tenant_actions),
+		cmocka_unit_test(test_audit_peer),
 		cmocka_unit_test(test_monitor_mode),
 		cmocka_unit_test(test_unblock_tenant_lifts_flood_blocks),
 		cmocka_unit_test(test_monitor_to_enforce_drops_dry_run_restrictions),

@@ -1274,6 +1274,58 @@ static void test_warnings(void **state)
 	rg_config_free(cfg);
 }
 
+/* policy_allow: a list of prefixes (default loopback); listeners reachable from the network
+ * are warned about with FILE:LINE, loopback ones and unix sockets are not. */
+static void test_policy_allow_exposed(void **state)
+{
+	struct rg_config *cfg = load_ok(wfile("pa0.conf", "[agent]\ninterfaces = lo\n"));
+	char buf[RG_ADDR_STRLEN], want[2][PATH_MAX + 128];
+	const char *p;
+
+	assert_int_equal(cfg->n_policy_allow, 2);
+	assert_string_equal(rg_cidr_format(&cfg->policy_allow[0], buf, sizeof(buf)),
+			    "127.0.0.0/8");
+	assert_string_equal(rg_cidr_format(&cfg->policy_allow[1], buf, sizeof(buf)), "::1/128");
+	assert_int_equal(cfg->warnings.n, 0);
+	rg_config_free(cfg);
+
+	p = wfile("pa1.conf", "[agent]\ninterfaces = lo\n"
+		  "policy_allow = 192.0.2.0/24\npolicy_allow = 2001:db8::7\n"
+		  "policy_listen = unix:/tmp/x inet:127.0.0.2:1 inet:[::1]:2 inet:localhost:3\n"
+		  "policy_listen = inet:0.0.0.0:10040\n"
+		  "metrics_listen = inet:[::]:9433\n");
+	cfg = load_ok(p);
+	assert_int_equal(cfg->n_policy_allow, 2);
+	assert_string_equal(rg_cidr_format(&cfg->policy_allow[0], buf, sizeof(buf)),
+			    "192.0.2.0/24");
+	assert_string_equal(rg_cidr_format(&cfg->policy_allow[1], buf, sizeof(buf)),
+			    "2001:db8::7/128");
+	snprintf(want[0], sizeof(want[0]), "%s:6: warning: policy_listen inet:0.0.0.0:10040 is "
+		 "not a loopback address: only policy_allow limits who may ask", p);
+	snprintf(want[1], sizeof(want[1]), "%s:7: warning: metrics_listen inet:[::]:9433 is not "
+		 "a loopback address: anyone who can reach it reads the metrics", p);
+	for (size_t i = 0; i < cfg->warnings.n; i++)
+		fprintf(stderr, "# warning: %s\n", cfg->warnings.msgs[i]);
+	assert_int_equal(cfg->warnings.n, 2);
+	assert_string_equal(cfg->warnings.msgs[0], want[0]);
+	assert_string_equal(cfg->warnings.msgs[1], want[1]);
+	rg_config_free(cfg);
+
+	assert_true(rg_listen_is_loopback("inet:127.255.0.1:1"));
+	assert_true(rg_listen_is_loopback("inet:[::ffff:127.0.0.1]:1"));
+	assert_false(rg_listen_is_loopback("inet:128.0.0.1:1"));
+	assert_false(rg_listen_is_loopback("inet:[::2]:1"));
+	assert_false(rg_listen_is_loopback("inet:mail.example:1"));
+
+	conf_err("[agent]\ninterfaces = lo\npolicy_allow = 192.0.2.1/24\n", 3,
+		 "bad value for 'policy_allow': '192.0.2.1/24': not an address or ADDR/LEN with "
+		 "host bits clear");
+	conf_err("[agent]\ninterfaces = lo\npolicy_allow = nowhere\n", 3,
+		 "bad value for 'policy_allow': 'nowhere'");
+	conf_err("[agent]\ninterfaces = lo\npolicy_allow =\n", 3,
+		 "bad value for 'policy_allow': '': one or more values required");
+}
+
 /*
  * Keys of any length are split like short ones (no line buffer to overflow): a 64 KiB key
  * is one unknown key at its own line, its name shortened in the message, and the lines
@@ -1393,6 +1445,7 @@ int main(void)
 		cmocka_unit_test(test_restart_keys),
 		cmocka_unit_test(test_fifo_refused),
 		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_policy_allow_exposed),
 		cmocka_unit_test(test_long_key),
 		cmocka_unit_test(test_tenant_name_ok),
 	};

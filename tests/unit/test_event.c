@@ -4,7 +4,9 @@
  * connections echo through the output buffer, the output cap, deadline queues that expire
  * in order, and the listener out of descriptors (RLIMIT_NOFILE lowered, every free fd
  * taken): pending connections are taken off the queue and counted, the listener stops
- * being readable (no spin), and accepts again once descriptors are free.
+ * being readable (no spin), and accepts again once descriptors are free. An inet
+ * listener on 127.0.0.1 with an allowlist: a client bound to an allowed loopback address
+ * gets through, one from another is closed at accept and counted; a unix listener ignores it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -238,12 +242,68 @@ static void test_out_of_descriptors(void **state)
 	close(fd);
 }
 
+/* A TCP client from src to the listener's port on 127.0.0.1. */
+static int inet_client(const char *src, uint16_t port)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET }, to = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	inet_pton(AF_INET, src, &from.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	to.sin_port = htons(port);
+	assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
+	return fd;
+}
+
+static void test_allowlist(void **state)
+{
+	struct fixture *f = *state;
+	struct rg_cidr allow[2];
+	struct rg_ev_listener *il;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int ok, bad, ux;
+	char c = 'x';
+
+	assert_int_equal(rg_cidr_parse("127.0.0.2", &allow[0], false), 0);
+	assert_int_equal(rg_cidr_parse("::1", &allow[1], false), 0);
+	assert_int_equal(rg_ev_listen(f->ev, "inet:127.0.0.1:0", NULL, on_accept, f, &il), 0);
+	rg_ev_listener_allow(il, allow, 2);
+	rg_ev_listener_allow(f->l, allow, 2);	/* unix: no effect */
+	assert_int_equal(getsockname(il->fd, (struct sockaddr *)&sa, &sl), 0);
+
+	bad = inet_client("127.0.0.3", ntohs(sa.sin_port));
+	pump(f, 2);
+	assert_int_equal(f->accepted, 0);
+	assert_int_equal(il->refused_not_allowed, 1);
+	assert_int_equal(rg_ev_refused_not_allowed(f->ev), 1);
+	/* closed at accept: the client reads EOF (or a reset), never an echo */
+	assert_true(recv(bad, &c, 1, 0) <= 0);
+	close(bad);
+
+	ok = inet_client("127.0.0.2", ntohs(sa.sin_port));
+	ux = client(f);
+	assert_true(ux >= 0);
+	pump(f, 2);
+	assert_int_equal(f->accepted, 2);
+	assert_int_equal(send(ok, "hi", 2, 0), 2);
+	pump(f, 2);
+	assert_int_equal(recv(ok, &c, 1, 0), 1);
+	assert_int_equal(c, 'h');
+	assert_int_equal(rg_ev_refused_not_allowed(f->ev), 1);
+	close(ok);
+	close(ux);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_echo_and_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_descriptors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allowlist, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -302,6 +302,82 @@ static void test_stalled_client(void **state)
 
 /* DUNNO, but -EIO for sender fail@... (answered per fail_mode) and a 3 ms decision for
  * slow@... */
+/* A TCP client to port from the loopback address src. */
+static int connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(inet_pton(AF_INET, src, &from.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* true when the server closed fd (EOF or reset), false while it is still open. */
+static bool closed_by_server(int fd)
+{
+	char c;
+	ssize_t r = recv(fd, &c, 1, MSG_DONTWAIT);
+
+	return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/*
+ * 64 clients trickling a request a byte at a time from one address hold at most 8
+ * connections (the rest are closed at once) and a scrape from elsewhere is answered; a
+ * trickler from another address is cut at its deadline although it never goes idle.
+ */
+static void test_tricklers(void **state)
+{
+	struct fixture *f = *state;
+	static char resp[65536];
+	int t[64], lone, held = 0;
+	bool cut = false;
+	double start;
+
+	for (int i = 0; i < 64; i++) {
+		t[i] = connect_from("127.0.0.5", rg_metrics_port(f->m));
+		pump(f->m, 5);
+		send(t[i], "G", 1, MSG_NOSIGNAL);
+	}
+	for (int r = 0; r < 20; r++)
+		pump(f->m, 10);
+	for (int i = 0; i < 64; i++)
+		held += !closed_by_server(t[i]);
+	assert_true(held <= 8);
+	assert_int_equal(http(f->m, "GET", "/metrics", resp, sizeof(resp)), 200);
+
+	/* One byte every 200 ms never lets the idle timeout fire; the deadline does. */
+	lone = connect_from("127.0.0.6", rg_metrics_port(f->m));
+	start = now_s();
+	while (!cut && now_s() - start < 10) {
+		double t0 = now_s();
+
+		send(lone, "G", 1, MSG_NOSIGNAL);
+		while (now_s() - t0 < 0.2)
+			pump(f->m, 10);
+		cut = closed_by_server(lone);
+	}
+	assert_true(cut);
+	assert_true(rg_metrics_cut(f->m) >= 1);
+	assert_int_equal(http(f->m, "GET", "/metrics", resp, sizeof(resp)), 200);
+	close(lone);
+	for (int i = 0; i < 64; i++)
+		close(t[i]);
+}
+
 static int duration_decide(void *ctx, const struct rg_policy_req *req, char *action,
 			   size_t len)
 {
@@ -487,6 +563,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_scrape_format, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tricklers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_histogram_cumulative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_paths_and_methods, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_client, setup, teardown),
