@@ -133,11 +133,14 @@ static int op_connectors_sync(void *ctx, const struct rg_engine_connector *in, s
 #define COMPACT_BYTES (8u << 20)
 #define COMPACT_EVERY_NS (30 * RG_NSEC_PER_SEC)
 
+/* A change that missed the journal is a failed save like any other: logged, counted,
+ * and a snapshot is retried every second until one is written. */
 static void journal_failed(struct rg_agent *a, int err)
 {
 	a->journal_write_failures++;
+	a->state_save_failures++;
 	if (err != a->last_state_error)
-		pr_err("cannot append to the journal in %s: %s; serving from memory, a "
+		pr_err("cannot save state in %s (journal append): %s; serving from memory, a "
 		       "snapshot is retried every second", a->cfg->state_dir, strerror(-err));
 	a->last_state_error = err;
 	a->state_dirty = true;
