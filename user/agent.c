@@ -471,14 +471,16 @@ static int adopt_cb(const struct rg_cidr *target, bool is_cidr, const struct rg_
 	return 0;
 }
 
-/* Adopted verdicts are journalled in one write, not saved one by one (the snapshot after
- * the start holds them all anyway). */
+/* Adopted verdicts are not saved one by one: when there were any, one snapshot holds
+ * them all (the journal, should that snapshot fail). */
 static void adopt_kernel_verdicts(struct rg_agent *a)
 {
 	a->journal_hold++;
 	if (a->bpf && a->cfg->mode == RG_MODE_ENFORCE)
 		rg_bpf_verdict_foreach(a->bpf, adopt_cb, a);
 	a->journal_hold--;
+	if (a->journal && rg_journal_pending(a->journal))
+		rg_agent_save_state(a);
 	journal_flush(a);
 }
 
