@@ -81,6 +81,15 @@ static struct rg_engine *start(const struct rg_config *cfg, const char *sdir, do
 	return e;
 }
 
+/* Remove the benchmark's directory; ret, or 1 when that failed. */
+static int remove_dir(const char *dir, int ret)
+{
+	char cmd[4200];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) ? 1 : ret;
+}
+
 /* ---- a new verdict: full save vs journal ---- */
 
 struct jctx {
@@ -215,10 +224,7 @@ out:
 	rg_engine_free(e);
 	rg_config_errors_free(&errs);
 	rg_config_free(cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd))
-		ret = 1;
-	return ret;
+	return remove_dir(dir, ret);
 }
 
 int main(int argc, char **argv)
@@ -284,8 +290,5 @@ int main(int argc, char **argv)
 out:
 	rg_config_errors_free(&errs);
 	rg_config_free(cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd))
-		ret = 1;
-	return ret;
+	return remove_dir(dir, ret);
 }

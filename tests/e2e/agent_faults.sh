@@ -43,16 +43,15 @@ connectors = 192.0.2.112/28
 EOF
 }
 
-# reqs CLIENT N PREFIX [null]: N unregistered (null: null-sender) transactions from CLIENT
-# on one connection.
+# reqs CLIENT N PREFIX [null|reg]: N unregistered (null: null-sender, reg: t0.example)
+# transactions from CLIENT on one connection.
 reqs() {
 	python3 - "$D/policy.sock" "$1" "$2" "$3" "${4:-}" <<'EOF'
 import socket, sys
-path, client, n, pfx = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-null = sys.argv[5] == "null"
+path, client, n, pfx, kind = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(path)
 for i in range(n):
-    snd = "" if null else "x@spam%d.example" % i
+    snd = {"null": "", "reg": "r%d@t0.example" % i}.get(kind, "x@spam%d.example" % i)
     s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\n"
                "sender=%s\ninstance=%s.%d\n\n" % (client, snd, pfx, i)).encode())
     buf = b""
@@ -116,25 +115,10 @@ unregistered_limit = 100
 connectors = 192.0.2.0/28
 accepted_domains = t0.example
 EOF
-# mixed N_UNREG N_REG N_NULL PREFIX: that many transactions from 192.0.2.1, one connection.
+# mixed N_UNREG N_REG N_NULL PREFIX: that many transactions from 192.0.2.1, each answered.
 mixed() {
-	python3 - "$D/policy.sock" "$@" <<'EOF'
-import socket, sys
-path, pfx = sys.argv[1], sys.argv[5]
-nu, nr, nn = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-senders = (["u%d@spam.example" % i for i in range(nu)] +
-           ["r%d@t0.example" % i for i in range(nr)] + [""] * nn)
-s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(path)
-for i, snd in enumerate(senders):
-    s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\n"
-               "sender=%s\ninstance=%s.%d\n\n" % (snd, pfx, i)).encode())
-    buf = b""
-    while not buf.endswith(b"\n\n"):
-        d = s.recv(4096)
-        if not d:
-            sys.exit(1)
-        buf += d
-EOF
+	reqs 192.0.2.1 "$1" "$4u" >/dev/null && reqs 192.0.2.1 "$2" "$4r" reg >/dev/null &&
+		reqs 192.0.2.1 "$3" "$4n" null >/dev/null
 }
 counts() { # "UNREG REG NULL" of t0
 	"$CTL" -c "$D/rg.conf" tenants --json |
