@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "dirlock.h"
 #include "gcra.h"
+#include "journal.h"
 #include "log.h"
 #include "mkdirs.h"
 #include "privs.h"
@@ -127,28 +128,69 @@ static int op_connectors_sync(void *ctx, const struct rg_engine_connector *in, s
 	return err;
 }
 
-static void op_state_changed(void *ctx, bool urgent)
+/* A journal of past this many bytes is compacted (a snapshot and an empty journal), at
+ * most once per COMPACT_EVERY_NS, from the 1 s timer: never on the request path. A
+ * snapshot costs what the whole state costs to write (tens of ms at 1.2 MB); bounding
+ * its rate keeps that under 0.1% of the loop, where a forked child would have to copy a
+ * process holding the maps, links and listeners and report its failures back. */
+#define COMPACT_BYTES (8u << 20)
+#define COMPACT_EVERY_NS (30 * RG_NSEC_PER_SEC)
+
+/* A change that missed the journal is a failed save like any other: logged, counted,
+ * and a snapshot is retried every second until one is written. */
+static void journal_failed(struct rg_agent *a, int err)
+{
+	a->journal_write_failures++;
+	a->state_save_failures++;
+	if (err != a->last_state_error)
+		pr_err("cannot save state in %s (journal append): %s; serving from memory, a "
+		       "snapshot is retried every second", a->cfg->state_dir, strerror(-err));
+	a->last_state_error = err;
+	a->state_dirty = true;
+}
+
+/* Write what the engine reported, in one write(2): before the replies that depend on it. */
+static void journal_flush(struct rg_agent *a)
+{
+	int err;
+
+	if (!a->journal || !rg_journal_pending(a->journal))
+		return;
+	err = rg_journal_flush(a->journal);
+	if (err)
+		journal_failed(a, err);
+}
+
+static void policy_commit(void *ctx)
+{
+	journal_flush(ctx);
+}
+
+static void op_journal(void *ctx, const struct rg_engine_change *c)
 {
 	struct rg_agent *a = ctx;
+	int err;
 
-	/* A restriction or a verdict must be on disk before the reply that depends on it
-	 * matters (kill -9 loses none); budget counts are saved within a second. */
-	if (urgent)
-		rg_agent_save_state(a);
-	else
-		a->state_dirty = true;
+	if (!a->journal)
+		return;	/* loading: the snapshot written after the load has it */
+	err = rg_journal_add(a->journal, c);
+	if (err)
+		journal_failed(a, err);
+	else if (!a->journal_hold)
+		journal_flush(a);	/* control commands, the timer: their reply comes next */
 }
 
 static const struct rg_engine_ops agent_ops = {
 	.verdict_set = op_verdict_set,
 	.verdict_del = op_verdict_del,
 	.connectors_sync = op_connectors_sync,
-	.state_changed = op_state_changed,
+	.journal = op_journal,
 };
 
 int rg_agent_save_state(struct rg_agent *a)
 {
-	int err = rg_state_save(a->engine, a->cfg->state_dir, rg_now_real_ns());
+	int err = a->journal ? rg_journal_compact(a->journal, a->engine, rg_now_real_ns())
+			     : rg_state_save(a->engine, a->cfg->state_dir, rg_now_real_ns());
 
 	if (err) {
 		a->state_save_failures++;
@@ -164,6 +206,7 @@ int rg_agent_save_state(struct rg_agent *a)
 	a->last_state_error = 0;
 	a->state_saves++;
 	a->state_dirty = false;
+	a->last_compact_mono_ns = rg_now_mono_ns();
 	return 0;
 }
 
@@ -419,8 +462,15 @@ static void on_timer(struct rg_agent *a)
 
 	if (read(a->timerfd, &ticks, sizeof(ticks)) < 0)
 		return;
+	a->journal_hold++;
 	rg_engine_tick(a->engine, rg_now_real_ns());
-	if (a->state_dirty)
+	a->journal_hold--;
+	journal_flush(a);
+	if (a->journal && rg_journal_sync(a->journal))
+		pr_debug("journal: fdatasync: %s", strerror(errno));
+	if (a->state_dirty || (a->journal && rg_journal_broken(a->journal)) ||
+	    (a->journal && rg_journal_size(a->journal) > COMPACT_BYTES &&
+	     rg_now_mono_ns() - a->last_compact_mono_ns >= COMPACT_EVERY_NS))
 		rg_agent_save_state(a);
 }
 
@@ -508,10 +558,17 @@ static int adopt_cb(const struct rg_cidr *target, bool is_cidr, const struct rg_
 	return 0;
 }
 
+/* Adopted verdicts are not saved one by one: when there were any, one snapshot holds
+ * them all (the journal, should that snapshot fail). */
 static void adopt_kernel_verdicts(struct rg_agent *a)
 {
+	a->journal_hold++;
 	if (a->bpf && a->cfg->mode == RG_MODE_ENFORCE)
 		rg_bpf_verdict_foreach(a->bpf, adopt_cb, a);
+	a->journal_hold--;
+	if (a->journal && rg_journal_pending(a->journal))
+		rg_agent_save_state(a);
+	journal_flush(a);
 }
 
 static void agent_free(struct rg_agent *a)
@@ -522,6 +579,7 @@ static void agent_free(struct rg_agent *a)
 	if (a->engine && a->cfg)
 		rg_agent_save_state(a);
 	rg_engine_free(a->engine);
+	rg_journal_free(a->journal);
 	rg_audit_close(a->audit);
 	rg_bpf_close(a->bpf); /* does not detach: the kernel keeps enforcing */
 	rg_config_free(a->cfg);
@@ -627,17 +685,19 @@ int rg_agent_run(const char *config_path, bool debug)
 		goto out;
 	}
 	rg_engine_set_audit(a.engine, a.audit);
-	err = rg_state_load(a.engine, a.cfg->state_dir, rg_now_real_ns());
+	/* Snapshot, journal replayed on top, pushed to the kernel, compacted. */
+	err = rg_journal_load(a.engine, a.cfg->state_dir, rg_now_real_ns(), &a.journal);
 	if (err == -EBADMSG)
 		err = 0; /* set aside and logged by state.c; a fresh start beats no policy service */
-	if (!err)
-		adopt_kernel_verdicts(&a);
 	if (err) {
 		pr_err("cannot load state from %s: %s; not started", a.cfg->state_dir,
 		       strerror(-err));
 		goto out;
 	}
-	rg_agent_save_state(&a);
+	if (rg_journal_broken(a.journal))
+		a.state_dirty = true;
+	a.last_compact_mono_ns = rg_now_mono_ns();
+	adopt_kernel_verdicts(&a);
 	push_rate_limits(&a);
 	err = rg_bpf_rate_events_open(a.bpf, on_rate_event, &a, &rate_fd);
 	if (err) {
@@ -682,6 +742,8 @@ int rg_agent_run(const char *config_path, bool debug)
 		.decide_ctx = &a,
 		.observe = rg_hist_observe_ns,
 		.observe_ctx = &a.latency,
+		.commit = policy_commit,
+		.commit_ctx = &a,
 	};
 	err = rg_policy_server_new(&po, &a.policy);
 	if (err) {
@@ -735,7 +797,12 @@ int rg_agent_run(const char *config_path, bool debug)
 				on_timer(&a);
 				break;
 			case EV_POLICY:
+				/* Every change of the iteration in one journal write, before
+				 * its replies (the commit hook). */
+				a.journal_hold++;
 				rg_policy_server_dispatch(a.policy, 0);
+				a.journal_hold--;
+				journal_flush(&a);
 				break;
 			case EV_CONTROL:
 				rg_control_dispatch(a.control);

@@ -32,7 +32,11 @@ struct rg_agent {
 	struct rg_metrics *metrics;
 	int epfd, sigfd, timerfd;
 	bool stop;
-	bool state_dirty;
+	bool state_dirty;		/* a change missed the journal: compact soon */
+	struct rg_journal *journal;	/* STATE_DIR/journal (journal.h) */
+	unsigned journal_hold;		/* > 0: changes wait for one flush (loop, start) */
+	uint64_t last_compact_mono_ns;
+	uint64_t journal_write_failures;
 	uint64_t started_real_ns;
 	/* counters for metrics and status */
 	uint64_t reloads, reload_failures;
@@ -56,7 +60,8 @@ int rg_agent_run(const char *config_path, bool debug);
 /* Load path and swap it in; on error keep the old one. 0 or -errno. errs may be NULL. */
 int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs);
 
-/* Save state now. 0 or -errno (logged, counted; the agent keeps serving from memory). */
+/* Save state now (a snapshot, and an empty journal). 0 or -errno (logged, counted; the
+ * agent keeps serving from memory and journalling). */
 int rg_agent_save_state(struct rg_agent *a);
 
 /* agent_metrics.c: the /metrics source. */

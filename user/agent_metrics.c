@@ -181,8 +181,12 @@ void rg_agent_metrics(void *ctx, struct rg_mbuf *o)
 			  "Configuration reloads refused (the old one kept running).",
 			  (double)a->reload_failures);
 	rg_metric_counter(o, "relayguard_state_save_failures_total",
-			  "State saves that failed (the agent kept serving from memory).",
+			  "State saves and journal appends that failed (the agent kept serving "
+			  "from memory).",
 			  (double)a->state_save_failures);
+	rg_metric_counter(o, "relayguard_journal_write_failures_total",
+			  "Journal appends that failed (also in state_save_failures_total).",
+			  (double)a->journal_write_failures);
 	rg_metric_gauge(o, "relayguard_start_time_seconds", "When the agent started (Unix time).",
 			(double)(a->started_real_ns / 1000000000ull));
 }

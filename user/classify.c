@@ -133,6 +133,30 @@ static void audit(struct rg_engine *e, struct rg_audit_event *ev)
 		rg_audit_write(e->audit, ev);
 }
 
+static void journal(struct rg_engine *e, const struct rg_engine_change *c)
+{
+	if (e->ops.journal)
+		e->ops.journal(e->ctx, c);
+}
+
+static void journal_txn(struct rg_engine *e, int tidx, enum rg_class cls, uint64_t now)
+{
+	struct rg_engine_change c = {
+		.kind = RG_CHANGE_TXN, .tenant = e->cfg->tenants[tidx].name, .cls = cls,
+		.at_ns = now,
+	};
+
+	journal(e, &c);
+}
+
+static void journal_verdict(struct rg_engine *e, enum rg_change_kind kind,
+			    const struct rg_engine_verdict *v)
+{
+	struct rg_engine_change c = { .kind = kind, .v = *v };
+
+	journal(e, &c);
+}
+
 static const struct rg_limits *limits_of(const struct rg_engine *e, int tidx)
 {
 	return tidx >= 0 ? &e->cfg->tenants[tidx].limits : &e->cfg->defaults;
@@ -236,6 +260,7 @@ static int vset(struct rg_engine *e, const struct rg_engine_verdict *nv)
 		return err;
 	e->c.verdicts_set++;
 	mark(e, RG_DIRTY_URGENT);
+	journal_verdict(e, RG_CHANGE_VERDICT, nv);
 	vpush(e, nv);
 	return 0;
 }
@@ -244,6 +269,7 @@ static void vremove(struct rg_engine *e, struct vent *v, bool kernel)
 {
 	if (kernel)
 		vunpush(e, &v->v.target);
+	journal_verdict(e, RG_CHANGE_VERDICT_DEL, &v->v);
 	rg_hmap_del(&e->verdicts, &v->h);
 	free(v);
 	mark(e, RG_DIRTY_URGENT);
@@ -333,6 +359,10 @@ static void tenant_restrict(struct rg_engine *e, int tidx, const char *reason, c
 	t->until_ns = l->block_duration_ns ? now + l->block_duration_ns : 0;
 	e->c.restrictions++;
 	mark(e, RG_DIRTY_URGENT);
+	journal(e, &(struct rg_engine_change){
+		.kind = RG_CHANGE_RESTRICT, .tenant = name, .at_ns = now,
+		.until_ns = t->until_ns, .monitor_only = t->monitor_only, .reason = reason,
+	});
 	if (addr) {
 		client_cidr(addr, &host);
 		ev.host = &host;
@@ -369,6 +399,9 @@ static void tenant_lift(struct rg_engine *e, int tidx, const char *reason, const
 	t->reason = NULL;
 	t->since_ns = t->until_ns = 0;
 	mark(e, was ? RG_DIRTY_URGENT : RG_DIRTY_BUDGET);
+	journal(e, &(struct rg_engine_change){
+		.kind = RG_CHANGE_LIFT, .tenant = e->cfg->tenants[tidx].name,
+	});
 	if (was)
 		e->c.unblocks++;
 	audit(e, &ev);
@@ -769,6 +802,7 @@ static int unregistered(struct rg_engine *e, int tidx, const uint8_t addr[16],
 			if (err)
 				return err;
 			mark(e, RG_DIRTY_BUDGET);
+			journal_txn(e, tidx, out->cls, now);
 			*action = RG_REPLY_DUNNO;
 			return 0;
 		}
@@ -838,11 +872,15 @@ static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint
 		out->cls = RG_CLASS_NULL_SENDER;
 		e->t[tidx].tot_null++;
 		rg_buckets_add(&e->t[tidx].nul, now_ns, limits_of(e, tenant)->unregistered_window_ns);
+		mark(e, RG_DIRTY_BUDGET);
+		journal_txn(e, tenant, out->cls, now_ns);
 	} else if (env.status == RG_ENV_OK &&
 		   rg_domains_match(e->cfg->domains, tidx, env.domain, env.domain_len)) {
 		out->cls = RG_CLASS_REGISTERED;
 		e->t[tidx].tot_reg++;
 		rg_buckets_add(&e->t[tidx].reg, now_ns, limits_of(e, tenant)->unregistered_window_ns);
+		mark(e, RG_DIRTY_BUDGET);
+		journal_txn(e, tenant, out->cls, now_ns);
 	} else {
 		out->cls = env.status == RG_ENV_OK ? RG_CLASS_UNREGISTERED : RG_CLASS_INVALID;
 		out->reason = env.status == RG_ENV_OK ? "unregistered" : env.reason;
@@ -1250,6 +1288,8 @@ int rg_engine_tenant_state(const struct rg_engine *e, size_t idx,
 	out->since_ns = t->since_ns;
 	out->until_ns = t->until_ns;
 	out->nwin = t->win.n;
+	out->reg = t->reg;
+	out->nul = t->nul;
 	return 0;
 }
 
@@ -1262,6 +1302,8 @@ static void restore_tenant(struct tstate *t, struct rg_engine_tenant_state *ts)
 {
 	rg_ring_adopt(&t->win, ts->win, ts->nwin);
 	ts->win = NULL;
+	t->reg = ts->reg;
+	t->nul = ts->nul;
 	t->restricted = ts->restricted;
 	t->monitor_only = ts->restricted && ts->monitor_only;
 	t->reason = ts->restricted ? ts->reason : NULL;
@@ -1317,4 +1359,80 @@ int rg_engine_restore(struct rg_engine *e, struct rg_engine_snapshot *s, uint64_
 		lift_if_expired(e, (int)i, now_ns);
 	e->notify &= ~RG_DIRTY_BUDGET;
 	return 0;
+}
+
+/* ---- journal replay ----------------------------------------------------------------- */
+
+/* The same effects as the live paths above (unregistered(), the bucket adds in decide,
+ * tenant_restrict, tenant_lift, vset, vremove), without callbacks, audit or counters. */
+static int apply_txn(struct rg_engine *e, int tidx, const struct rg_engine_change *c)
+{
+	struct tstate *t = &e->t[tidx];
+	const struct rg_limits *l = limits_of(e, tidx);
+
+	switch (c->cls) {
+	case RG_CLASS_NULL_SENDER:
+		rg_buckets_add(&t->nul, c->at_ns, l->unregistered_window_ns);
+		return 0;
+	case RG_CLASS_REGISTERED:
+		rg_buckets_add(&t->reg, c->at_ns, l->unregistered_window_ns);
+		return 0;
+	case RG_CLASS_UNREGISTERED:
+	case RG_CLASS_INVALID:
+		rg_ring_prune(&t->win, c->at_ns, l->unregistered_window_ns);
+		if (t->win.n >= l->unregistered_limit)
+			return 0;	/* the limit changed since: the window keeps its cap */
+		return rg_ring_push(&t->win, c->at_ns, l->unregistered_limit);
+	default:
+		return -EINVAL;
+	}
+}
+
+int rg_engine_apply(struct rg_engine *e, const struct rg_engine_change *c)
+{
+	int tidx = -1;
+
+	if (c->kind <= RG_CHANGE_LIFT) {
+		tidx = c->tenant ? rg_config_find_tenant(e->cfg, c->tenant) : -1;
+		if (tidx < 0 || (size_t)tidx >= e->nt)
+			return 0;
+	}
+	switch (c->kind) {
+	case RG_CHANGE_TXN:
+		return apply_txn(e, tidx, c);
+	case RG_CHANGE_RESTRICT:
+		e->t[tidx].restricted = true;
+		e->t[tidx].monitor_only = c->monitor_only;
+		e->t[tidx].reason = c->reason && !strcmp(c->reason, "operator") ? "operator"
+										   : "limit";
+		e->t[tidx].since_ns = c->at_ns;
+		e->t[tidx].until_ns = c->until_ns;
+		return 0;
+	case RG_CHANGE_LIFT:
+		rg_ring_clear(&e->t[tidx].win);
+		e->t[tidx].restricted = false;
+		e->t[tidx].monitor_only = false;
+		e->t[tidx].reason = NULL;
+		e->t[tidx].since_ns = e->t[tidx].until_ns = 0;
+		return 0;
+	case RG_CHANGE_VERDICT: {
+		struct rg_engine_verdict v = c->v;
+
+		cidr_norm(&v.target, &v.target);
+		return vstore(e, &v);
+	}
+	case RG_CHANGE_VERDICT_DEL: {
+		struct rg_cidr t;
+		struct vent *v;
+
+		cidr_norm(&c->v.target, &t);
+		v = vfind(e, &t);
+		if (v) {
+			rg_hmap_del(&e->verdicts, &v->h);
+			free(v);
+		}
+		return 0;
+	}
+	}
+	return -EINVAL;
 }

@@ -14,13 +14,14 @@
  * Expiry times (restrictions, verdicts) are CLOCK_REALTIME too; the agent converts verdict
  * expiries to CLOCK_MONOTONIC for the kernel.
  *
- * Persistence (state.h, state_json.h): the engine gives and takes its persistent part as
- * plain structures (rg_engine_tenant_state, rg_engine_restore); it calls
- * ops->state_changed(ctx, urgent) when something worth saving changed. urgent = a
- * restriction or a verdict changed: the agent must save before it sends the reply of the
- * request that caused it (the callback runs inside rg_engine_decide, before it returns).
- * Not urgent = only budget counts moved: the agent saves within a second. A kill -9 thus
- * loses at most the last second of budget counts, never a restriction or a verdict.
+ * Persistence (state.h, state_json.h, journal.h): the engine gives and takes its persistent
+ * part as plain structures (rg_engine_tenant_state, rg_engine_restore), and reports every
+ * change to it as it happens through ops->journal (a counted transaction, a restriction,
+ * a lift, a verdict set or removed); rg_engine_apply replays such a change on top of a
+ * restored snapshot. The agent appends the changes to a journal before the replies of the
+ * loop iteration go out, so a counted transaction survives kill -9; the engine itself
+ * does no file I/O. ops->state_changed(ctx, urgent) still says that something changed
+ * (urgent: a restriction or a verdict) for callers without a journal.
  *
  * Single-threaded: all calls from the agent's loop.
  */
@@ -36,6 +37,7 @@
 #include "relayguard.h"	/* enum rg_action (block/throttle), enum rg_origin: kernel values */
 #include "cidr.h"
 #include "config.h"
+#include "containers.h"	/* rg_buckets: the saved registered/null counts */
 #include "domains.h"
 #include "names.h"
 
@@ -100,6 +102,39 @@ struct rg_engine_connector {
 	uint32_t tenant_id;
 };
 
+struct rg_engine_verdict {
+	struct rg_cidr target;
+	enum rg_action action;
+	enum rg_origin origin;
+	uint64_t interval_ns;
+	uint64_t burst_ns;
+	uint64_t since_ns;
+	uint64_t expires_ns;		/* 0: none */
+	uint32_t tenant_id;		/* flood / conn_rate: the host's tenant */
+	char by[64];			/* operator: who */
+};
+
+/* One change of the persistent state, as ops->journal reports it and rg_engine_apply
+ * replays it. Pointers are valid during the call only. */
+enum rg_change_kind {
+	RG_CHANGE_TXN,		/* tenant, cls, at_ns: a transaction entered the counts */
+	RG_CHANGE_RESTRICT,	/* tenant, at_ns (since), until_ns, monitor_only, reason */
+	RG_CHANGE_LIFT,		/* tenant: unrestricted, window cleared (a fresh budget) */
+	RG_CHANGE_VERDICT,	/* v: set or replaced */
+	RG_CHANGE_VERDICT_DEL,	/* v.target: removed */
+};
+
+struct rg_engine_change {
+	enum rg_change_kind kind;
+	const char *tenant;
+	enum rg_class cls;		/* TXN: NULL_SENDER, REGISTERED, UNREGISTERED, INVALID */
+	uint64_t at_ns;
+	uint64_t until_ns;
+	bool monitor_only;
+	const char *reason;		/* RESTRICT: "limit" or "operator" */
+	struct rg_engine_verdict v;
+};
+
 struct rg_engine_ops {
 	/* Install or replace the verdict for target (a host key or a CIDR). interval_ns /
 	 * burst_ns are the throttle's GCRA parameters (0 for block). expires_realtime_ns 0:
@@ -111,8 +146,10 @@ struct rg_engine_ops {
 	/* The complete connector list (cidr -> stable tenant id), after rg_engine_sync and
 	 * every reconfigure: replace the kernel's map with exactly this. */
 	int (*connectors_sync)(void *ctx, const struct rg_engine_connector *list, size_t n);
-	/* Something to persist changed; urgent: save before answering (see above). */
+	/* Something to persist changed; urgent: a restriction or a verdict (see above). */
 	void (*state_changed)(void *ctx, bool urgent);
+	/* Each change of the persistent state, in the order it happened (see above). */
+	void (*journal)(void *ctx, const struct rg_engine_change *c);
 };
 
 struct rg_engine;
@@ -249,18 +286,6 @@ struct rg_engine_counters {
 
 void rg_engine_get_counters(const struct rg_engine *e, struct rg_engine_counters *c);
 
-struct rg_engine_verdict {
-	struct rg_cidr target;
-	enum rg_action action;
-	enum rg_origin origin;
-	uint64_t interval_ns;
-	uint64_t burst_ns;
-	uint64_t since_ns;
-	uint64_t expires_ns;		/* 0: none */
-	uint32_t tenant_id;		/* flood / conn_rate: the host's tenant */
-	char by[64];			/* operator: who */
-};
-
 /* cb returns 0 to go on; anything else stops the walk and is returned. */
 typedef int (*rg_engine_verdict_cb)(const struct rg_engine_verdict *v, void *ctx);
 int rg_engine_verdict_foreach(const struct rg_engine *e, rg_engine_verdict_cb cb, void *ctx);
@@ -286,6 +311,7 @@ struct rg_engine_tenant_state {
 	uint64_t since_ns, until_ns;
 	uint64_t *win;			/* restore: window timestamps, sorted, malloc'ed */
 	uint32_t nwin;
+	struct rg_buckets reg, nul;	/* registered and null-sender counts in the window */
 };
 
 /* Tenant idx (cfg order), win left NULL: read it with rg_engine_window_at. 0 or -ENOENT. */
@@ -319,5 +345,13 @@ struct rg_engine_snapshot {
  * verdict_table_size: nothing changed; -ENOMEM.
  */
 int rg_engine_restore(struct rg_engine *e, struct rg_engine_snapshot *s, uint64_t now_ns);
+
+/*
+ * Replay one journalled change (ops->journal made it) on top of the restored state: no
+ * callback runs, no audit is written; rg_engine_sync afterwards pushes the verdicts.
+ * A tenant no longer configured is skipped (0). -EINVAL for a change that names no
+ * known kind, -ENOSPC when the verdict table is full, -ENOMEM.
+ */
+int rg_engine_apply(struct rg_engine *e, const struct rg_engine_change *c);
 
 #endif /* RG_CLASSIFY_H */

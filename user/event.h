@@ -29,10 +29,8 @@
 #include <stdint.h>
 
 #include "cidr.h"
+#include "containers.h"	/* rg_container_of */
 #include "listen.h"
-
-#define rg_container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* Log rate limiting: at most RG_RATELIMIT_BURST messages of one kind per second; the
  * number dropped is logged when the next second opens. */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "containers.h"
 #include "event.h"
 #include "log.h"
 #include "policy.h"
@@ -38,6 +39,8 @@ struct conn {
 	uint64_t id;
 	struct rg_policy_parser *parser;
 	bool in_request;
+	bool unsent;			/* on s->unsent: replies wait for the commit */
+	struct rg_link unsent_link;
 	char peer[RG_ADDR_STRLEN + 16];
 };
 
@@ -49,6 +52,7 @@ struct rg_policy_server {
 	struct rg_policy_stats st;
 	struct rg_ratelimit rl_refused, rl_malformed, rl_decide, rl_timeout;
 	struct rg_cidr *allow;
+	struct rg_fifo unsent;		/* answered this iteration, flushed after commit */
 };
 
 static bool ratelimit_ok(struct rg_ratelimit *rl, const char *what)
@@ -65,6 +69,8 @@ static struct conn *conn_of(struct rg_ev_conn *e)
 
 static void conn_close(struct rg_policy_server *s, struct conn *c)
 {
+	if (c->unsent)
+		rg_fifo_del(&s->unsent, &c->unsent_link);
 	rg_ev_conn_close(&c->ev);
 	rg_policy_parser_free(c->parser);
 	free(c);
@@ -193,6 +199,14 @@ static void conn_read(struct rg_policy_server *s, struct conn *c)
 		c->in_request = false;
 		rg_ev_conn_deadline(&c->ev, &s->idle, t);
 	}
+	if (answered && s->o.commit) {
+		/* The replies go out after the commit hook, at the end of this iteration. */
+		if (!c->unsent) {
+			c->unsent = true;
+			rg_fifo_push(&s->unsent, &c->unsent_link);
+		}
+		return;
+	}
 	if (answered && rg_ev_conn_flush(&c->ev) < 0)
 		conn_close(s, c);
 }
@@ -315,7 +329,23 @@ static void idle_expired(struct rg_ev_conn *e)
 
 int rg_policy_server_dispatch(struct rg_policy_server *s, int timeout_ms)
 {
-	return rg_ev_dispatch(s->ev, timeout_ms);
+	int n = rg_ev_dispatch(s->ev, timeout_ms);
+
+	if (!s->unsent.head)
+		return n;
+	/* Whatever these answers depend on is made durable first (the agent's journal),
+	 * once for all of them; a failing commit is the caller's to log, the answers still
+	 * go out (decisions go on when the disk is full). */
+	s->o.commit(s->o.commit_ctx);
+	while (s->unsent.head) {
+		struct conn *c = rg_container_of(s->unsent.head, struct conn, unsent_link);
+
+		rg_fifo_del(&s->unsent, &c->unsent_link);
+		c->unsent = false;
+		if (rg_ev_conn_flush(&c->ev) < 0)
+			conn_close(s, c);
+	}
+	return n;
 }
 
 /* ---- server ---- */

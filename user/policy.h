@@ -53,6 +53,10 @@ struct rg_policy_server_opts {
 	void *decide_ctx;
 	rg_policy_observe_fn observe;		/* optional */
 	void *observe_ctx;
+	/* Optional: called once per dispatch, after every request of it was decided and
+	 * before any of their replies is sent (the agent writes its journal here). */
+	void (*commit)(void *ctx);
+	void *commit_ctx;
 };
 
 struct rg_policy_stats {

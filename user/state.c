@@ -5,7 +5,8 @@
  * directory, fsync, rename, fsync of the directory) and reads it back on start. Reports -errno for
  * every failure (ENOSPC included) so the agent logs it and keeps serving from memory; a
  * corrupt file is kept aside as state.json.corrupt-TIMESTAMP and logged at error level,
- * never silently dropped.
+ * never silently dropped. The snapshot names the journal generation it contains
+ * (journal.c replays only a journal of that generation or later on top of it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,7 +79,7 @@ int rg_state_write_atomic(const char *dir, const char *name, const char *text, s
 	return fsync_dir(dir);
 }
 
-int rg_state_save(struct rg_engine *e, const char *dir, uint64_t now_ns)
+int rg_state_save_gen(struct rg_engine *e, const char *dir, uint64_t now_ns, uint64_t gen)
 {
 	struct json_object *o = rg_state_export(e, now_ns);
 	const char *text;
@@ -86,6 +87,10 @@ int rg_state_save(struct rg_engine *e, const char *dir, uint64_t now_ns)
 
 	if (!o)
 		return -ENOMEM;
+	if (json_object_object_add(o, "journal_gen", json_object_new_int64((int64_t)gen))) {
+		err = -ENOMEM;
+		goto out;
+	}
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 						 JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!text) {
@@ -112,6 +117,11 @@ out:
 	return err;
 }
 
+int rg_state_save(struct rg_engine *e, const char *dir, uint64_t now_ns)
+{
+	return rg_state_save_gen(e, dir, now_ns, 0);
+}
+
 static void set_aside(const char *dir, const char *path, uint64_t now_ns, const char *why)
 {
 	time_t secs = (time_t)(now_ns / 1000000000ULL);
@@ -131,7 +141,29 @@ static void set_aside(const char *dir, const char *path, uint64_t now_ns, const 
 	       "budgets and verdicts it held: an operator must review it", path, why, aside);
 }
 
+/* The snapshot's journal generation; absent (no journal yet, an earlier build): 0. */
+static uint64_t snapshot_gen(struct json_object *obj)
+{
+	struct json_object *g;
+	int64_t v;
+
+	if (!json_object_object_get_ex(obj, "journal_gen", &g) ||
+	    !json_object_is_type(g, json_type_int))
+		return 0;
+	v = json_object_get_int64(g);
+	return v > 0 ? (uint64_t)v : 0;
+}
+
 int rg_state_load(struct rg_engine *e, const char *dir, uint64_t now_ns)
+{
+	int err = rg_state_load_snapshot(e, dir, now_ns, NULL);
+
+	if (!err || err == -EBADMSG)
+		rg_engine_sync(e, now_ns);
+	return err;
+}
+
+int rg_state_load_snapshot(struct rg_engine *e, const char *dir, uint64_t now_ns, uint64_t *gen)
 {
 	struct json_tokener *tok = NULL;
 	struct json_object *obj = NULL;
@@ -143,9 +175,10 @@ int rg_state_load(struct rg_engine *e, const char *dir, uint64_t now_ns)
 	if (snprintf(path, sizeof(path), "%s/%s", dir, RG_STATE_FILE) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	err = rg_read_file(path, RG_STATE_FILE_MAX, O_NOFOLLOW, &text, &len, NULL);
+	if (gen)
+		*gen = 0;
 	if (err == -ENOENT) {
 		pr_info("state: no %s: fresh start", path);
-		rg_engine_sync(e, now_ns);
 		return 0;
 	}
 	if (err == -EFBIG) {
@@ -182,14 +215,14 @@ int rg_state_load(struct rg_engine *e, const char *dir, uint64_t now_ns)
 		goto out;
 	}
 	pr_info("state: loaded %s", path);
+	if (gen)
+		*gen = snapshot_gen(obj);
 	err = 0;
-	rg_engine_sync(e, now_ns);
 	goto out;
 
 corrupt:
 	set_aside(dir, path, now_ns, why);
 	err = -EBADMSG;
-	rg_engine_sync(e, now_ns);
 out:
 	if (tok)
 		json_tokener_free(tok);

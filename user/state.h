@@ -5,10 +5,10 @@
  * ({"version":1,...}, see state_json.h). Writes are atomic: a temporary file in the
  * same directory, fsync, rename over state.json, fsync of the directory.
  *
- * When to save (classify.h): ops->state_changed(ctx, urgent=true) for restrictions and
- * verdicts: save before replying; urgent=false for budget counts: save within a second
- * (rg_engine_dirty() tells whether anything is pending). A kill -9 loses at most the last
- * second of budget counts, never a restriction or a verdict.
+ * The agent does not save this file per change: every change goes to the append-only
+ * journal (journal.h) before the reply, and a snapshot here is written at start, on
+ * reload, at a clean stop and when the journal has grown past its bound. The snapshot
+ * records "journal_gen", the journal generation whose records it already contains.
  */
 #ifndef RG_STATE_H
 #define RG_STATE_H
@@ -27,6 +27,9 @@
  * serving from memory; the caller logs, counts and retries later.
  */
 int rg_state_save(struct rg_engine *e, const char *dir, uint64_t now_ns);
+/* The same, recording that the snapshot contains every journal record before generation
+ * gen (rg_state_save: gen 0, no journal). */
+int rg_state_save_gen(struct rg_engine *e, const char *dir, uint64_t now_ns, uint64_t gen);
 
 /*
  * Load dir/state.json into e (just made by rg_engine_new), then rg_engine_sync(): the
@@ -44,6 +47,9 @@ int rg_state_save(struct rg_engine *e, const char *dir, uint64_t now_ns);
  *                synced; the agent must not start (same reason).
  */
 int rg_state_load(struct rg_engine *e, const char *dir, uint64_t now_ns);
+/* rg_state_load without the final rg_engine_sync (the journal is replayed first); *gen
+ * (may be NULL): the snapshot's journal_gen, 0 without one. */
+int rg_state_load_snapshot(struct rg_engine *e, const char *dir, uint64_t now_ns, uint64_t *gen);
 
 /* Write len bytes of text to dir/name atomically (temp file, fsync, rename, fsync dir).
  * 0 or -errno; on failure the old file is untouched and the temp file removed. */

@@ -33,6 +33,29 @@ static struct json_object *ju64(uint64_t v)
 	return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
 }
 
+/* The non-empty slots of a window's approximate count as [[SLOT,N],...]. */
+static struct json_object *export_buckets(const struct rg_buckets *b)
+{
+	struct json_object *a = json_object_new_array();
+	int err = 0;
+
+	for (unsigned i = 0; a && !err && i < RG_BUCKETS; i++) {
+		struct json_object *pair;
+
+		if (!b->n[i])
+			continue;
+		pair = json_object_new_array();
+		err = !pair || json_object_array_add(pair, ju64(b->slot[i])) ||
+		      json_object_array_add(pair, ju64(b->n[i])) ||
+		      json_object_array_add(a, pair);
+	}
+	if (err) {
+		json_object_put(a);
+		return NULL;
+	}
+	return a;
+}
+
 static struct json_object *export_tenant(const struct rg_engine *e, size_t i)
 {
 	struct json_object *o = json_object_new_object(), *w = json_object_new_array();
@@ -45,6 +68,8 @@ static struct json_object *export_tenant(const struct rg_engine *e, size_t i)
 		err |= json_object_array_add(w, ju64(rg_engine_window_at(e, i, k))) ? -ENOMEM : 0;
 	err |= jadd(o, "window", w);
 	w = NULL;
+	err |= jadd(o, "registered", export_buckets(&t.reg));
+	err |= jadd(o, "null_sender", export_buckets(&t.nul));
 	err |= jadd(o, "restricted", json_object_new_boolean(t.restricted));
 	if (t.restricted) {
 		err |= jadd(o, "reason", json_object_new_string(t.reason));
@@ -303,6 +328,43 @@ static int parse_window(struct json_object *w, struct rg_engine_tenant_state *t)
 	return 0;
 }
 
+/* [[SLOT,N],...] back into the slots (SLOT % RG_BUCKETS, as rg_buckets_add places it);
+ * absent (a file of an earlier build): empty. */
+static int parse_buckets(struct json_object *o, const char *key, struct rg_buckets *b)
+{
+	struct json_object *a;
+	size_t n;
+
+	memset(b, 0, sizeof(*b));
+	if (!json_object_object_get_ex(o, key, &a))
+		return 0;
+	if (!json_object_is_type(a, json_type_array) ||
+	    (n = json_object_array_length(a)) > RG_BUCKETS)
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *pair = json_object_array_get_idx(a, i), *s, *c;
+		int64_t slot, cnt;
+
+		if (!json_object_is_type(pair, json_type_array) ||
+		    json_object_array_length(pair) != 2)
+			goto bad;
+		s = json_object_array_get_idx(pair, 0);
+		c = json_object_array_get_idx(pair, 1);
+		if (!json_object_is_type(s, json_type_int) || !json_object_is_type(c, json_type_int))
+			goto bad;
+		slot = json_object_get_int64(s);
+		cnt = json_object_get_int64(c);
+		if (slot < 0 || cnt < 1 || cnt > UINT32_MAX)
+			goto bad;
+		b->slot[(uint64_t)slot % RG_BUCKETS] = (uint64_t)slot;
+		b->n[(uint64_t)slot % RG_BUCKETS] = (uint32_t)cnt;
+	}
+	return 0;
+bad:
+	pr_err("state: a tenant's %s counts are not [[slot,count],...]", key);
+	return -EBADMSG;
+}
+
 static int parse_tenant(struct json_object *o, struct rg_engine_tenant_state *t)
 {
 	struct json_object *w;
@@ -320,6 +382,8 @@ static int parse_tenant(struct json_object *o, struct rg_engine_tenant_state *t)
 	r = jget_str(o, "reason");
 	t->reason = r && !strcmp(r, "operator") ? "operator" : "limit";
 	t->present = true;
+	if (parse_buckets(o, "registered", &t->reg) || parse_buckets(o, "null_sender", &t->nul))
+		return -EBADMSG;
 	return json_object_object_get_ex(o, "window", &w) ? parse_window(w, t) : 0;
 }
 

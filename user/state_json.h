@@ -3,8 +3,8 @@
  * state_json.h: the engine's persistent state as one versioned JSON object, the content of
  * STATE_DIR/state.json (state.c does the file I/O):
  *   {"version":1, "saved_at":"RFC 3339", "saved_at_ns":N, "next_tenant_id":N,
- *    "tenant_ids":{"NAME":ID,...}, "tenants":{"NAME":{"window":[NS,...],
- *    "restricted":B[, "reason","monitor_only","since_ns","until_ns"]},...},
+ *    "journal_gen":N, "tenant_ids":{"NAME":ID,...}, "tenants":{"NAME":{"window":[NS,...],
+ *    "registered":[[SLOT,N],...], "null_sender":[[SLOT,N],...], "restricted":B[, "reason","monitor_only","since_ns","until_ns"]},...},
  *    "verdicts":[{"target","action","origin","interval_ns","burst_ns","since_ns",
  *    "expires_ns","tenant_id"[,"by"]},...]}
  * Times are CLOCK_REALTIME ns. tenant_ids lists configured names first, then names no

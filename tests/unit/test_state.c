@@ -27,6 +27,7 @@
 #include "audit.h"
 #include "classify.h"
 #include "config.h"
+#include "journal.h"
 #include "state.h"
 #include "tenant_ids.h"
 
@@ -747,6 +748,231 @@ static void test_audit_lines_and_rotation(void **state)
 	fclose(f);
 }
 
+/* ---- journal ---- */
+
+/* The agent's wiring: the engine's changes into the journal, flushed before "replying". */
+static struct rg_journal *jr;
+
+static void j_add(void *ctx, const struct rg_engine_change *c)
+{
+	assert_int_equal(rg_journal_add(jr, c), 0);
+}
+
+static const struct rg_engine_ops j_ops = {
+	.verdict_set = r_set, .verdict_del = r_del, .connectors_sync = r_sync,
+	.journal = j_add,
+};
+
+static struct rg_engine *j_start(const struct rg_config *cfg, struct rec *r, uint64_t now)
+{
+	struct rg_engine *e = rg_engine_new(cfg, &j_ops, r);
+
+	assert_non_null(e);
+	jr = NULL;
+	assert_int_equal(rg_journal_load(e, statedir, now, &jr), 0);
+	assert_non_null(jr);
+	return e;
+}
+
+/* kill -9: nothing is saved at the end, only what each flush wrote is on disk. */
+static void j_kill(struct rg_engine *e)
+{
+	rg_journal_free(jr);
+	jr = NULL;
+	rg_engine_free(e);
+}
+
+static void journal_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", statedir, RG_JOURNAL_FILE);
+}
+
+static void test_journal_kill9_keeps_every_count(void **state)
+{
+	struct rg_config *cfg;
+	struct rg_engine *e;
+	struct rec r = { 0 };
+	struct rg_tenant_info ti;
+	struct rg_cidr host;
+	struct rg_engine_verdict v;
+
+	new_statedir();
+	cfg = load_cfg(NULL);
+	e = j_start(cfg, &r, T0);
+	/* N = 7 counted transactions: 2 unregistered, 3 registered, 2 null senders; each
+	 * flushed as the agent does before its reply; then the limit (3) restricts. */
+	for (int i = 0; i < 2; i++) {
+		ask(e, "192.0.2.10", "a@spam.example", T0 + (uint64_t)i * NS);
+		assert_int_equal(rg_journal_flush(jr), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		ask(e, "192.0.2.10", "a@contoso.com", T0 + 10 * NS);
+		assert_int_equal(rg_journal_flush(jr), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		ask(e, "192.0.2.10", "", T0 + 11 * NS);
+	assert_int_equal(rg_journal_pending(jr), 2);
+	assert_int_equal(rg_journal_flush(jr), 0);
+	assert_int_equal(rg_engine_restrict_tenant(e, "fabrikam", "uid=0 pid=1\nx", T0 + 12 * NS),
+			 0);
+	assert_int_equal(rg_cidr_parse("203.0.113.7", &host, false), 0);
+	assert_int_equal(rg_engine_block_host(e, &host, 0, "uid=0", T0 + 12 * NS), 0);
+	assert_int_equal(rg_journal_flush(jr), 0);
+	j_kill(e);
+
+	/* The snapshot on disk is the one of the start: all of the above is journal. */
+	e = j_start(cfg, &r, T0 + 20 * NS);
+	ti = info(e, cfg, "contoso", T0 + 20 * NS);
+	assert_int_equal(ti.unregistered, 2);
+	assert_int_equal(ti.registered, 3);
+	assert_int_equal(ti.null_sender, 2);
+	assert_false(ti.restricted);
+	ti = info(e, cfg, "fabrikam", T0 + 20 * NS);
+	assert_true(ti.restricted);
+	assert_string_equal(ti.reason, "operator");
+	assert_int_equal(rg_engine_verdict_get(e, &host, &v), 0);
+	assert_int_equal(v.action, RG_ACT_BLOCK);
+	/* The start compacted: the counts are now in the snapshot, the journal is empty,
+	 * and a second kill -9 and start still has them, counted once. */
+	j_kill(e);
+	e = j_start(cfg, &r, T0 + 30 * NS);
+	ti = info(e, cfg, "contoso", T0 + 30 * NS);
+	assert_int_equal(ti.unregistered, 2);
+	assert_int_equal(ti.registered, 3);
+	assert_int_equal(ti.null_sender, 2);
+	/* The third unregistered transaction fits; the fourth restricts, journalled. */
+	ask(e, "192.0.2.10", "b@spam.example", T0 + 31 * NS);
+	assert_int_equal(ask(e, "192.0.2.10", "c@spam.example", T0 + 32 * NS).action,
+			 RG_REPLY_REJECT);
+	assert_int_equal(rg_journal_flush(jr), 0);
+	j_kill(e);
+	e = j_start(cfg, &r, T0 + 40 * NS);
+	ti = info(e, cfg, "contoso", T0 + 40 * NS);
+	assert_true(ti.restricted);
+	assert_int_equal(ti.unregistered, 3);
+	j_kill(e);
+	rg_config_free(cfg);
+}
+
+/* A snapshot written after the journal's generation already holds its records: a crash
+ * between the snapshot and the journal's truncation counts nothing twice. */
+static void test_journal_older_generation_skipped(void **state)
+{
+	struct rg_config *cfg;
+	struct rg_engine *e;
+	struct rec r = { 0 };
+	char path[256], copy[300], cmd[700];
+
+	new_statedir();
+	cfg = load_cfg(NULL);
+	e = j_start(cfg, &r, T0);
+	ask(e, "192.0.2.10", "a@spam.example", T0);
+	assert_int_equal(rg_journal_flush(jr), 0);
+	journal_path(path, sizeof(path));
+	snprintf(copy, sizeof(copy), "%s.keep", path);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", path, copy);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rg_journal_compact(jr, e, T0 + NS), 0);
+	j_kill(e);
+	/* Put the old journal back, as if the crash came before its replacement. */
+	assert_int_equal(rename(copy, path), 0);
+	e = j_start(cfg, &r, T0 + 2 * NS);
+	assert_int_equal(info(e, cfg, "contoso", T0 + 2 * NS).unregistered, 1);
+	j_kill(e);
+	rg_config_free(cfg);
+}
+
+/* A torn last record (cut mid-write) is ignored with a warning; the start goes on, the
+ * whole records before it count, and hostile lines are skipped. */
+static void test_journal_torn_and_hostile(void **state)
+{
+	struct rg_config *cfg;
+	struct rg_engine *e;
+	struct rec r = { 0 };
+	struct stat st;
+	char path[256];
+	FILE *f;
+
+	new_statedir();
+	cfg = load_cfg(NULL);
+	e = j_start(cfg, &r, T0);
+	for (int i = 0; i < 3; i++)
+		ask(e, "192.0.2.10", "a@contoso.com", T0 + (uint64_t)i * NS);
+	ask(e, "192.0.2.10", "a@spam.example", T0 + 3 * NS);
+	assert_int_equal(rg_journal_flush(jr), 0);
+	j_kill(e);
+	journal_path(path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	/* Cut the last record (the unregistered one) in its middle. */
+	assert_int_equal(truncate(path, st.st_size - 6), 0);
+	f = fopen(path, "a");
+	assert_non_null(f);
+	fclose(f);
+	e = j_start(cfg, &r, T0 + 10 * NS);
+	assert_int_equal(info(e, cfg, "contoso", T0 + 10 * NS).registered, 3);
+	assert_int_equal(info(e, cfg, "contoso", T0 + 10 * NS).unregistered, 0);
+	j_kill(e);
+
+	/* Hostile records between good ones: skipped, the good ones count. */
+	f = fopen(path, "a");
+	assert_non_null(f);
+	fputs("t 1 u\nt x u contoso\nt 5 z contoso\nr 1 2 7 limit contoso\n"
+	      "v 999.1.1.1/32 block operator 0 0 0 0 0 x\nv 192.0.2.1/32 throttle operator 0 0 0 "
+	      "0 0\nt 1700000011000000000 u ../etc\nq\n\n", f);
+	fprintf(f, "t %llu u contoso\n", (unsigned long long)(T0 + 11 * NS));
+	fprintf(f, "t %llu u nosuchtenant\n", (unsigned long long)(T0 + 11 * NS));
+	fclose(f);
+	e = j_start(cfg, &r, T0 + 12 * NS);
+	assert_int_equal(info(e, cfg, "contoso", T0 + 12 * NS).unregistered, 1);
+	assert_int_equal(info(e, cfg, "contoso", T0 + 12 * NS).registered, 3);
+	assert_false(info(e, cfg, "contoso", T0 + 12 * NS).restricted);
+	j_kill(e);
+	rg_config_free(cfg);
+}
+
+/* Every kind of change survives its line, "by" with a line break in it included. */
+static void test_journal_lines_roundtrip(void **state)
+{
+	struct rg_engine_change in = { .kind = RG_CHANGE_VERDICT }, out;
+	char line[512];
+
+	assert_int_equal(rg_cidr_parse("2001:db8::/64", &in.v.target, false), 0);
+	in.v.action = RG_ACT_THROTTLE;
+	in.v.origin = RG_ORIGIN_CONN_RATE;
+	in.v.interval_ns = 100000000;
+	in.v.burst_ns = 6100000000;
+	in.v.since_ns = T0;
+	in.v.expires_ns = T0 + MIN;
+	in.v.tenant_id = 42;
+	snprintf(in.v.by, sizeof(in.v.by), "uid=0 pid=7\nforged");
+	assert_true(rg_journal_format(&in, line, sizeof(line)) > 0);
+	assert_non_null(strchr(line, '\n'));
+	assert_ptr_equal(strchr(line, '\n'), line + strlen(line) - 1);
+	line[strlen(line) - 1] = '\0';
+	assert_int_equal(rg_journal_parse(line, &out), 0);
+	assert_int_equal(out.kind, RG_CHANGE_VERDICT);
+	assert_int_equal(out.v.action, RG_ACT_THROTTLE);
+	assert_int_equal(out.v.origin, RG_ORIGIN_CONN_RATE);
+	assert_int_equal(out.v.interval_ns, in.v.interval_ns);
+	assert_int_equal(out.v.burst_ns, in.v.burst_ns);
+	assert_int_equal(out.v.expires_ns, in.v.expires_ns);
+	assert_int_equal(out.v.tenant_id, 42);
+	assert_string_equal(out.v.by, "uid=0 pid=7 forged");
+	assert_int_equal(out.v.target.prefixlen, in.v.target.prefixlen);
+
+	in = (struct rg_engine_change){ .kind = RG_CHANGE_RESTRICT, .tenant = "t-1.x",
+					.at_ns = 5, .until_ns = 9, .monitor_only = true,
+					.reason = "operator" };
+	assert_true(rg_journal_format(&in, line, sizeof(line)) > 0);
+	line[strlen(line) - 1] = '\0';
+	assert_int_equal(rg_journal_parse(line, &out), 0);
+	assert_string_equal(out.tenant, "t-1.x");
+	assert_int_equal(out.at_ns, 5);
+	assert_int_equal(out.until_ns, 9);
+	assert_true(out.monitor_only);
+	assert_string_equal(out.reason, "operator");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -761,6 +987,10 @@ int main(void)
 		cmocka_unit_test(test_block_duration_across_restart),
 		cmocka_unit_test(test_removed_tenant_dropped_on_load),
 		cmocka_unit_test(test_audit_lines_and_rotation),
+		cmocka_unit_test(test_journal_kill9_keeps_every_count),
+		cmocka_unit_test(test_journal_older_generation_skipped),
+		cmocka_unit_test(test_journal_torn_and_hostile),
+		cmocka_unit_test(test_journal_lines_roundtrip),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
