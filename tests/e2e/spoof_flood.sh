@@ -4,7 +4,7 @@
 # spoof_flood.sh: 1,000,000 SYNs to port 25 from random spoofed IPv4 sources (trafgen) into
 # relayguardd's XDP program, with the hosts map sized at 65,536. First 20 real TCP clients
 # (IPv4 and IPv6, two tenants) connect and get their host entries and tenant tags; the flood
-# proves no source (no handshake completes), so afterwards every real host's entry and tag
+# proves no source (no handshake completes), nor do 100,000 spoofed ACKs, so afterwards every real host's entry and tag
 # are still there, the hosts map holds hardly more than the real hosts, every verdict is
 # still in verdict_hosts, the blocked host is still dropped and a legitimate host still
 # connects. Last, a SYN flood from one source without an entry is throttled within seconds
@@ -156,6 +156,17 @@ diag "hosts map after 1,000,000 spoofed SYNs: ${hosts:-?} of 65536 entries"
 	ok "no spoofed source got a host entry (${hosts} of 65536)" ||
 	fail "no spoofed source got a host entry (${hosts:-?} of 65536)"
 expect_eq "every real host kept its entry and tenant tag after the flood" "$want" "$(host_rows)"
+# A spoofed ACK is no proof either: the relay holds no socket for its connection.
+cat >"$D/ack.cfg" <<EOF
+{ eth(da=$mac, type=0x0800), ipv4(saddr=drnd(), daddr=192.0.2.1, ttl=64, proto=6),
+  tcp(sp=drnd(), dp=25, ack, seq=drnd(), ackseq=drnd()) }
+EOF
+ip netns exec $FL timeout 60 trafgen -o e0 -i "$D/ack.cfg" -n 100000 -P 1 -q -b 100000pps \
+	>"$D/trafgen-ack.log" 2>&1 || fail "spoofed ACK flood sent"
+hosts=$("$CTL" -c "$D/rg.conf" status --json | jq '.maps[] | select(.name=="hosts") | .entries')
+[ "${hosts:-999}" -le 25 ] &&
+	ok "no spoofed ACK got a host entry (${hosts} of 65536)" ||
+	fail "no spoofed ACK got a host entry (${hosts:-?} of 65536)"
 after=$(bpftool -j map dump pinned "$PIN/verdict_hosts" | jq length)
 expect_eq "every verdict still there after the flood" 200 "$after"
 seen=$(( $(new_conns) - c0 + $(rx_drops) - d0 ))
