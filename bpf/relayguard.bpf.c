@@ -6,12 +6,14 @@
  * tenant (connectors LPM), and enforces the verdicts userspace writes (verdict_hosts,
  * verdict_cidrs) on new SMTP connections only: block drops SYNs, throttle rate-limits them.
  *
- * Takes: rodata (smtp_ports, nr_smtp_ports, host_prefix_v4/v6, tc_mark_mask) set between
- * open and load;
+ * Takes: rodata (smtp_ports, nr_smtp_ports, host_prefix_v4/v6, tc_mark_mask, proven_hosts,
+ * sketch_seed) set between open and load;
  * maps written by the agent (connectors, verdict_*, meta, tenant_limits).
  * Reports: per-CPU counters in stats, per-host counters in hosts, new flows in flows, drops
  * per verdict, at TC the tenant in skb->mark when configured, and a rate_events record the first time in a window that a host's
- * connection rate reaches its tenant's limit. Only SYN-without-ACK to an SMTP port can be
+ * connection rate reaches its tenant's limit. A source gets a host entry and flow records only
+ * once it proved it is real (a packet of a connection the stack holds a full socket for);
+ * SYNs of sources not yet proven are counted in a fixed-size sketch instead. Only SYN-without-ACK to an SMTP port can be
  * dropped; everything else passes. Built with -mcpu=v3: the atomics that return a value
  * (cmpxchg, fetch-add) keep the rate windows and GCRA exact across CPUs.
  */
@@ -36,6 +38,13 @@ const volatile __u32 host_prefix_v6 = 64;
  * 0: the mark is left alone. */
 const volatile __u32 tc_mark_mask = 0;
 const volatile __u32 tc_mark_shift = 0;
+/* 1 (production): a host entry and flows only for sources that proved they are real, so a
+ * spoofed-source flood cannot evict real hosts from the LRU. 0: an entry at the first
+ * packet, SYN included (the unit fixtures, which test counting without a TCP stack). */
+const volatile __u32 proven_hosts = 1;
+/* Hash seed of syn_sketch (random per load): a flood cannot aim its sources at the cells
+ * of a real host. */
+const volatile __u32 sketch_seed = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -94,6 +103,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct rg_tenant_limit);
 } tenant_limits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RG_SKETCH_ROWS * RG_SKETCH_COLS);
+	__type(key, __u32);
+	__type(value, __u64);
+} syn_sketch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -228,13 +244,99 @@ static __always_inline void rg_count_conn(struct rg_host *h, const __u8 *key, __
 	*ev |= EV_RATE_EVENT;
 }
 
+/* 32-bit finaliser (lowbias32): every input bit moves every output bit. */
+static __always_inline __u32 rg_mix(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x7feb352d;
+	h ^= h >> 15;
+	h *= 0x846ca68b;
+	h ^= h >> 16;
+	return h;
+}
+
+/*
+ * Count a SYN of a source without a host entry into syn_sketch and report it through
+ * rate_events when the estimate (the least of its cells) reaches the [limits] default
+ * (slot 0: its tenant is not looked up before it is proven). Each of its SYNs raises every
+ * one of its cells by one, so the estimate passes the limit exactly once per window and
+ * is never below the true count; collisions only raise it. Nothing to do without a limit.
+ */
+static __always_inline void rg_sketch_syn(const __u32 *key, __u64 now, __u32 *ev)
+{
+	__u32 limit = rg_window_limit(0), win = (__u32)(now / RG_RATE_WINDOW_NS);
+	__u32 h1, h2, r, least = 0xffffffff;
+
+	if (!limit)
+		return;
+	h1 = rg_mix(rg_mix(rg_mix(rg_mix(key[0] ^ sketch_seed) ^ key[1]) ^ key[2]) ^ key[3]);
+	h2 = rg_mix(h1 ^ sketch_seed) | 1;
+#pragma unroll
+	for (r = 0; r < RG_SKETCH_ROWS; r++) {
+		__u32 idx = r * RG_SKETCH_COLS + ((h1 + r * h2) & (RG_SKETCH_COLS - 1));
+		__u64 *cell = bpf_map_lookup_elem(&syn_sketch, &idx), old;
+		__u32 n;
+
+		if (!cell)
+			return;
+		old = *cell;
+		/* Roll a cell of an older window; a CPU that loses the race counts into the
+		 * window the winner rolled to. */
+		if ((__u32)(old >> 32) != win)
+			__sync_val_compare_and_swap(cell, old, (__u64)win << 32);
+		n = (__u32)__sync_add_and_fetch(cell, 1);
+		if (n < least)
+			least = n;
+	}
+	if (least != limit)
+		return;
+	if (rg_report((const __u8 *)key, 0, (__u64)limit * 1000, now))
+		*ev |= EV_RATE_EVENT_DROP;
+	else
+		*ev |= EV_RATE_EVENT;
+}
+
+/* Does the stack hold a full socket for this packet's connection? A listener or a request
+ * socket (a SYN answered, handshake not complete) is no proof: a spoofed SYN makes one and
+ * a spoofed ACK cannot complete it. Paid only by non-SYN packets of sources without an
+ * entry. v6: the family of the packet; src->addr and dst->daddr hold its addresses (IPv4
+ * v4-mapped). */
+static __always_inline int rg_proven(void *ctx, int v6, const struct rg_lpm_key *src,
+				     const struct rg_flow_key *dst, const struct tcphdr *th)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	__u32 size, state;
+
+	if (v6) {
+		__builtin_memcpy(t.ipv6.saddr, src->addr, 16);
+		__builtin_memcpy(t.ipv6.daddr, dst->daddr, 16);
+		t.ipv6.sport = th->source;
+		t.ipv6.dport = th->dest;
+		size = sizeof(t.ipv6);
+	} else {
+		t.ipv4.saddr = ((const __u32 *)src->addr)[3];
+		t.ipv4.daddr = ((const __u32 *)dst->daddr)[3];
+		t.ipv4.sport = th->source;
+		t.ipv4.dport = th->dest;
+		size = sizeof(t.ipv4);
+	}
+	sk = bpf_skc_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	state = sk->state;
+	bpf_sk_release(sk);
+	return state != BPF_TCP_LISTEN && state != BPF_TCP_NEW_SYN_RECV;
+}
+
 /*
  * The classifier. data/data_end delimit the linear packet data, len is the frame length.
  * Returns XDP_PASS or XDP_DROP; only a SYN without ACK to an SMTP port from a host with a
  * live block or throttle verdict is ever dropped. *tenant_out: the tenant of an SMTP
  * packet's host, 0 for anything else.
  */
-static __always_inline int rg_core(void *data, void *data_end, __u32 len, __u32 *tenant_out)
+static __always_inline int rg_core(void *ctx, void *data, void *data_end, __u32 len,
+				   __u32 *tenant_out)
 {
 	struct rg_cursor c = { .pos = data, .end = data_end };
 	struct rg_ip_info info = {};
@@ -251,7 +353,7 @@ static __always_inline int rg_core(void *data, void *data_end, __u32 len, __u32 
 	__u32 zero = 0, ev = 0, tenant = 0, prefix, i, gen;
 	int action = XDP_PASS, proto, l4;
 	__u16 dport;
-	int syn;
+	int syn, unproven = 0;
 	__u64 now;
 
 	proto = rg_parse_eth(&c);
@@ -327,6 +429,12 @@ static __always_inline int rg_core(void *data, void *data_end, __u32 len, __u32 
 		if (syn)
 			rg_count_conn(h, hkey.addr, now, &ev);
 		tenant = h->tenant_id;
+	} else if (proven_hosts && (syn || !rg_proven(ctx, proto == bpf_htons(ETH_P_IPV6), &lkey, &fkey, th))) {
+		/* Not (yet) a real host: no entry, no flow, and its SYNs only in the sketch.
+		 * Enforcement below does not depend on an entry. */
+		unproven = 1;
+		if (syn)
+			rg_sketch_syn((const __u32 *)hkey.addr, now, &ev);
 	} else {
 		struct rg_tenant_tag *tag;
 		struct rg_host nh = {};
@@ -340,7 +448,9 @@ static __always_inline int rg_core(void *data, void *data_end, __u32 len, __u32 
 		nh.first_seen_ns = now;
 		nh.last_seen_ns = now;
 		nh.tenant_id = tenant;
-		if (syn) {
+		/* Proven by a packet of a connection already open: its SYN (counted in the
+		 * sketch) is this entry's first connection. */
+		if (syn || proven_hosts) {
 			__u32 limit = rg_window_limit(tenant);
 
 			nh.conns = 1;
@@ -375,8 +485,12 @@ static __always_inline int rg_core(void *data, void *data_end, __u32 len, __u32 
 
 	/* Established traffic (anything but a SYN without ACK) is never dropped: connections
 	 * are not cut mid-transaction. It pays one hash lookup above and nothing more. */
-	if (!syn)
+	if (!syn) {
+		/* The packet that proved the host records its connection's flow. */
+		if (!h && !unproven && proven_hosts)
+			goto flow;
 		goto out;
+	}
 	ev |= EV_NEW_CONN;
 
 	/* A host found without a verdict at this generation still has none: the lookups
@@ -435,6 +549,8 @@ static __always_inline int rg_core(void *data, void *data_end, __u32 len, __u32 
 		goto out;
 
 flow:
+	if (unproven)
+		goto out;
 	__builtin_memcpy(fkey.saddr, lkey.addr, 16);
 	fkey.sport = th->source;
 	fkey.dport = th->dest;
@@ -501,7 +617,7 @@ int rg_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 tenant;
 
-	return rg_core(data, data_end, data_end - data, &tenant);
+	return rg_core(ctx, data, data_end, data_end - data, &tenant);
 }
 
 /* Enough linear data for the deepest header stack we parse in the common case: Ethernet,
@@ -523,7 +639,7 @@ int rg_tc(struct __sk_buff *skb)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 
-	if (rg_core(data, data_end, skb->len, &tenant) == XDP_DROP)
+	if (rg_core(skb, data, data_end, skb->len, &tenant) == XDP_DROP)
 		return TC_ACT_SHOT;
 	if (tc_mark_mask && tenant)
 		skb->mark = (skb->mark & ~tc_mark_mask) | ((tenant << tc_mark_shift) & tc_mark_mask);

@@ -97,6 +97,13 @@ struct rg_rate_event {
 	__u64 time_ns;
 };
 
+/* syn_sketch (ARRAY, program only, not pinned): a count-min sketch of SYNs from sources
+ * without a host entry (not yet proven real), RG_SKETCH_ROWS rows of RG_SKETCH_COLS cells.
+ * A cell is (window number << 32) | count: a cell tagged with an older RG_RATE_WINDOW_NS
+ * window counts from zero again. 4 x 16,384 x 8 B = 512 KiB, whatever the flood's size. */
+#define RG_SKETCH_ROWS 4
+#define RG_SKETCH_COLS 16384
+
 /* connectors (LPM_TRIE, written by the agent): connector CIDR -> tenant.
  * verdict_cidrs (LPM_TRIE, written by the agent) uses the same key. */
 struct rg_lpm_key {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -567,6 +568,11 @@ int rg_bpf_attach(const struct rg_bpf_opts *o, struct rg_bpf **out)
 	skel->rodata->host_prefix_v6 = o->host_prefix_v6;
 	skel->rodata->tc_mark_mask = o->tenant_mark_mask;
 	skel->rodata->tc_mark_shift = o->tenant_mark_mask ? __builtin_ctz(o->tenant_mark_mask) : 0;
+	/* The SYN sketch's hash seed: unknown to a flood, so it cannot aim at a real host's
+	 * cells (a short read leaves a fixed seed: weaker, not wrong). */
+	if (getrandom((void *)&skel->rodata->sketch_seed, sizeof(skel->rodata->sketch_seed),
+		      GRND_NONBLOCK) != sizeof(skel->rodata->sketch_seed))
+		skel->rodata->sketch_seed = 0x9e3779b9;
 
 	err = prepare_map(skel->obj, o->pin_dir, RG_MAP_HOSTS, o->host_table_size) ?:
 	      prepare_map(skel->obj, o->pin_dir, RG_MAP_FLOWS, o->flow_table_size) ?:

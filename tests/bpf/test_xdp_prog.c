@@ -210,6 +210,7 @@ struct load_opts {
 	int hosts_as_hash;	/* HASH instead of LRU_HASH: lets a test make inserts fail */
 	unsigned p4, p6;
 	__u32 mark_mask;	/* tc_mark_mask */
+	int proven;		/* proven_hosts = 1 (production); else 0: an entry per SYN */
 };
 
 static int ctx_load(struct ctx *c, const struct load_opts *lo)
@@ -225,6 +226,9 @@ static int ctx_load(struct ctx *c, const struct load_opts *lo)
 		return -errno;
 	s->rodata->host_prefix_v4 = lo && lo->p4 ? lo->p4 : 32;
 	s->rodata->host_prefix_v6 = lo && lo->p6 ? lo->p6 : 64;
+	/* The fixtures count and tag hosts from SYNs alone: test_run has no TCP stack to
+	 * prove a source with, so they load the entry-per-packet mode. */
+	s->rodata->proven_hosts = lo && lo->proven;
 	if (lo && lo->mark_mask) {
 		s->rodata->tc_mark_mask = lo->mark_mask;
 		s->rodata->tc_mark_shift = __builtin_ctz(lo->mark_mask);
@@ -1154,6 +1158,7 @@ static void test_custom_ports(void **state)
 	memset((void *)s->rodata->smtp_ports, 0, sizeof(s->rodata->smtp_ports));
 	s->rodata->smtp_ports[0] = 2525;
 	s->rodata->nr_smtp_ports = 1;
+	s->rodata->proven_hosts = 0; /* counts a SYN's host, as ctx_load's fixtures do */
 	bpf_map__set_max_entries(s->maps.hosts, 64);
 	bpf_map__set_max_entries(s->maps.flows, 64);
 	assert_int_equal(relayguard__load(s), 0);
@@ -1192,6 +1197,80 @@ static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
 }
 
+/* Production mode (proven_hosts): a source without an entry gets none from SYNs or from
+ * segments of a connection the stack does not hold (test_run has no such socket: a spoofed
+ * ACK), and no flow; its SYNs are still counted, still dropped when blocked, and reported
+ * through the sketch at the [limits] default, once per window. A host that has an entry
+ * counts as before. */
+static void test_proven_hosts(void **state)
+{
+	struct load_opts lo = { .proven = 1 };
+	struct ctx *c = ctx_new(&lo);
+	struct pkt_spec syn = { .flags = F_SYN, .src = "198.51.100.7" };
+	struct pkt_spec ack = { .flags = F_ACK, .src = "198.51.100.7" };
+	struct pkt_spec data = { .v6 = 1, .flags = F_DATA, .payload = 64, .src = "2001:db8::7" };
+	struct pkt_spec blk = { .flags = F_SYN, .src = "192.0.2.66" };
+	struct rg_host known = { .tenant_id = TENANT_V4 };
+	struct rg_stats before, after;
+	struct rate_seen r = { 0 };
+	struct ring_buffer *rb;
+	struct rg_host_key k;
+	struct rg_flow f;
+	struct rg_host h;
+	struct pkt p;
+
+	rb = ring_buffer__new(bpf_map__fd(c->skel->maps.rate_events), rate_cb, &r, NULL);
+	assert_non_null(rb);
+	stats_sum(c, &before);
+	build(&syn, &p);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(run(c, &p, p.len), XDP_PASS);
+	assert_int_not_equal(get_host(c, syn.src, &h), 0);
+	assert_int_not_equal(get_flow(c, &p, &f), 0);
+	build(&ack, &p);
+	assert_int_equal(run(c, &p, p.len), XDP_PASS);
+	assert_int_not_equal(get_host(c, ack.src, &h), 0);
+	build(&data, &p);
+	assert_int_equal(run(c, &p, p.len), XDP_PASS);
+	assert_int_not_equal(get_host(c, data.src, &h), 0);
+	stats_sum(c, &after);
+	assert_int_equal(after.smtp_new_conns - before.smtp_new_conns, 3);
+	assert_int_equal(count_keys(c->hosts, sizeof(struct rg_host_key)), 0);
+
+	verdict_host(c, blk.src, &BLOCK);
+	build(&blk, &p);
+	assert_int_equal(run(c, &p, p.len), XDP_DROP);
+	assert_int_not_equal(get_host(c, blk.src, &h), 0);
+
+	/* The sketch: no default limit, no report; with one, the SYN that brings a source to
+	 * it reports that source (tenant 0) once in the window; another source reports alone. */
+	assert_int_equal(syns(c, rb, &r, "198.51.100.8", 10), 0);
+	set_limit(c, 0, 5);
+	assert_int_equal(syns(c, rb, &r, "198.51.100.9", 4), 0);
+	assert_int_equal(syns(c, rb, &r, "198.51.100.9", 1), 1);
+	host_key("198.51.100.9", 32, 64, &k);
+	assert_memory_equal(r.last.addr, k.addr, 16);
+	assert_int_equal(r.last.tenant_id, 0);
+	assert_int_equal(r.last.window_conns, 5);
+	assert_int_equal(syns(c, rb, &r, "198.51.100.9", 50), 0);
+	assert_int_equal(syns(c, rb, &r, "198.51.100.10", 5), 1);
+	assert_int_equal(count_keys(c->hosts, sizeof(struct rg_host_key)), 0);
+
+	/* A proven host (its entry exists) counts its SYNs and gets flows as before. */
+	host_key(SRC_V4, 32, 64, &k);
+	assert_int_equal(bpf_map_update_elem(c->hosts, &k, &known, BPF_NOEXIST), 0);
+	build(&(struct pkt_spec){ .flags = F_SYN }, &p);
+	assert_int_equal(run(c, &p, p.len), XDP_PASS);
+	assert_int_equal(get_host(c, SRC_V4, &h), 0);
+	assert_int_equal(h.conns, 1);
+	assert_int_equal(h.tenant_id, TENANT_V4);
+	assert_int_equal(get_flow(c, &p, &f), 0);
+	assert_int_equal(f.tenant_id, TENANT_V4);
+	ring_buffer__free(rb);
+	ctx_free(c);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1210,6 +1289,7 @@ int main(void)
 		cmocka_unit_test(test_host_insert_fail),
 		cmocka_unit_test(test_custom_ports),
 		cmocka_unit_test(test_lru_flood),
+		cmocka_unit_test(test_proven_hosts),
 	};
 	int err;
 
