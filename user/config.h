@@ -134,7 +134,7 @@ size_t rg_config_restart_keys(const struct rg_config *o, const struct rg_config 
 			      const char **keys, size_t max);
 
 /* "30s", "15m", "1h", "1d", "0" (and plain seconds) -> ns. 0, -EINVAL, or -ERANGE when it
- * does not fit in 64 bits of nanoseconds. */
+ * is longer than RG_DURATION_MAX_NS (106751d: now + it must fit a signed 64-bit time). */
 int rg_parse_duration(const char *s, uint64_t *ns);
 /* "600/1m", "10/s", "5/30s" -> rate; "0" (or any 0/PERIOD) is off: count 0. 0, -EINVAL,
  * or -ERANGE. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config_ini.h"
 #include "config_keys.h"
 
@@ -156,7 +157,8 @@ int rg_parse_duration(const char *s, uint64_t *ns)
 	err = parse_u64_n(s, n, &v);
 	if (err)
 		return err;
-	if (v > UINT64_MAX / (mult * NS_PER_S))
+	/* Beyond RG_DURATION_MAX_NS, now + duration could not be stored or shown. */
+	if (v > RG_DURATION_MAX_NS / (mult * NS_PER_S))
 		return -ERANGE;
 	*ns = v * mult * NS_PER_S;
 	return 0;

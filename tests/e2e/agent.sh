@@ -205,6 +205,23 @@ expect_eq "block in the kernel expires (expires_ns set)" "true" \
 	"$(echo "$vj" | jq -r '[.[] | select(.key.addr[12:16]==[198,51,100,99]) | .value.expires_ns > 0][0]')"
 check "relayguardctl unblock host (throttled)" "$CTL" -c "$D/rg.conf" unblock host 198.51.100.98
 check "relayguardctl unblock host (blocked)" "$CTL" -c "$D/rg.conf" unblock host 198.51.100.99
+# Durations whose expiry would not fit: refused, never wrapped into the past.
+out=$("$CTL" -c "$D/rg.conf" block host 192.0.2.99 --for 213503d 2>&1)
+expect_eq "block host --for 213503d: refused with exit 2" "2" "$?"
+expect_eq "the refusal names the limit" "1" "$(echo "$out" | grep -c 'limit, 106751d')"
+out=$("$CTL" -c "$D/rg.conf" block host 192.0.2.99 --for 106751d 2>&1)
+expect_eq "block host --for 106751d: the expiry is in 2262, not the past" "0 1" \
+	"$? $(echo "$out" | grep -c 'until 2262-')"
+sleep 1.2	# one engine tick: an expiry in the past would have lifted it
+expect_eq "the long block is still listed after a tick" "block" \
+	"$("$CTL" -c "$D/rg.conf" hosts --json --top 0 | jq -r '.hosts[] | select(.address=="192.0.2.99/32") | .verdict')"
+check "the long block is lifted" "$CTL" -c "$D/rg.conf" unblock host 192.0.2.99
+expect_eq "control socket: for_s past the limit is a bad request" "false" \
+	"$(python3 -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+s.sendall(json.dumps({"cmd": "block_host", "host": "192.0.2.98", "for_s": 10**12}).encode() + b"\n")
+print(json.dumps(json.loads(s.makefile().readline())["ok"]))' "$D/control.sock")"
 check "relayguardctl restrict tenant fabrikam" "$CTL" -c "$D/rg.conf" restrict tenant fabrikam
 expect_eq "restricted by operator: unregistered rejected" "$REJECT" "$(req 198.51.100.10 y@spam.example op1)"
 expect_eq "restricted by operator: registered passes" "DUNNO" "$(req 198.51.100.10 y@fabrikam.example op2)"

@@ -497,11 +497,14 @@ static void test_durations_rates(void **state)
 {
 	static const struct { const char *s; uint64_t ns; } good[] = {
 		{ "0", 0 }, { "30", 30 * NS }, { "30s", 30 * NS }, { "15m", 900 * NS },
-		{ "1h", 3600 * NS }, { "1d", 86400 * NS }, { "18446744073s", 18446744073ULL * NS },
+		{ "1h", 3600 * NS }, { "1d", 86400 * NS },
+		/* the longest: now + it still fits the state file's signed 64-bit times */
+		{ "106751d", 106751ULL * 86400 * NS }, { "9223372036s", 9223372036ULL * NS },
 	};
 	static const char *const bad[] = {
 		"", "10x", "-1s", "+1s", "1.5h", " 1s", "1s ", "1 s", "s", "1hh", "1H",
 		"18446744074s", "99999999999999999999999", "213503982335d",
+		"106752d", "9223372037s", "213503d", "18446744073s",
 	};
 	uint64_t ns;
 	struct rg_rate r;
@@ -514,6 +517,7 @@ static void test_durations_rates(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_not_equal(rg_parse_duration(bad[i], &ns), 0);
 	assert_int_equal(rg_parse_duration("18446744074s", &ns), -ERANGE);
+	assert_int_equal(rg_parse_duration("213503d", &ns), -ERANGE);
 
 	assert_int_equal(rg_parse_rate("600/1m", &r), 0);
 	assert_int_equal(r.count, 600);
@@ -1073,8 +1077,11 @@ static void test_duration_edges(void **state)
 	struct rg_rate r;
 	char buf[32];
 
-	/* the largest whole number of days that fits, and one more */
-	assert_int_equal(rg_parse_duration("213503d", &ns), 0);
+	/* the largest whole number of days whose expiry fits a signed 64-bit time, and one
+	 * more; 213503d fits 64 unsigned bits but now + it wrapped into the past */
+	assert_int_equal(rg_parse_duration("106751d", &ns), 0);
+	assert_int_equal(rg_parse_duration("106752d", &ns), -ERANGE);
+	assert_int_equal(rg_parse_duration("213503d", &ns), -ERANGE);
 	assert_int_equal(rg_parse_duration("213504d", &ns), -ERANGE);
 	assert_int_equal(rg_parse_duration("18446744073709551616", &ns), -ERANGE);
 	assert_int_not_equal(rg_parse_duration("1w", &ns), 0);
