@@ -263,6 +263,20 @@ int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
 		rg_config_errors_free(&local);
 		return err;
 	}
+	if (rg_config_n_connectors(n) > a->cfg->connector_table_size) {
+		/* The map was sized at start: more connectors would go untagged. */
+		a->reload_failures++;
+		rg_config_errors_add(errs, "%s:0: %zu connectors, the running connector map "
+				     "holds %u (connector_table_size applies on restart)",
+				     a->config_path, rg_config_n_connectors(n),
+				     a->cfg->connector_table_size);
+		pr_err("reload of %s refused; the running configuration stays", a->config_path);
+		if (errs->n)
+			pr_err("%s", errs->msgs[errs->n - 1]);
+		rg_config_errors_free(&local);
+		rg_config_free(n);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < n->warnings.n; i++)
 		pr_warn("%s", n->warnings.msgs[i]);
 	warn_restart_only(a->cfg, n);
@@ -378,6 +392,7 @@ static int start_bpf(struct rg_agent *a)
 		.host_table_size = c->host_table_size,
 		.flow_table_size = c->flow_table_size,
 		.verdict_table_size = c->verdict_table_size,
+		.connector_table_size = c->connector_table_size,
 	};
 	struct rg_bpf_iface_status st;
 	int err;

@@ -39,6 +39,7 @@ struct rg_bpf_opts {
 	uint32_t host_table_size;	/* 0: the program's default */
 	uint32_t flow_table_size;
 	uint32_t verdict_table_size;	/* verdict_hosts and verdict_cidrs */
+	uint32_t connector_table_size;	/* connectors LPM */
 };
 
 struct rg_bpf;

@@ -82,6 +82,7 @@ struct rg_config {
 	uint32_t host_table_size;		/* hosts LRU entries, default 1048576 */
 	uint32_t flow_table_size;		/* flows LRU entries, default 262144 */
 	uint32_t verdict_table_size;		/* verdict map entries, default 65536 */
+	uint32_t connector_table_size;		/* connectors LPM entries, default 65536 */
 	uint32_t max_policy_connections;	/* default 1024 */
 	uint64_t policy_idle_timeout_ns;	/* default 5m (Postfix reuses connections) */
 	uint64_t policy_request_timeout_ns;	/* default 10s: from first byte to empty line */
@@ -119,6 +120,9 @@ struct rg_config {
 int rg_config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs);
 void rg_config_free(struct rg_config *cfg);
 void rg_config_errors_free(struct rg_config_errors *errs);
+/* Append one formatted message (what a caller refuses after a load). 0 or -ENOMEM. */
+int rg_config_errors_add(struct rg_config_errors *errs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Index of tenant NAME in cfg->tenants, or -1. */
 int rg_config_find_tenant(const struct rg_config *cfg, const char *name);
@@ -132,6 +136,9 @@ bool rg_config_tenant_name_ok(const char *name);
  */
 size_t rg_config_restart_keys(const struct rg_config *o, const struct rg_config *n,
 			      const char **keys, size_t max);
+
+/* Connectors of all tenants together (each one entry of the kernel's map). */
+size_t rg_config_n_connectors(const struct rg_config *cfg);
 
 /* "30s", "15m", "1h", "1d", "0" (and plain seconds) -> ns. 0, -EINVAL, or -ERANGE when it
  * is longer than RG_DURATION_MAX_NS (106751d: now + it must fit a signed 64-bit time). */

@@ -58,6 +58,8 @@ const struct rg_key_def rg_agent_keys[] = {
 	  .max = 1u << 28 },
 	{ "verdict_table_size", RG_KT_U64, CFG(verdict_table_size), .def = "65536", .min = 1,
 	  .max = 1u << 24 },
+	{ "connector_table_size", RG_KT_U64, CFG(connector_table_size), .def = "65536",
+	  .min = 1, .max = 1u << 24 },
 	{ "max_policy_connections", RG_KT_U64, CFG(max_policy_connections), .def = "1024",
 	  .min = 1, .max = 65536 },
 	{ "policy_idle_timeout", RG_KT_DURATION, CFG(policy_idle_timeout_ns), .def = "5m",

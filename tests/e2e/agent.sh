@@ -44,7 +44,8 @@ while time.time() < end:
 '
 
 write_conf() {
-	rg_agent_conf interfaces="r1 r2" attach_mode="${ATTACH:-native}" mode="${MODE:-enforce}" <<EOF
+	rg_agent_conf interfaces="r1 r2" attach_mode="${ATTACH:-native}" mode="${MODE:-enforce}" \
+		connector_table_size="${CONN_TABLE:-70000}" <<EOF
 [limits]
 unregistered_limit = 3
 unregistered_window = 1h
@@ -95,6 +96,8 @@ if ! rg_agent_start; then
 	exit 1
 fi
 ok "relayguardd starts, policy and control sockets up"
+expect_eq "the connector map is sized from connector_table_size" "70000" \
+	"$(bpftool -j map show pinned "$PIN/connectors" | jq .max_entries)"
 # After start the agent keeps CAP_BPF (bit 39) and nothing else.
 expect_eq "agent holds only CAP_BPF" "0000008000000000 0000008000000000" \
 	"$(awk '/^CapEff|^CapBnd/ {print $2}' /proc/$RG_AGENT_PID/status | tr '\n' ' ' | sed 's/ $//')"
@@ -248,6 +251,22 @@ rc=$?
 [ $rc -ne 0 ] && ok "bad reload refused (exit $rc)" || fail "bad reload refused"
 echo "$out" | grep -q 'rg.conf:[0-9]*:' && ok "refusal names FILE:LINE" || fail "refusal names FILE:LINE"
 expect_eq "old configuration still decides" "DUNNO" "$(req 198.51.100.10 y@fabrikam.example g1)"
+# More connectors than the running map holds: refused (connector_table_size is restart-only),
+# never written half into the kernel.
+many=$(python3 -c 'print("[tenant many]\nconnectors = " + " ".join(
+    "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255) for i in range(70001)))')
+CONN_TABLE=140000 write_conf
+echo "$many" >>"$D/rg.conf"	# appended: too long for the environment
+out=$("$CTL" -c "$D/rg.conf" reload 2>&1)
+expect_eq "reload over the running connector map refused, naming the limit" "1 1" \
+	"$? $(echo "$out" | grep -c '70003 connectors, the running connector map holds 70000')"
+expect_eq "the running configuration has no tenant many" "" \
+	"$("$CTL" -c "$D/rg.conf" tenants --json | jq -r '.tenants[] | select(.name=="many") | .name')"
+CONN_TABLE=65536 write_conf
+echo "$many" >>"$D/rg.conf"
+out=$("$AGENT" -t -c "$D/rg.conf" 2>&1)
+expect_eq "relayguardd -t refuses more connectors than connector_table_size (exit 78)" "78 1" \
+	"$? $(echo "$out" | grep -c '70003 connectors, more than connector_table_size (65536)')"
 # A good reload registers a new domain.
 EXTRA_DOMAINS=newly.example write_conf
 check "relayguardctl reload" "$CTL" -c "$D/rg.conf" reload

@@ -565,7 +565,7 @@ static void test_100k_tenants(void **state)
 	snprintf(path, sizeof(path), "%s/big.conf", tmpdir);
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fprintf(f, MINIMAL);
+	fprintf(f, MINIMAL "connector_table_size = 131072\n");	/* 100k connectors */
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "[tenant t%zu]\nconnectors = %zu.%zu.%zu.0/24\n"
 			   "accepted_domains = t%zu.test *.t%zu.test\n",
@@ -1108,6 +1108,42 @@ static void test_duration_edges(void **state)
 	}
 }
 
+/* More connectors than connector_table_size (default 65536, the kernel map's size) are
+ * refused with the count and the limit; a larger connector_table_size takes them. */
+static void test_connector_limit(void **state)
+{
+	enum { N = 100003 };
+	size_t cap = (size_t)N * 20 + 256, n = 0;
+	char *buf = malloc(cap), *sized = malloc(cap + 64);
+	struct rg_config_errors e = { 0 };
+
+	assert_non_null(buf);
+	assert_non_null(sized);
+	n += (size_t)snprintf(buf + n, cap - n, "[tenant big]\naccepted_domains = big.example\n"
+				 "connectors =");
+	for (int i = 0; i < N; i++)
+		n += (size_t)snprintf(buf + n, cap - n, " 10.%d.%d.%d", i >> 16, (i >> 8) & 0xff,
+				      i & 0xff);
+	snprintf(buf + n, cap - n, "\n");
+	snprintf(sized, cap + 64, "[agent]\ninterfaces = eth0\n%s", buf);
+	const char *p = write_tmp("conn_over.conf", sized);
+
+	load_bad(p, &e, -EINVAL);
+	expect_err(&e, p, 0, "100003 connectors, more than connector_table_size (65536)");
+	rg_config_errors_free(&e);
+
+	snprintf(sized, cap + 64, "[agent]\ninterfaces = eth0\nconnector_table_size = 131072\n%s",
+		 buf);
+	struct rg_config *cfg = load_ok(write_tmp("conn_sized.conf", sized));
+
+	assert_int_equal(cfg->connector_table_size, 131072);
+	assert_int_equal(rg_config_n_connectors(cfg), N);
+	rg_config_free(cfg);
+	free(buf);
+	free(sized);
+	(void)state;
+}
+
 /* 100k tenants, 1M accepted domains, 200k connectors, spread over included files. */
 static void test_1m_domains_included(void **state)
 {
@@ -1137,7 +1173,9 @@ static void test_1m_domains_included(void **state)
 		}
 		assert_int_equal(fclose(f), 0);
 	}
+	/* 200k connectors: over the default connector map, so the map is sized for them */
 	const char *mainp = write_tmp("many/main.conf", "[agent]\ninterfaces = eth0\n"
+							"connector_table_size = 262144\n"
 							"include = t.d/*.conf\n");
 	struct rg_config *cfg = load_ok(mainp);
 
@@ -1365,6 +1403,7 @@ int main(void)
 		cmocka_unit_test(test_syntax_variants),
 		cmocka_unit_test(test_long_lines_connectors),
 		cmocka_unit_test(test_duration_edges),
+		cmocka_unit_test(test_connector_limit),
 		cmocka_unit_test(test_1m_domains_included),
 		cmocka_unit_test(test_restart_keys),
 		cmocka_unit_test(test_fifo_refused),
