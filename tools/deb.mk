@@ -7,10 +7,10 @@
 # The top level of the tree has no debian/: the sources are copied to
 # $(BUILD)/deb/relayguard-VERSION/ (without build/ and .git) with tools/debian/ staged as
 # its debian/, and the package is built there, so a `make deb` never writes into the source
-# tree and always packages the working tree as it is. VERSION is RG_VERSION (user/agent.h);
+# tree and always packages the working tree as it is. VERSION is RG_VERSION (user/version.h);
 # tools/debian/changelog must name the same one, or the target says so and stops.
 
-DEB_VERSION := $(shell sed -n 's/^\#define RG_VERSION "\(.*\)"/\1/p' user/agent.h)
+DEB_VERSION := $(shell sed -n 's/^\#define RG_VERSION "\(.*\)"/\1/p' user/version.h)
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
 DEB_DIR := $(BUILD)/deb
 DEB_SRC := $(DEB_DIR)/relayguard-$(DEB_VERSION)
@@ -22,7 +22,7 @@ deb:
 	$(call msg,DEB,$(DEB))
 	$(Q)v=$$(dpkg-parsechangelog -l tools/debian/changelog -S Version) && \
 		[ "$$v" = "$(DEB_VERSION)" ] || \
-		{ echo "deb: tools/debian/changelog is $$v, user/agent.h says $(DEB_VERSION)" >&2; exit 1; }
+		{ echo "deb: tools/debian/changelog is $$v, user/version.h says $(DEB_VERSION)" >&2; exit 1; }
 	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
 	$(Q)tar -c --exclude=./build --exclude=./.git --exclude=./debian . | tar -x -C $(DEB_SRC)
 	$(Q)cp -r tools/debian $(DEB_SRC)/debian

@@ -354,6 +354,14 @@ static void on_signal(struct rg_agent *a)
 			if (a->audit)
 				rg_audit_reopen(a->audit);
 			break;
+		case SIGUSR1:
+			/* logrotate's postrotate: reopen the audit log, nothing else. */
+			if (a->audit && !rg_audit_reopen(a->audit))
+				pr_info("SIGUSR1: audit log %s reopened", a->cfg->audit_log);
+			else if (a->audit)
+				pr_err("SIGUSR1: cannot reopen the audit log %s; the old file stays",
+				       a->cfg->audit_log);
+			break;
 		case SIGTERM:
 		case SIGINT:
 			pr_info("signal %u: stopping; the kernel keeps enforcing", si.ssi_signo);
@@ -512,6 +520,7 @@ int rg_agent_run(const char *config_path, bool debug)
 	/* Signals through signalfd, so the loop handles them between requests. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);

@@ -289,6 +289,21 @@ kill -HUP "$RG_AGENT_PID"
 sleep 0.5
 grep -q 'reloaded' "$D/agent.log" && ok "SIGHUP reloads" || fail "SIGHUP reloads"
 
+# SIGUSR1 (logrotate's postrotate): the moved audit log stays whole, a new one is made,
+# the agent lives and reloads nothing.
+mv "$D/state/audit.log" "$D/state/audit.log.1"
+reloads=$(grep -c 'reloaded' "$D/agent.log")
+kill -USR1 "$RG_AGENT_PID"
+sleep 0.5
+check "relayguardctl block host after SIGUSR1" "$CTL" -c "$D/rg.conf" block host 203.0.113.90 --for 1m
+check "relayguardctl unblock host after SIGUSR1" "$CTL" -c "$D/rg.conf" unblock host 203.0.113.90
+kill -0 "$RG_AGENT_PID" 2>/dev/null && ok "SIGUSR1: the agent lives" || fail "SIGUSR1: the agent lives"
+expect_eq "SIGUSR1: the new audit log has the block and unblock" "2" \
+	"$(grep -c '"host":"203.0.113.90/32"' "$D/state/audit.log" 2>/dev/null)"
+expect_eq "SIGUSR1: the moved audit log got none of them" "0" \
+	"$(grep -c '"host":"203.0.113.90/32"' "$D/state/audit.log.1")"
+expect_eq "SIGUSR1 reloads nothing" "$reloads" "$(grep -c 'reloaded' "$D/agent.log")"
+
 # relayguardd -t on a broken file: FILE:LINE and non-zero.
 printf '[agent]\ninterfaces = r1\n[tenant x]\nconnectors = 10.0.0.0/33\n' >"$D/bad.conf"
 out=$("$AGENT" -t -c "$D/bad.conf" 2>&1)

@@ -47,7 +47,7 @@ else
 	done_testing
 	exit
 fi
-ver=$(sed -n 's/^#define RG_VERSION "\(.*\)"/\1/p' user/agent.h)
+ver=$(sed -n 's/^#define RG_VERSION "\(.*\)"/\1/p' user/version.h)
 deb="$BUILD/relayguard_${ver}_$(dpkg --print-architecture).deb"
 [ -f "$deb" ] && ok "the package is $deb" || fail "no $deb"
 
@@ -105,6 +105,8 @@ else
 fi
 check "logrotate accepts /etc/logrotate.d/relayguard" \
 	logrotate -d -s "$T/logrotate.state" /etc/logrotate.d/relayguard
+expect_eq "logrotate signals SIGUSR1 after rotating, never copytruncate" "1 0" \
+	"$(grep -c 'signal=USR1' /etc/logrotate.d/relayguard) $(grep -c copytruncate /etc/logrotate.d/relayguard)"
 check "relayguardd(8) is readable with man" man -P cat relayguardd
 # bash-completion's own loader finds the installed completion on first use.
 expect_eq "bash-completion loads relayguardctl's completion" "complete -F _relayguardctl relayguardctl" \
