@@ -14,6 +14,7 @@
 #   $(PREFIX)/share/bash-completion/completions/relayguardctl   (bash-completion reads
 #                                               /usr/local/share too, via XDG_DATA_DIRS)
 #   /etc/relayguard/relayguard.conf, contoso.domains, tenants.d/example.conf.sample
+#   /etc/logrotate.d/relayguard                 the audit log, reopened through SIGUSR1
 #
 # The unit goes under PREFIX, not /lib: PREFIX=/usr gives /usr/lib/systemd/system (where
 # Debian's packages put theirs; /lib is /usr/lib on merged-/usr Debian 12), the default
@@ -33,11 +34,12 @@ MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc/relayguard
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+LOGROTATEDIR ?= /etc/logrotate.d
 
 INSTALLED := $(SBINDIR)/relayguardd $(SBINDIR)/relayguardctl $(LIBDIR)/relayguard.bpf.o \
 	$(MANDIR)/man8/relayguardd.8 $(MANDIR)/man8/relayguardctl.8 \
 	$(MANDIR)/man5/relayguard.conf.5 $(UNITDIR)/relayguardd.service \
-	$(COMPLETIONDIR)/relayguardctl \
+	$(COMPLETIONDIR)/relayguardctl $(LOGROTATEDIR)/relayguard \
 	$(SYSCONFDIR)/tenants.d/example.conf.sample
 
 # Directories install may create. It writes down in CREATED_DIRS each one it created (with
@@ -66,6 +68,7 @@ install: all
 	$(Q)install -D -m 0644 tools/man/relayguardctl.8 $(DESTDIR)$(MANDIR)/man8/relayguardctl.8
 	$(Q)install -D -m 0644 tools/man/relayguard.conf.5 $(DESTDIR)$(MANDIR)/man5/relayguard.conf.5
 	$(Q)install -D -m 0644 tools/completion/relayguardctl $(DESTDIR)$(COMPLETIONDIR)/relayguardctl
+	$(Q)install -D -m 0644 tools/relayguard.logrotate $(DESTDIR)$(LOGROTATEDIR)/relayguard
 	$(Q)install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		tools/relayguardd.service > $(DESTDIR)$(UNITDIR)/relayguardd.service

@@ -797,6 +797,12 @@ static int opt_cb(int opt, const char *arg, void *ctx)
 		return -1;
 	}
 	case 'f':
+		if (rg_parse_duration(arg, &t->for_ns) == -ERANGE) {
+			errx_msg("%s: --for %s is longer than the limit, %llud", t->cmd->name,
+				 rg_printable(arg, strlen(arg), b1),
+				 (unsigned long long)(RG_DURATION_MAX_NS / RG_NSEC_PER_SEC / 86400));
+			return EXIT_USAGE;
+		}
 		if (rg_parse_duration(arg, &t->for_ns)) {
 			errx_msg("%s: --for wants a duration like 30s, 15m, 1h, 1d, not \"%s\"",
 				 t->cmd->name, rg_printable(arg, strlen(arg), b1));
@@ -955,7 +961,7 @@ static int verdict_direct(const char *cmdname, const struct rg_cidr *cidr, const
 		json_object_object_add(*out, "verdict", json_object_new_string(rg_verdict_action_name(RG_ACT_NONE)));
 	} else {
 		if (t->has_for && t->for_ns)
-			v.expires_ns = rg_now_mono_ns() + t->for_ns;
+			v.expires_ns = rg_time_after_ns(rg_now_mono_ns(), t->for_ns);
 		if (!strcmp(cmdname, "block_host")) {
 			v.action = RG_ACT_BLOCK;
 		} else {

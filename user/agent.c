@@ -355,6 +355,20 @@ static int reload(struct rg_agent *a, struct rg_config_errors *errs)
 		rg_config_errors_free(&local);
 		return err;
 	}
+	if (rg_config_n_connectors(n) > a->cfg->connector_table_size) {
+		/* The map was sized at start: more connectors would go untagged. */
+		a->reload_failures++;
+		rg_config_errors_add(errs, "%s:0: %zu connectors, the running connector map "
+				     "holds %u (connector_table_size applies on restart)",
+				     a->config_path, rg_config_n_connectors(n),
+				     a->cfg->connector_table_size);
+		pr_err("reload of %s refused; the running configuration stays", a->config_path);
+		if (errs->n)
+			pr_err("%s", errs->msgs[errs->n - 1]);
+		rg_config_errors_free(&local);
+		rg_config_free(n);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < n->warnings.n; i++)
 		pr_warn("%s", n->warnings.msgs[i]);
 	warn_restart_only(a, n);
@@ -444,6 +458,14 @@ static void on_signal(struct rg_agent *a)
 			if (a->audit)
 				rg_audit_reopen(a->audit);
 			break;
+		case SIGUSR1:
+			/* logrotate's postrotate: reopen the audit log, nothing else. */
+			if (a->audit && !rg_audit_reopen(a->audit))
+				pr_info("SIGUSR1: audit log %s reopened", a->cfg->audit_log);
+			else if (a->audit)
+				pr_err("SIGUSR1: cannot reopen the audit log %s; the old file stays",
+				       a->cfg->audit_log);
+			break;
 		case SIGTERM:
 		case SIGINT:
 			pr_info("signal %u: stopping; the kernel keeps enforcing", si.ssi_signo);
@@ -520,6 +542,7 @@ static int start_bpf(struct rg_agent *a)
 		.flow_table_size = c->flow_table_size,
 		.verdict_table_size = c->verdict_table_size,
 		.tenant_mark_mask = c->tenant_mark_mask,
+		.connector_table_size = c->connector_table_size,
 	};
 	struct rg_bpf_iface_status st;
 	int err;
@@ -644,6 +667,7 @@ int rg_agent_run(const char *config_path, bool debug)
 	/* Signals through signalfd, so the loop handles them between requests. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);

@@ -212,6 +212,19 @@ static int verdict_error(json_object *rep, const char *what, int err)
 	return rg_control_fail(rep, RG_CTL_E_INTERNAL, "cannot %s: %s", what, strerror(-err));
 }
 
+/* "for_s": absent or 0 is no expiry; longer than RG_DURATION_MAX_NS is refused, so the
+ * expiry can neither wrap into the past nor be stored wrong. */
+static int get_for_s(json_object *req, json_object *rep, uint64_t *for_s)
+{
+	if (rg_control_get_u64(req, "for_s", for_s) == -EINVAL)
+		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST, "for_s must be a number");
+	if (*for_s > RG_DURATION_MAX_NS / NS)
+		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST, "for_s is over %llu (%llud)",
+				       (unsigned long long)(RG_DURATION_MAX_NS / NS),
+				       (unsigned long long)(RG_DURATION_MAX_NS / NS / 86400));
+	return 0;
+}
+
 static int do_block_host(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
 	struct rg_agent_ctl *a = ctx;
@@ -221,9 +234,9 @@ static int do_block_host(void *ctx, const struct rg_peer *peer, json_object *req
 
 	if ((err = get_target(req, rep, &t)))
 		return err;
-	if (rg_control_get_u64(req, "for_s", &for_s) == -EINVAL)
-		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST, "for_s must be a number");
-	exp = for_s ? now + for_s * NS : 0;
+	if ((err = get_for_s(req, rep, &for_s)))
+		return err;
+	exp = for_s ? rg_time_after_ns(now, for_s * NS) : 0;
 	err = rg_engine_block_host(a->engine, &t, for_s * NS, peer->by, now);
 	if (err)
 		return verdict_error(rep, "block", err);
@@ -245,9 +258,9 @@ static int do_throttle_host(void *ctx, const struct rg_peer *peer, json_object *
 	    !count || !period)
 		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST,
 				       "rate_count and rate_period_s must be positive numbers");
-	if (rg_control_get_u64(req, "for_s", &for_s) == -EINVAL)
-		return rg_control_fail(rep, RG_CTL_E_BAD_REQUEST, "for_s must be a number");
-	exp = for_s ? now + for_s * NS : 0;
+	if ((err = get_for_s(req, rep, &for_s)))
+		return err;
+	exp = for_s ? rg_time_after_ns(now, for_s * NS) : 0;
 	struct rg_rate rate = { .count = count, .period_ns = period * NS };
 	err = rg_engine_throttle_host(a->engine, &t, &rate, for_s * NS, peer->by, now);
 	if (err)

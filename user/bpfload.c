@@ -576,7 +576,7 @@ int rg_bpf_attach(const struct rg_bpf_opts *o, struct rg_bpf **out)
 
 	err = prepare_map(skel->obj, o->pin_dir, RG_MAP_HOSTS, o->host_table_size) ?:
 	      prepare_map(skel->obj, o->pin_dir, RG_MAP_FLOWS, o->flow_table_size) ?:
-	      prepare_map(skel->obj, o->pin_dir, RG_MAP_CONNECTORS, 0) ?:
+	      prepare_map(skel->obj, o->pin_dir, RG_MAP_CONNECTORS, o->connector_table_size) ?:
 	      prepare_map(skel->obj, o->pin_dir, RG_MAP_VERDICT_HOSTS, o->verdict_table_size) ?:
 	      prepare_map(skel->obj, o->pin_dir, RG_MAP_VERDICT_CIDRS, o->verdict_table_size) ?:
 	      prepare_map(skel->obj, o->pin_dir, RG_MAP_STATS, 0) ?:

@@ -42,6 +42,7 @@ struct rg_bpf_opts {
 	uint32_t flow_table_size;
 	uint32_t verdict_table_size;	/* verdict_hosts and verdict_cidrs */
 	uint32_t tenant_mark_mask;	/* TC: skb->mark bits for the tenant id; 0: off */
+	uint32_t connector_table_size;	/* connectors LPM */
 };
 
 struct rg_bpf;

@@ -23,6 +23,7 @@
 
 #include "audit.h"
 #include "classify.h"
+#include "clock.h"
 #include "containers.h"
 #include "envelope.h"
 #include "gcra.h"
@@ -356,7 +357,7 @@ static void tenant_restrict(struct rg_engine *e, int tidx, const char *reason, c
 	t->monitor_only = monitor(e) && !by;
 	t->reason = reason;
 	t->since_ns = now;
-	t->until_ns = l->block_duration_ns ? now + l->block_duration_ns : 0;
+	t->until_ns = l->block_duration_ns ? rg_time_after_ns(now, l->block_duration_ns) : 0;
 	e->c.restrictions++;
 	mark(e, RG_DIRTY_URGENT);
 	journal(e, &(struct rg_engine_change){
@@ -743,13 +744,13 @@ static void flood_count(struct rg_engine *e, int tidx, const uint8_t addr[16],
 		.tenant_id = e->t[tidx].id, .host = &nv.target, .reason = "flood_limit",
 		.has_counts = true, .count = l->flood_limit + 1, .limit = l->flood_limit,
 		.window_ns = FLOOD_WINDOW_NS, .sender = sender->p, .sender_len = sender->len,
-		.action = "block", .origin = "flood", .expires_ns = now + l->flood_block_time_ns,
+		.action = "block", .origin = "flood", .expires_ns = rg_time_after_ns(now, l->flood_block_time_ns),
 	};
 
 	if (monitor(e)) {
 		if (now < f->quiet_block_ns)
 			return;
-		f->quiet_block_ns = now + l->flood_block_time_ns;
+		f->quiet_block_ns = rg_time_after_ns(now, l->flood_block_time_ns);
 		e->c.would_block++;
 		out->host_blocked = true;
 		ev.event = "would_block";
@@ -765,7 +766,7 @@ static void flood_count(struct rg_engine *e, int tidx, const uint8_t addr[16],
 	nv.action = RG_ACT_BLOCK;
 	nv.origin = RG_ORIGIN_FLOOD;
 	nv.since_ns = now;
-	nv.expires_ns = now + l->flood_block_time_ns;
+	nv.expires_ns = rg_time_after_ns(now, l->flood_block_time_ns);
 	nv.tenant_id = e->t[tidx].id;
 	if (vset(e, &nv)) {
 		pr_warn("flood: cannot block a host of tenant %s: verdict table full",
@@ -992,7 +993,7 @@ int rg_engine_conn_rate(struct rg_engine *e, const struct rg_cidr *host, uint32_
 		nv.burst_ns = g.burst_ns;
 	}
 	nv.since_ns = now_ns;
-	nv.expires_ns = now_ns + hold;
+	nv.expires_ns = rg_time_after_ns(now_ns, hold);
 	nv.tenant_id = tidx >= 0 ? tenant_id : 0;
 	snprintf(detail, sizeof(detail), "measured %llu/%s, limit %llu/%s",
 		 (unsigned long long)conns, rg_format_duration(per_ns, b1, sizeof(b1)),
@@ -1111,7 +1112,7 @@ static int operator_verdict(struct rg_engine *e, const struct rg_cidr *target,
 	nv.interval_ns = g ? g->interval_ns : 0;
 	nv.burst_ns = g ? g->burst_ns : 0;
 	nv.since_ns = now_ns;
-	nv.expires_ns = duration_ns ? now_ns + duration_ns : 0;
+	nv.expires_ns = duration_ns ? rg_time_after_ns(now_ns, duration_ns) : 0;
 	snprintf(nv.by, sizeof(nv.by), "%s", by ? by : "operator");
 	err = vset(e, &nv);
 	if (!err) {

@@ -160,6 +160,20 @@ static void add_to(struct load *ld, struct rg_config_errors *e, char *msg)
 	e->msgs[e->n++] = msg;
 }
 
+int rg_config_errors_add(struct rg_config_errors *errs, const char *fmt, ...)
+{
+	struct load ld = { 0 };
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	add_to(&ld, errs, msg);
+	return ld.err;
+}
+
 static void add_msg(struct load *ld, char *msg)
 {
 	add_to(ld, ld->errs, msg);
@@ -915,6 +929,26 @@ static void tenant_warnings(struct load *ld)
 	}
 }
 
+size_t rg_config_n_connectors(const struct rg_config *cfg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_tenants; i++)
+		n += cfg->tenants[i].n_connectors;
+	return n;
+}
+
+/* The kernel's connector map is sized from connector_table_size at start and cannot grow:
+ * more connectors would leave tenants silently untagged, so refuse them here. */
+static void connector_limit(struct load *ld, const char *path)
+{
+	size_t n = rg_config_n_connectors(ld->cfg);
+
+	if (n > ld->cfg->connector_table_size)
+		cfg_err(ld, path, 0, "%zu connectors, more than connector_table_size (%u) holds "
+			"in the kernel's connector map", n, ld->cfg->connector_table_size);
+}
+
 static int config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs,
 		       bool partial)
 {
@@ -971,6 +1005,7 @@ static int config_load(const char *path, struct rg_config **out, struct rg_confi
 	}
 
 	tenant_warnings(&ld);
+	connector_limit(&ld, path);
 	too_many(&ld, path, false);
 	too_many(&ld, path, true);
 	if (ld.err)

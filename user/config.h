@@ -86,6 +86,7 @@ struct rg_config {
 	uint32_t flow_table_size;		/* flows LRU entries, default 262144 */
 	uint32_t tenant_mark_mask;		/* TC: skb->mark bits for the tenant id; 0 off */
 	uint32_t verdict_table_size;		/* verdict map entries, default 65536 */
+	uint32_t connector_table_size;		/* connectors LPM entries, default 65536 */
 	uint32_t max_policy_connections;	/* default 1024 */
 	uint64_t policy_idle_timeout_ns;	/* default 5m (Postfix reuses connections) */
 	uint64_t policy_request_timeout_ns;	/* default 10s: from first byte to empty line */
@@ -131,6 +132,9 @@ int rg_config_load_partial(const char *path, struct rg_config **out,
 			   struct rg_config_errors *errs);
 void rg_config_free(struct rg_config *cfg);
 void rg_config_errors_free(struct rg_config_errors *errs);
+/* Append one formatted message (what a caller refuses after a load). 0 or -ENOMEM. */
+int rg_config_errors_add(struct rg_config_errors *errs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Index of tenant NAME in cfg->tenants, or -1. */
 int rg_config_find_tenant(const struct rg_config *cfg, const char *name);
@@ -145,8 +149,11 @@ bool rg_config_tenant_name_ok(const char *name);
 size_t rg_config_restart_keys(const struct rg_config *o, const struct rg_config *n,
 			      const char **keys, size_t max);
 
+/* Connectors of all tenants together (each one entry of the kernel's map). */
+size_t rg_config_n_connectors(const struct rg_config *cfg);
+
 /* "30s", "15m", "1h", "1d", "0" (and plain seconds) -> ns. 0, -EINVAL, or -ERANGE when it
- * does not fit in 64 bits of nanoseconds. */
+ * is longer than RG_DURATION_MAX_NS (106751d: now + it must fit a signed 64-bit time). */
 int rg_parse_duration(const char *s, uint64_t *ns);
 /* "600/1m", "10/s", "5/30s" -> rate; "0" (or any 0/PERIOD) is off: count 0. 0, -EINVAL,
  * or -ERANGE. */

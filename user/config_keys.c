@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "config_ini.h"
 #include "config_keys.h"
 
@@ -60,6 +61,8 @@ const struct rg_key_def rg_agent_keys[] = {
 	  .max = 1u << 28 },
 	{ "verdict_table_size", RG_KT_U64, CFG(verdict_table_size), .def = "65536", .min = 1,
 	  .max = 1u << 24 },
+	{ "connector_table_size", RG_KT_U64, CFG(connector_table_size), .def = "65536",
+	  .min = 1, .max = 1u << 24 },
 	{ "max_policy_connections", RG_KT_U64, CFG(max_policy_connections), .def = "1024",
 	  .min = 1, .max = 65536 },
 	{ "policy_idle_timeout", RG_KT_DURATION, CFG(policy_idle_timeout_ns), .def = "5m",
@@ -161,7 +164,8 @@ int rg_parse_duration(const char *s, uint64_t *ns)
 	err = parse_u64_n(s, n, &v);
 	if (err)
 		return err;
-	if (v > UINT64_MAX / (mult * NS_PER_S))
+	/* Beyond RG_DURATION_MAX_NS, now + duration could not be stored or shown. */
+	if (v > RG_DURATION_MAX_NS / (mult * NS_PER_S))
 		return -ERANGE;
 	*ns = v * mult * NS_PER_S;
 	return 0;

@@ -337,7 +337,7 @@ static void queue_del(struct rg_ev_conn *c)
 void rg_ev_conn_deadline(struct rg_ev_conn *c, struct rg_ev_queue *q, uint64_t now_ns)
 {
 	queue_del(c);
-	c->deadline = now_ns + q->timeout_ns;
+	c->deadline = rg_time_after_ns(now_ns, q->timeout_ns);
 	c->q = q;
 	c->prev = q->tail;
 	c->next = NULL;

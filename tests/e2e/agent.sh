@@ -44,7 +44,8 @@ while time.time() < end:
 '
 
 write_conf() {
-	rg_agent_conf interfaces="r1 r2" attach_mode="${ATTACH:-native}" mode="${MODE:-enforce}" <<EOF
+	rg_agent_conf interfaces="r1 r2" attach_mode="${ATTACH:-native}" mode="${MODE:-enforce}" \
+		connector_table_size="${CONN_TABLE:-70000}" <<EOF
 [limits]
 unregistered_limit = 3
 unregistered_window = 1h
@@ -95,6 +96,8 @@ if ! rg_agent_start; then
 	exit 1
 fi
 ok "relayguardd starts, policy and control sockets up"
+expect_eq "the connector map is sized from connector_table_size" "70000" \
+	"$(bpftool -j map show pinned "$PIN/connectors" | jq .max_entries)"
 # After start the agent keeps CAP_BPF (bit 39) and nothing else.
 expect_eq "agent holds only CAP_BPF" "0000008000000000 0000008000000000" \
 	"$(awk '/^CapEff|^CapBnd/ {print $2}' /proc/$RG_AGENT_PID/status | tr '\n' ' ' | sed 's/ $//')"
@@ -205,6 +208,23 @@ expect_eq "block in the kernel expires (expires_ns set)" "true" \
 	"$(echo "$vj" | jq -r '[.[] | select(.key.addr[12:16]==[198,51,100,99]) | .value.expires_ns > 0][0]')"
 check "relayguardctl unblock host (throttled)" "$CTL" -c "$D/rg.conf" unblock host 198.51.100.98
 check "relayguardctl unblock host (blocked)" "$CTL" -c "$D/rg.conf" unblock host 198.51.100.99
+# Durations whose expiry would not fit: refused, never wrapped into the past.
+out=$("$CTL" -c "$D/rg.conf" block host 192.0.2.99 --for 213503d 2>&1)
+expect_eq "block host --for 213503d: refused with exit 2" "2" "$?"
+expect_eq "the refusal names the limit" "1" "$(echo "$out" | grep -c 'limit, 106751d')"
+out=$("$CTL" -c "$D/rg.conf" block host 192.0.2.99 --for 106751d 2>&1)
+expect_eq "block host --for 106751d: the expiry is in 2262, not the past" "0 1" \
+	"$? $(echo "$out" | grep -c 'until 2262-')"
+sleep 1.2	# one engine tick: an expiry in the past would have lifted it
+expect_eq "the long block is still listed after a tick" "block" \
+	"$("$CTL" -c "$D/rg.conf" hosts --json --top 0 | jq -r '.hosts[] | select(.address=="192.0.2.99/32") | .verdict')"
+check "the long block is lifted" "$CTL" -c "$D/rg.conf" unblock host 192.0.2.99
+expect_eq "control socket: for_s past the limit is a bad request" "false" \
+	"$(python3 -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+s.sendall(json.dumps({"cmd": "block_host", "host": "192.0.2.98", "for_s": 10**12}).encode() + b"\n")
+print(json.dumps(json.loads(s.makefile().readline())["ok"]))' "$D/control.sock")"
 check "relayguardctl restrict tenant fabrikam" "$CTL" -c "$D/rg.conf" restrict tenant fabrikam
 expect_eq "restricted by operator: unregistered rejected" "$REJECT" "$(req 198.51.100.10 y@spam.example op1)"
 expect_eq "restricted by operator: registered passes" "DUNNO" "$(req 198.51.100.10 y@fabrikam.example op2)"
@@ -232,6 +252,22 @@ rc=$?
 [ $rc -ne 0 ] && ok "bad reload refused (exit $rc)" || fail "bad reload refused"
 echo "$out" | grep -q 'rg.conf:[0-9]*:' && ok "refusal names FILE:LINE" || fail "refusal names FILE:LINE"
 expect_eq "old configuration still decides" "DUNNO" "$(req 198.51.100.10 y@fabrikam.example g1)"
+# More connectors than the running map holds: refused (connector_table_size is restart-only),
+# never written half into the kernel.
+many=$(python3 -c 'print("[tenant many]\nconnectors = " + " ".join(
+    "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255) for i in range(70001)))')
+CONN_TABLE=140000 write_conf
+echo "$many" >>"$D/rg.conf"	# appended: too long for the environment
+out=$("$CTL" -c "$D/rg.conf" reload 2>&1)
+expect_eq "reload over the running connector map refused, naming the limit" "1 1" \
+	"$? $(echo "$out" | grep -c '70003 connectors, the running connector map holds 70000')"
+expect_eq "the running configuration has no tenant many" "" \
+	"$("$CTL" -c "$D/rg.conf" tenants --json | jq -r '.tenants[] | select(.name=="many") | .name')"
+CONN_TABLE=65536 write_conf
+echo "$many" >>"$D/rg.conf"
+out=$("$AGENT" -t -c "$D/rg.conf" 2>&1)
+expect_eq "relayguardd -t refuses more connectors than connector_table_size (exit 78)" "78 1" \
+	"$? $(echo "$out" | grep -c '70003 connectors, more than connector_table_size (65536)')"
 # A good reload registers a new domain.
 EXTRA_DOMAINS=newly.example write_conf
 check "relayguardctl reload" "$CTL" -c "$D/rg.conf" reload
@@ -253,6 +289,21 @@ EXTRA_DOMAINS="newly.example viahup.example" write_conf
 kill -HUP "$RG_AGENT_PID"
 sleep 0.5
 grep -q 'reloaded' "$D/agent.log" && ok "SIGHUP reloads" || fail "SIGHUP reloads"
+
+# SIGUSR1 (logrotate's postrotate): the moved audit log stays whole, a new one is made,
+# the agent lives and reloads nothing.
+mv "$D/state/audit.log" "$D/state/audit.log.1"
+reloads=$(grep -c 'reloaded' "$D/agent.log")
+kill -USR1 "$RG_AGENT_PID"
+sleep 0.5
+check "relayguardctl block host after SIGUSR1" "$CTL" -c "$D/rg.conf" block host 203.0.113.90 --for 1m
+check "relayguardctl unblock host after SIGUSR1" "$CTL" -c "$D/rg.conf" unblock host 203.0.113.90
+kill -0 "$RG_AGENT_PID" 2>/dev/null && ok "SIGUSR1: the agent lives" || fail "SIGUSR1: the agent lives"
+expect_eq "SIGUSR1: the new audit log has the block and unblock" "2" \
+	"$(grep -c '"host":"203.0.113.90/32"' "$D/state/audit.log" 2>/dev/null)"
+expect_eq "SIGUSR1: the moved audit log got none of them" "0" \
+	"$(grep -c '"host":"203.0.113.90/32"' "$D/state/audit.log.1")"
+expect_eq "SIGUSR1 reloads nothing" "$reloads" "$(grep -c 'reloaded' "$D/agent.log")"
 
 # relayguardd -t on a broken file: FILE:LINE and non-zero.
 printf '[agent]\ninterfaces = r1\n[tenant x]\nconnectors = 10.0.0.0/33\n' >"$D/bad.conf"

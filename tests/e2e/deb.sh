@@ -106,6 +106,8 @@ else
 fi
 check "logrotate accepts /etc/logrotate.d/relayguard" \
 	logrotate -d -s "$T/logrotate.state" /etc/logrotate.d/relayguard
+expect_eq "logrotate signals SIGUSR1 after rotating, never copytruncate" "1 0" \
+	"$(grep -c 'signal=USR1' /etc/logrotate.d/relayguard) $(grep -c copytruncate /etc/logrotate.d/relayguard)"
 check "relayguardd(8) is readable with man" man -P cat relayguardd
 # bash-completion's own loader finds the installed completion on first use.
 expect_eq "bash-completion loads relayguardctl's completion" "complete -F _relayguardctl relayguardctl" \

@@ -23,6 +23,7 @@
 
 #include "audit.h"
 #include "classify.h"
+#include "clock.h"
 #include "config.h"
 #include "policy_proto.h"
 
@@ -897,6 +898,30 @@ static int count_cb(const struct rg_engine_verdict *v, void *ctx)
 	return 0;
 }
 
+/* A duration near 2^64 ns once wrapped now + duration into the past: the verdict expired
+ * at once. The expiry saturates at RG_TIME_MAX_NS and the verdict survives a tick. */
+static void test_verdict_duration_saturates(void **state)
+{
+	struct env v;
+	struct rg_cidr host;
+	struct rg_engine_verdict ev;
+
+	env_init(&v, load_cfg(NULL, NULL, NULL, NULL));
+	assert_int_equal(rg_cidr_parse("192.0.2.99", &host, false), 0);
+	assert_int_equal(rg_engine_block_host(v.e, &host, UINT64_MAX - 5, "uid=0", T0), 0);
+	assert_int_equal(v.rec.expires, RG_TIME_MAX_NS);
+	rg_engine_tick(v.e, T0 + 100 * HOUR);
+	assert_int_equal(rg_engine_verdict_get(v.e, &host, &ev), 0);
+	assert_int_equal(ev.expires_ns, RG_TIME_MAX_NS);
+	assert_int_equal(rg_time_after_ns(T0, HOUR), T0 + HOUR);
+	assert_int_equal(rg_time_after_ns(RG_TIME_MAX_NS, 1), RG_TIME_MAX_NS);
+	assert_int_equal(rg_time_after_ns(UINT64_MAX, UINT64_MAX), RG_TIME_MAX_NS);
+	/* the kernel's monotonic expiry of the saturated time is still in the future */
+	assert_true(rg_real_to_mono_ns(RG_TIME_MAX_NS) > rg_now_mono_ns());
+	env_fini(&v);
+	(void)state;
+}
+
 static void test_verdict_table_full(void **state)
 {
 	struct env v;
@@ -1150,6 +1175,7 @@ int main(void)
 		cmocka_unit_test(test_conn_rate_throttle),
 		cmocka_unit_test(test_operator_host_verdicts),
 		cmocka_unit_test(test_verdict_table_full),
+		cmocka_unit_test(test_verdict_duration_saturates),
 		cmocka_unit_test(test_reload_keeps_survivors),
 		cmocka_unit_test(test_invalid_sender_counts),
 		cmocka_unit_test(test_hostile_sender_in_audit),

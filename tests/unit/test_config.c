@@ -498,11 +498,14 @@ static void test_durations_rates(void **state)
 {
 	static const struct { const char *s; uint64_t ns; } good[] = {
 		{ "0", 0 }, { "30", 30 * NS }, { "30s", 30 * NS }, { "15m", 900 * NS },
-		{ "1h", 3600 * NS }, { "1d", 86400 * NS }, { "18446744073s", 18446744073ULL * NS },
+		{ "1h", 3600 * NS }, { "1d", 86400 * NS },
+		/* the longest: now + it still fits the state file's signed 64-bit times */
+		{ "106751d", 106751ULL * 86400 * NS }, { "9223372036s", 9223372036ULL * NS },
 	};
 	static const char *const bad[] = {
 		"", "10x", "-1s", "+1s", "1.5h", " 1s", "1s ", "1 s", "s", "1hh", "1H",
 		"18446744074s", "99999999999999999999999", "213503982335d",
+		"106752d", "9223372037s", "213503d", "18446744073s",
 	};
 	uint64_t ns;
 	struct rg_rate r;
@@ -515,6 +518,7 @@ static void test_durations_rates(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_not_equal(rg_parse_duration(bad[i], &ns), 0);
 	assert_int_equal(rg_parse_duration("18446744074s", &ns), -ERANGE);
+	assert_int_equal(rg_parse_duration("213503d", &ns), -ERANGE);
 
 	assert_int_equal(rg_parse_rate("600/1m", &r), 0);
 	assert_int_equal(r.count, 600);
@@ -562,7 +566,7 @@ static void test_100k_tenants(void **state)
 	snprintf(path, sizeof(path), "%s/big.conf", tmpdir);
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fprintf(f, MINIMAL);
+	fprintf(f, MINIMAL "connector_table_size = 131072\n");	/* 100k connectors */
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "[tenant t%zu]\nconnectors = %zu.%zu.%zu.0/24\n"
 			   "accepted_domains = t%zu.test *.t%zu.test\n",
@@ -1103,8 +1107,11 @@ static void test_duration_edges(void **state)
 	struct rg_rate r;
 	char buf[32];
 
-	/* the largest whole number of days that fits, and one more */
-	assert_int_equal(rg_parse_duration("213503d", &ns), 0);
+	/* the largest whole number of days whose expiry fits a signed 64-bit time, and one
+	 * more; 213503d fits 64 unsigned bits but now + it wrapped into the past */
+	assert_int_equal(rg_parse_duration("106751d", &ns), 0);
+	assert_int_equal(rg_parse_duration("106752d", &ns), -ERANGE);
+	assert_int_equal(rg_parse_duration("213503d", &ns), -ERANGE);
 	assert_int_equal(rg_parse_duration("213504d", &ns), -ERANGE);
 	assert_int_equal(rg_parse_duration("18446744073709551616", &ns), -ERANGE);
 	assert_int_not_equal(rg_parse_duration("1w", &ns), 0);
@@ -1129,6 +1136,42 @@ static void test_duration_edges(void **state)
 		assert_int_equal(rg_parse_duration(buf, &ns), 0);
 		assert_int_equal(ns, secs[i] * NS);
 	}
+}
+
+/* More connectors than connector_table_size (default 65536, the kernel map's size) are
+ * refused with the count and the limit; a larger connector_table_size takes them. */
+static void test_connector_limit(void **state)
+{
+	enum { N = 100003 };
+	size_t cap = (size_t)N * 20 + 256, n = 0;
+	char *buf = malloc(cap), *sized = malloc(cap + 64);
+	struct rg_config_errors e = { 0 };
+
+	assert_non_null(buf);
+	assert_non_null(sized);
+	n += (size_t)snprintf(buf + n, cap - n, "[tenant big]\naccepted_domains = big.example\n"
+				 "connectors =");
+	for (int i = 0; i < N; i++)
+		n += (size_t)snprintf(buf + n, cap - n, " 10.%d.%d.%d", i >> 16, (i >> 8) & 0xff,
+				      i & 0xff);
+	snprintf(buf + n, cap - n, "\n");
+	snprintf(sized, cap + 64, "[agent]\ninterfaces = eth0\n%s", buf);
+	const char *p = write_tmp("conn_over.conf", sized);
+
+	load_bad(p, &e, -EINVAL);
+	expect_err(&e, p, 0, "100003 connectors, more than connector_table_size (65536)");
+	rg_config_errors_free(&e);
+
+	snprintf(sized, cap + 64, "[agent]\ninterfaces = eth0\nconnector_table_size = 131072\n%s",
+		 buf);
+	struct rg_config *cfg = load_ok(write_tmp("conn_sized.conf", sized));
+
+	assert_int_equal(cfg->connector_table_size, 131072);
+	assert_int_equal(rg_config_n_connectors(cfg), N);
+	rg_config_free(cfg);
+	free(buf);
+	free(sized);
+	(void)state;
 }
 
 /* 100k tenants, 1M accepted domains, 200k connectors, spread over included files. */
@@ -1160,7 +1203,9 @@ static void test_1m_domains_included(void **state)
 		}
 		assert_int_equal(fclose(f), 0);
 	}
+	/* 200k connectors: over the default connector map, so the map is sized for them */
 	const char *mainp = write_tmp("many/main.conf", "[agent]\ninterfaces = eth0\n"
+							"connector_table_size = 262144\n"
 							"include = t.d/*.conf\n");
 	struct rg_config *cfg = load_ok(mainp);
 
@@ -1441,6 +1486,7 @@ int main(void)
 		cmocka_unit_test(test_syntax_variants),
 		cmocka_unit_test(test_long_lines_connectors),
 		cmocka_unit_test(test_duration_edges),
+		cmocka_unit_test(test_connector_limit),
 		cmocka_unit_test(test_1m_domains_included),
 		cmocka_unit_test(test_restart_keys),
 		cmocka_unit_test(test_fifo_refused),
