@@ -46,7 +46,7 @@ INSTALLED := $(SBINDIR)/relayguardd $(SBINDIR)/relayguardctl $(LIBDIR)/relayguar
 # the parents it created), merged with an earlier install's list; uninstall removes those
 # when empty, deepest first. Directories that were there before (/usr/local/sbin) stay.
 INSTALL_DIRS := $(SBINDIR) $(LIBDIR) $(MANDIR)/man8 $(MANDIR)/man5 $(UNITDIR) \
-	$(SYSCONFDIR)/tenants.d $(COMPLETIONDIR)
+	$(SYSCONFDIR)/tenants.d $(COMPLETIONDIR) $(LOGROTATEDIR)
 CREATED_DIRS = $(DESTDIR)$(LIBDIR)/installed-dirs
 
 # install FILE DEST only if DEST does not exist yet.
