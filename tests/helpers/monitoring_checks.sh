@@ -57,7 +57,7 @@ completion_checks() {
 		"$(complete_words "$dir" relayguardctl "")"
 	expect_eq "completion: commands by prefix" "restrict reload" \
 		"$(complete_words "$dir" relayguardctl re)"
-	expect_eq "completion: global options" "-c --config --socket --pin-dir --json" \
+	expect_eq "completion: global options" "-c --config --socket --pin-dir --json --version" \
 		"$(complete_words "$dir" relayguardctl -)"
 	expect_eq "completion: unblock objects" "host tenant" \
 		"$(complete_words "$dir" relayguardctl unblock "")"
