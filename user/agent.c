@@ -488,8 +488,12 @@ static void on_timer(struct rg_agent *a)
 	rg_engine_tick(a->engine, rg_now_real_ns());
 	a->journal_hold--;
 	journal_flush(a);
-	if (a->journal && rg_journal_sync(a->journal))
-		pr_debug("journal: fdatasync: %s", strerror(errno));
+	if (a->journal) {
+		int err = rg_journal_sync(a->journal);
+
+		if (err)
+			pr_debug("journal: fdatasync: %s", strerror(-err));
+	}
 	if (a->state_dirty || (a->journal && rg_journal_broken(a->journal)) ||
 	    (a->journal && rg_journal_size(a->journal) > COMPACT_BYTES &&
 	     rg_now_mono_ns() - a->last_compact_mono_ns >= COMPACT_EVERY_NS))
