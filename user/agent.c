@@ -470,6 +470,28 @@ static void raise_fd_limit(uint32_t max_policy_connections)
 			(unsigned long long)rl.rlim_cur, max_policy_connections, FD_MARGIN);
 }
 
+/* The files the running agent writes become its user's; then it keeps CAP_BPF only and
+ * the syscall filter (seccomp.h) holds it to what the loop does. */
+static int drop_privileges(struct rg_agent *a)
+{
+	const char *dirs[] = { a->cfg->state_dir, a->cfg->pin_dir };
+	const char *files[] = { a->cfg->audit_log };
+	struct rg_privs_opts po = {
+		.user = a->cfg->user, .allow_privileged = a->cfg->allow_privileged,
+		.dirs = dirs, .n_dirs = 2, .files = files, .n_files = 1,
+		.control_socket = a->cfg->control_socket,
+	};
+	int err = rg_drop_privileges(&po);
+
+	if (err) {
+		pr_err("cannot drop privileges to user %s with CAP_BPF only; not started "
+		       "(allow_privileged = yes runs on regardless)", a->cfg->user);
+		return err;
+	}
+	pr_info("running as user %s, keeping CAP_BPF only", a->cfg->user);
+	return 0;
+}
+
 int rg_agent_run(const char *config_path, bool debug)
 {
 	struct rg_agent a = { .config_path = config_path, .epfd = -1, .sigfd = -1, .timerfd = -1 };
@@ -600,12 +622,9 @@ int rg_agent_run(const char *config_path, bool debug)
 	}
 
 	/* Attached, pinned, bound: from here on only bpf(2) needs a capability. */
-	err = rg_drop_privileges();
+	err = drop_privileges(&a);
 	if (err)
-		pr_warn("cannot drop capabilities: %s; running with all of them",
-			strerror(-err));
-	else
-		pr_info("capabilities dropped: keeping CAP_BPF only");
+		goto out;
 
 	pr_info("relayguardd running: %zu tenants, mode %s, %zu policy listener(s)",
 		a.cfg->n_tenants, rg_mode_name(a.cfg->mode),

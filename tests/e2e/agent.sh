@@ -98,6 +98,15 @@ ok "relayguardd starts, policy and control sockets up"
 # After start the agent keeps CAP_BPF (bit 39) and nothing else.
 expect_eq "agent holds only CAP_BPF" "0000008000000000 0000008000000000" \
 	"$(awk '/^CapEff|^CapBnd/ {print $2}' /proc/$RG_AGENT_PID/status | tr '\n' ' ' | sed 's/ $//')"
+# ...as user relayguard (uid, effective, saved and filesystem uid), with no_new_privs.
+privs_of() {
+	awk '/^Uid:/ {u = $2 " " $3 " " $4 " " $5} /^CapPrm/ {p = $2} /^CapEff/ {e = $2}
+		/^NoNewPrivs/ {n = $2} END {print u, p, e, n}' /proc/"$1"/status
+}
+ru=$(id -u relayguard)
+expect_eq "agent runs as relayguard, CAP_BPF permitted and effective, no_new_privs" \
+	"$ru $ru $ru $ru 0000008000000000 0000008000000000 1" "$(privs_of $RG_AGENT_PID)"
+expect_eq "state_dir belongs to the agent's user" "relayguard" "$(stat -c %U "$D/state")"
 
 check "c1 connects to port 25 before any verdict" connects $C1 192.0.2.1
 check "c2 connects to port 25" connects $C2 198.51.100.1
@@ -268,10 +277,13 @@ expect_eq "non-root relayguardctl: exit 4 (permission)" "4" "$rc"
 # Out of descriptors on the control socket: the agent allowed only 8 more than it has
 # open, 60 clients at once. Refusals are logged a few times a second, not once per try (the
 # listener used to spin: a million lines in seconds), and relayguardctl works again after.
-lim=$(prlimit --pid "$RG_AGENT_PID" --nofile --output SOFT,HARD --noheadings | awk '{print $1":"$2}')
+# prlimit as the agent's own user, soft limit only: root here may lack CAP_SYS_RESOURCE,
+# which changing another user's limits (and raising a hard one) would need.
+as_agent() { setpriv --reuid=relayguard --regid=relayguard --clear-groups "$@"; }
+lim=$(as_agent prlimit --pid "$RG_AGENT_PID" --nofile --output SOFT --noheadings | tr -d ' ')
 nfd=$(ls /proc/"$RG_AGENT_PID"/fd | wc -l)
 lines0=$(wc -l <"$D/agent.log")
-prlimit --pid "$RG_AGENT_PID" --nofile=$((nfd + 8)):$((nfd + 8))
+as_agent prlimit --pid "$RG_AGENT_PID" --nofile=$((nfd + 8)):
 python3 - "$D/control.sock" <<'PY'
 import socket, sys, time
 held = []
@@ -287,7 +299,7 @@ time.sleep(3)
 for s in held:
     s.close()
 PY
-prlimit --pid "$RG_AGENT_PID" --nofile="$lim"
+as_agent prlimit --pid "$RG_AGENT_PID" --nofile="$lim":
 n=$(tail -n +$((lines0 + 1)) "$D/agent.log" | grep -c "Too many open files")
 [ "$n" -ge 1 ] && [ "$n" -le 20 ] && ok "control out of descriptors: $n log lines (1..20)" ||
 	fail "control out of descriptors: $n log lines (1..20)"
@@ -329,4 +341,29 @@ attach_lost_check $RELAY "$PIN" r1
 
 rg_agent_stop
 grep -qi 'kernel keeps enforcing' "$D/agent.log" && ok "SIGTERM stops cleanly" || fail "SIGTERM stops cleanly"
+
+# Started without CAP_SETPCAP the bounding set stays, but the rest of the target is reached.
+rg_agent_start setpriv --bounding-set -setpcap --inh-caps -setpcap && ok "started without CAP_SETPCAP" ||
+	fail "started without CAP_SETPCAP"
+expect_eq "without CAP_SETPCAP: relayguard, CAP_BPF only, no_new_privs" \
+	"$ru $ru $ru $ru 0000008000000000 0000008000000000 1" "$(privs_of $RG_AGENT_PID)"
+rg_agent_stop
+# Short of the target (no such user) the start fails, naming the cause, unless
+# allow_privileged = yes, which runs on with a loud warning.
+cp "$D/rg.conf" "$D/rg.conf.privs"
+sed -i '/^\[agent\]/a user = rg-no-such-user' "$D/rg.conf"
+RG_AGENT_WAIT=5 rg_agent_start 2>/dev/null && fail "a missing user: start refused" || {
+	rg_agent_stop
+	grep -q 'user rg-no-such-user does not exist' "$D/agent.log" &&
+		grep -q 'cannot drop privileges to user rg-no-such-user.*not started' "$D/agent.log" &&
+		ok "a missing user: start refused" || fail "a missing user: start refused"
+}
+sed -i '/^\[agent\]/a allow_privileged = yes' "$D/rg.conf"
+rg_agent_start && grep -q 'allow_privileged = yes: running with more privileges' "$D/agent.log" &&
+	ok "allow_privileged = yes: starts short of the target, warned" ||
+	fail "allow_privileged = yes: starts short of the target, warned"
+expect_eq "allow_privileged: still CAP_BPF only and no_new_privs, as uid 0" \
+	"0 0 0 0 0000008000000000 0000008000000000 1" "$(privs_of $RG_AGENT_PID)"
+rg_agent_stop
+cp "$D/rg.conf.privs" "$D/rg.conf"
 done_testing
