@@ -26,6 +26,7 @@
 #include "log.h"
 #include "mkdirs.h"
 #include "privs.h"
+#include "sandbox.h"
 #include "state.h"
 
 /* ---- engine -> kernel ------------------------------------------------------------- */
@@ -471,7 +472,7 @@ static void raise_fd_limit(uint32_t max_policy_connections)
 }
 
 /* The files the running agent writes become its user's; then it keeps CAP_BPF only and
- * the syscall filter (seccomp.h) holds it to what the loop does. */
+ * the syscall filter (sandbox.h) holds it to what the loop does. */
 static int drop_privileges(struct rg_agent *a)
 {
 	const char *dirs[] = { a->cfg->state_dir, a->cfg->pin_dir };
@@ -489,7 +490,14 @@ static int drop_privileges(struct rg_agent *a)
 		return err;
 	}
 	pr_info("running as user %s, keeping CAP_BPF only", a->cfg->user);
-	return 0;
+	if (!a->cfg->seccomp) {
+		pr_warn("seccomp = no: the syscall filter is off (for debugging only)");
+		return 0;
+	}
+	err = rg_seccomp_install();
+	if (err)
+		pr_err("cannot install the syscall filter; not started (seccomp = no turns it off)");
+	return err;
 }
 
 int rg_agent_run(const char *config_path, bool debug)

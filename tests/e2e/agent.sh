@@ -107,6 +107,17 @@ ru=$(id -u relayguard)
 expect_eq "agent runs as relayguard, CAP_BPF permitted and effective, no_new_privs" \
 	"$ru $ru $ru $ru 0000008000000000 0000008000000000 1" "$(privs_of $RG_AGENT_PID)"
 expect_eq "state_dir belongs to the agent's user" "relayguard" "$(stat -c %U "$D/state")"
+# The syscall filter is in force (mode 2: filter). The agent has no command that makes a
+# forbidden call, and adding one would be a way in: the probe loads the same filter through
+# the same function (user/sandbox.c) and then calls execve or ptrace, which must kill it.
+expect_eq "agent runs under a seccomp filter" "2" \
+	"$(awk '/^Seccomp:/ {print $2}' /proc/$RG_AGENT_PID/status)"
+PROBE=$RG_ROOT/$BUILD/tests/helpers/seccomp_probe
+check "filter: the calls the agent makes are allowed" "$PROBE" allowed
+for call in execve ptrace; do
+	"$PROBE" $call >/dev/null 2>&1
+	expect_eq "filter: $call kills the process (SIGSYS, 128+31)" "159" "$?"
+done
 
 check "c1 connects to port 25 before any verdict" connects $C1 192.0.2.1
 check "c2 connects to port 25" connects $C2 198.51.100.1
