@@ -165,10 +165,11 @@ rg_agent_fixture() {
 	RG_CTL=$RG_ROOT/$BUILD/relayguardctl
 	RG_AGENT_PID=
 	rg_tmpdir RG_DIR "rg-$2" || return 1
-	# The agent drops to user relayguard: it must exist, and reach (not list) RG_DIR to
-	# reread its configuration and write its state there.
+	# The agent drops to user relayguard: it must exist, and own RG_DIR to reread its
+	# configuration, write its state and remove its sockets there (as a relay's
+	# /run/relayguard and state_dir are its own).
 	"$RG_ROOT/tools/add-user.sh" || return 1
-	chmod 0711 "$RG_DIR"
+	chown relayguard: "$RG_DIR"
 	mkdir -p "$RG_DIR/state"
 	rg_bpffs || return 1
 	rg_on_exit "rm -rf '$RG_PIN'"

@@ -489,7 +489,8 @@ static int drop_privileges(struct rg_agent *a)
 		       "(allow_privileged = yes runs on regardless)", a->cfg->user);
 		return err;
 	}
-	pr_info("running as user %s, keeping CAP_BPF only", a->cfg->user);
+	pr_info("running as uid %u (user %s), keeping CAP_BPF only", (unsigned)getuid(),
+		a->cfg->user);
 	if (!a->cfg->seccomp) {
 		pr_warn("seccomp = no: the syscall filter is off (for debugging only)");
 		return 0;
