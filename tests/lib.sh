@@ -157,7 +157,7 @@ rg_bpffs() {
 # rg_agent_fixture NS TAG: the paths one relayguardd of a suite uses, and their teardown.
 # RG_DIR (a fresh directory: configuration rg.conf, sockets, state/, agent.log), RG_PIN
 # (/sys/fs/bpf/TAG-PID), RG_NS (the namespace it runs in), RG_AGENT and RG_CTL (the
-# binaries). At exit: the agent killed, its program detached, its pins and RG_DIR removed.
+# binaries); the user relayguard exists. At exit: the agent killed, its program detached, its pins and RG_DIR removed.
 rg_agent_fixture() {
 	RG_NS=$1
 	RG_PIN=/sys/fs/bpf/$2-$$
@@ -165,6 +165,11 @@ rg_agent_fixture() {
 	RG_CTL=$RG_ROOT/$BUILD/relayguardctl
 	RG_AGENT_PID=
 	rg_tmpdir RG_DIR "rg-$2" || return 1
+	# The agent drops to user relayguard: it must exist, and own RG_DIR to reread its
+	# configuration, write its state and remove its sockets there (as a relay's
+	# /run/relayguard and state_dir are its own).
+	"$RG_ROOT/tools/add-user.sh" || return 1
+	chown relayguard: "$RG_DIR"
 	mkdir -p "$RG_DIR/state"
 	rg_bpffs || return 1
 	rg_on_exit "rm -rf '$RG_PIN'"

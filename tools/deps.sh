@@ -11,7 +11,7 @@ set -euo pipefail
 
 # What `make` compiles and links with (the probes below); the rest is for tests and the lab.
 BUILD_PKGS=(clang make gcc libbpf-dev libelf-dev zlib1g-dev bpftool libidn2-dev
-	libjson-c-dev libmicrohttpd-dev libsystemd-dev linux-libc-dev)
+	libjson-c-dev libmicrohttpd-dev libsystemd-dev libseccomp-dev linux-libc-dev)
 PKGS=(
 	"${BUILD_PKGS[@]}" llvm pkg-config
 	# tests
@@ -31,6 +31,7 @@ declare -A PROBE=(
 	[libelf-dev]=hdr:libelf.h [zlib1g-dev]=hdr:zlib.h
 	[libidn2-dev]=hdr:idn2.h [libjson-c-dev]=hdr:json-c/json.h
 	[libmicrohttpd-dev]=hdr:microhttpd.h [libsystemd-dev]=hdr:systemd/sd-daemon.h
+	[libseccomp-dev]=hdr:seccomp.h
 	[linux-libc-dev]=hdr:linux/bpf.h
 )
 

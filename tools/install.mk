@@ -9,6 +9,9 @@
 #   $(PREFIX)/lib/relayguard/relayguard.bpf.o   for inspection (bpftool prog/btf dump, llvm-
 #                                               objdump): relayguardd embeds the object through
 #                                               its skeleton and never reads this file
+#   $(PREFIX)/lib/relayguard/add-user            creates the user relayguardd drops to; make
+#                                               install (without DESTDIR) and the package's
+#                                               postinst run it
 #   $(PREFIX)/share/man/man8/relayguardd.8, relayguardctl.8, man5/relayguard.conf.5
 #   $(PREFIX)/lib/systemd/system/relayguardd.service
 #   $(PREFIX)/share/bash-completion/completions/relayguardctl   (bash-completion reads
@@ -37,6 +40,7 @@ COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 LOGROTATEDIR ?= /etc/logrotate.d
 
 INSTALLED := $(SBINDIR)/relayguardd $(SBINDIR)/relayguardctl $(LIBDIR)/relayguard.bpf.o \
+	$(LIBDIR)/add-user \
 	$(MANDIR)/man8/relayguardd.8 $(MANDIR)/man8/relayguardctl.8 \
 	$(MANDIR)/man5/relayguard.conf.5 $(UNITDIR)/relayguardd.service \
 	$(COMPLETIONDIR)/relayguardctl $(LOGROTATEDIR)/relayguard \
@@ -64,6 +68,9 @@ install: all
 	$(Q)install -D -m 0755 $(BUILD)/relayguardd $(DESTDIR)$(SBINDIR)/relayguardd
 	$(Q)install -D -m 0755 $(BUILD)/relayguardctl $(DESTDIR)$(SBINDIR)/relayguardctl
 	$(Q)install -D -m 0644 $(BUILD)/bpf/relayguard.bpf.o $(DESTDIR)$(LIBDIR)/relayguard.bpf.o
+	$(Q)install -D -m 0755 tools/add-user.sh $(DESTDIR)$(LIBDIR)/add-user
+	@# Into this system only: a staged tree (DESTDIR, the package) leaves it to postinst.
+	$(Q)[ -n "$(DESTDIR)" ] || tools/add-user.sh
 	$(Q)install -D -m 0644 tools/man/relayguardd.8 $(DESTDIR)$(MANDIR)/man8/relayguardd.8
 	$(Q)install -D -m 0644 tools/man/relayguardctl.8 $(DESTDIR)$(MANDIR)/man8/relayguardctl.8
 	$(Q)install -D -m 0644 tools/man/relayguard.conf.5 $(DESTDIR)$(MANDIR)/man5/relayguard.conf.5

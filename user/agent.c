@@ -30,6 +30,7 @@
 #include "log.h"
 #include "mkdirs.h"
 #include "privs.h"
+#include "sandbox.h"
 #include "state.h"
 
 /* ---- engine -> kernel ------------------------------------------------------------- */
@@ -643,6 +644,36 @@ static void raise_fd_limit(uint32_t max_policy_connections)
 			(unsigned long long)rl.rlim_cur, max_policy_connections, FD_MARGIN);
 }
 
+/* The files the running agent writes become its user's; then it keeps CAP_BPF only and
+ * the syscall filter (sandbox.h) holds it to what the loop does. */
+static int drop_privileges(struct rg_agent *a)
+{
+	const char *dirs[] = { a->cfg->state_dir, a->cfg->pin_dir };
+	const char *files[] = { a->cfg->audit_log };
+	struct rg_privs_opts po = {
+		.user = a->cfg->user, .allow_privileged = a->cfg->allow_privileged,
+		.dirs = dirs, .n_dirs = 2, .files = files, .n_files = 1,
+		.control_socket = a->cfg->control_socket,
+	};
+	int err = rg_drop_privileges(&po);
+
+	if (err) {
+		pr_err("cannot drop privileges to user %s with CAP_BPF only; not started "
+		       "(allow_privileged = yes runs on regardless)", a->cfg->user);
+		return err;
+	}
+	pr_info("running as uid %u (user %s), keeping CAP_BPF only", (unsigned)getuid(),
+		a->cfg->user);
+	if (!a->cfg->seccomp) {
+		pr_warn("seccomp = no: the syscall filter is off (for debugging only)");
+		return 0;
+	}
+	err = rg_seccomp_install();
+	if (err)
+		pr_err("cannot install the syscall filter; not started (seccomp = no turns it off)");
+	return err;
+}
+
 int rg_agent_run(const char *config_path, bool debug)
 {
 	struct rg_agent a = { .config_path = config_path, .epfd = -1, .sigfd = -1, .timerfd = -1 };
@@ -791,12 +822,9 @@ int rg_agent_run(const char *config_path, bool debug)
 	}
 
 	/* Attached, pinned, bound: from here on only bpf(2) needs a capability. */
-	err = rg_drop_privileges();
+	err = drop_privileges(&a);
 	if (err)
-		pr_warn("cannot drop capabilities: %s; running with all of them",
-			strerror(-err));
-	else
-		pr_info("capabilities dropped: keeping CAP_BPF only");
+		goto out;
 
 	pr_info("relayguardd %s running: %zu tenant%s, mode %s, %zu policy listener(s)",
 		RG_VERSION, a.cfg->n_tenants, a.cfg->n_tenants == 1 ? "" : "s",

@@ -91,6 +91,9 @@ struct rg_config {
 	uint64_t policy_idle_timeout_ns;	/* default 5m (Postfix reuses connections) */
 	uint64_t policy_request_timeout_ns;	/* default 10s: from first byte to empty line */
 	enum rg_log_level log_level;		/* err | warn | info (default) | debug */
+	char *user;				/* runs as this user; default relayguard */
+	bool allow_privileged;			/* run on when the drop falls short */
+	bool seccomp;				/* default yes: the syscall filter */
 
 	/* [limits] */
 	struct rg_limits defaults;

@@ -73,6 +73,9 @@ const struct rg_key_def rg_agent_keys[] = {
 	  .def = "info", .reload = true },
 	/* TC: skb->mark bits that carry the tenant id; 0: the mark is left alone. */
 	{ "tenant_mark_mask", RG_KT_MASK, CFG(tenant_mark_mask), .def = "0" },
+	{ "user", RG_KT_USER, CFG(user), .def = "relayguard" },
+	{ "allow_privileged", ENUM(rg_bool_names), CFG(allow_privileged), .def = "no" },
+	{ "seccomp", ENUM(rg_bool_names), CFG(seccomp), .def = "yes" },
 };
 _Static_assert(sizeof(rg_agent_keys) == RG_AGENT_KEYS_N * sizeof(rg_agent_keys[0]),
 	       "RG_AGENT_KEYS_N counts the rows of rg_agent_keys");
@@ -614,12 +617,28 @@ static int set_list(const struct setter *s, char *val)
 	return rc;
 }
 
+/* A login name as useradd(8) takes it by default: nothing a path or a shell reads specially. */
+static int set_user(const struct setter *s, char *val)
+{
+	size_t n = strlen(val);
+	bool ok = n > 0 && n <= 32 && (val[0] == '_' || (val[0] >= 'a' && val[0] <= 'z'));
+
+	for (size_t i = 1; ok && i < n; i++)
+		ok = val[i] == '_' || val[i] == '-' || (val[i] >= 'a' && val[i] <= 'z') ||
+		     (val[i] >= '0' && val[i] <= '9');
+	if (!ok) {
+		bad_value(s, val, "not a user name ([a-z_][a-z0-9_-]*, at most 32)");
+		return -EINVAL;
+	}
+	return set_string(s, val);
+}
+
 static int (*const setters[])(const struct setter *s, char *val) = {
 	[RG_KT_U64] = set_u64, [RG_KT_MASK] = set_mask, [RG_KT_PREFIX] = set_u64,
 	[RG_KT_DURATION] = set_duration,
 	[RG_KT_RATE] = set_rate, [RG_KT_ENUM] = set_enum, [RG_KT_PATH] = set_path,
 	[RG_KT_LISTEN] = set_listen, [RG_KT_IFACES] = set_list, [RG_KT_PORTS] = set_list,
-	[RG_KT_LISTENS] = set_list, [RG_KT_CIDRS] = set_list,
+	[RG_KT_LISTENS] = set_list, [RG_KT_CIDRS] = set_list, [RG_KT_USER] = set_user,
 };
 _Static_assert(sizeof(setters) / sizeof(setters[0]) == RG_KT__N, "a setter for every type");
 
@@ -641,7 +660,7 @@ static bool is_string_list(const struct rg_key_def *d)
 
 static bool is_string(const struct rg_key_def *d)
 {
-	return d->type == RG_KT_PATH || d->type == RG_KT_LISTEN;
+	return d->type == RG_KT_PATH || d->type == RG_KT_LISTEN || d->type == RG_KT_USER;
 }
 
 void rg_key_free(const struct rg_key_def *d, void *base)

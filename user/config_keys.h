@@ -29,6 +29,7 @@ enum rg_key_type {
 	RG_KT_PORTS,
 	RG_KT_LISTENS,	/* unix:PATH or inet:HOST:PORT */
 	RG_KT_CIDRS,	/* ADDR or ADDR/LEN (host bits clear), into struct rg_cidr[] */
+	RG_KT_USER,	/* a user name: [a-z_][a-z0-9_-]*, at most 32 characters */
 	RG_KT__N
 };
 
@@ -43,7 +44,7 @@ struct rg_key_def {
 	bool reload;		/* a reload applies a change of it */
 };
 
-#define RG_AGENT_KEYS_N 23	/* rows of rg_agent_keys */
+#define RG_AGENT_KEYS_N 26	/* rows of rg_agent_keys */
 #define RG_LIMIT_KEYS_N 6	/* rows of rg_limit_keys */
 
 extern const struct rg_key_def rg_agent_keys[];

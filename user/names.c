@@ -25,6 +25,12 @@ const struct rg_name_code rg_attach_kind_names[] = {
 	{ NULL, 0 },
 };
 
+const struct rg_name_code rg_bool_names[] = {
+	{ "yes", 1 },
+	{ "no", 0 },
+	{ NULL, 0 },
+};
+
 const struct rg_name_code rg_mode_names[] = {
 	{ "enforce", RG_MODE_ENFORCE },
 	{ "monitor", RG_MODE_MONITOR },

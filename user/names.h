@@ -50,6 +50,7 @@ struct rg_name_code {
 
 extern const struct rg_name_code rg_attach_mode_names[];	/* auto native generic tc */
 extern const struct rg_name_code rg_attach_kind_names[];	/* none xdp-native xdp-generic tc */
+extern const struct rg_name_code rg_bool_names[];		/* yes no */
 extern const struct rg_name_code rg_mode_names[];		/* enforce monitor */
 extern const struct rg_name_code rg_fail_mode_names[];		/* open closed */
 extern const struct rg_name_code rg_log_level_names[];		/* err warn info debug */

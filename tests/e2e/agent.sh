@@ -101,6 +101,26 @@ expect_eq "the connector map is sized from connector_table_size" "70000" \
 # After start the agent keeps CAP_BPF (bit 39) and nothing else.
 expect_eq "agent holds only CAP_BPF" "0000008000000000 0000008000000000" \
 	"$(awk '/^CapEff|^CapBnd/ {print $2}' /proc/$RG_AGENT_PID/status | tr '\n' ' ' | sed 's/ $//')"
+# ...as user relayguard (uid, effective, saved and filesystem uid), with no_new_privs.
+privs_of() {
+	awk '/^Uid:/ {u = $2 " " $3 " " $4 " " $5} /^CapPrm/ {p = $2} /^CapEff/ {e = $2}
+		/^NoNewPrivs/ {n = $2} END {print u, p, e, n}' /proc/"$1"/status
+}
+ru=$(id -u relayguard)
+expect_eq "agent runs as relayguard, CAP_BPF permitted and effective, no_new_privs" \
+	"$ru $ru $ru $ru 0000008000000000 0000008000000000 1" "$(privs_of $RG_AGENT_PID)"
+expect_eq "state_dir belongs to the agent's user" "relayguard" "$(stat -c %U "$D/state")"
+# The syscall filter is in force (mode 2: filter). The agent has no command that makes a
+# forbidden call, and adding one would be a way in: the probe loads the same filter through
+# the same function (user/sandbox.c) and then calls execve or ptrace, which must kill it.
+expect_eq "agent runs under a seccomp filter" "2" \
+	"$(awk '/^Seccomp:/ {print $2}' /proc/$RG_AGENT_PID/status)"
+PROBE=$RG_ROOT/$BUILD/tests/helpers/seccomp_probe
+check "filter: the calls the agent makes are allowed" "$PROBE" allowed
+for call in execve ptrace; do
+	"$PROBE" $call >/dev/null 2>&1
+	expect_eq "filter: $call kills the process (SIGSYS, 128+31)" "159" "$?"
+done
 
 check "c1 connects to port 25 before any verdict" connects $C1 192.0.2.1
 check "c2 connects to port 25" connects $C2 198.51.100.1
@@ -320,10 +340,13 @@ expect_eq "non-root relayguardctl: exit 4 (permission)" "4" "$rc"
 # Out of descriptors on the control socket: the agent allowed only 8 more than it has
 # open, 60 clients at once. Refusals are logged a few times a second, not once per try (the
 # listener used to spin: a million lines in seconds), and relayguardctl works again after.
-lim=$(prlimit --pid "$RG_AGENT_PID" --nofile --output SOFT,HARD --noheadings | awk '{print $1":"$2}')
+# prlimit as the agent's own user, soft limit only: root here may lack CAP_SYS_RESOURCE,
+# which changing another user's limits (and raising a hard one) would need.
+as_agent() { setpriv --reuid=relayguard --regid=relayguard --clear-groups "$@"; }
+lim=$(as_agent prlimit --pid "$RG_AGENT_PID" --nofile --output SOFT --noheadings | tr -d ' ')
 nfd=$(ls /proc/"$RG_AGENT_PID"/fd | wc -l)
 lines0=$(wc -l <"$D/agent.log")
-prlimit --pid "$RG_AGENT_PID" --nofile=$((nfd + 8)):$((nfd + 8))
+as_agent prlimit --pid "$RG_AGENT_PID" --nofile=$((nfd + 8)):
 python3 - "$D/control.sock" <<'PY'
 import socket, sys, time
 held = []
@@ -339,7 +362,7 @@ time.sleep(3)
 for s in held:
     s.close()
 PY
-prlimit --pid "$RG_AGENT_PID" --nofile="$lim"
+as_agent prlimit --pid "$RG_AGENT_PID" --nofile="$lim":
 n=$(tail -n +$((lines0 + 1)) "$D/agent.log" | grep -c "Too many open files")
 [ "$n" -ge 1 ] && [ "$n" -le 20 ] && ok "control out of descriptors: $n log lines (1..20)" ||
 	fail "control out of descriptors: $n log lines (1..20)"
@@ -381,4 +404,29 @@ attach_lost_check $RELAY "$PIN" r1
 
 rg_agent_stop
 grep -qi 'kernel keeps enforcing' "$D/agent.log" && ok "SIGTERM stops cleanly" || fail "SIGTERM stops cleanly"
+
+# Started without CAP_SETPCAP the bounding set stays, but the rest of the target is reached.
+rg_agent_start setpriv --bounding-set -setpcap --inh-caps -setpcap && ok "started without CAP_SETPCAP" ||
+	fail "started without CAP_SETPCAP"
+expect_eq "without CAP_SETPCAP: relayguard, CAP_BPF only, no_new_privs" \
+	"$ru $ru $ru $ru 0000008000000000 0000008000000000 1" "$(privs_of $RG_AGENT_PID)"
+rg_agent_stop
+# Short of the target (no such user) the start fails, naming the cause, unless
+# allow_privileged = yes, which runs on with a loud warning.
+cp "$D/rg.conf" "$D/rg.conf.privs"
+sed -i '/^\[agent\]/a user = rg-no-such-user' "$D/rg.conf"
+# In the foreground: its sockets exist for a moment before the drop refuses the start.
+out=$(timeout 20 nsenter --net="/run/netns/$RG_NS" "$AGENT" -f -c "$D/rg.conf" 2>&1 </dev/null)
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && echo "$out" | grep -q 'user rg-no-such-user does not exist' &&
+	echo "$out" | grep -q 'cannot drop privileges to user rg-no-such-user.*not started' &&
+	ok "a missing user: start refused (rc $rc)" || fail "a missing user: start refused (rc $rc)"
+sed -i '/^\[agent\]/a allow_privileged = yes' "$D/rg.conf"
+rg_agent_start && grep -q 'allow_privileged = yes: running with more privileges' "$D/agent.log" &&
+	ok "allow_privileged = yes: starts short of the target, warned" ||
+	fail "allow_privileged = yes: starts short of the target, warned"
+expect_eq "allow_privileged: still CAP_BPF only and no_new_privs, as uid 0" \
+	"0 0 0 0 0000008000000000 0000008000000000 1" "$(privs_of $RG_AGENT_PID)"
+rg_agent_stop
+cp "$D/rg.conf.privs" "$D/rg.conf"
 done_testing

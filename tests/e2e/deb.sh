@@ -69,6 +69,8 @@ out=$(apt-get install -y -q --no-install-recommends "./$deb" </dev/null 2>&1)
 if [ "$(dpkg-query -W -f='${Status}' relayguard 2>/dev/null)" = "install ok installed" ]; then
 	installed=1
 	ok "apt-get install ./$(basename "$deb")"
+	id -u relayguard >/dev/null 2>&1 && ok "postinst: the user relayguard exists" ||
+		fail "postinst: the user relayguard exists"
 else
 	fail "apt-get install ./$(basename "$deb")"
 	echo "$out" | tail -20 | sed 's/^/#   /'
@@ -77,7 +79,8 @@ else
 fi
 
 for f in /usr/sbin/relayguardd:755 /usr/sbin/relayguardctl:755 \
-	/usr/lib/relayguard/relayguard.bpf.o:644 /usr/share/man/man8/relayguardd.8.gz:644 \
+	/usr/lib/relayguard/relayguard.bpf.o:644 /usr/lib/relayguard/add-user:755 \
+	/usr/share/man/man8/relayguardd.8.gz:644 \
 	/usr/share/man/man8/relayguardctl.8.gz:644 /usr/share/man/man5/relayguard.conf.5.gz:644 \
 	/lib/systemd/system/relayguardd.service:644 /etc/relayguard/relayguard.conf:644 \
 	/etc/relayguard/contoso.domains:644 /etc/relayguard/tenants.d/example.conf.sample:644 \

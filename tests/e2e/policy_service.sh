@@ -42,6 +42,9 @@ if [ ! -x "${POLICY_SERVER%% *}" ]; then
 fi
 
 rg_tmpdir D rg-policy || exit 1
+# relayguardd as the server drops to user relayguard: removing its sockets at exit needs a
+# directory it may write (the stub, as root, may anyway).
+"$RG_ROOT/tools/add-user.sh" && chown relayguard: "$D" || exit 1
 PIDS=()
 # Every server this suite started, stopped and waited for before $D goes.
 rg_on_exit 'for p in "${PIDS[@]}"; do kill "$p"; done; for p in "${PIDS[@]}"; do wait "$p"; done'
