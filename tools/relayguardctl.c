@@ -547,6 +547,14 @@ static int parse_target(const char *s, struct rg_cidr *cidr, char *canon, size_t
 			 rg_printable(s, strlen(s), b1));
 		return EXIT_USAGE;
 	}
+	/* ADDR without /LEN is the host that contains it (host_prefix_v4/_v6), as `hosts`
+	 * lists it and the agent reads it. */
+	if (!strchr(s, '/')) {
+		struct rg_config *cfg = config();
+
+		rg_host_of(cidr->addr, cfg ? cfg->host_prefix_v4 : 32,
+			   cfg ? cfg->host_prefix_v6 : 64, cidr);
+	}
 	rg_cidr_format(cidr, canon, len);
 	return -1;
 }

@@ -178,8 +178,10 @@ static int do_hosts(void *ctx, const struct rg_peer *peer, json_object *req, jso
 
 /* ---- host verdicts ---------------------------------------------------------------- */
 
-static int get_target(json_object *req, json_object *rep, struct rg_cidr *t)
+static int get_target(const struct rg_agent_ctl *a, json_object *req, json_object *rep,
+		      struct rg_cidr *t)
 {
+	const struct rg_config *c = a->ops->config(a->ctx);
 	const char *s;
 	char p[RG_PRINTABLE_MAX + 4];
 
@@ -188,6 +190,9 @@ static int get_target(json_object *req, json_object *rep, struct rg_cidr *t)
 	if (rg_cidr_parse(s, t, false))
 		return rg_control_fail(rep, RG_CTL_E_BAD_ADDRESS, "bad address \"%s\"",
 				       rg_printable(s, strlen(s), p));
+	/* ADDR without /LEN is the host that contains it, as `hosts` lists it. */
+	if (!strchr(s, '/'))
+		rg_host_of(t->addr, c->host_prefix_v4, c->host_prefix_v6, t);
 	return 0;
 }
 
@@ -232,7 +237,7 @@ static int do_block_host(void *ctx, const struct rg_peer *peer, json_object *req
 	uint64_t for_s = 0, now = rg_now_real_ns(), exp;
 	int err;
 
-	if ((err = get_target(req, rep, &t)))
+	if ((err = get_target(a, req, rep, &t)))
 		return err;
 	if ((err = get_for_s(req, rep, &for_s)))
 		return err;
@@ -252,7 +257,7 @@ static int do_throttle_host(void *ctx, const struct rg_peer *peer, json_object *
 	uint64_t count = 0, period = 0, for_s = 0, now = rg_now_real_ns(), exp;
 	int err;
 
-	if ((err = get_target(req, rep, &t)))
+	if ((err = get_target(a, req, rep, &t)))
 		return err;
 	if (rg_control_get_u64(req, "rate_count", &count) || rg_control_get_u64(req, "rate_period_s", &period) ||
 	    !count || !period)
@@ -276,7 +281,7 @@ static int do_unblock_host(void *ctx, const struct rg_peer *peer, json_object *r
 	struct rg_cidr t;
 	int err;
 
-	if ((err = get_target(req, rep, &t)))
+	if ((err = get_target(a, req, rep, &t)))
 		return err;
 	err = rg_engine_unblock_host(a->engine, &t, peer->by, rg_now_real_ns());
 	if (err == -ENOENT) {

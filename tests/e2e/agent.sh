@@ -170,6 +170,13 @@ expect_eq "hosts lists the CIDR verdict with origin, drops and expiry" "block op
 expect_eq "every hosts row has origin and drops" "true" \
 	"$(echo "$hj_agent" | jq '[.hosts[] | has("origin") and has("drops")] | all')"
 expect_eq "status counts the CIDR block" "2" "$("$CTL" -c "$D/rg.conf" status --json | jq .hosts_blocked)"
+# ADDR without /LEN is the host that contains it: an IPv6 address means its /64.
+expect_eq "block host IPv6 ADDR blocks its /64 host" "2001:db8:77::/64" \
+	"$("$CTL" -c "$D/rg.conf" --json block host 2001:db8:77::5 --for 1h | jq -r .host)"
+expect_eq "unblock host with another address of that /64 lifts it" "false" \
+	"$("$CTL" -c "$D/rg.conf" --json unblock host 2001:db8:77::9 | jq -r .already)"
+expect_eq "the /64 host is no longer listed" "" \
+	"$("$CTL" -c "$D/rg.conf" hosts --json --top 0 | jq -r '.hosts[] | select(.address=="2001:db8:77::/64") | .verdict')"
 grep -q '"event":"tenant_restricted"' "$D/state/audit.log" && ok "audit log has the restriction" ||
 	fail "audit log has the restriction"
 if python3 -c '
