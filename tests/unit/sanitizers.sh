@@ -10,7 +10,7 @@ cd "$RG_ROOT" || exit 1
 
 units=$(ls tests/unit/*.c | sed 's|tests/unit/\(.*\)\.c|build/san/tests/unit/\1|')
 if ! out=$(make -s SANITIZE=1 NO_DEPS=1 build/san/relayguardd build/san/relayguardctl \
-	build/san/tests/helpers/policy_stub $units 2>&1); then
+	build/san/tests/helpers/policy_stub build/san/tests/helpers/seccomp_probe $units 2>&1); then
 	fail "make SANITIZE=1 builds"
 	printf '%s\n' "$out" | tail -20 | sed 's/^/#   /'
 	done_testing
