@@ -16,6 +16,10 @@ set -u
 P=rgdp
 RELAY=$P-relay C1=$P-c1
 D=$(mktemp -d /tmp/rg-deploy.XXXXXX)
+# The agent drops to user relayguard: it reads its configuration, writes its state and
+# removes its sockets under $D, as under /run/relayguard and state_dir on a relay.
+"$RG_ROOT/tools/add-user.sh" || exit 1
+chown relayguard: "$D"
 PIN=/sys/fs/bpf/$P-$$
 AGENT=$RG_ROOT/$BUILD/relayguardd
 CTL=$RG_ROOT/$BUILD/relayguardctl
@@ -58,9 +62,10 @@ PIDS+=($!)
 # The systemd side of NOTIFY_SOCKET: each datagram is written down with whether the
 # agent's policy socket answered a request at the moment it arrived.
 timeout 300 python3 -c '
-import socket, sys
+import os, socket, sys
 d = sys.argv[1]
 n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); n.bind(d + "/notify.sock")
+os.chmod(d + "/notify.sock", 0o666)  # as systemd's notify socket: any service may send
 out = open(d + "/notify.log", "w", buffering=1)
 req = b"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.10\nsender=a@contoso.example\ninstance=n1\n\n"
 while True:
@@ -79,6 +84,7 @@ for _ in $(seq 50); do [ -S "$D/notify.sock" ] && break; sleep 0.1; done
 # conf NAME PIN STATE PORTS: an agent configuration; sockets under $D/NAME.
 conf() {
 	mkdir -p "$D/$1"
+	chown relayguard: "$D/$1"
 	cat >"$D/$1.conf" <<EOC
 [agent]
 interfaces = r1
