@@ -551,8 +551,9 @@ static int parse_target(const char *s, struct rg_cidr *cidr, char *canon, size_t
 	 * lists it and the agent reads it. */
 	if (!strchr(s, '/')) {
 		struct rg_config *cfg = config();
+		struct rg_cidr a = *cidr;	/* rg_host_of clears its output first */
 
-		rg_host_of(cidr->addr, cfg ? cfg->host_prefix_v4 : 32,
+		rg_host_of(a.addr, cfg ? cfg->host_prefix_v4 : 32,
 			   cfg ? cfg->host_prefix_v6 : 64, cidr);
 	}
 	rg_cidr_format(cidr, canon, len);

@@ -191,8 +191,11 @@ static int get_target(const struct rg_agent_ctl *a, json_object *req, json_objec
 		return rg_control_fail(rep, RG_CTL_E_BAD_ADDRESS, "bad address \"%s\"",
 				       rg_printable(s, strlen(s), p));
 	/* ADDR without /LEN is the host that contains it, as `hosts` lists it. */
-	if (!strchr(s, '/'))
-		rg_host_of(t->addr, c->host_prefix_v4, c->host_prefix_v6, t);
+	if (!strchr(s, '/')) {
+		struct rg_cidr a = *t;	/* rg_host_of clears its output first */
+
+		rg_host_of(a.addr, c->host_prefix_v4, c->host_prefix_v6, t);
+	}
 	return 0;
 }
 

@@ -65,7 +65,7 @@ timeout 300 python3 -c '
 import os, socket, sys
 d = sys.argv[1]
 n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); n.bind(d + "/notify.sock")
-os.chmod(d + "/notify.sock", 0o666)  # as systemd's notify socket: any service may send
+os.chmod(d + "/notify.sock", 0o666)  # as the notify socket of systemd: any service may send
 out = open(d + "/notify.log", "w", buffering=1)
 req = b"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.10\nsender=a@contoso.example\ninstance=n1\n\n"
 while True:
