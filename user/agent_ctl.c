@@ -192,9 +192,9 @@ static int get_target(const struct rg_agent_ctl *a, json_object *req, json_objec
 				       rg_printable(s, strlen(s), p));
 	/* ADDR without /LEN is the host that contains it, as `hosts` lists it. */
 	if (!strchr(s, '/')) {
-		struct rg_cidr a = *t;	/* rg_host_of clears its output first */
+		struct rg_cidr in = *t;	/* rg_host_of clears its output first */
 
-		rg_host_of(a.addr, c->host_prefix_v4, c->host_prefix_v6, t);
+		rg_host_of(in.addr, c->host_prefix_v4, c->host_prefix_v6, t);
 	}
 	return 0;
 }
