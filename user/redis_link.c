@@ -39,6 +39,9 @@
 #define NS_PER_MS 1000000ULL
 #define ADDR_MAX 128
 #define STEP_EVENTS 256		/* events one dispatch serves before returning */
+/* hiredis 0.14 allocates an array's element pointers as soon as it reads the count: a
+ * hostile count would take gigabytes. No reply the fleet reads comes near this. */
+#define MAX_ELEMENTS (1 << 20)
 
 enum slot_role { SLOT_MASTER, SLOT_QUERY, SLOT_SUB, SLOT_N };
 static const char *const slot_names[SLOT_N] = { "master", "sentinel", "subscription" };
@@ -59,6 +62,7 @@ struct conn {
 	int epfd, fd;
 	uint32_t events;
 	uint64_t sent, roots;		/* commands written, replies begun */
+	const char *refused;		/* why reply_allowed() refused a reply */
 };
 
 struct slot {
@@ -229,7 +233,7 @@ static void h_cleanup(void *p)
 		s->c = NULL;
 		s->lost = true;
 		snprintf(s->why, sizeof(s->why), "%s",
-			 c->ac->err ? c->ac->errstr : "connection closed");
+			 c->refused ? c->refused : c->ac->err ? c->ac->errstr : "connection closed");
 	}
 	free(c);
 }
@@ -238,23 +242,39 @@ static void h_cleanup(void *p)
 
 static redisReplyObjectFunctions *plain_fns;
 
-/* false: refuse the object (the reader reports a protocol error; hiredis disconnects). */
+/* NULL: the object may be made; else why not (the reader then reports a protocol error,
+ * "out of memory" in hiredis' words, and hiredis disconnects). */
+static const char *reply_refusal(const struct conn *c, const redisReadTask *t, int type,
+				 long long elements)
+{
+	if (type == REDIS_REPLY_ARRAY && elements > MAX_ELEMENTS)
+		return "an array too long";
+	if (!t->parent) {
+		if (c->role != SLOT_SUB)
+			return c->roots < c->sent ? NULL : "a reply nobody asked for";
+		/* hiredis asserts that a message is an array of at least two strings */
+		if (type == REDIS_REPLY_ARRAY)
+			return elements >= 2 ? NULL : "a malformed message";
+		return type == REDIS_REPLY_ERROR || type == REDIS_REPLY_STATUS ?
+			NULL : "a malformed message";
+	}
+	if (c->role == SLOT_SUB && !t->parent->parent && t->idx < 2 &&
+	    type != REDIS_REPLY_STRING)
+		return "a malformed message";
+	return NULL;
+}
+
 static bool reply_allowed(const redisReadTask *t, int type, long long elements)
 {
 	struct conn *c = t->privdata;
 
 	if (!c)
 		return true;
-	if (!t->parent) {
-		if (c->role != SLOT_SUB)
-			return ++c->roots <= c->sent;
-		/* hiredis asserts that a message is an array of at least two strings */
-		if (type == REDIS_REPLY_ARRAY)
-			return elements >= 2;
-		return type == REDIS_REPLY_ERROR || type == REDIS_REPLY_STATUS;
-	}
-	if (c->role == SLOT_SUB && !t->parent->parent && t->idx < 2)
-		return type == REDIS_REPLY_STRING;
+	c->refused = reply_refusal(c, t, type, elements);
+	if (c->refused)
+		return false;
+	if (!t->parent)
+		c->roots++;
 	return true;
 }
 
@@ -740,10 +760,12 @@ static void step(struct rg_redis_link *l)
 
 		if (s->lost) {
 			s->lost = false;
-			if (r == SLOT_MASTER)
+			if (r == SLOT_MASTER) {
 				master_down(l, -ENOTCONN, s->why);
-			else
+			} else {
+				pr_warn("redis %s: %s: %s", l->name, slot_names[r], s->why);
 				pend_fail_all(l, s, -ENOTCONN, now);
+			}
 		}
 		if (s->c && slot_expired(s, now)) {
 			if (r == SLOT_MASTER) {

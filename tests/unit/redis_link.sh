@@ -233,4 +233,122 @@ n=$(link_stat connect_failures)
 grep -q 'ROLE is not master' "$LINK_LOG.err" && ok "ROLE: logged" || fail "ROLE: logged"
 link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
 
+# ---- hostile servers --------------------------------------------------------------------
+# Each answers the handshake with junk: the link drops the connection and retries; the
+# driver lives (no hiredis assert, no sanitizer report) and never comes UP.
+hex() { printf '%b' "$1" | od -An -v -tx1 | tr -d ' \n'; }
+declare -A JUNK=(
+	[not-resp]='hello world\r\n'
+	[unasked-replies]="$(printf '+OK\\r\\n%.0s' {1..50})"
+	[deep-nesting]="$(printf '*1\\r\\n%.0s' {1..20})"
+	[huge-array]='*2147483647\r\n'
+	[resp3-map]='%1\r\n+a\r\n+b\r\n'
+	[bad-length]='$abc\r\n'
+	[huge-bulk]='$99999999999\r\nabc'
+	[role-not-array]='+OK\r\n+OK\r\n+master\r\n'
+)
+for k in "${!JUNK[@]}"; do
+	sock=$D/fake-$k.sock
+	python3 "$FAKE" "$sock" junk "$(hex "${JUNK[$k]}")" &
+	rg_on_exit "kill $!"
+	for ((i = 0; i < 50; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
+	link_start "junk-$k" --name rg-test-j --redis "unix:$sock" --connect-timeout 500 \
+		--backoff-min 50 --backoff-max 200
+	if link_expect '^state UP' 2; then fail "hostile $k: never UP"; else ok "hostile $k: never UP"; fi
+	n=$(wc -l <"$sock.count" 2>/dev/null)
+	[ "${n:-0}" -ge 2 ] && ok "hostile $k: dropped and retried ($n connections)" ||
+		fail "hostile $k: dropped and retried (${n:-0} connections)"
+	link_stop && ok "hostile $k: the driver lived and exits cleanly" ||
+		fail "hostile $k: the driver lived and exits cleanly (rc $?)"
+done
+
+# a server that handshakes, then answers one command with three replies
+sock=$D/fake-after.sock
+python3 "$FAKE" "$sock" handshake "$(hex '+OK\r\n:1\r\n:2\r\n')" &
+rg_on_exit "kill $!"
+for ((i = 0; i < 50; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
+link_start junk-after --name rg-test-ja --redis "unix:$sock" --heartbeat 60000 \
+	--backoff-min 50 --backoff-max 200
+check_up "hostile after the handshake: UP first"
+expect_cmd "hostile after the handshake: the command gets the first reply" 1 2000 '0 status OK' GET x
+link_expect '^state DOWN' 5 && ok "hostile after the handshake: unasked replies drop the connection" ||
+	fail "hostile after the handshake: unasked replies drop the connection"
+grep -q 'a reply nobody asked for' "$LINK_LOG.err" && ok "hostile after the handshake: refused, not asserted on" ||
+	fail "hostile after the handshake: refused, not asserted on"
+link_stop && ok "hostile after the handshake: the driver exits cleanly" ||
+	fail "hostile after the handshake: the driver exits cleanly (rc $?)"
+
+# ---- Sentinel -----------------------------------------------------------------------------
+# m (master) and r (its replica) from above; one sentinel, quorum 1, with the failover fast.
+rg_sentinel_start "$D" s m 1 || exit 1
+for ((i = 0; i < 150; i++)); do
+	rg_redis_cli s SENTINEL replicas relayguard 2>/dev/null | grep -q "^${RG_REDIS_PORT[r]}$" && break
+	sleep 0.1
+done
+[ $i -lt 150 ] && ok "sentinel knows the replica" || fail "sentinel knows the replica"
+# a dead sentinel first: discovery asks the next one
+link_start sentinel --seccomp --name rg-test-s --sentinel inet:127.0.0.1:1 \
+	--sentinel "${RG_REDIS_ADDR[s]}" --master relayguard --heartbeat 500 \
+	--backoff-min 100 --backoff-max 500
+check_up "sentinel: the link finds the master (past a dead sentinel)" 15
+link_stats
+expect_eq "sentinel: connected to the master" "${RG_REDIS_ADDR[m]}" "$(link_stat master)"
+expect_cmd "sentinel: a command on the master" 1 2000 '0 status OK' SET fk before
+# the subscription is on before the failover is asked for
+for ((i = 0; i < 50; i++)); do
+	[ "$(rg_redis_cli s INFO | tr -d '\r' | sed -n 's/^pubsub_channels://p')" = 1 ] &&
+		rg_redis_cli s CLIENT LIST | grep -q 'sub=1' && break
+	sleep 0.1
+done
+[ $i -lt 50 ] && ok "sentinel: the link subscribed to +switch-master" ||
+	fail "sentinel: the link subscribed to +switch-master"
+rg_redis_cli s SENTINEL FAILOVER relayguard >/dev/null
+link_expect '^state DOWN' 20 && ok "failover: the link leaves the old master" ||
+	fail "failover: the link leaves the old master"
+check_up "failover: UP on the new master" 20
+link_stats
+expect_eq "failover: connected to the promoted replica" "${RG_REDIS_ADDR[r]}" "$(link_stat master)"
+expect_eq "failover: counted" 1 "$(link_stat failovers)"
+expect_cmd "failover: commands work after" 2 2000 '0 status OK' SET fk after
+expect_eq "failover: the write is on the new master" after "$(rg_redis_cli r GET fk)"
+link_stop && ok "sentinel: the driver (under seccomp) exits cleanly" ||
+	fail "sentinel: the driver (under seccomp) exits cleanly (rc $?)"
+
+# a hostile sentinel: names the real master, then answers SUBSCRIBE with messages hiredis
+# would assert on. The subscription is dropped and reopened; the master link stays UP.
+declare -A SUBJUNK=([one-element]='*1\r\n$7\r\nmessage\r\n' [integers]='*3\r\n:1\r\n:2\r\n:3\r\n'
+	[nil-name]='*3\r\n$7\r\nmessage\r\n$-1\r\n$1\r\nx\r\n')
+for k in "${!SUBJUNK[@]}"; do
+	sock=$D/fake-sentinel-$k.sock
+	python3 "$FAKE" "$sock" sentinel 127.0.0.1 "${RG_REDIS_PORT[r]}" "$(hex "${SUBJUNK[$k]}")" &
+	rg_on_exit "kill $!"
+	for ((i = 0; i < 50; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
+	link_start "sentinel-junk-$k" --name rg-test-sj --sentinel "unix:$sock" --master relayguard \
+		--heartbeat 60000 --backoff-min 50 --backoff-max 200
+	check_up "hostile sentinel $k: UP on the master it named"
+	for ((i = 0; i < 50; i++)); do
+		[ "$(wc -l <"$sock.count" 2>/dev/null)" -ge 4 ] && break
+		sleep 0.1
+	done
+	[ $i -lt 50 ] && ok "hostile sentinel $k: the subscription is dropped and reopened" ||
+		fail "hostile sentinel $k: the subscription is dropped and reopened"
+	grep -q 'subscription: a malformed message' "$LINK_LOG.err" &&
+		ok "hostile sentinel $k: refused, not asserted on" ||
+		fail "hostile sentinel $k: refused, not asserted on"
+	expect_cmd "hostile sentinel $k: the master link still serves" 1 2000 '0 status PONG' PING
+	link_stop && ok "hostile sentinel $k: the driver exits cleanly" ||
+		fail "hostile sentinel $k: the driver exits cleanly (rc $?)"
+done
+
+# a sentinel that knows no such master: every round fails, counted, retried with backoff
+link_start sentinel-none --name rg-test-sn --sentinel "${RG_REDIS_ADDR[s]}" --master nosuch \
+	--backoff-min 100 --backoff-max 300
+if link_expect '^state UP' 2; then fail "sentinel: an unknown master name: never UP"
+else ok "sentinel: an unknown master name: never UP"; fi
+link_stats
+n=$(link_stat connect_failures)
+[ "${n:-0}" -ge 2 ] && ok "sentinel: unknown name: failed rounds counted ($n)" ||
+	fail "sentinel: unknown name: failed rounds counted (${n:-none})"
+link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+
 done_testing
