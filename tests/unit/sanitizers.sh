@@ -3,7 +3,8 @@
 #
 # sanitizers.sh: the unit suites, the agent suite, the policy-service suite and the Redis
 # link suite again, built with ASan+UBSan (make SANITIZE=1 -> build/san, clang,
-# -fno-sanitize-recover: any report aborts the program and fails its suite). One TAP line per suite run under sanitizers.
+# -fno-sanitize-recover: any report aborts the program and fails its suite). One TAP line
+# per suite run under sanitizers.
 set -u
 . "$(dirname "$0")/../lib.sh"
 cd "$RG_ROOT" || exit 1
