@@ -27,9 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -91,6 +93,7 @@ struct rg_redis_link {
 	size_t sentinel_next;		/* sentinel to ask next */
 	size_t sentinels_asked;		/* in this discovery round */
 	int sentinel_ok;		/* the sentinel that answered last; -1: none */
+	size_t sub_idx;			/* the sentinel to subscribe on, without one */
 	uint64_t connect_at;		/* when to start the next attempt; 0: now */
 	uint64_t backoff_ns;
 	uint64_t sub_at;		/* when to (re)open the subscription */
@@ -102,8 +105,6 @@ struct rg_redis_link {
 	bool handshake_ok;		/* of the current master connection */
 	struct rg_redis_link_stats st;
 };
-
-static void step(struct rg_redis_link *l);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -128,16 +129,20 @@ static char *dup_opt(const char *s, int *err)
 	return d;
 }
 
-/* "unix:PATH" or "inet:HOST:PORT" ([HOST] for IPv6); host/path and port out. */
+/* "unix:PATH" or "inet:ADDRESS:PORT" ([ADDRESS] for IPv6); host/path and port out. The
+ * address must be numeric: a name would make hiredis resolve it, blocking the loop. */
 static int parse_addr(const char *a, char *host, size_t hlen, int *port)
 {
+	unsigned char bin[sizeof(struct in6_addr)];
 	const char *colon, *h;
 	size_t n;
 	char *end;
 	long p;
 
 	if (!strncmp(a, "unix:", 5)) {
-		if (!a[5] || strlen(a + 5) >= hlen)
+		/* hiredis would cut a path longer than sun_path and connect elsewhere */
+		if (!a[5] || strlen(a + 5) >= hlen ||
+		    strlen(a + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 			return -EINVAL;
 		strcpy(host, a + 5);
 		*port = -1;
@@ -160,6 +165,8 @@ static int parse_addr(const char *a, char *host, size_t hlen, int *port)
 		return -EINVAL;
 	memcpy(host, h, n);
 	host[n] = '\0';
+	if (inet_pton(AF_INET, host, bin) != 1 && inet_pton(AF_INET6, host, bin) != 1)
+		return -EINVAL;
 	errno = 0;
 	p = strtol(colon + 1, &end, 10);
 	if (errno || *end || end == colon + 1 || p < 1 || p > 65535)
@@ -348,6 +355,8 @@ static void conn_close(struct rg_redis_link *l, enum slot_role r, int status)
 	pend_fail_all(l, s, status, rg_now_mono_ns());
 }
 
+static void master_down(struct rg_redis_link *l, int status, const char *why);
+
 static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct conn *c = priv;
@@ -356,6 +365,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 	struct slot *s;
 	struct pend *p;
 	uint64_t now;
+	bool readonly;
 
 	/* no reply: hiredis is freeing the context; the link fails the FIFO itself */
 	if (!reply || !l)
@@ -378,8 +388,13 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 		l->st.rtt_sum_ns += now - p->sent_ns;
 		l->st.rtt_count++;
 	}
+	readonly = c->role == SLOT_MASTER && reply->type == REDIS_REPLY_ERROR &&
+		   !strncmp(reply->str, "READONLY", 8);
 	p->fn(p->arg, 0, reply);
 	free(p);
+	/* the master was turned into a replica under the link (a missed +switch-master) */
+	if (readonly && l->slot[SLOT_MASTER].c == c)
+		master_down(l, -ENOTCONN, "READONLY: the master is now a replica");
 }
 
 static int conn_send(struct rg_redis_link *l, enum slot_role r, uint64_t deadline_ns,
@@ -485,6 +500,13 @@ static void master_down(struct rg_redis_link *l, int status, const char *why)
 	set_state(l, RG_LINK_DOWN);
 }
 
+static bool role_is_master(const redisReply *reply)
+{
+	return reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+	       reply->element[0]->type == REDIS_REPLY_STRING &&
+	       !strcmp(reply->element[0]->str, "master");
+}
+
 static void hs_step(void *arg, int status, redisReply *reply, const char *what)
 {
 	struct rg_redis_link *l = arg;
@@ -523,9 +545,7 @@ static void hs_role(void *arg, int status, redisReply *reply)
 		hs_step(arg, status, reply, "ROLE");
 		return;
 	}
-	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-	    reply->element[0]->type != REDIS_REPLY_STRING ||
-	    strcmp(reply->element[0]->str, "master")) {
+	if (!role_is_master(reply)) {
 		master_down(l, -ENOTCONN, "ROLE is not master");
 		return;
 	}
@@ -578,12 +598,15 @@ static void master_connect(struct rg_redis_link *l)
 		master_down(l, -ENOTCONN, strerror(-err));
 }
 
+/* The heartbeat is ROLE: a PING that also notices a master demoted while idle. */
 static void heartbeat_reply(void *arg, int status, redisReply *reply)
 {
 	struct rg_redis_link *l = arg;
 
-	if (!status && reply->type == REDIS_REPLY_ERROR)
-		pr_warn("redis %s: PING: %.100s", l->name, reply->str);
+	if (status || !l->slot[SLOT_MASTER].c)
+		return;
+	if (!role_is_master(reply))
+		master_down(l, -ENOTCONN, "heartbeat: ROLE is no longer master");
 }
 
 /* ---- sentinels ---------------------------------------------------------------------- */
@@ -678,7 +701,7 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
 static void sub_open(struct rg_redis_link *l)
 {
 	const char *argv[2] = { "SUBSCRIBE", "+switch-master" };
-	size_t i = l->sentinel_ok >= 0 ? (size_t)l->sentinel_ok : 0;
+	size_t i = l->sentinel_ok >= 0 ? (size_t)l->sentinel_ok : l->sub_idx % l->n_sentinels;
 
 	l->sub_at = rg_now_mono_ns() + l->backoff_max_ns;	/* if this fails */
 	if (conn_open(l, SLOT_SUB, l->sentinels[i]))
@@ -691,6 +714,15 @@ static void sub_open(struct rg_redis_link *l)
 	}
 	l->sub_waiting = true;
 	l->sub_deadline = rg_now_mono_ns() + l->connect_timeout_ns;
+}
+
+/* The next subscription goes to the next sentinel: this one may be gone for good. */
+static void sub_failed(struct rg_redis_link *l)
+{
+	size_t i = l->sentinel_ok >= 0 ? (size_t)l->sentinel_ok : l->sub_idx;
+
+	l->sentinel_ok = -1;
+	l->sub_idx = (i + 1) % l->n_sentinels;
 }
 
 /* Subscribed, a connection answers no PING: subscribing again is its heartbeat. */
@@ -765,6 +797,8 @@ static void step(struct rg_redis_link *l)
 			} else {
 				pr_warn("redis %s: %s: %s", l->name, slot_names[r], s->why);
 				pend_fail_all(l, s, -ENOTCONN, now);
+				if (r == SLOT_SUB)
+					sub_failed(l);
 			}
 		}
 		if (s->c && slot_expired(s, now)) {
@@ -779,6 +813,7 @@ static void step(struct rg_redis_link *l)
 	if (l->slot[SLOT_SUB].c && l->sub_waiting && l->sub_deadline <= now) {
 		pr_warn("redis %s: subscription: no answer", l->name);
 		conn_close(l, SLOT_SUB, -ETIMEDOUT);
+		sub_failed(l);
 		l->sub_at = now + l->backoff_min_ns;
 	}
 
@@ -808,11 +843,11 @@ static void step(struct rg_redis_link *l)
 	}
 	if (m->c && l->state == RG_LINK_UP && !m->head && l->heartbeat_ns &&
 	    now - l->last_io_ns >= l->heartbeat_ns) {
-		const char *argv[1] = { "PING" };
+		const char *argv[1] = { "ROLE" };
 
 		if (conn_send(l, SLOT_MASTER, l->heartbeat_ns, false, heartbeat_reply, l, 1, argv,
 			      NULL))
-			master_down(l, -ENOTCONN, "cannot send PING");
+			master_down(l, -ENOTCONN, "cannot send the heartbeat");
 	}
 	if (l->n_sentinels) {
 		if (!l->slot[SLOT_SUB].c && l->sub_at <= now)

@@ -355,4 +355,39 @@ n=$(link_stat connect_failures)
 	fail "sentinel: unknown name: failed rounds counted (${n:-none})"
 link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
 
+# ---- a master demoted under the link ------------------------------------------------------
+# the sentinel gone, r (the master now) is turned into a replica by hand
+rg_redis_stop s
+link_start demote --name rg-test-d --redis "${RG_REDIS_ADDR[r]}" --heartbeat 60000 \
+	--backoff-min 100 --backoff-max 300
+check_up "demotion: UP on the master"
+rg_redis_cli r REPLICAOF 127.0.0.1 "${RG_REDIS_PORT[m]}" >/dev/null
+expect_cmd "demotion: a write gets READONLY" 1 2000 '0 error READONLY' SET dk v
+link_expect '^state DOWN' 5 && ok "demotion: READONLY drops the link" || fail "demotion: READONLY drops the link"
+if link_expect '^state UP' 2; then fail "demotion: not UP on a replica"; else ok "demotion: not UP on a replica"; fi
+rg_redis_cli r REPLICAOF NO ONE >/dev/null
+check_up "demotion: UP again once it is master"
+link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+link_start demote-hb --name rg-test-dh --redis "${RG_REDIS_ADDR[r]}" --heartbeat 300 \
+	--backoff-min 100 --backoff-max 300
+check_up "demotion while idle: UP"
+rg_redis_cli r REPLICAOF 127.0.0.1 "${RG_REDIS_PORT[m]}" >/dev/null
+link_expect '^state DOWN' 10 && ok "demotion while idle: the heartbeat (ROLE) notices" ||
+	fail "demotion while idle: the heartbeat (ROLE) notices"
+link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+
+# ---- options refused -----------------------------------------------------------------------
+long=unix:/tmp/$(printf 'x%.0s' {1..120})
+for a in inet:localhost:6379 inet:127.0.0.1:0 inet:127.0.0.1:99999 inet:127.0.0.1 tcp:1.2.3.4:5 \
+	unix: "$long" "inet:[::1:80"; do
+	out=$(timeout 5 "$DRIVE" --name x --redis "$a" </dev/null 2>&1)
+	expect_eq "refused address $a" "new -22" "$out"
+done
+out=$(timeout 5 "$DRIVE" --name 'has space' --redis unix:/x </dev/null 2>&1)
+expect_eq "refused name with a space" "new -22" "$out"
+out=$(timeout 5 "$DRIVE" --name x --sentinel inet:127.0.0.1:1 </dev/null 2>&1)
+expect_eq "sentinels without a master name" "new -22" "$out"
+out=$(timeout 5 "$DRIVE" --name x --redis unix:/x --user u </dev/null 2>&1)
+expect_eq "a user without a password" "new -22" "$out"
+
 done_testing
