@@ -17,6 +17,19 @@
  * -ETIMEDOUT when its deadline passed (the connection is then closed and reopened: the
  * order of replies on it is lost), or -ENOTCONN when the link went down first, or
  * -ECANCELED from rg_redis_link_free().
+ *
+ * Added since the first version of this header (additive; the calls are unchanged):
+ * - Callbacks run only from rg_redis_link_dispatch() and rg_redis_link_free(), never from
+ *   rg_redis_link_new() or rg_redis_link_command(). A callback may send commands; it must
+ *   not free the link.
+ * - Addresses are numeric ("inet:192.0.2.1:6379", "inet:[2001:db8::1]:6379"): a host name
+ *   would block the loop in a resolver, and is -EINVAL. A unix path must fit sun_path.
+ * - The heartbeat is ROLE, not PING: a master demoted while idle is noticed. An error reply
+ *   READONLY (a write to a demoted master) is delivered, then the link drops and, with
+ *   sentinels, rediscovers. Sentinels get no AUTH.
+ * - Replies a server sends unasked, subscription messages hiredis would assert on, and
+ *   arrays over 2^20 elements drop the connection (hiredis 0.14 aborts on the first two).
+ * - The credentials file is read by rg_redis_read_password_file() in redis_passfile.h.
  */
 #ifndef RG_REDIS_LINK_H
 #define RG_REDIS_LINK_H
@@ -54,7 +67,9 @@ typedef void (*rg_redis_reply_fn)(void *arg, int status, struct redisReply *repl
 /* Every state change; UP again after a reconnect or failover (scripts may be gone). */
 typedef void (*rg_redis_state_fn)(void *arg, enum rg_redis_link_state state);
 
-/* Copies what it needs from o. Starts connecting at once. 0, -EINVAL, -ENOMEM. */
+/* Copies what it needs from o. Starts connecting at once (the state is CONNECTING or, when
+ * the first attempt failed at once, DOWN; on_state is not called from here). 0, -EINVAL,
+ * -ENOMEM, or -errno of epoll_create1/timerfd_create. */
 int rg_redis_link_new(const struct rg_redis_link_opts *o, rg_redis_state_fn on_state,
 		      void *arg, struct rg_redis_link **out);
 /* Pending commands get -ECANCELED. NULL is fine. */
@@ -76,9 +91,10 @@ struct rg_redis_link_stats {
 	uint64_t commands;		/* accepted */
 	uint64_t replies;		/* answered (any reply type) */
 	uint64_t error_replies;		/* REDIS_REPLY_ERROR */
-	uint64_t timeouts;		/* -ETIMEDOUT */
+	uint64_t timeouts;		/* -ETIMEDOUT given to the owner's commands */
 	uint64_t connects;		/* handshakes completed */
-	uint64_t connect_failures;
+	uint64_t connect_failures;	/* attempts that never came UP, and sentinel rounds
+					 * where no sentinel named the master */
 	uint64_t failovers;		/* master address changed */
 	uint64_t pending;		/* in flight now */
 	uint64_t rtt_sum_ns, rtt_count;	/* of answered commands */
