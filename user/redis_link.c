@@ -102,7 +102,7 @@ struct rg_redis_link {
 	bool sub_waiting;		/* a resubscribe not yet confirmed */
 	uint64_t sub_deadline;
 	uint64_t rng;
-	bool handshake_ok;		/* of the current master connection */
+	char last_why[160];		/* why the master connection ended last */
 	struct rg_redis_link_stats st;
 };
 
@@ -465,7 +465,7 @@ static int conn_open(struct rg_redis_link *l, enum slot_role r, const char *addr
 	ac->ev.addWrite = h_add_write;
 	ac->ev.delWrite = h_del_write;
 	ac->ev.cleanup = h_cleanup;
-	/* hiredis adds reads once connected; until then only writability tells */
+	/* read from the start: a server that closes at once or talks first is seen at once */
 	h_add_read(c);
 	l->slot[r].c = c;
 	l->slot[r].lost = false;
@@ -492,8 +492,11 @@ static void master_down(struct rg_redis_link *l, int status, const char *why)
 	conn_close(l, SLOT_MASTER, status);
 	if (!was_up)
 		l->st.connect_failures++;
-	pr_warn("redis %s: %s %s: %s", l->name, was_up ? "lost" : "cannot use",
-		l->target[0] ? l->target : "master", why);
+	/* a retry that fails as the one before is not news: one warning per reason */
+	rg_log(was_up || strcmp(why, l->last_why) ? RG_LOG_WARN : RG_LOG_DEBUG,
+	       "redis %s: %s %s: %s", l->name, was_up ? "lost" : "cannot use",
+	       l->target[0] ? l->target : "master", why);
+	snprintf(l->last_why, sizeof(l->last_why), "%s", why);
 	/* with sentinels, ask them again: the master may have moved */
 	l->target_known = false;
 	schedule_retry(l);
@@ -557,6 +560,7 @@ static void hs_role(void *arg, int status, redisReply *reply)
 	l->connect_at = 0;
 	l->last_io_ns = rg_now_mono_ns();
 	pr_info("redis %s: up, master %s", l->name, l->target);
+	l->last_why[0] = '\0';
 	set_state(l, RG_LINK_UP);
 }
 
@@ -1021,7 +1025,7 @@ int rg_redis_link_command(struct rg_redis_link *l, uint32_t deadline_ms, rg_redi
 
 	if (l->state != RG_LINK_UP || !l->slot[SLOT_MASTER].c)
 		return -ENOTCONN;
-	if (argc < 1 || !fn)
+	if (argc < 1 || !argv || !fn || !deadline_ms)
 		return -EINVAL;
 	err = conn_send(l, SLOT_MASTER, (uint64_t)deadline_ms * NS_PER_MS, true, fn, arg, argc,
 			argv, argvlen);

@@ -81,7 +81,8 @@ int rg_redis_link_fd(const struct rg_redis_link *l);
 void rg_redis_link_dispatch(struct rg_redis_link *l);
 
 /* Send argv (binary-safe: argvlen may be NULL for C strings). deadline_ms from now.
- * 0, -ENOTCONN when the link is not UP (fn is not called), -ENOMEM. */
+ * 0, -ENOTCONN when the link is not UP (fn is not called), -ENOMEM; -EINVAL (added) for
+ * deadline_ms 0, argc < 1 or no fn. */
 int rg_redis_link_command(struct rg_redis_link *l, uint32_t deadline_ms, rg_redis_reply_fn fn,
 			  void *arg, int argc, const char **argv, const size_t *argvlen);
 

@@ -110,6 +110,9 @@ expect_eq "SELECT: not in db 0" "" "$(rg_redis_cli u -n 0 GET k1)"
 check "CLIENT SETNAME: the server lists the link by name" \
 	bash -c "timeout 5 redis-cli ${RG_REDIS_CLIARGS[u]} CLIENT LIST | grep -q name=rg-test-u"
 expect_cmd "an error reply is a reply (status 0)" 3 2000 '0 error ERR' NOSUCHCOMMAND
+link_send cmd 9 0 PING
+link_expect '^sent 9 ' 5
+expect_eq "a command with deadline 0 is refused" "sent 9 -22" "$LINK_LINE"
 link_stats
 expect_eq "stats: replies counted" 3 "$(link_stat replies)"
 expect_eq "stats: error replies counted" 1 "$(link_stat error_replies)"
