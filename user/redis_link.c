@@ -200,33 +200,17 @@ static void ev_update(struct conn *c, uint32_t events)
 	c->events = events;
 }
 
-static void h_add_read(void *p)
+static void ev_bit(void *p, uint32_t bit, bool on)
 {
 	struct conn *c = p;
 
-	ev_update(c, c->events | EPOLLIN);
+	ev_update(c, on ? c->events | bit : c->events & ~bit);
 }
 
-static void h_del_read(void *p)
-{
-	struct conn *c = p;
-
-	ev_update(c, c->events & ~(uint32_t)EPOLLIN);
-}
-
-static void h_add_write(void *p)
-{
-	struct conn *c = p;
-
-	ev_update(c, c->events | EPOLLOUT);
-}
-
-static void h_del_write(void *p)
-{
-	struct conn *c = p;
-
-	ev_update(c, c->events & ~(uint32_t)EPOLLOUT);
-}
+static void h_add_read(void *p) { ev_bit(p, EPOLLIN, true); }
+static void h_del_read(void *p) { ev_bit(p, EPOLLIN, false); }
+static void h_add_write(void *p) { ev_bit(p, EPOLLOUT, true); }
+static void h_del_write(void *p) { ev_bit(p, EPOLLOUT, false); }
 
 /* hiredis is freeing the context: after its pending callbacks ran with no reply. */
 static void h_cleanup(void *p)
@@ -702,22 +686,29 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
 	set_state(l, RG_LINK_DOWN);
 }
 
-static void sub_open(struct rg_redis_link *l)
+/* SUBSCRIBE +switch-master, answered within deadline_ns. Replies to it are routed by
+ * channel, not through the FIFO. */
+static int sub_send(struct rg_redis_link *l, uint64_t deadline_ns)
 {
 	const char *argv[2] = { "SUBSCRIBE", "+switch-master" };
+	struct conn *c = l->slot[SLOT_SUB].c;
+
+	if (redisAsyncCommandArgv(c->ac, on_sub_message, c, 2, argv, NULL) != REDIS_OK) {
+		conn_close(l, SLOT_SUB, -ENOTCONN);
+		return -ENOTCONN;
+	}
+	l->sub_waiting = true;
+	l->sub_deadline = rg_now_mono_ns() + deadline_ns;
+	return 0;
+}
+
+static void sub_open(struct rg_redis_link *l)
+{
 	size_t i = l->sentinel_ok >= 0 ? (size_t)l->sentinel_ok : l->sub_idx % l->n_sentinels;
 
 	l->sub_at = rg_now_mono_ns() + l->backoff_max_ns;	/* if this fails */
-	if (conn_open(l, SLOT_SUB, l->sentinels[i]))
-		return;
-	/* subscribe replies are routed by channel, not through the FIFO */
-	if (redisAsyncCommandArgv(l->slot[SLOT_SUB].c->ac, on_sub_message, l->slot[SLOT_SUB].c,
-				  2, argv, NULL) != REDIS_OK) {
-		conn_close(l, SLOT_SUB, -ENOTCONN);
-		return;
-	}
-	l->sub_waiting = true;
-	l->sub_deadline = rg_now_mono_ns() + l->connect_timeout_ns;
+	if (!conn_open(l, SLOT_SUB, l->sentinels[i]))
+		sub_send(l, l->connect_timeout_ns);
 }
 
 /* The next subscription goes to the next sentinel: this one may be gone for good. */
@@ -732,17 +723,8 @@ static void sub_failed(struct rg_redis_link *l)
 /* Subscribed, a connection answers no PING: subscribing again is its heartbeat. */
 static void sub_heartbeat(struct rg_redis_link *l, uint64_t now)
 {
-	const char *argv[2] = { "SUBSCRIBE", "+switch-master" };
-
-	if (l->sub_waiting || now - l->sub_check_ns < l->heartbeat_ns)
-		return;
-	if (redisAsyncCommandArgv(l->slot[SLOT_SUB].c->ac, on_sub_message, l->slot[SLOT_SUB].c,
-				  2, argv, NULL) != REDIS_OK) {
-		conn_close(l, SLOT_SUB, -ENOTCONN);
-		return;
-	}
-	l->sub_waiting = true;
-	l->sub_deadline = now + l->heartbeat_ns;
+	if (!l->sub_waiting && now - l->sub_check_ns >= l->heartbeat_ns)
+		sub_send(l, l->heartbeat_ns);
 }
 
 /* ---- the state machine -------------------------------------------------------------- */
