@@ -314,7 +314,8 @@ rg_redis_start() {
 	{
 		printf 'daemonize no\nsave ""\nappendonly no\ndir %s\nlogfile %s\n' "$dir" \
 			"$dir/$name.log"
-		printf 'dbfilename %s.rdb\n' "$name"
+		# a replica syncs at once, not after the default 5 s wait for more replicas
+		printf 'dbfilename %s.rdb\nrepl-diskless-sync-delay 0\n' "$name"
 		printf '%s\n' "$@"
 	} >"$dir/$name.base"
 	_rg_redis_run "$dir" "$name" "$mode" redis-server

@@ -497,13 +497,13 @@ static bool role_is_master(const redisReply *reply)
 static void hs_step(void *arg, int status, redisReply *reply, const char *what)
 {
 	struct rg_redis_link *l = arg;
-	char why[160];
+	char why[160], text[RG_PRINTABLE_MAX + 4];
 
 	/* a status: the link is already closing this connection */
 	if (status)
 		return;
 	if (reply->type == REDIS_REPLY_ERROR) {
-		snprintf(why, sizeof(why), "%s: %.100s", what, reply->str);
+		snprintf(why, sizeof(why), "%s: %s", what, rg_printable(reply->str, reply->len, text));
 		master_down(l, -ENOTCONN, why);
 	}
 }
@@ -599,30 +599,34 @@ static void heartbeat_reply(void *arg, int status, redisReply *reply)
 
 /* ---- sentinels ---------------------------------------------------------------------- */
 
-static void sentinel_ask_next(struct rg_redis_link *l);
+/* A sentinel's IP and port as the link's "inet:" address; -EINVAL unless numeric. */
+static int sentinel_addr(const char *ip, const char *port, char addr[ADDR_MAX])
+{
+	char host[ADDR_MAX];
+	int p;
+
+	if ((size_t)snprintf(addr, ADDR_MAX, strchr(ip, ':') ? "inet:[%s]:%s" : "inet:%s:%s", ip,
+			     port) >= ADDR_MAX)
+		return -EINVAL;
+	return parse_addr(addr, host, sizeof(host), &p);
+}
 
 static void sentinel_answer(void *arg, int status, redisReply *reply)
 {
 	struct rg_redis_link *l = arg;
 	const char *sent = l->sentinels[(l->sentinel_next + l->n_sentinels - 1) % l->n_sentinels];
 	char addr[ADDR_MAX];
-	bool v6;
 
 	if (status)
 		return;		/* the link closed the query, and asks the next one */
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
 	    reply->element[0]->type != REDIS_REPLY_STRING ||
-	    reply->element[1]->type != REDIS_REPLY_STRING) {
-		pr_warn("redis %s: sentinel %s does not name master %s", l->name, sent,
-			l->master_name);
+	    reply->element[1]->type != REDIS_REPLY_STRING ||
+	    sentinel_addr(reply->element[0]->str, reply->element[1]->str, addr)) {
+		pr_warn("redis %s: sentinel %s names no usable address for master %s", l->name,
+			sent, l->master_name);
 		conn_close(l, SLOT_QUERY, -ENOTCONN);
 		return;		/* step() asks the next one */
-	}
-	v6 = strchr(reply->element[0]->str, ':') != NULL;
-	if ((size_t)snprintf(addr, sizeof(addr), v6 ? "inet:[%s]:%s" : "inet:%s:%s",
-			     reply->element[0]->str, reply->element[1]->str) >= sizeof(addr)) {
-		conn_close(l, SLOT_QUERY, -ENOTCONN);
-		return;
 	}
 	snprintf(l->target, sizeof(l->target), "%s", addr);
 	l->target_known = true;
@@ -672,7 +676,10 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv)
 	if (sscanf(msg->str, "%255s %*s %*s %63s %7s", name, ip, port) != 3 ||
 	    strcmp(name, l->master_name))
 		return;
-	snprintf(addr, sizeof(addr), strchr(ip, ':') ? "inet:[%s]:%s" : "inet:%s:%s", ip, port);
+	if (sentinel_addr(ip, port, addr)) {
+		pr_warn("redis %s: sentinel: +switch-master names no usable address", l->name);
+		return;
+	}
 	pr_info("redis %s: sentinel: master %s moved to %s", l->name, name, addr);
 	if (!strcmp(addr, l->target) && l->state != RG_LINK_DOWN)
 		return;

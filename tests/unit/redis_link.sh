@@ -318,6 +318,25 @@ expect_eq "failover: connected to the promoted replica" "${RG_REDIS_ADDR[r]}" "$
 expect_eq "failover: counted" 1 "$(link_stat failovers)"
 expect_cmd "failover: commands work after" 2 2000 '0 status OK' SET fk after
 expect_eq "failover: the write is on the new master" after "$(rg_redis_cli r GET fk)"
+# now the master itself dies: the sentinel promotes m (made r's replica by the failover)
+for ((i = 0; i < 150; i++)); do
+	rg_redis_cli s SENTINEL replicas relayguard 2>/dev/null | tr '\n' ' ' |
+		grep -q "port ${RG_REDIS_PORT[m]} .*flags slave " && break
+	sleep 0.1
+done
+for ((; i < 150; i++)); do
+	rg_redis_cli m INFO replication | grep -q 'master_link_status:up' && break
+	sleep 0.1
+done
+[ $i -lt 150 ] && ok "the sentinel knows the old master as a replica, in sync" ||
+	fail "the sentinel knows the old master as a replica, in sync"
+rg_redis_kill r
+link_expect '^state DOWN' 10 && ok "master killed: DOWN" || fail "master killed: DOWN"
+check_up "master killed: UP on the master the sentinel promotes" 30
+link_stats
+expect_eq "master killed: connected to the promoted replica" "${RG_REDIS_ADDR[m]}" "$(link_stat master)"
+expect_eq "master killed: a second failover counted" 2 "$(link_stat failovers)"
+expect_cmd "master killed: commands work after" 3 2000 '0 string after$' GET fk
 link_stop && ok "sentinel: the driver (under seccomp) exits cleanly" ||
 	fail "sentinel: the driver (under seccomp) exits cleanly (rc $?)"
 
@@ -327,7 +346,7 @@ declare -A SUBJUNK=([one-element]='*1\r\n$7\r\nmessage\r\n' [integers]='*3\r\n:1
 	[nil-name]='*3\r\n$7\r\nmessage\r\n$-1\r\n$1\r\nx\r\n')
 for k in "${!SUBJUNK[@]}"; do
 	sock=$D/fake-sentinel-$k.sock
-	python3 "$FAKE" "$sock" sentinel 127.0.0.1 "${RG_REDIS_PORT[r]}" "$(hex "${SUBJUNK[$k]}")" &
+	python3 "$FAKE" "$sock" sentinel 127.0.0.1 "${RG_REDIS_PORT[m]}" "$(hex "${SUBJUNK[$k]}")" &
 	rg_on_exit "kill $!"
 	for ((i = 0; i < 50; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
 	link_start "sentinel-junk-$k" --name rg-test-sj --sentinel "unix:$sock" --master relayguard \
@@ -347,6 +366,21 @@ for k in "${!SUBJUNK[@]}"; do
 		fail "hostile sentinel $k: the driver exits cleanly (rc $?)"
 done
 
+# a sentinel that names something other than a numeric address: never used, never echoed
+sock=$D/fake-sentinel-name.sock
+python3 "$FAKE" "$sock" sentinel $'evil\nhost' 6379 "" &
+rg_on_exit "kill $!"
+for ((i = 0; i < 50; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
+link_start sentinel-name --name rg-test-sa --sentinel "unix:$sock" --master relayguard \
+	--backoff-min 50 --backoff-max 200
+if link_expect '^state UP' 2; then fail "hostile sentinel address: never UP"
+else ok "hostile sentinel address: never UP"; fi
+grep -q 'names no usable address' "$LINK_LOG.err" && ok "hostile sentinel address: refused" ||
+	fail "hostile sentinel address: refused"
+grep -q evil "$LINK_LOG.err" && fail "hostile sentinel address: not echoed into the log" ||
+	ok "hostile sentinel address: not echoed into the log"
+link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+
 # a sentinel that knows no such master: every round fails, counted, retried with backoff
 link_start sentinel-none --name rg-test-sn --sentinel "${RG_REDIS_ADDR[s]}" --master nosuch \
 	--backoff-min 100 --backoff-max 300
@@ -359,22 +393,22 @@ n=$(link_stat connect_failures)
 link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
 
 # ---- a master demoted under the link ------------------------------------------------------
-# the sentinel gone, r (the master now) is turned into a replica by hand
+# the sentinel gone, m (the master now) is turned into a replica (of the dead r) by hand
 rg_redis_stop s
-link_start demote --name rg-test-d --redis "${RG_REDIS_ADDR[r]}" --heartbeat 60000 \
+link_start demote --name rg-test-d --redis "${RG_REDIS_ADDR[m]}" --heartbeat 60000 \
 	--backoff-min 100 --backoff-max 300
 check_up "demotion: UP on the master"
-rg_redis_cli r REPLICAOF 127.0.0.1 "${RG_REDIS_PORT[m]}" >/dev/null
+rg_redis_cli m REPLICAOF 127.0.0.1 "${RG_REDIS_PORT[r]}" >/dev/null
 expect_cmd "demotion: a write gets READONLY" 1 2000 '0 error READONLY' SET dk v
 link_expect '^state DOWN' 5 && ok "demotion: READONLY drops the link" || fail "demotion: READONLY drops the link"
 if link_expect '^state UP' 2; then fail "demotion: not UP on a replica"; else ok "demotion: not UP on a replica"; fi
-rg_redis_cli r REPLICAOF NO ONE >/dev/null
+rg_redis_cli m REPLICAOF NO ONE >/dev/null
 check_up "demotion: UP again once it is master"
 link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
-link_start demote-hb --name rg-test-dh --redis "${RG_REDIS_ADDR[r]}" --heartbeat 300 \
+link_start demote-hb --name rg-test-dh --redis "${RG_REDIS_ADDR[m]}" --heartbeat 300 \
 	--backoff-min 100 --backoff-max 300
 check_up "demotion while idle: UP"
-rg_redis_cli r REPLICAOF 127.0.0.1 "${RG_REDIS_PORT[m]}" >/dev/null
+rg_redis_cli m REPLICAOF 127.0.0.1 "${RG_REDIS_PORT[r]}" >/dev/null
 link_expect '^state DOWN' 10 && ok "demotion while idle: the heartbeat (ROLE) notices" ||
 	fail "demotion while idle: the heartbeat (ROLE) notices"
 link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
