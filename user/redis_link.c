@@ -7,27 +7,28 @@
  *
  * A link has up to three connections, each a fresh redisAsyncContext: the master, a
  * short-lived query to one sentinel, and a subscription to +switch-master on a sentinel.
- * Each keeps a FIFO of what was sent on it (hiredis answers in order), with a deadline per
- * entry; a passed deadline drops that connection, since the order of later replies on it
- * is lost. hiredis frees a context on its own (EOF, protocol error, failed connect) and
- * then calls the cleanup hook, which only marks the connection lost: everything that opens
- * connections or calls the owner back about a loss runs in step() after the events, never
- * inside hiredis, so no hiredis call frees a context another one is still using.
+ * The first two keep a FIFO of what was sent on them (hiredis answers in order), with a
+ * deadline per entry; a passed deadline drops that connection, since the order of later
+ * replies on it is lost. The subscription's heartbeat is subscribing again.
+ *
+ * hiredis frees a context on its own (EOF, protocol error, failed connect) and then calls
+ * the cleanup hook, which only marks the connection lost for step(). Connections are
+ * opened only in step(), after the events, and one the link closes from inside its own
+ * reply callback is freed by hiredis when that callback returns: no context is freed
+ * while hiredis still works on it, and none is made while another one is being freed.
  *
  * hiredis asserts (aborts the process) on some replies a server never sends unasked: a
  * reply with no command waiting, or a malformed message while subscribed. The reader's
  * object functions are wrapped to refuse those as a protocol error, which drops the
  * connection instead.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/timerfd.h>
