@@ -167,11 +167,54 @@ static void engine_metrics(struct rg_agent *a, struct rg_mbuf *o)
 			(double)c.txn_entries);
 }
 
+/* [fleet] only: standalone, the page is as it was. */
+static void fleet_metrics(struct rg_agent *a, struct rg_mbuf *o)
+{
+	struct rg_fleet_stats s;
+
+	if (!a->fleet)
+		return;
+	rg_fleet_stats(a->fleet, &s);
+	rg_metric_gauge(o, "relayguard_fleet_link_up", "1 when both Redis links are up.",
+			s.link_up ? 1 : 0);
+	rg_metric_gauge(o, "relayguard_fleet_synced",
+			"1 when the relay follows the stream (after its snapshot).", s.synced);
+	rg_metric_counter(o, "relayguard_fleet_budget_steps_total",
+			  "Unregistered transactions sent to the fleet-wide budget.",
+			  (double)s.budget_steps);
+	rg_metric_counter(o, "relayguard_fleet_fallbacks_total",
+			  "Budget steps decided locally (Redis down, slow or in error).",
+			  (double)s.fallbacks);
+	rg_metric_counter(o, "relayguard_fleet_redis_timeouts_total",
+			  "Budget steps past redis_timeout.", (double)s.timeouts);
+	rg_metric_counter(o, "relayguard_fleet_redis_errors_total",
+			  "Redis commands that failed or answered an error.", (double)s.errors);
+	rg_metric_counter(o, "relayguard_fleet_events_published_total",
+			  "Changes of this relay stored in Redis.", (double)s.published);
+	rg_metric_counter(o, "relayguard_fleet_events_applied_total",
+			  "Changes of other relays applied here.", (double)s.applied);
+	rg_metric_counter(o, "relayguard_fleet_snapshots_total",
+			  "Full snapshots taken (start, a trimmed stream).", (double)s.snapshots);
+	rg_metric_counter(o, "relayguard_fleet_queue_dropped_total",
+			  "Queued changes dropped (queue_max reached while Redis was away).",
+			  (double)s.queue_dropped);
+	rg_metric_gauge(o, "relayguard_fleet_queue_depth",
+			"Changes and counts waiting for Redis.", (double)s.queue_depth);
+	rg_metric_gauge(o, "relayguard_fleet_stream_lag_seconds",
+			"Age of the newest stream event read, while a read is not pending.",
+			(double)s.lag_ms / 1e3);
+	rg_metric_counter(o, "relayguard_fleet_redis_round_trip_seconds_sum",
+			  "Budget step round trips, total seconds.", (double)s.rtt_sum_ns / 1e9);
+	rg_metric_counter(o, "relayguard_fleet_redis_round_trip_seconds_count",
+			  "Budget step round trips answered.", (double)s.rtt_count);
+}
+
 void rg_agent_metrics(void *ctx, struct rg_mbuf *o)
 {
 	struct rg_agent *a = ctx;
 
 	engine_metrics(a, o);
+	fleet_metrics(a, o);
 	policy_metrics(a, o);
 	kernel_metrics(a, o);
 	attach_metrics(a, o);

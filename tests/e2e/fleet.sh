@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#
+# fleet.sh: three relayguardd agents sharing one Redis ([fleet]), each relay in its own
+# namespace with a veth to its own client namespace (the same client address 192.0.2.10
+# behind each, so one host is one host fleet-wide). One redis-server on a unix socket in
+# the suite's directory. Shows: the exact fleet-wide budget (limit 10 spread over three
+# relays: 10 pass, the 11th is refused, in any order); a flood block on relay 1 in relays
+# 2 and 3's kernel maps with their SYNs dropped, an unblock on relay 3 clearing all; Redis
+# killed: relays keep enforcing and counting, and when it is back the queued counts arrive
+# exactly once and the decisions reach every relay; a hung Redis (SIGSTOP, CLIENT PAUSE):
+# requests answered by the fallback; a relay restarted during the outage catches up.
+set -u
+. "$(dirname "$0")/../lib.sh"
+
+command -v redis-server >/dev/null || { echo "1..0 # SKIP no redis-server"; exit 77; }
+
+P=rgfl
+N=3
+rg_tmpdir T rgfl || exit 1
+chmod 755 "$T"
+rg_redis_start "$T" redis || exit 1
+REDIS=${RG_REDIS_ADDR[redis]}
+rcli() { rg_redis_cli redis "$@"; }
+
+declare -a DIR PIN NSR NSC PID
+for i in 1 2 3; do
+	NSR[$i]=$P-r$i NSC[$i]=$P-c$i
+	rg_ns_add "${NSR[$i]}" "${NSC[$i]}" || exit 1
+	rg_veth "${NSR[$i]}" r1 "${NSC[$i]}" e0 || exit 1
+	ip -n "${NSR[$i]}" addr add 192.0.2.1/24 dev r1
+	ip -n "${NSC[$i]}" addr add 192.0.2.10/24 dev e0
+	rg_agent_fixture "${NSR[$i]}" "$P$i" || exit 1
+	DIR[$i]=$RG_DIR PIN[$i]=$RG_PIN
+	rg_on_exit "kill -KILL \${PID[$i]:-0} 2>/dev/null"
+	# An SMTP-port listener in each relay: accepts and holds connections.
+	rg_ns_bg "${NSR[$i]}" python3 -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 25)); s.listen(512); s.settimeout(1)
+conns = []; end = time.time() + 600
+while time.time() < end:
+    try:
+        c, _ = s.accept(); conns.append(c)
+    except socket.timeout:
+        pass
+'
+done
+expect_eq "no namespace has a default route" "" \
+	"$(rg_default_routes "${NSR[@]}" "${NSC[@]}")"
+
+# relay N: make relay N the fixture's current agent (RG_DIR, RG_PIN, RG_NS, RG_AGENT_PID).
+relay() {
+	RG_DIR=${DIR[$1]} RG_PIN=${PIN[$1]} RG_NS=${NSR[$1]} RG_AGENT_PID=${PID[$1]:-}
+}
+
+write_conf() {
+	relay "$1"
+	rg_agent_conf interfaces=r1 attach_mode=native <<EOF
+[limits]
+unregistered_limit = 10
+unregistered_window = 1h
+flood_limit = 3
+flood_block_time = 15m
+
+[tenant contoso]
+connectors = 192.0.2.0/24
+accepted_domains = contoso.example
+
+[tenant fabrikam]
+connectors = 198.51.100.0/24
+accepted_domains = fabrikam.example
+
+[fleet]
+redis = $REDIS
+relay_id = relay$1
+key_prefix = rgtest
+redis_timeout = 50ms
+EOF
+}
+
+start() {
+	relay "$1"
+	if rg_agent_start; then
+		PID[$1]=$RG_AGENT_PID
+		return 0
+	fi
+	sed 's/^/#   /' "$RG_DIR/agent.log" | tail -20
+	return 1
+}
+
+stop() {
+	relay "$1"
+	rg_agent_stop "${2:-TERM}"
+	PID[$1]=
+}
+
+# req N CLIENT SENDER INSTANCE: one policy request to relay N; prints the action.
+req() {
+	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nsender=%s\ninstance=%s\nrecipient=r@dest.example\n\n' \
+		"$2" "$3" "$4" | socat -t 3 - "UNIX-CONNECT:${DIR[$1]}/policy.sock" |
+		sed -n 's/^action=//p'
+}
+
+ctl() {
+	local n=$1
+	shift
+	"$RG_CTL" -c "${DIR[$n]}/rg.conf" "$@"
+}
+
+tenant_state() { ctl "$1" tenants --json | jq -r ".tenants[] | select(.name==\"$2\") | .state"; }
+
+# metric N NAME: the value of metric NAME on relay N.
+metric() {
+	rg_ns_exec "${NSR[$1]}" curl -s http://127.0.0.1:9433/metrics |
+		awk -v m="$2" '$1 == m {print $2}'
+}
+
+# wait_for SECONDS CMD...: until CMD succeeds (every 0.1 s).
+wait_for() {
+	local t=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < t; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+restricted_on() { [ "$(tenant_state "$1" "$2")" = restricted ]; }
+unrestricted_on() { [ "$(tenant_state "$1" "$2")" = ok ]; }
+linked() { [ "$(metric "$1" relayguard_fleet_link_up)" = 1 ]; }
+
+# connects NS ADDR: does a TCP connect to ADDR:25 from NS succeed within 2 s?
+connects() {
+	rg_ns_exec "$1" python3 -c '
+import socket, sys
+s = socket.socket(); s.settimeout(2)
+try:
+    s.connect((sys.argv[1], 25)); sys.exit(0)
+except Exception:
+    sys.exit(1)' "$2"
+}
+
+# in_map N: the verdict of 192.0.2.10 in relay N's pinned kernel map ("ACTION ORIGIN").
+in_map() {
+	bpftool -j map dump pinned "${PIN[$1]}/verdict_hosts" 2>/dev/null |
+		jq -r '[.[] | .formatted | select(.key.addr[12:16]==[192,0,2,10]) | .value |
+			"\(.action) \(.origin)"][0] // "none"'
+}
+
+REJECT="550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
+
+for i in 1 2 3; do write_conf $i; done
+check "relayguardd -t accepts the [fleet] configuration" "$RG_AGENT" -t -c "${DIR[1]}/rg.conf"
+"$RG_AGENT" -t -c "${DIR[1]}/rg.conf" | grep -q "fleet: relay relay1, redis $REDIS" &&
+	ok "relayguardd -t shows the fleet" || fail "relayguardd -t shows the fleet"
+for i in 1 2 3; do
+	start $i || { fail "relay $i starts"; done_testing; exit 1; }
+done
+ok "three relays start"
+all_linked() { linked 1 && linked 2 && linked 3; }
+wait_for 10 all_linked && ok "every relay's Redis link is up" || fail "every relay's Redis link is up"
+
+# ---- the exact fleet-wide budget ----
+# Limit 10, spread over the three relays in a shuffled order: 10 pass, the 11th is refused
+# wherever it lands, and then the tenant is restricted on all three.
+order=(2 1 3 3 2 1 1 3 2 2 1)
+pass=0
+for k in $(seq 0 9); do
+	a=$(req "${order[$k]}" 192.0.2.10 "x@spam$k.example" "i$k")
+	[ "$a" = DUNNO ] && pass=$((pass + 1))
+done
+expect_eq "10 unregistered transactions over three relays pass" "10" "$pass"
+expect_eq "the 11th (on relay ${order[10]}) gets the 5.7.750 reply" "$REJECT" \
+	"$(req "${order[10]}" 192.0.2.10 x@spam10.example i10)"
+for i in 1 2 3; do
+	wait_for 5 restricted_on $i contoso && ok "contoso restricted on relay $i" ||
+		fail "contoso restricted on relay $i"
+	expect_eq "relay $i refuses contoso's unregistered mail" "$REJECT" \
+		"$(req $i 192.0.2.10 x@more.example m$i)"
+	expect_eq "relay $i passes contoso's registered mail" "DUNNO" \
+		"$(req $i 192.0.2.10 a@contoso.example g$i)"
+done
+expect_eq "Redis counted exactly 10 in the window" "10" "$(rcli ZCARD rgtest:win:contoso)"
+expect_eq "a transaction asked again at DATA is not counted twice" "$REJECT" \
+	"$(req 1 192.0.2.10 x@more.example m1)"
+expect_eq "registered requests never touch Redis (budget steps: 11 + 0)" "11" \
+	"$(( $(metric 1 relayguard_fleet_budget_steps_total) + $(metric 2 relayguard_fleet_budget_steps_total) + $(metric 3 relayguard_fleet_budget_steps_total) ))"
+
+# ---- kernel verdicts: a flood block on relay 1 reaches relays 2 and 3 ----
+check "relay 2: the host connects before any verdict" connects "${NSC[2]}" 192.0.2.1
+for k in 1 2 3 4 5; do req 1 192.0.2.10 "x@flood$k.example" "f$k" >/dev/null; done
+expect_eq "relay 1 blocked the flooding host in its kernel map (block, flood)" "1 1" "$(in_map 1)"
+for i in 2 3; do
+	b1() { [ "$(in_map "$1")" = "1 1" ]; }
+	wait_for 5 b1 $i && ok "relay $i has the flood block in its kernel map" ||
+		fail "relay $i has the flood block in its kernel map (got $(in_map $i))"
+	if connects "${NSC[$i]}" 192.0.2.1; then
+		fail "relay $i drops the blocked host's SYNs"
+	else
+		ok "relay $i drops the blocked host's SYNs"
+	fi
+done
+
+# ---- an unblock on relay 3 clears all ----
+check "relayguardctl unblock tenant on relay 3" ctl 3 unblock tenant contoso
+for i in 1 2 3; do
+	wait_for 5 unrestricted_on $i contoso && ok "contoso unblocked on relay $i" ||
+		fail "contoso unblocked on relay $i"
+	nob() { [ "$(in_map "$1")" = none ]; }
+	wait_for 5 nob $i && ok "relay $i: the flood block is gone from the kernel map" ||
+		fail "relay $i: the flood block is gone from the kernel map (got $(in_map $i))"
+done
+check "relay 2: the host connects again" connects "${NSC[2]}" 192.0.2.1
+expect_eq "the unblock cleared the fleet's window (a fresh budget)" "0" \
+	"$(rcli ZCARD rgtest:win:contoso)"
+
+# ---- an operator block on relay 2, fleet-wide ----
+check "relayguardctl block host on relay 2" ctl 2 block host 192.0.2.10
+for i in 1 3; do
+	b0() { [ "$(in_map "$1")" = "1 0" ]; }
+	wait_for 5 b0 $i && ok "relay $i has the operator block" ||
+		fail "relay $i has the operator block (got $(in_map $i))"
+done
+check "relayguardctl unblock host on relay 1" ctl 1 unblock host 192.0.2.10
+for i in 2 3; do
+	nob() { [ "$(in_map "$1")" = none ]; }
+	wait_for 5 nob $i && ok "relay $i: the operator block is lifted" ||
+		fail "relay $i: the operator block is lifted (got $(in_map $i))"
+done
+
+# ---- Redis killed: keep enforcing and counting; back: exactly once ----
+rg_redis_kill redis
+wait_for 10 eval '! linked 1' && ok "relay 1 sees the link down" || fail "relay 1 sees the link down"
+pass=0
+for k in 1 2 3 4 5 6; do
+	a=$(req $(( (k % 3) + 1 )) 192.0.2.10 "x@down$k.example" "d$k")
+	[ "$a" = DUNNO ] && pass=$((pass + 1))
+done
+expect_eq "Redis down: six unregistered transactions decided locally (each relay under 10)" \
+	"6" "$pass"
+fb=$(( $(metric 1 relayguard_fleet_fallbacks_total) + $(metric 2 relayguard_fleet_fallbacks_total) + $(metric 3 relayguard_fleet_fallbacks_total) ))
+[ "$fb" -ge 6 ] && ok "they are counted as fallbacks ($fb)" || fail "they are counted as fallbacks ($fb)"
+[ "$(metric 1 relayguard_fleet_queue_depth)" -ge 1 ] && ok "relay 1 queues them" ||
+	fail "relay 1 queues them"
+# An operator restriction while Redis is away reaches the others when it is back.
+check "relay 1: restrict fabrikam while Redis is down" ctl 1 restrict tenant fabrikam
+# relay 3 restarts during the outage: it starts and serves without Redis.
+stop 3
+start 3 && ok "relay 3 restarts while Redis is down" || fail "relay 3 restarts while Redis is down"
+rg_redis_start "$T" redis || exit 1
+wait_for 15 all_linked && ok "Redis back: every link up again" || fail "Redis back: every link up again"
+empty_queue() { [ "$(metric "$1" relayguard_fleet_queue_depth)" = 0 ]; }
+wait_for 10 empty_queue 1 && wait_for 10 empty_queue 2 && ok "the queues drained" ||
+	fail "the queues drained"
+expect_eq "the six counted offline arrived exactly once" "6" "$(rcli ZCARD rgtest:win:contoso)"
+for i in 2 3; do
+	wait_for 10 restricted_on $i fabrikam && ok "relay $i got fabrikam's restriction made offline" ||
+		fail "relay $i got fabrikam's restriction made offline"
+done
