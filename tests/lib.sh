@@ -256,3 +256,117 @@ rg_lab_up() {
 	done_testing
 	exit 1
 }
+
+# ---- Redis and Sentinel (the fleet's) ----------------------------------------------------
+# Servers of a suite's own, never the system's instance nor ports 6379/26379: a unix socket
+# in the suite's directory, or a random loopback port above 20000. Each is a child of the
+# suite, killed at exit (after a SIGCONT, in case a test left it stopped). By fixture NAME:
+# RG_REDIS_ADDR[NAME] ("unix:PATH" or "inet:127.0.0.1:PORT", as the link takes it),
+# RG_REDIS_PORT[NAME] (inet only), RG_REDIS_PID[NAME], RG_REDIS_CONF[NAME].
+declare -gA RG_REDIS_ADDR=() RG_REDIS_PORT=() RG_REDIS_PID=() RG_REDIS_CONF=() RG_REDIS_CLIARGS=()
+
+# _rg_redis_run DIR NAME MODE PROG: start PROG on DIR/NAME.conf (written by the caller but for
+# the listening lines, which this adds) and wait up to 10 s for an answer to PING (PONG,
+# or NOAUTH from a server with a password). Five tries at a random port when MODE is port.
+_rg_redis_run() {
+	local dir=$1 name=$2 mode=$3 prog=$4 try i port pid out
+	for ((try = 0; try < 5; try++)); do
+		if [ "$mode" = unix ]; then
+			port=0
+			RG_REDIS_CLIARGS[$name]="-s $dir/$name.sock"
+			RG_REDIS_ADDR[$name]="unix:$dir/$name.sock"
+			printf 'port 0\nunixsocket %s\nunixsocketperm 777\n' "$dir/$name.sock" \
+				>"$dir/$name.listen"
+		else
+			port=$((20000 + RANDOM % 40000))
+			RG_REDIS_CLIARGS[$name]="-h 127.0.0.1 -p $port"
+			RG_REDIS_ADDR[$name]="inet:127.0.0.1:$port"
+			printf 'port %s\nbind 127.0.0.1\n' "$port" >"$dir/$name.listen"
+		fi
+		cat "$dir/$name.base" "$dir/$name.listen" >"$dir/$name.conf"
+		"$prog" "$dir/$name.conf" >>"$dir/$name.out" 2>&1 </dev/null &
+		pid=$!
+		RG_REDIS_PID[$name]=$pid
+		RG_REDIS_PORT[$name]=$port
+		RG_REDIS_CONF[$name]=$dir/$name.conf
+		rg_on_exit "kill -CONT $pid; kill -KILL $pid"
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			# shellcheck disable=SC2086
+			out=$(timeout 2 redis-cli ${RG_REDIS_CLIARGS[$name]} ping 2>&1)
+			case $out in PONG* | *NOAUTH*) return 0 ;; esac
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		[ "$mode" = unix ] && break
+	done
+	echo "redis $name did not start: $(tail -3 "$dir/$name.log" 2>/dev/null)" >&2
+	return 1
+}
+
+# rg_redis_start DIR NAME [unix|port] [CONFIG-LINE...]: a redis-server on DIR/NAME.sock
+# (unix, the default) or on 127.0.0.1:RANDOM (port), no persistence, logging to
+# DIR/NAME.log; each CONFIG-LINE is added to its configuration (requirepass x, ...).
+rg_redis_start() {
+	local dir=$1 name=$2 mode=${3:-unix}
+	shift $(($# < 3 ? $# : 3))
+	{
+		printf 'daemonize no\nsave ""\nappendonly no\ndir %s\nlogfile %s\n' "$dir" \
+			"$dir/$name.log"
+		printf 'dbfilename %s.rdb\n' "$name"
+		printf '%s\n' "$@"
+	} >"$dir/$name.base"
+	_rg_redis_run "$dir" "$name" "$mode" redis-server
+}
+
+# rg_redis_replica_start DIR NAME MASTER [CONFIG-LINE...]: a redis-server on a random port
+# replicating fixture MASTER (an inet one), waiting until the link to it is up (10 s).
+rg_redis_replica_start() {
+	local dir=$1 name=$2 master=$3 i
+	shift 3
+	rg_redis_start "$dir" "$name" port "replicaof 127.0.0.1 ${RG_REDIS_PORT[$master]}" \
+		"$@" || return 1
+	for ((i = 0; i < 100; i++)); do
+		rg_redis_cli "$name" info replication | grep -q 'master_link_status:up' && return 0
+		sleep 0.1
+	done
+	echo "replica $name does not sync with $master" >&2
+	return 1
+}
+
+# rg_sentinel_start DIR NAME MASTER [QUORUM]: a redis-sentinel on a random port watching
+# fixture MASTER (inet) under the name RG_SENTINEL_NAME (default relayguard), with short
+# down-after (1 s) and failover (3 s) timeouts, so a suite sees a failover in seconds.
+rg_sentinel_start() {
+	local dir=$1 name=$2 master=$3 q=${4:-1} mname=${RG_SENTINEL_NAME:-relayguard}
+	{
+		printf 'daemonize no\ndir %s\nlogfile %s\n' "$dir" "$dir/$name.log"
+		printf 'sentinel resolve-hostnames no\n'
+		printf 'sentinel monitor %s 127.0.0.1 %s %s\n' "$mname" "${RG_REDIS_PORT[$master]}" "$q"
+		printf 'sentinel down-after-milliseconds %s 1000\n' "$mname"
+		printf 'sentinel failover-timeout %s 3000\n' "$mname"
+		printf 'sentinel parallel-syncs %s 1\n' "$mname"
+	} >"$dir/$name.base"
+	_rg_redis_run "$dir" "$name" port redis-sentinel
+}
+
+# rg_redis_cli NAME ARGS...: redis-cli against fixture NAME (a server or a sentinel).
+rg_redis_cli() {
+	local name=$1
+	shift
+	# shellcheck disable=SC2086
+	timeout 10 redis-cli ${RG_REDIS_CLIARGS[$name]} "$@"
+}
+
+# rg_redis_signal NAME SIGNAL: STOP (hang it), CONT (let it go on), TERM or KILL (then wait
+# for it, so its socket or port is free for a new server of the same name).
+rg_redis_signal() {
+	local pid=${RG_REDIS_PID[$1]}
+	kill -"$2" "$pid" 2>/dev/null || return 1
+	case $2 in TERM | KILL | 9 | 15) wait "$pid" 2>/dev/null; return 0 ;; esac
+}
+rg_redis_stop() { rg_redis_signal "$1" TERM; }
+rg_redis_kill() { rg_redis_signal "$1" KILL; }
+rg_redis_pause() { rg_redis_signal "$1" STOP; }
+rg_redis_resume() { rg_redis_signal "$1" CONT; }

@@ -11,11 +11,13 @@ set -euo pipefail
 
 # What `make` compiles and links with (the probes below); the rest is for tests and the lab.
 BUILD_PKGS=(clang make gcc libbpf-dev libelf-dev zlib1g-dev bpftool libidn2-dev
-	libjson-c-dev libmicrohttpd-dev libsystemd-dev libseccomp-dev linux-libc-dev)
+	libjson-c-dev libmicrohttpd-dev libsystemd-dev libseccomp-dev libhiredis-dev linux-libc-dev)
 PKGS=(
 	"${BUILD_PKGS[@]}" llvm pkg-config
 	# tests
 	libcmocka-dev iproute2 util-linux procps python3 curl jq socat man-db
+	# the fleet's Redis, for its suites
+	redis-server redis-sentinel redis-tools
 	# make deb and its test, alerting rules, completion
 	debhelper dpkg-dev lintian logrotate bash-completion prometheus
 	# lab, demo and benchmarks
@@ -31,7 +33,7 @@ declare -A PROBE=(
 	[libelf-dev]=hdr:libelf.h [zlib1g-dev]=hdr:zlib.h
 	[libidn2-dev]=hdr:idn2.h [libjson-c-dev]=hdr:json-c/json.h
 	[libmicrohttpd-dev]=hdr:microhttpd.h [libsystemd-dev]=hdr:systemd/sd-daemon.h
-	[libseccomp-dev]=hdr:seccomp.h
+	[libseccomp-dev]=hdr:seccomp.h [libhiredis-dev]=hdr:hiredis/async.h
 	[linux-libc-dev]=hdr:linux/bpf.h
 )
 
