@@ -292,7 +292,7 @@ static int start_fleet(struct rg_agent *a)
 		}
 		pw[strcspn(pw, "\r\n")] = '\0';
 	}
-	err = rg_fleet_new(fc, pw, a->engine, &fleet_ops, a, &a->fleet);
+	err = rg_fleet_new(fc, pw, a->cfg->state_dir, a->engine, &fleet_ops, a, &a->fleet);
 	if (pw) {
 		memset(pw, 0, len);
 		free(pw);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
@@ -68,6 +69,8 @@ struct rg_fleet {
 	struct rg_fleet_stats st;
 	char *relays_json;
 	struct rg_ratelimit rl_fallback, rl_err;
+	char *qpath;			/* STATE_DIR/fleet.queue: the queue across a restart */
+	bool queue_dirty;
 };
 
 /* ---- small helpers ---- */
@@ -139,6 +142,82 @@ static void enqueue(struct rg_fleet *f, struct qitem *q)
 		f->st.queue_dropped++;
 	}
 	rg_fifo_push(&f->queue, &q->link);
+	f->queue_dirty = true;
+}
+
+/* The queue as one JSON array per line ([budget, argv...]), written whole and renamed
+ * into place once a tick while it changes (a crash loses at most that second, as the
+ * journal's batched fsync may); no file when it is empty. */
+static void queue_save(struct rg_fleet *f)
+{
+	char tmp[4096];
+	FILE *fp;
+	bool ok = true;
+
+	if (!f->queue_dirty || !f->qpath)
+		return;
+	f->queue_dirty = false;
+	if (!f->queue.n) {
+		unlink(f->qpath);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", f->qpath);
+	fp = fopen(tmp, "we");
+	if (!fp) {
+		pr_warn("fleet: cannot save the queue in %s: %s", tmp, strerror(errno));
+		return;
+	}
+	for (struct rg_link *l = f->queue.head; l && ok; l = l->next) {
+		struct qitem *q = rg_container_of(l, struct qitem, link);
+		json_object *a = json_object_new_array();
+
+		if (!a)
+			break;
+		json_object_array_add(a, json_object_new_boolean(q->budget));
+		for (int i = 0; i < q->argc; i++)
+			json_object_array_add(a, json_object_new_string(q->argv[i]));
+		ok = fprintf(fp, "%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN)) > 0;
+		json_object_put(a);
+	}
+	ok = ok && !fflush(fp) && !fsync(fileno(fp));
+	if (fclose(fp) || !ok || rename(tmp, f->qpath)) {
+		pr_warn("fleet: cannot save the queue in %s: %s", f->qpath, strerror(errno));
+		unlink(tmp);
+	}
+}
+
+static void queue_load(struct rg_fleet *f)
+{
+	FILE *fp = fopen(f->qpath, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	size_t n = 0;
+
+	if (!fp)
+		return;
+	while (getline(&line, &cap, fp) > 0) {
+		json_object *a = json_tokener_parse(line);
+		const char *args[ARGV_MAX + 1] = { 0 };
+		size_t len = a && json_object_is_type(a, json_type_array)
+				     ? json_object_array_length(a) : 0;
+		struct qitem *q;
+
+		if (len >= 2 && len - 1 <= ARGV_MAX) {
+			for (size_t i = 1; i < len; i++)
+				args[i - 1] = json_object_get_string(json_object_array_get_idx(a, i));
+			q = qitem_new(f, json_object_get_boolean(json_object_array_get_idx(a, 0)),
+				      args);
+			if (q) {
+				enqueue(f, q);
+				n++;
+			}
+		}
+		json_object_put(a);
+	}
+	free(line);
+	fclose(fp);
+	if (n)
+		pr_info("fleet: %zu queued change(s) from %s wait for Redis", n, f->qpath);
 }
 
 static const redisReply *elem(const redisReply *r, size_t i)
@@ -354,6 +433,7 @@ static void queued_reply(void *arg, int status, redisReply *r)
 		return;	/* kept: sent again on the next connect */
 	}
 	rg_fifo_del(&f->queue, &q->link);
+	f->queue_dirty = true;
 	if (r->type == REDIS_REPLY_ERROR) {
 		/* A function missing after a failover: reload, then this again. */
 		if (r->str && strstr(r->str, "Function not found")) {
@@ -788,6 +868,7 @@ void rg_fleet_tick(struct rg_fleet *f, uint64_t now_ns)
 	if (!f)
 		return;
 	f->st.queue_depth = f->queue.n;
+	queue_save(f);
 	if (!link_up(f->cmd))
 		return;
 	if (!f->loaded)
@@ -807,8 +888,9 @@ void rg_fleet_tick(struct rg_fleet *f, uint64_t now_ns)
 	reader_kick(f);
 }
 
-int rg_fleet_new(const struct rg_fleet_conf *fc, const char *password, struct rg_engine *e,
-		 const struct rg_fleet_ops *ops, void *ctx, struct rg_fleet **out)
+int rg_fleet_new(const struct rg_fleet_conf *fc, const char *password, const char *state_dir,
+		 struct rg_engine *e, const struct rg_fleet_ops *ops, void *ctx,
+		 struct rg_fleet **out)
 {
 	struct rg_redis_link_opts o = {
 		.redis = fc->redis, .sentinels = (const char *const *)fc->sentinels,
@@ -835,6 +917,13 @@ int rg_fleet_new(const struct rg_fleet_conf *fc, const char *password, struct rg
 	snprintf(f->k_relays, KEY_MAX, "%s:relays", fc->key_prefix);
 	snprintf(f->relay_by, sizeof(f->relay_by), "fleet:%s", fc->relay_id);
 	f->st.relay_id = fc->relay_id;
+	if (state_dir && asprintf(&f->qpath, "%s/fleet.queue", state_dir) < 0) {
+		f->qpath = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	if (f->qpath)
+		queue_load(f);
 	if (password) {
 		/* "user password" or "password" */
 		pw = strdup(password);
@@ -873,7 +962,9 @@ void rg_fleet_free(struct rg_fleet *f)
 	if (!f)
 		return;
 	rg_redis_link_free(f->rd);
-	rg_redis_link_free(f->cmd);
+	rg_redis_link_free(f->cmd);	/* in-flight replays are kept (-ECANCELED) */
+	queue_save(f);
+	free(f->qpath);
 	while (f->queue.head) {
 		struct qitem *q = rg_container_of(f->queue.head, struct qitem, link);
 
