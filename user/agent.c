@@ -886,6 +886,7 @@ int rg_agent_run(const char *config_path, bool debug)
 	err = start_fleet(&a);
 	if (err)
 		goto out;
+	a.commands.fleet = a.fleet;
 
 	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	timerfd_settime(a.timerfd, 0, &its, NULL);

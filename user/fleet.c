@@ -862,11 +862,13 @@ static void ignore_reply(void *arg, int status, redisReply *r)
 
 void rg_fleet_tick(struct rg_fleet *f, uint64_t now_ns)
 {
-	char v[256];
+	char v[320];
 	uint64_t ms = now_ns / 1000000u;
+	struct rg_fleet_stats st;
 
 	if (!f)
 		return;
+	rg_fleet_stats(f, &st);
 	f->st.queue_depth = f->queue.n;
 	queue_save(f);
 	if (!link_up(f->cmd))
@@ -875,8 +877,9 @@ void rg_fleet_tick(struct rg_fleet *f, uint64_t now_ns)
 		return;
 	snprintf(v, sizeof(v),
 		 "{\"heartbeat_ms\":%" PRIu64 ",\"link\":\"%s\",\"synced\":%s,\"queue\":%zu,"
-		 "\"last_id\":\"%s\"}", ms, link_up(f->rd) ? "up" : "degraded",
-		 f->synced ? "true" : "false", f->queue.n, f->last_id);
+		 "\"lag_ms\":%" PRIu64 ",\"last_id\":\"%s\"}", ms,
+		 link_up(f->rd) ? "up" : "degraded", f->synced ? "true" : "false", f->queue.n,
+		 st.lag_ms, f->last_id);
 	const char *hb[] = { "HSET", f->k_relays, f->c.relay_id, v };
 	const char *ga[] = { "HGETALL", f->k_relays };
 

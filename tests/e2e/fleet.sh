@@ -259,3 +259,68 @@ for i in 2 3; do
 	wait_for 10 restricted_on $i fabrikam && ok "relay $i got fabrikam's restriction made offline" ||
 		fail "relay $i got fabrikam's restriction made offline"
 done
+expect_eq "relay 3 (restarted during the outage) caught up by a snapshot" "1" \
+	"$([ "$(metric 3 relayguard_fleet_snapshots_total)" -ge 1 ] && echo 1)"
+
+# ---- a hung Redis: SIGSTOP, then CLIENT PAUSE ----
+# No request waits on a hung server past redis_timeout: each is answered by the local
+# decision and counted as a fallback (no timing asserted: the counters say it).
+check "relayguardctl unblock tenant contoso (a fresh budget)" ctl 1 unblock tenant contoso
+wait_for 5 unrestricted_on 2 contoso
+fb0=$(metric 2 relayguard_fleet_fallbacks_total)
+rg_redis_pause redis
+answered=0
+for k in 1 2 3; do
+	[ "$(req 2 192.0.2.10 "x@hung$k.example" "h$k")" = DUNNO ] && answered=$((answered + 1))
+done
+expect_eq "Redis stopped: every request answered" "3" "$answered"
+fb1=$(metric 2 relayguard_fleet_fallbacks_total)
+expect_eq "...each by the fallback" "3" "$((fb1 - fb0))"
+[ "$(metric 2 relayguard_fleet_redis_timeouts_total)" -ge 1 ] &&
+	ok "the first hit redis_timeout (counted)" || fail "the first hit redis_timeout (counted)"
+rg_redis_resume redis
+wait_for 15 all_linked && ok "Redis resumed: links up" || fail "Redis resumed: links up"
+wait_for 10 empty_queue 2 && ok "relay 2's queue drained" || fail "relay 2's queue drained"
+expect_eq "the three counted while hung arrived once" "3" "$(rcli ZCARD rgtest:win:contoso)"
+
+fb0=$(metric 1 relayguard_fleet_fallbacks_total)
+rcli CLIENT PAUSE 3000 ALL >/dev/null
+expect_eq "CLIENT PAUSE: a request is answered" "DUNNO" "$(req 1 192.0.2.10 x@pause.example p1)"
+expect_eq "...by the fallback" "1" "$(( $(metric 1 relayguard_fleet_fallbacks_total) - fb0 ))"
+sleep 3
+wait_for 15 all_linked && ok "after the pause: links up" || fail "after the pause: links up"
+wait_for 10 empty_queue 1 && ok "relay 1's queue drained" || fail "relay 1's queue drained"
+expect_eq "the paused one arrived once" "4" "$(rcli ZCARD rgtest:win:contoso)"
+expect_eq "fleet-wide budget still exact: 6 more pass, the 11th is refused" \
+	"DUNNO DUNNO DUNNO DUNNO DUNNO DUNNO $REJECT" \
+	"$(for k in 1 2 3 4 5 6 7; do req $(( (k % 3) + 1 )) 192.0.2.10 "x@after$k.example" "a$k"; done | tr '\n' ' ' | sed 's/ $//')"
+
+# ---- relayguardctl fleet ----
+sleep 2	# a heartbeat of each, read back at a tick
+fj=$(ctl 1 fleet --json)
+expect_eq "relayguardctl fleet lists the three relays" "relay1 relay2 relay3" \
+	"$(echo "$fj" | jq -r '[.relays[].id] | sort | join(" ")')"
+expect_eq "...each with its link up" "true" \
+	"$(echo "$fj" | jq '[.relays[] | .link == "up"] | all')"
+ctl 2 fleet | grep -q '^relay3 ' && ok "relayguardctl fleet (text) has a row per relay" ||
+	fail "relayguardctl fleet (text) has a row per relay"
+ctl 1 status --json | jq -e '.fleet.relay == "relay1" and .fleet.link == "up"' >/dev/null &&
+	ok "status shows the fleet link" || fail "status shows the fleet link"
+
+# ---- no [fleet]: as today ----
+stop 3
+relay 3
+rg_agent_conf interfaces=r1 attach_mode=native <<EOF
+[tenant alone]
+connectors = 192.0.2.0/24
+accepted_domains = alone.example
+EOF
+clients_before=$(rcli CLIENT LIST | grep -c .)
+start 3 && ok "relay 3 starts without [fleet]" || fail "relay 3 starts without [fleet]"
+expect_eq "standalone: an unregistered request is answered" "DUNNO" \
+	"$(req 3 192.0.2.10 x@spam.example s1)"
+expect_eq "standalone: no fleet metrics" "0" \
+	"$(rg_ns_exec "${NSR[3]}" curl -s http://127.0.0.1:9433/metrics | grep -c '^relayguard_fleet_')"
+expect_eq "standalone: no connection to Redis" "$clients_before" "$(rcli CLIENT LIST | grep -c .)"
+
+done_testing
