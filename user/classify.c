@@ -76,6 +76,8 @@ struct rg_engine {
 	void *ctx;
 	struct rg_audit *audit;
 	const char *peer;	/* inside rg_engine_decide: who sent the request */
+	const char *relay;	/* [fleet]: the relay whose change this is (audit "relay") */
+	const char *self;	/* [fleet]: this relay's id */
 	uint64_t seed;
 
 	struct tstate *t;
@@ -130,6 +132,8 @@ static void audit(struct rg_engine *e, struct rg_audit_event *ev)
 {
 	if (!ev->peer)
 		ev->peer = e->peer;
+	if (!ev->relay)
+		ev->relay = e->relay;
 	if (e->audit)
 		rg_audit_write(e->audit, ev);
 }
@@ -1228,14 +1232,33 @@ int rg_engine_unblock_host(struct rg_engine *e, const struct rg_cidr *target, co
 
 /* ---- the fleet ------------------------------------------------------------------------ */
 
+static int engine_fleet_apply(struct rg_engine *e, const struct rg_engine_change *c,
+			      const char *by, uint64_t now_ns);
+
+void rg_engine_set_relay(struct rg_engine *e, const char *relay_id)
+{
+	e->self = e->relay = relay_id;
+}
+
 int rg_engine_fleet_apply(struct rg_engine *e, const struct rg_engine_change *c, const char *by,
 			  uint64_t now_ns)
+{
+	int err = engine_fleet_apply(e, c, by, now_ns);
+
+	e->relay = e->self;
+	return err;
+}
+
+static int engine_fleet_apply(struct rg_engine *e, const struct rg_engine_change *c,
+			      const char *by, uint64_t now_ns)
 {
 	int tidx = c->tenant ? rg_config_find_tenant(e->cfg, c->tenant) : -1;
 	struct rg_engine_verdict nv;
 	struct vent *v;
 	int err = 0;
 
+	if (by && !strncmp(by, "fleet:", 6))
+		e->relay = by + 6;
 	if (tidx >= 0 && (size_t)tidx >= e->nt)
 		tidx = -1;
 	switch (c->kind) {

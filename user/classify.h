@@ -255,6 +255,9 @@ bool rg_engine_peek(struct rg_engine *e, const struct rg_policy_request *req, ui
  */
 int rg_engine_fleet_apply(struct rg_engine *e, const struct rg_engine_change *c, const char *by,
 			  uint64_t now_ns);
+/* [fleet]: this relay's id, named as "relay" in every audit event (a remote change's: its
+ * origin, rg_engine_fleet_apply's by after "fleet:"). relay_id must outlive e. */
+void rg_engine_set_relay(struct rg_engine *e, const char *relay_id);
 
 /* Listings and metrics. */
 struct rg_tenant_info {

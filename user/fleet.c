@@ -920,6 +920,7 @@ int rg_fleet_new(const struct rg_fleet_conf *fc, const char *password, const cha
 	snprintf(f->k_relays, KEY_MAX, "%s:relays", fc->key_prefix);
 	snprintf(f->relay_by, sizeof(f->relay_by), "fleet:%s", fc->relay_id);
 	f->st.relay_id = fc->relay_id;
+	rg_engine_set_relay(e, fc->relay_id);
 	if (state_dir && asprintf(&f->qpath, "%s/fleet.queue", state_dir) < 0) {
 		f->qpath = NULL;
 		err = -ENOMEM;
