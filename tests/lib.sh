@@ -370,3 +370,62 @@ rg_redis_stop() { rg_redis_signal "$1" TERM; }
 rg_redis_kill() { rg_redis_signal "$1" KILL; }
 rg_redis_pause() { rg_redis_signal "$1" STOP; }
 rg_redis_resume() { rg_redis_signal "$1" CONT; }
+
+# ---- a fleet of relays (fleet.sh, bench-fleet.sh) ------------------------------------------
+# rg_fleet_relays PREFIX N: N relays, each an agent fixture in namespace PREFIX-rI with a veth
+# r1 (192.0.2.1/24) to a client namespace of its own, PREFIX-cI (e0, 192.0.2.10/24: the same
+# host behind every relay, as one host is one host fleet-wide). By relay I: RG_FLEET_DIR,
+# RG_FLEET_PIN, RG_FLEET_NSR, RG_FLEET_NSC, RG_FLEET_PID. Agents are killed at exit.
+declare -ga RG_FLEET_DIR=() RG_FLEET_PIN=() RG_FLEET_NSR=() RG_FLEET_NSC=() RG_FLEET_PID=()
+rg_fleet_relays() {
+	local p=$1 n=$2 i
+	for ((i = 1; i <= n; i++)); do
+		RG_FLEET_NSR[$i]=$p-r$i RG_FLEET_NSC[$i]=$p-c$i
+		rg_ns_add "${RG_FLEET_NSR[$i]}" "${RG_FLEET_NSC[$i]}" || return 1
+		rg_veth "${RG_FLEET_NSR[$i]}" r1 "${RG_FLEET_NSC[$i]}" e0 || return 1
+		ip -n "${RG_FLEET_NSR[$i]}" addr add 192.0.2.1/24 dev r1
+		ip -n "${RG_FLEET_NSC[$i]}" addr add 192.0.2.10/24 dev e0
+		rg_agent_fixture "${RG_FLEET_NSR[$i]}" "$p$i" || return 1
+		RG_FLEET_DIR[$i]=$RG_DIR RG_FLEET_PIN[$i]=$RG_PIN
+		rg_on_exit "kill -KILL \${RG_FLEET_PID[$i]:-0} 2>/dev/null"
+	done
+}
+
+# rg_fleet_use I: relay I becomes the fixture's current agent (RG_DIR, RG_PIN, RG_NS,
+# RG_AGENT_PID), for rg_agent_conf and the rest.
+rg_fleet_use() {
+	RG_DIR=${RG_FLEET_DIR[$1]} RG_PIN=${RG_FLEET_PIN[$1]} RG_NS=${RG_FLEET_NSR[$1]}
+	RG_AGENT_PID=${RG_FLEET_PID[$1]:-}
+}
+
+# rg_fleet_start I: rg_agent_start for relay I (its log's tail as TAP comments on failure).
+rg_fleet_start() {
+	rg_fleet_use "$1"
+	if rg_agent_start; then
+		RG_FLEET_PID[$1]=$RG_AGENT_PID
+		return 0
+	fi
+	sed 's/^/#   /' "$RG_DIR/agent.log" | tail -20
+	return 1
+}
+
+# rg_fleet_stop I [SIGNAL]: rg_agent_stop for relay I.
+rg_fleet_stop() {
+	rg_fleet_use "$1"
+	rg_agent_stop "${2:-TERM}"
+	RG_FLEET_PID[$1]=
+}
+
+# rg_fleet_req I CLIENT SENDER INSTANCE: one policy request (RCPT) to relay I; prints the
+# action.
+rg_fleet_req() {
+	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nsender=%s\ninstance=%s\nrecipient=r@dest.example\n\n' \
+		"$2" "$3" "$4" | socat -t 3 - "UNIX-CONNECT:${RG_FLEET_DIR[$1]}/policy.sock" |
+		sed -n 's/^action=//p'
+}
+
+# rg_fleet_metric I NAME: metric NAME of relay I (its metrics_listen 127.0.0.1:9433).
+rg_fleet_metric() {
+	rg_ns_exec "${RG_FLEET_NSR[$1]}" curl -s http://127.0.0.1:9433/metrics |
+		awk -v m="$2" '$1 == m {print $2}'
+}

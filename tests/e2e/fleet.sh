@@ -23,18 +23,10 @@ rg_redis_start "$T" redis || exit 1
 REDIS=${RG_REDIS_ADDR[redis]}
 rcli() { rg_redis_cli redis "$@"; }
 
-declare -a DIR PIN NSR NSC PID
+rg_fleet_relays $P $N || exit 1
 for i in 1 2 3; do
-	NSR[$i]=$P-r$i NSC[$i]=$P-c$i
-	rg_ns_add "${NSR[$i]}" "${NSC[$i]}" || exit 1
-	rg_veth "${NSR[$i]}" r1 "${NSC[$i]}" e0 || exit 1
-	ip -n "${NSR[$i]}" addr add 192.0.2.1/24 dev r1
-	ip -n "${NSC[$i]}" addr add 192.0.2.10/24 dev e0
-	rg_agent_fixture "${NSR[$i]}" "$P$i" || exit 1
-	DIR[$i]=$RG_DIR PIN[$i]=$RG_PIN
-	rg_on_exit "kill -KILL \${PID[$i]:-0} 2>/dev/null"
 	# An SMTP-port listener in each relay: accepts and holds connections.
-	rg_ns_bg "${NSR[$i]}" python3 -c '
+	rg_ns_bg "${RG_FLEET_NSR[$i]}" python3 -c '
 import socket, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 25)); s.listen(512); s.settimeout(1)
@@ -46,13 +38,15 @@ while time.time() < end:
         pass
 '
 done
+declare -a DIR PIN NSR NSC
+for i in 1 2 3; do
+	DIR[$i]=${RG_FLEET_DIR[$i]} PIN[$i]=${RG_FLEET_PIN[$i]}
+	NSR[$i]=${RG_FLEET_NSR[$i]} NSC[$i]=${RG_FLEET_NSC[$i]}
+done
 expect_eq "no namespace has a default route" "" \
 	"$(rg_default_routes "${NSR[@]}" "${NSC[@]}")"
 
-# relay N: make relay N the fixture's current agent (RG_DIR, RG_PIN, RG_NS, RG_AGENT_PID).
-relay() {
-	RG_DIR=${DIR[$1]} RG_PIN=${PIN[$1]} RG_NS=${NSR[$1]} RG_AGENT_PID=${PID[$1]:-}
-}
+relay() { rg_fleet_use "$@"; }
 
 write_conf() {
 	relay "$1"
@@ -79,28 +73,9 @@ redis_timeout = 50ms
 EOF
 }
 
-start() {
-	relay "$1"
-	if rg_agent_start; then
-		PID[$1]=$RG_AGENT_PID
-		return 0
-	fi
-	sed 's/^/#   /' "$RG_DIR/agent.log" | tail -20
-	return 1
-}
-
-stop() {
-	relay "$1"
-	rg_agent_stop "${2:-TERM}"
-	PID[$1]=
-}
-
-# req N CLIENT SENDER INSTANCE: one policy request to relay N; prints the action.
-req() {
-	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nsender=%s\ninstance=%s\nrecipient=r@dest.example\n\n' \
-		"$2" "$3" "$4" | socat -t 3 - "UNIX-CONNECT:${DIR[$1]}/policy.sock" |
-		sed -n 's/^action=//p'
-}
+start() { rg_fleet_start "$@"; }
+stop() { rg_fleet_stop "$@"; }
+req() { rg_fleet_req "$@"; }
 
 ctl() {
 	local n=$1
@@ -110,11 +85,7 @@ ctl() {
 
 tenant_state() { ctl "$1" tenants --json | jq -r ".tenants[] | select(.name==\"$2\") | .state"; }
 
-# metric N NAME: the value of metric NAME on relay N.
-metric() {
-	rg_ns_exec "${NSR[$1]}" curl -s http://127.0.0.1:9433/metrics |
-		awk -v m="$2" '$1 == m {print $2}'
-}
+metric() { rg_fleet_metric "$@"; }
 
 # wait_for SECONDS CMD...: until CMD succeeds (every 0.1 s).
 wait_for() {
