@@ -371,6 +371,18 @@ rg_redis_kill() { rg_redis_signal "$1" KILL; }
 rg_redis_pause() { rg_redis_signal "$1" STOP; }
 rg_redis_resume() { rg_redis_signal "$1" CONT; }
 
+# rg_tcp_connects NS ADDR [PORT]: does a TCP connect from NS to ADDR:PORT (default 25)
+# succeed within 2 s?
+rg_tcp_connects() {
+	rg_ns_exec "$1" python3 -c '
+import socket, sys
+s = socket.socket(); s.settimeout(2)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2]))); sys.exit(0)
+except Exception:
+    sys.exit(1)' "$2" "${3:-25}"
+}
+
 # ---- a fleet of relays (fleet.sh, bench-fleet.sh) ------------------------------------------
 # rg_fleet_relays PREFIX N: N relays, each an agent fixture in namespace PREFIX-rI with a veth
 # r1 (192.0.2.1/24) to a client namespace of its own, PREFIX-cI (e0, 192.0.2.10/24: the same

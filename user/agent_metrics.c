@@ -167,6 +167,25 @@ static void engine_metrics(struct rg_agent *a, struct rg_mbuf *o)
 			(double)c.txn_entries);
 }
 
+/* The fleet's counters: name, help, field of struct rg_fleet_stats. */
+static const struct {
+	const char *name, *help;
+	size_t off;
+} fleet_counters[] = {
+#define FC(n, h, f) { "relayguard_fleet_" n "_total", h, offsetof(struct rg_fleet_stats, f) }
+	FC("budget_steps", "Unregistered transactions sent to the fleet-wide budget.",
+	   budget_steps),
+	FC("fallbacks", "Budget steps decided locally (Redis down, slow or in error).", fallbacks),
+	FC("redis_timeouts", "Budget steps past redis_timeout.", timeouts),
+	FC("redis_errors", "Redis commands that failed or answered an error.", errors),
+	FC("events_published", "Changes of this relay stored in Redis.", published),
+	FC("events_applied", "Changes of other relays applied here.", applied),
+	FC("snapshots", "Full snapshots taken (start, a trimmed stream).", snapshots),
+	FC("queue_dropped", "Queued changes dropped (queue_max reached while Redis was away).",
+	   queue_dropped),
+#undef FC
+};
+
 /* [fleet] only: standalone, the page is as it was. */
 static void fleet_metrics(struct rg_agent *a, struct rg_mbuf *o)
 {
@@ -175,29 +194,15 @@ static void fleet_metrics(struct rg_agent *a, struct rg_mbuf *o)
 	if (!a->fleet)
 		return;
 	rg_fleet_stats(a->fleet, &s);
+	for (size_t i = 0; i < sizeof(fleet_counters) / sizeof(fleet_counters[0]); i++) {
+		const uint64_t *v = (const uint64_t *)((const char *)&s + fleet_counters[i].off);
+
+		rg_metric_counter(o, fleet_counters[i].name, fleet_counters[i].help, (double)*v);
+	}
 	rg_metric_gauge(o, "relayguard_fleet_link_up", "1 when both Redis links are up.",
 			s.link_up ? 1 : 0);
 	rg_metric_gauge(o, "relayguard_fleet_synced",
 			"1 when the relay follows the stream (after its snapshot).", s.synced);
-	rg_metric_counter(o, "relayguard_fleet_budget_steps_total",
-			  "Unregistered transactions sent to the fleet-wide budget.",
-			  (double)s.budget_steps);
-	rg_metric_counter(o, "relayguard_fleet_fallbacks_total",
-			  "Budget steps decided locally (Redis down, slow or in error).",
-			  (double)s.fallbacks);
-	rg_metric_counter(o, "relayguard_fleet_redis_timeouts_total",
-			  "Budget steps past redis_timeout.", (double)s.timeouts);
-	rg_metric_counter(o, "relayguard_fleet_redis_errors_total",
-			  "Redis commands that failed or answered an error.", (double)s.errors);
-	rg_metric_counter(o, "relayguard_fleet_events_published_total",
-			  "Changes of this relay stored in Redis.", (double)s.published);
-	rg_metric_counter(o, "relayguard_fleet_events_applied_total",
-			  "Changes of other relays applied here.", (double)s.applied);
-	rg_metric_counter(o, "relayguard_fleet_snapshots_total",
-			  "Full snapshots taken (start, a trimmed stream).", (double)s.snapshots);
-	rg_metric_counter(o, "relayguard_fleet_queue_dropped_total",
-			  "Queued changes dropped (queue_max reached while Redis was away).",
-			  (double)s.queue_dropped);
 	rg_metric_gauge(o, "relayguard_fleet_queue_depth",
 			"Changes and counts waiting for Redis.", (double)s.queue_depth);
 	rg_metric_gauge(o, "relayguard_fleet_stream_lag_seconds",

@@ -504,30 +504,42 @@ static bool dup_scalar(struct src_file *f, struct loc *seen, const char *key)
 	return false;
 }
 
-/* A key of [agent]: lists may repeat (and append), any other key is set once. */
-static void agent_key(struct src_file *f, const char *key, char *val)
+/* A key of a section whose keys are rows of tab (fields of struct rg_config): lists may
+ * repeat (and append), any other key is set once. false: not a key of it (reported). */
+static bool table_key(struct src_file *f, const struct rg_key_def *tab, size_t n,
+		      struct loc *seen_tab, const char *section, const char *key, char *val)
 {
-	struct load *ld = f->ld;
-	const struct rg_key_def *d = rg_key_find(rg_agent_keys, RG_AGENT_KEYS_N, key);
-	size_t had = ld->cfg->n_interfaces, had_listen = ld->cfg->n_policy_listen;
+	const struct rg_key_def *d = rg_key_find(tab, n, key);
 	char p[RG_PRINTABLE_MAX + 4];
 	struct loc *seen;
 
 	if (!d) {
-		ferr(f, "unknown key '%s' in [agent]", pr(key, p));
-		return;
+		ferr(f, "unknown key '%s' in [%s]", pr(key, p), section);
+		return false;
 	}
-	seen = &ld->agent_seen[d - rg_agent_keys];
+	seen = &seen_tab[d - tab];
 	if (rg_key_is_list(d)) {
 		if (!seen->file) {
 			seen->file = f->path;
 			seen->line = f->rd.line;
 		}
 	} else if (dup_scalar(f, seen, key)) {
-		return;
+		return false;
 	}
-	if (rg_key_set(d, ld->cfg, val, key_report, f) == -ENOMEM)
-		ld->err = -ENOMEM;
+	if (rg_key_set(d, f->ld->cfg, val, key_report, f) == -ENOMEM)
+		f->ld->err = -ENOMEM;
+	return true;
+}
+
+/* A key of [agent], and the warnings its value calls for. */
+static void agent_key(struct src_file *f, const char *key, char *val)
+{
+	struct load *ld = f->ld;
+	const struct rg_key_def *d = rg_key_find(rg_agent_keys, RG_AGENT_KEYS_N, key);
+	size_t had = ld->cfg->n_interfaces, had_listen = ld->cfg->n_policy_listen;
+
+	if (!table_key(f, rg_agent_keys, RG_AGENT_KEYS_N, ld->agent_seen, "agent", key, val))
+		return;
 	/* The table checks the names; one that does not exist here (in this network
 	 * namespace) may be created later, so it is a warning. */
 	for (size_t i = had; i < ld->cfg->n_interfaces; i++)
@@ -550,25 +562,7 @@ static void agent_key(struct src_file *f, const char *key, char *val)
 /* A key of [fleet]: each set once (sentinels may repeat and append). */
 static void fleet_key(struct src_file *f, const char *key, char *val)
 {
-	const struct rg_key_def *d = rg_key_find(rg_fleet_keys, RG_FLEET_KEYS_N, key);
-	char p[RG_PRINTABLE_MAX + 4];
-	struct loc *seen;
-
-	if (!d) {
-		ferr(f, "unknown key '%s' in [fleet]", pr(key, p));
-		return;
-	}
-	seen = &f->ld->fleet_seen[d - rg_fleet_keys];
-	if (rg_key_is_list(d)) {
-		if (!seen->file) {
-			seen->file = f->path;
-			seen->line = f->rd.line;
-		}
-	} else if (dup_scalar(f, seen, key)) {
-		return;
-	}
-	if (rg_key_set(d, f->ld->cfg, val, key_report, f) == -ENOMEM)
-		f->ld->err = -ENOMEM;
+	table_key(f, rg_fleet_keys, RG_FLEET_KEYS_N, f->ld->fleet_seen, "fleet", key, val);
 }
 
 /* What [fleet] needs as a whole: where Redis is, a master name for sentinels, a relay id

@@ -103,15 +103,7 @@ unrestricted_on() { [ "$(tenant_state "$1" "$2")" = ok ]; }
 linked() { [ "$(metric "$1" relayguard_fleet_link_up)" = 1 ]; }
 
 # connects NS ADDR: does a TCP connect to ADDR:25 from NS succeed within 2 s?
-connects() {
-	rg_ns_exec "$1" python3 -c '
-import socket, sys
-s = socket.socket(); s.settimeout(2)
-try:
-    s.connect((sys.argv[1], 25)); sys.exit(0)
-except Exception:
-    sys.exit(1)' "$2"
-}
+connects() { rg_tcp_connects "$@"; }
 
 # in_map N: the verdict of 192.0.2.10 in relay N's pinned kernel map ("ACTION ORIGIN").
 in_map() {
