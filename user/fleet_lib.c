@@ -21,8 +21,10 @@
  *     Reply {1, gen, id}.
  *   rg_snapshot KEYS state events  ARGV last_id
  *     {id, [obj, json]...}: the stream id the state hash is consistent with and the
- *     state; or {"follow"} when last_id is still in the stream (nothing was trimmed past
- *     it), so the relay reads on from there.
+ *     state; or {"follow"} when last_id is still in the stream (the stream does not start
+ *     after it: XTRIM leaves max-deleted-entry-id alone, the first entry's id tells), so
+ *     the relay reads on from there. A last entry trimmed with nothing after it costs
+ *     one needless snapshot, never a missed event.
  *
  * Events (stream field "e", state hash values) are JSON objects; numbers that do not fit
  * a double exactly (generations) are strings.
@@ -91,16 +93,18 @@ const char rg_fleet_library[] =
 "local function snapshot(keys, args)\n"
 "  local state, events, last = keys[1], keys[2], args[1]\n"
 "  local info = redis.pcall('XINFO', 'STREAM', events)\n"
-"  local top, deleted = '0-0', '0-0'\n"
+"  local top, first, len = '0-0', '0-0', 0\n"
 "  if type(info) == 'table' and not info.err then\n"
 "    for i = 1, #info, 2 do\n"
 "      if info[i] == 'last-generated-id' then top = info[i + 1] end\n"
-"      if info[i] == 'max-deleted-entry-id' then deleted = info[i + 1] end\n"
+"      if info[i] == 'recorded-first-entry-id' then first = info[i + 1] end\n"
+"      if info[i] == 'length' then len = info[i + 1] end\n"
 "    end\n"
 "  end\n"
-"  if last ~= '' and not idlt(last, deleted) and not idlt(top, last) then\n"
-"    return {'follow'}\n"
-"  end\n"
+"  -- Trimmed past last: the stream now starts after it (or is empty and went on).\n"
+"  local gap = idlt(top, last) or (len == 0 and idlt(last, top)) or\n"
+"              (len > 0 and idlt(last, first))\n"
+"  if last ~= '' and not gap then return {'follow'} end\n"
 "  local out = {top}\n"
 "  local all = redis.call('HGETALL', state)\n"
 "  for i = 1, #all do out[#out + 1] = all[i] end\n"
