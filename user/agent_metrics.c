@@ -181,6 +181,8 @@ static const struct {
 	FC("events_published", "Changes of this relay stored in Redis.", published),
 	FC("events_applied", "Changes of other relays applied here.", applied),
 	FC("snapshots", "Full snapshots taken (start, a trimmed stream).", snapshots),
+	FC("events_stale", "Changes made offline that lost to a newer generation in Redis.",
+	   stale),
 	FC("queue_dropped", "Queued changes dropped (queue_max reached while Redis was away).",
 	   queue_dropped),
 #undef FC

@@ -350,7 +350,9 @@ static void apply_event(struct rg_fleet *f, const char *text, bool snapshot)
 	t = jstr(o, "t");
 	relay = jstr(o, "relay");
 	seen_gen(f, jstr(o, "gen"));
-	if (!t || !relay || (!snapshot && !strcmp(relay, f->c.relay_id)))
+	/* This relay's own changes were applied when made; a restriction the budget step
+	 * made for it (it carries the transaction) may have lost its reply: applied again. */
+	if (!t || !relay || (!snapshot && !strcmp(relay, f->c.relay_id) && !jstr(o, "txn")))
 		goto out;
 	snprintf(by, sizeof(by), "fleet:%.60s", relay);
 	c.tenant = jstr(o, "tenant");
@@ -397,6 +399,7 @@ out:
 
 static void pump(struct rg_fleet *f);
 static void reader_kick(struct rg_fleet *f);
+static void load_library(struct rg_fleet *f);
 
 static void budget_restricted(struct rg_fleet *f, const char *tenant)
 {
@@ -437,17 +440,24 @@ static void queued_reply(void *arg, int status, redisReply *r)
 	if (r->type == REDIS_REPLY_ERROR) {
 		/* A function missing after a failover: reload, then this again. */
 		if (r->str && strstr(r->str, "Function not found")) {
-			f->loaded = false;
+			/* Back at the tail: sent again once the library is loaded. */
 			rg_fifo_push(&f->queue, &q->link);
+			if (f->loaded) {
+				f->loaded = false;
+				load_library(f);
+			}
 			return;
 		}
 		reply_error(f, 0, r, "replay");
+	} else if (q->budget) {
+		budget_result(f, q, r);
 	} else {
-		if (q->budget)
-			budget_result(f, q, r);
+		/* {0, gen}: made offline and older than what Redis has: dropped there. */
+		seen_gen(f, str_of(elem(r, 1)));
+		if (elem(r, 0) && elem(r, 0)->integer == 1)
+			f->st.published++;
 		else
-			seen_gen(f, str_of(elem(r, 1)));
-		f->st.published++;
+			f->st.stale++;
 	}
 	qitem_free(q);
 }
@@ -716,8 +726,10 @@ static void budget_reply(void *arg, int status, redisReply *r)
 	}
 	p->q = NULL;
 	if (status || r->type == REDIS_REPLY_ERROR) {
-		if (!status && r->str && strstr(r->str, "Function not found"))
-			f->loaded = false, load_library(f);
+		if (!status && r->str && strstr(r->str, "Function not found") && f->loaded) {
+			f->loaded = false;
+			load_library(f);
+		}
 		reply_error(f, status, r, "budget step");
 		fallback(f, q, status ? status : -EIO);
 	} else {

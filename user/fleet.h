@@ -67,6 +67,7 @@ struct rg_fleet_stats {
 	bool link_up, synced;
 	uint64_t budget_steps, fallbacks, timeouts, errors;
 	uint64_t published, applied, snapshots, queue_dropped;
+	uint64_t stale;			/* offline changes older than Redis's: dropped */
 	uint64_t queue_depth;
 	uint64_t rtt_sum_ns, rtt_count;
 	uint64_t last_event_ms;		/* the stream id's time of the last event read */

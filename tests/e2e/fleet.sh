@@ -105,10 +105,12 @@ linked() { [ "$(metric "$1" relayguard_fleet_link_up)" = 1 ]; }
 # connects NS ADDR: does a TCP connect to ADDR:25 from NS succeed within 2 s?
 connects() { rg_tcp_connects "$@"; }
 
-# in_map N: the verdict of 192.0.2.10 in relay N's pinned kernel map ("ACTION ORIGIN").
+# in_map N [OCTET]: the verdict of 192.0.2.OCTET (default 10) in relay N's pinned kernel
+# map ("ACTION ORIGIN", or none).
 in_map() {
 	bpftool -j map dump pinned "${PIN[$1]}/verdict_hosts" 2>/dev/null |
-		jq -r '[.[] | .formatted | select(.key.addr[12:16]==[192,0,2,10]) | .value |
+		jq -r --argjson o "${2:-10}" '[.[] | .formatted |
+			select(.key.addr[12:16]==[192,0,2,$o]) | .value |
 			"\(.action) \(.origin)"][0] // "none"'
 }
 
@@ -194,6 +196,11 @@ for i in 2 3; do
 done
 
 # ---- Redis killed: keep enforcing and counting; back: exactly once ----
+# Before: relay 1 blocks 192.0.2.99 fleet-wide; during the outage relay 1 throttles it and
+# later relay 2 unblocks it: the later change (the higher generation) wins everywhere.
+check "relay 1 blocks 192.0.2.99" ctl 1 block host 192.0.2.99
+b99() { [ "$(in_map "$1" 99)" = "1 0" ]; }
+wait_for 5 b99 2 && ok "relay 2 has the block of .99" || fail "relay 2 has the block of .99"
 rg_redis_kill redis
 wait_for 10 eval '! linked 1' && ok "relay 1 sees the link down" || fail "relay 1 sees the link down"
 pass=0
@@ -207,6 +214,9 @@ fb=$(( $(metric 1 relayguard_fleet_fallbacks_total) + $(metric 2 relayguard_flee
 [ "$fb" -ge 6 ] && ok "they are counted as fallbacks ($fb)" || fail "they are counted as fallbacks ($fb)"
 [ "$(metric 1 relayguard_fleet_queue_depth)" -ge 1 ] && ok "relay 1 queues them" ||
 	fail "relay 1 queues them"
+check "offline: relay 1 throttles .99" ctl 1 throttle host 192.0.2.99 --rate 10/1m
+sleep 0.2
+check "offline, later: relay 2 unblocks .99" ctl 2 unblock host 192.0.2.99
 # An operator restriction while Redis is away reaches the others when it is back.
 check "relay 1: restrict fabrikam while Redis is down" ctl 1 restrict tenant fabrikam
 # relay 3 restarts during the outage: it starts and serves without Redis.
@@ -221,6 +231,11 @@ expect_eq "the six counted offline arrived exactly once" "6" "$(rcli ZCARD rgtes
 for i in 2 3; do
 	wait_for 10 restricted_on $i fabrikam && ok "relay $i got fabrikam's restriction made offline" ||
 		fail "relay $i got fabrikam's restriction made offline"
+done
+n99() { [ "$(in_map "$1" 99)" = none ]; }
+for i in 1 2 3; do
+	wait_for 10 n99 $i && ok "relay $i: the later offline unblock of .99 won (generation)" ||
+		fail "relay $i: the later offline unblock of .99 won (got $(in_map $i 99))"
 done
 expect_eq "relay 3 (restarted during the outage) caught up by a snapshot" "1" \
 	"$([ "$(metric 3 relayguard_fleet_snapshots_total)" -ge 1 ] && echo 1)"
