@@ -263,13 +263,19 @@ rg_lab_up() {
 # suite, killed at exit (after a SIGCONT, in case a test left it stopped). By fixture NAME:
 # RG_REDIS_ADDR[NAME] ("unix:PATH" or "inet:127.0.0.1:PORT", as the link takes it),
 # RG_REDIS_PORT[NAME] (inet only), RG_REDIS_PID[NAME], RG_REDIS_CONF[NAME].
+# With RG_REDIS_NS set, a server starts (and rg_redis_cli runs) in that network namespace,
+# on RG_REDIS_HOST (default 127.0.0.1) in port mode: for clients in other namespaces.
 declare -gA RG_REDIS_ADDR=() RG_REDIS_PORT=() RG_REDIS_PID=() RG_REDIS_CONF=() RG_REDIS_CLIARGS=()
+declare -gA RG_REDIS_IN=()
 
 # _rg_redis_run DIR NAME MODE PROG: start PROG on DIR/NAME.conf (written by the caller but for
 # the listening lines, which this adds) and wait up to 10 s for an answer to PING (PONG,
 # or NOAUTH from a server with a password). Five tries at a random port when MODE is port.
 _rg_redis_run() {
-	local dir=$1 name=$2 mode=$3 prog=$4 try i port pid out
+	local dir=$1 name=$2 mode=$3 prog=$4 try i port pid out host=${RG_REDIS_HOST:-127.0.0.1}
+	local -a in=()
+	[ -n "${RG_REDIS_NS:-}" ] && in=(nsenter --net="/run/netns/$RG_REDIS_NS")
+	RG_REDIS_IN[$name]=${in[*]}
 	for ((try = 0; try < 5; try++)); do
 		if [ "$mode" = unix ]; then
 			port=0
@@ -279,12 +285,12 @@ _rg_redis_run() {
 				>"$dir/$name.listen"
 		else
 			port=$((20000 + RANDOM % 40000))
-			RG_REDIS_CLIARGS[$name]="-h 127.0.0.1 -p $port"
-			RG_REDIS_ADDR[$name]="inet:127.0.0.1:$port"
-			printf 'port %s\nbind 127.0.0.1\n' "$port" >"$dir/$name.listen"
+			RG_REDIS_CLIARGS[$name]="-h $host -p $port"
+			RG_REDIS_ADDR[$name]="inet:$host:$port"
+			printf 'port %s\nbind %s\n' "$port" "$host" >"$dir/$name.listen"
 		fi
 		cat "$dir/$name.base" "$dir/$name.listen" >"$dir/$name.conf"
-		"$prog" "$dir/$name.conf" >>"$dir/$name.out" 2>&1 </dev/null &
+		"${in[@]}" "$prog" "$dir/$name.conf" >>"$dir/$name.out" 2>&1 </dev/null &
 		pid=$!
 		RG_REDIS_PID[$name]=$pid
 		RG_REDIS_PORT[$name]=$port
@@ -293,7 +299,7 @@ _rg_redis_run() {
 		for ((i = 0; i < 100; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
 			# shellcheck disable=SC2086
-			out=$(timeout 2 redis-cli ${RG_REDIS_CLIARGS[$name]} ping 2>&1)
+			out=$(timeout 2 "${in[@]}" redis-cli ${RG_REDIS_CLIARGS[$name]} ping 2>&1)
 			case $out in PONG* | *NOAUTH*) return 0 ;; esac
 			sleep 0.1
 		done
@@ -325,7 +331,8 @@ rg_redis_start() {
 rg_redis_replica_start() {
 	local dir=$1 name=$2 master=$3 i
 	shift 3
-	rg_redis_start "$dir" "$name" port "replicaof 127.0.0.1 ${RG_REDIS_PORT[$master]}" \
+	rg_redis_start "$dir" "$name" port \
+		"replicaof ${RG_REDIS_HOST:-127.0.0.1} ${RG_REDIS_PORT[$master]}" \
 		"$@" || return 1
 	for ((i = 0; i < 100; i++)); do
 		rg_redis_cli "$name" info replication | grep -q 'master_link_status:up' && return 0
@@ -343,7 +350,8 @@ rg_sentinel_start() {
 	{
 		printf 'daemonize no\ndir %s\nlogfile %s\n' "$dir" "$dir/$name.log"
 		printf 'sentinel resolve-hostnames no\n'
-		printf 'sentinel monitor %s 127.0.0.1 %s %s\n' "$mname" "${RG_REDIS_PORT[$master]}" "$q"
+		printf 'sentinel monitor %s %s %s %s\n' "$mname" "${RG_REDIS_HOST:-127.0.0.1}" \
+			"${RG_REDIS_PORT[$master]}" "$q"
 		printf 'sentinel down-after-milliseconds %s 1000\n' "$mname"
 		printf 'sentinel failover-timeout %s 3000\n' "$mname"
 		printf 'sentinel parallel-syncs %s 1\n' "$mname"
@@ -356,7 +364,7 @@ rg_redis_cli() {
 	local name=$1
 	shift
 	# shellcheck disable=SC2086
-	timeout 10 redis-cli ${RG_REDIS_CLIARGS[$name]} "$@"
+	timeout 10 ${RG_REDIS_IN[$name]:-} redis-cli ${RG_REDIS_CLIARGS[$name]} "$@"
 }
 
 # rg_redis_signal NAME SIGNAL: STOP (hang it), CONT (let it go on), TERM or KILL (then wait
