@@ -69,7 +69,7 @@ TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(HELPER_BINS)
 
 PROGS := $(BUILD)/relayguardd $(TOOLS)
 
-.PHONY: all deps buildcheck test demo bench bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale bench-state fuzz install uninstall clean
+.PHONY: all deps buildcheck test demo bench bench-bpf bench-fleet bench-policy bench-domains bench-flood bench-react bench-scale bench-state fuzz install uninstall clean
 
 all: $(BPF_OBJS) $(PROGS)
 
@@ -77,7 +77,7 @@ all: $(BPF_OBJS) $(PROGS)
 # installed): make test, make demo, make bench* and CI run it first; a plain make or make
 # install never does, so neither apt-gets on a production relay. NO_DEPS=1 skips it for the
 # test and demo targets too (packagers, offline machines).
-DEPS_GOALS := test demo bench bench-bpf bench-policy bench-domains bench-flood bench-react \
+DEPS_GOALS := test demo bench bench-bpf bench-fleet bench-policy bench-domains bench-flood bench-react \
 	bench-scale bench-state
 ifneq ($(NO_DEPS),1)
 ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
@@ -156,6 +156,9 @@ bench: bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale 
 
 bench-bpf: all
 	$(Q)BUILD=$(BUILD) tools/bench-bpf.sh
+
+bench-fleet: all
+	$(Q)BUILD=$(BUILD) tools/bench-fleet.sh
 
 bench-policy: all
 	$(Q)BUILD=$(BUILD) tools/bench-policy.sh

@@ -263,13 +263,19 @@ rg_lab_up() {
 # suite, killed at exit (after a SIGCONT, in case a test left it stopped). By fixture NAME:
 # RG_REDIS_ADDR[NAME] ("unix:PATH" or "inet:127.0.0.1:PORT", as the link takes it),
 # RG_REDIS_PORT[NAME] (inet only), RG_REDIS_PID[NAME], RG_REDIS_CONF[NAME].
+# With RG_REDIS_NS set, a server starts (and rg_redis_cli runs) in that network namespace,
+# on RG_REDIS_HOST (default 127.0.0.1) in port mode: for clients in other namespaces.
 declare -gA RG_REDIS_ADDR=() RG_REDIS_PORT=() RG_REDIS_PID=() RG_REDIS_CONF=() RG_REDIS_CLIARGS=()
+declare -gA RG_REDIS_IN=()
 
 # _rg_redis_run DIR NAME MODE PROG: start PROG on DIR/NAME.conf (written by the caller but for
 # the listening lines, which this adds) and wait up to 10 s for an answer to PING (PONG,
 # or NOAUTH from a server with a password). Five tries at a random port when MODE is port.
 _rg_redis_run() {
-	local dir=$1 name=$2 mode=$3 prog=$4 try i port pid out
+	local dir=$1 name=$2 mode=$3 prog=$4 try i port pid out host=${RG_REDIS_HOST:-127.0.0.1}
+	local -a in=()
+	[ -n "${RG_REDIS_NS:-}" ] && in=(nsenter --net="/run/netns/$RG_REDIS_NS")
+	RG_REDIS_IN[$name]=${in[*]}
 	for ((try = 0; try < 5; try++)); do
 		if [ "$mode" = unix ]; then
 			port=0
@@ -279,12 +285,12 @@ _rg_redis_run() {
 				>"$dir/$name.listen"
 		else
 			port=$((20000 + RANDOM % 40000))
-			RG_REDIS_CLIARGS[$name]="-h 127.0.0.1 -p $port"
-			RG_REDIS_ADDR[$name]="inet:127.0.0.1:$port"
-			printf 'port %s\nbind 127.0.0.1\n' "$port" >"$dir/$name.listen"
+			RG_REDIS_CLIARGS[$name]="-h $host -p $port"
+			RG_REDIS_ADDR[$name]="inet:$host:$port"
+			printf 'port %s\nbind %s\n' "$port" "$host" >"$dir/$name.listen"
 		fi
 		cat "$dir/$name.base" "$dir/$name.listen" >"$dir/$name.conf"
-		"$prog" "$dir/$name.conf" >>"$dir/$name.out" 2>&1 </dev/null &
+		"${in[@]}" "$prog" "$dir/$name.conf" >>"$dir/$name.out" 2>&1 </dev/null &
 		pid=$!
 		RG_REDIS_PID[$name]=$pid
 		RG_REDIS_PORT[$name]=$port
@@ -293,7 +299,7 @@ _rg_redis_run() {
 		for ((i = 0; i < 100; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
 			# shellcheck disable=SC2086
-			out=$(timeout 2 redis-cli ${RG_REDIS_CLIARGS[$name]} ping 2>&1)
+			out=$(timeout 2 "${in[@]}" redis-cli ${RG_REDIS_CLIARGS[$name]} ping 2>&1)
 			case $out in PONG* | *NOAUTH*) return 0 ;; esac
 			sleep 0.1
 		done
@@ -326,7 +332,8 @@ rg_redis_start() {
 rg_redis_replica_start() {
 	local dir=$1 name=$2 master=$3 i
 	shift 3
-	rg_redis_start "$dir" "$name" port "replicaof 127.0.0.1 ${RG_REDIS_PORT[$master]}" \
+	rg_redis_start "$dir" "$name" port \
+		"replicaof ${RG_REDIS_HOST:-127.0.0.1} ${RG_REDIS_PORT[$master]}" \
 		"$@" || return 1
 	for ((i = 0; i < 100; i++)); do
 		rg_redis_cli "$name" info replication | grep -q 'master_link_status:up' && return 0
@@ -344,7 +351,8 @@ rg_sentinel_start() {
 	{
 		printf 'daemonize no\ndir %s\nlogfile %s\n' "$dir" "$dir/$name.log"
 		printf 'sentinel resolve-hostnames no\n'
-		printf 'sentinel monitor %s 127.0.0.1 %s %s\n' "$mname" "${RG_REDIS_PORT[$master]}" "$q"
+		printf 'sentinel monitor %s %s %s %s\n' "$mname" "${RG_REDIS_HOST:-127.0.0.1}" \
+			"${RG_REDIS_PORT[$master]}" "$q"
 		printf 'sentinel down-after-milliseconds %s 1000\n' "$mname"
 		printf 'sentinel failover-timeout %s 3000\n' "$mname"
 		printf 'sentinel parallel-syncs %s 1\n' "$mname"
@@ -357,7 +365,7 @@ rg_redis_cli() {
 	local name=$1
 	shift
 	# shellcheck disable=SC2086
-	timeout 10 redis-cli ${RG_REDIS_CLIARGS[$name]} "$@"
+	timeout 10 ${RG_REDIS_IN[$name]:-} redis-cli ${RG_REDIS_CLIARGS[$name]} "$@"
 }
 
 # rg_redis_signal NAME SIGNAL: STOP (hang it), CONT (let it go on), TERM or KILL (then wait
@@ -371,3 +379,74 @@ rg_redis_stop() { rg_redis_signal "$1" TERM; }
 rg_redis_kill() { rg_redis_signal "$1" KILL; }
 rg_redis_pause() { rg_redis_signal "$1" STOP; }
 rg_redis_resume() { rg_redis_signal "$1" CONT; }
+
+# rg_tcp_connects NS ADDR [PORT]: does a TCP connect from NS to ADDR:PORT (default 25)
+# succeed within 2 s?
+rg_tcp_connects() {
+	rg_ns_exec "$1" python3 -c '
+import socket, sys
+s = socket.socket(); s.settimeout(2)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2]))); sys.exit(0)
+except Exception:
+    sys.exit(1)' "$2" "${3:-25}"
+}
+
+# ---- a fleet of relays (fleet.sh, bench-fleet.sh) ------------------------------------------
+# rg_fleet_relays PREFIX N: N relays, each an agent fixture in namespace PREFIX-rI with a veth
+# r1 (192.0.2.1/24) to a client namespace of its own, PREFIX-cI (e0, 192.0.2.10/24: the same
+# host behind every relay, as one host is one host fleet-wide). By relay I: RG_FLEET_DIR,
+# RG_FLEET_PIN, RG_FLEET_NSR, RG_FLEET_NSC, RG_FLEET_PID. Agents are killed at exit.
+declare -ga RG_FLEET_DIR=() RG_FLEET_PIN=() RG_FLEET_NSR=() RG_FLEET_NSC=() RG_FLEET_PID=()
+rg_fleet_relays() {
+	local p=$1 n=$2 i
+	for ((i = 1; i <= n; i++)); do
+		RG_FLEET_NSR[$i]=$p-r$i RG_FLEET_NSC[$i]=$p-c$i
+		rg_ns_add "${RG_FLEET_NSR[$i]}" "${RG_FLEET_NSC[$i]}" || return 1
+		rg_veth "${RG_FLEET_NSR[$i]}" r1 "${RG_FLEET_NSC[$i]}" e0 || return 1
+		ip -n "${RG_FLEET_NSR[$i]}" addr add 192.0.2.1/24 dev r1
+		ip -n "${RG_FLEET_NSC[$i]}" addr add 192.0.2.10/24 dev e0
+		rg_agent_fixture "${RG_FLEET_NSR[$i]}" "$p$i" || return 1
+		RG_FLEET_DIR[$i]=$RG_DIR RG_FLEET_PIN[$i]=$RG_PIN
+		rg_on_exit "kill -KILL \${RG_FLEET_PID[$i]:-0} 2>/dev/null"
+	done
+}
+
+# rg_fleet_use I: relay I becomes the fixture's current agent (RG_DIR, RG_PIN, RG_NS,
+# RG_AGENT_PID), for rg_agent_conf and the rest.
+rg_fleet_use() {
+	RG_DIR=${RG_FLEET_DIR[$1]} RG_PIN=${RG_FLEET_PIN[$1]} RG_NS=${RG_FLEET_NSR[$1]}
+	RG_AGENT_PID=${RG_FLEET_PID[$1]:-}
+}
+
+# rg_fleet_start I: rg_agent_start for relay I (its log's tail as TAP comments on failure).
+rg_fleet_start() {
+	rg_fleet_use "$1"
+	if rg_agent_start; then
+		RG_FLEET_PID[$1]=$RG_AGENT_PID
+		return 0
+	fi
+	sed 's/^/#   /' "$RG_DIR/agent.log" | tail -20
+	return 1
+}
+
+# rg_fleet_stop I [SIGNAL]: rg_agent_stop for relay I.
+rg_fleet_stop() {
+	rg_fleet_use "$1"
+	rg_agent_stop "${2:-TERM}"
+	RG_FLEET_PID[$1]=
+}
+
+# rg_fleet_req I CLIENT SENDER INSTANCE: one policy request (RCPT) to relay I; prints the
+# action.
+rg_fleet_req() {
+	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nsender=%s\ninstance=%s\nrecipient=r@dest.example\n\n' \
+		"$2" "$3" "$4" | socat -t 3 - "UNIX-CONNECT:${RG_FLEET_DIR[$1]}/policy.sock" |
+		sed -n 's/^action=//p'
+}
+
+# rg_fleet_metric I NAME: metric NAME of relay I (its metrics_listen 127.0.0.1:9433).
+rg_fleet_metric() {
+	rg_ns_exec "${RG_FLEET_NSR[$1]}" curl -s http://127.0.0.1:9433/metrics |
+		awk -v m="$2" '$1 == m {print $2}'
+}

@@ -621,6 +621,13 @@ static int do_status(int argc, char **argv)
 			       fmt_num(v, "prog_id", b1, sizeof(b1)));
 		}
 	}
+	v = jget(reply, "fleet");
+	if (v)
+		printf("fleet         relay %s, Redis link %s%s, queue %s, lag %s ms\n",
+		       safe(jstr(v, "relay"), b3), jstr(v, "link") ? jstr(v, "link") : "-",
+		       jget(v, "synced") && json_object_get_boolean(jget(v, "synced")) ? ""
+										: " (syncing)",
+		       fmt_num(v, "queue", b1, sizeof(b1)), fmt_num(v, "lag_ms", b2, sizeof(b2)));
 	printf("policy        %s connections, %s requests\n",
 	       fmt_num(reply, "policy_connections", b1, sizeof(b1)),
 	       fmt_num(reply, "policy_requests", b2, sizeof(b2)));
@@ -647,6 +654,44 @@ static int do_status(int argc, char **argv)
 			row[1] = fmt_num(v, "entries", e, sizeof(e));
 			row[2] = fmt_num(v, "max_entries", m, sizeof(m));
 			row[3] = f;
+			tbl_add(&t, row);
+		}
+		tbl_print(&t);
+	}
+	json_object_put(reply);
+	return ret;
+}
+
+/* fleet */
+
+static int do_fleet(int argc, char **argv)
+{
+	json_object *reply, *arr;
+	int ret;
+
+	if (!listing_call("fleet", argc, argv, &reply, &ret))
+		return ret;
+	arr = jget(reply, "relays");
+	{
+		struct table t = { .ncols = 5, .right = { false, true, false, true, true } };
+		const char *hdr[] = { "RELAY", "HEARTBEAT_AGE", "LINK", "QUEUE", "LAG_MS" };
+
+		tbl_add(&t, hdr);
+		for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) &&
+				   i < json_object_array_length(arr); i++) {
+			json_object *v = json_object_array_get_idx(arr, i);
+			char age[32], q[32], lag[32], p1[RG_PRINTABLE_MAX + 4];
+			char p2[RG_PRINTABLE_MAX + 4];
+			double d = 0;
+			const char *row[5];
+
+			jnum(v, "heartbeat_age_s", &d);
+			snprintf(age, sizeof(age), "%.1fs", d);
+			row[0] = safe(jstr(v, "id"), p1);
+			row[1] = age;
+			row[2] = safe(jstr(v, "link"), p2);
+			row[3] = fmt_num(v, "queue", q, sizeof(q));
+			row[4] = fmt_num(v, "lag_ms", lag, sizeof(lag));
 			tbl_add(&t, row);
 		}
 		tbl_print(&t);
@@ -1374,6 +1419,8 @@ static const struct cmd cmds[] = {
 	  "refuse the tenant's unregistered-domain mail now" },
 	{ "reload", do_reload, "reload [--json]",
 	  "make the agent read its configuration again" },
+	{ "fleet", do_fleet, "fleet [--json]",
+	  "with [fleet]: the relays sharing this Redis, heartbeat age, link, queue, lag" },
 	{ "detach", do_detach, "detach [--purge]",
 	  "with the agent stopped: remove the program from the interfaces (--purge: and the "
 	  "maps)" },

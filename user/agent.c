@@ -27,6 +27,7 @@
 #include "dirlock.h"
 #include "gcra.h"
 #include "journal.h"
+#include "readfile.h"
 #include "log.h"
 #include "mkdirs.h"
 #include "privs.h"
@@ -174,6 +175,7 @@ static void op_journal(void *ctx, const struct rg_engine_change *c)
 
 	if (!a->journal)
 		return;	/* loading: the snapshot written after the load has it */
+	rg_fleet_change(a->fleet, c);	/* NULL standalone; a remote change is not sent back */
 	err = rg_journal_add(a->journal, c);
 	if (err)
 		journal_failed(a, err);
@@ -230,10 +232,23 @@ static int agent_decide(void *ctx, const struct rg_policy_req *req, char *action
 	struct rg_agent *a = ctx;
 	struct rg_policy_request r;
 	struct rg_decision d;
+	uint64_t now = rg_now_real_ns();
 	int err;
 
 	rg_policy_request_from(req, &r);
-	err = rg_engine_decide(a->engine, &r, rg_now_real_ns(), &d);
+	if (a->fleet) {
+		uint64_t id = rg_policy_server_current(a->policy);
+		struct rg_engine_peek pk;
+
+		/* The fleet-wide budget: only a new unregistered transaction of a tenant not
+		 * restricted waits for it; once answered (or fallen back), the engine decides
+		 * from its state as the answer left it. */
+		if (!rg_fleet_done(a->fleet, id) && rg_engine_peek(a->engine, &r, now, &pk) &&
+		    !rg_fleet_budget(a->fleet, &pk, &r, id, now))
+			return RG_POLICY_DEFER;
+		now = rg_now_real_ns();
+	}
+	err = rg_engine_decide(a->engine, &r, now, &d);
 	if (err)
 		return err; /* the policy server answers per fail_mode */
 	if (rg_log_get_level() >= RG_LOG_DEBUG)
@@ -241,6 +256,53 @@ static int agent_decide(void *ctx, const struct rg_policy_req *req, char *action
 	if ((size_t)snprintf(action, len, "%s", rg_action_reply(d.action)) >= len)
 		return -ENOSPC;
 	return 0;
+}
+
+/* The budget step of connection id is over: its request is decided again, journalled
+ * before the reply (the server's commit hook). */
+static void fleet_resume(void *ctx, uint64_t id)
+{
+	struct rg_agent *a = ctx;
+
+	a->journal_hold++;
+	if (rg_policy_server_resume(a->policy, id) == -ENOENT)
+		rg_fleet_done(a->fleet, id);	/* the client left: forget its step */
+	a->journal_hold--;
+	journal_flush(a);
+}
+
+static const struct rg_fleet_ops fleet_ops = { .resume = fleet_resume };
+
+/* [fleet]: the links start connecting now; the agent serves before Redis answers. */
+static int start_fleet(struct rg_agent *a)
+{
+	const struct rg_fleet_conf *fc = &a->cfg->fleet;
+	char *pw = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!fc->enabled)
+		return 0;
+	if (fc->redis_password_file) {
+		err = rg_read_file(fc->redis_password_file, 4096, 0, &pw, &len, NULL);
+		if (err) {
+			pr_err("fleet: cannot read redis_password_file %s: %s",
+			       fc->redis_password_file, strerror(-err));
+			return err;
+		}
+		pw[strcspn(pw, "\r\n")] = '\0';
+	}
+	err = rg_fleet_new(fc, pw, a->cfg->state_dir, a->engine, &fleet_ops, a, &a->fleet);
+	if (pw) {
+		memset(pw, 0, len);
+		free(pw);
+	}
+	if (err)
+		pr_err("fleet: cannot start: %s", strerror(-err));
+	else
+		pr_info("fleet: relay %s, Redis %s", fc->relay_id,
+			fc->n_sentinels ? fc->sentinel_master : fc->redis);
+	return err;
 }
 
 /* ---- connection-rate events -------------------------------------------------------- */
@@ -436,7 +498,7 @@ static const struct rg_agent_ctl_ops ctl_ops = {
 
 /* ---- loop --------------------------------------------------------------------------- */
 
-enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS, EV_RATE };
+enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS, EV_RATE, EV_FLEET };
 
 static int watch(int epfd, int fd, uint64_t tag)
 {
@@ -445,6 +507,15 @@ static int watch(int epfd, int fd, uint64_t tag)
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev))
 		return -errno;
 	return 0;
+}
+
+static int watch_fleet(struct rg_agent *a)
+{
+	int fds[2], err;
+
+	rg_fleet_fds(a->fleet, fds);
+	err = watch(a->epfd, fds[0], EV_FLEET);
+	return err ? err : watch(a->epfd, fds[1], EV_FLEET);
 }
 
 static void on_signal(struct rg_agent *a)
@@ -487,6 +558,7 @@ static void on_timer(struct rg_agent *a)
 		return;
 	a->journal_hold++;
 	rg_engine_tick(a->engine, rg_now_real_ns());
+	rg_fleet_tick(a->fleet, rg_now_real_ns());
 	a->journal_hold--;
 	journal_flush(a);
 	if (a->journal) {
@@ -602,6 +674,7 @@ static void adopt_kernel_verdicts(struct rg_agent *a)
 static void agent_free(struct rg_agent *a)
 {
 	rg_policy_server_free(a->policy);
+	rg_fleet_free(a->fleet);	/* before the engine it applies to */
 	rg_control_free(a->control);
 	rg_metrics_free(a->metrics);
 	if (a->engine && a->cfg)
@@ -810,13 +883,19 @@ int rg_agent_run(const char *config_path, bool debug)
 		goto out;
 	}
 
+	err = start_fleet(&a);
+	if (err)
+		goto out;
+	a.commands.fleet = a.fleet;
+
 	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	timerfd_settime(a.timerfd, 0, &its, NULL);
 	if ((err = watch(a.epfd, a.sigfd, EV_SIGNAL)) || (err = watch(a.epfd, a.timerfd, EV_TIMER)) ||
 	    (err = watch(a.epfd, rg_policy_server_fd(a.policy), EV_POLICY)) ||
 	    (err = watch(a.epfd, rg_control_fd(a.control), EV_CONTROL)) ||
 	    (err = watch(a.epfd, rate_fd, EV_RATE)) ||
-	    (a.metrics && (err = watch(a.epfd, rg_metrics_fd(a.metrics), EV_METRICS)))) {
+	    (a.metrics && (err = watch(a.epfd, rg_metrics_fd(a.metrics), EV_METRICS))) ||
+	    (a.fleet && (err = watch_fleet(&a)))) {
 		pr_err("epoll: %s", strerror(-err));
 		goto out;
 	}
@@ -868,6 +947,13 @@ int rg_agent_run(const char *config_path, bool debug)
 				break;
 			case EV_RATE:
 				rg_bpf_rate_events_consume(a.bpf);
+				break;
+			case EV_FLEET:
+				/* Remote changes and budget answers: journalled as one write. */
+				a.journal_hold++;
+				rg_fleet_dispatch(a.fleet);
+				a.journal_hold--;
+				journal_flush(&a);
 				break;
 			}
 		}

@@ -16,6 +16,7 @@
 #include "classify.h"
 #include "config.h"
 #include "control.h"
+#include "fleet.h"
 #include "metrics.h"
 #include "policy.h"
 #include "version.h"
@@ -30,6 +31,7 @@ struct rg_agent {
 	struct rg_control *control;
 	struct rg_agent_ctl commands;	/* what the control commands see */
 	struct rg_metrics *metrics;
+	struct rg_fleet *fleet;		/* [fleet]: NULL standalone */
 	int epfd, sigfd, timerfd;
 	bool stop;
 	bool state_dirty;		/* a change missed the journal: compact soon */

@@ -40,6 +40,66 @@ static int count_verdicts(const struct rg_engine_verdict *v, void *ctx)
 	return 0;
 }
 
+/* [fleet]: this relay's link, as status and fleet show it. */
+static json_object *fleet_self(const struct rg_fleet *f)
+{
+	struct rg_fleet_stats fs;
+	json_object *o = json_object_new_object();
+
+	rg_fleet_stats(f, &fs);
+	json_object_object_add(o, "relay", json_object_new_string(fs.relay_id));
+	json_object_object_add(o, "link", json_object_new_string(fs.link_up ? "up" : "down"));
+	json_object_object_add(o, "synced", json_object_new_boolean(fs.synced));
+	json_object_object_add(o, "queue", json_object_new_int64((int64_t)fs.queue_depth));
+	json_object_object_add(o, "lag_ms", json_object_new_int64((int64_t)fs.lag_ms));
+	json_object_object_add(o, "last_id", json_object_new_string(fs.last_id));
+	json_object_object_add(o, "fallbacks", json_object_new_int64((int64_t)fs.fallbacks));
+	return o;
+}
+
+/* Every relay's last heartbeat in Redis (as read at the last tick), oldest last. */
+static int do_fleet(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
+{
+	struct rg_agent_ctl *a = ctx;
+	const char *text;
+	json_object *all, *arr;
+	uint64_t now_ms = rg_now_real_ns() / 1000000u;
+
+	(void)peer;
+	(void)req;
+	if (!a->fleet)
+		return rg_control_fail(rep, RG_CTL_E_UNAVAILABLE, "no [fleet] in the configuration");
+	json_object_object_add(rep, "self", fleet_self(a->fleet));
+	arr = json_object_new_array();
+	text = rg_fleet_relays_json(a->fleet);
+	all = text ? json_tokener_parse(text) : NULL;
+	if (all) {
+		json_object_object_foreach(all, id, v) {
+			json_object *o = json_object_new_object(), *x;
+			int64_t hb = json_object_object_get_ex(v, "heartbeat_ms", &x)
+					     ? json_object_get_int64(x) : 0;
+
+			json_object_object_add(o, "id", json_object_new_string(id));
+			json_object_object_add(o, "heartbeat_age_s",
+					       json_object_new_double(hb && (uint64_t)hb < now_ms ?
+								      (double)(now_ms - (uint64_t)hb) / 1e3
+								      : 0));
+			if (json_object_object_get_ex(v, "link", &x))
+				json_object_object_add(o, "link", json_object_get(x));
+			if (json_object_object_get_ex(v, "synced", &x))
+				json_object_object_add(o, "synced", json_object_get(x));
+			if (json_object_object_get_ex(v, "queue", &x))
+				json_object_object_add(o, "queue", json_object_get(x));
+			if (json_object_object_get_ex(v, "lag_ms", &x))
+				json_object_object_add(o, "lag_ms", json_object_get(x));
+			json_object_array_add(arr, o);
+		}
+		json_object_put(all);
+	}
+	json_object_object_add(rep, "relays", arr);
+	return 0;
+}
+
 static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
 	struct rg_agent_ctl *a = ctx;
@@ -83,6 +143,8 @@ static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, js
 	}
 	json_object_object_add(rep, "maps", maps);
 
+	if (a->fleet)
+		json_object_object_add(rep, "fleet", fleet_self(a->fleet));
 	json_object_object_add(rep, "policy_connections",
 			       json_object_new_int64((int64_t)as.policy_connections));
 	json_object_object_add(rep, "policy_requests",
@@ -412,6 +474,7 @@ int rg_agent_ctl_register(struct rg_control *ctl, struct rg_agent_ctl *a)
 		{ "restrict_tenant", do_restrict_tenant, false },
 		{ "unblock_tenant", do_unblock_tenant, false },
 		{ "reload", do_reload, false },
+		{ "fleet", do_fleet, true },
 	};
 	int err;
 

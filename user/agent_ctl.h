@@ -14,6 +14,7 @@
 #include "classify.h"
 #include "config.h"
 #include "control.h"
+#include "fleet.h"
 
 /* What status reports that only the loop knows. */
 struct rg_agent_status {
@@ -38,6 +39,7 @@ struct rg_agent_ctl_ops {
 struct rg_agent_ctl {
 	struct rg_engine *engine;
 	struct rg_bpf *bpf;		/* NULL: the maps are not available */
+	struct rg_fleet *fleet;		/* NULL: no [fleet] */
 	const struct rg_agent_ctl_ops *ops;
 	void *ctx;			/* the ops' first argument */
 };

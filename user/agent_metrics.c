@@ -167,11 +167,61 @@ static void engine_metrics(struct rg_agent *a, struct rg_mbuf *o)
 			(double)c.txn_entries);
 }
 
+/* The fleet's counters: name, help, field of struct rg_fleet_stats. */
+static const struct {
+	const char *name, *help;
+	size_t off;
+} fleet_counters[] = {
+#define FC(n, h, f) { "relayguard_fleet_" n "_total", h, offsetof(struct rg_fleet_stats, f) }
+	FC("budget_steps", "Unregistered transactions sent to the fleet-wide budget.",
+	   budget_steps),
+	FC("fallbacks", "Budget steps decided locally (Redis down, slow or in error).", fallbacks),
+	FC("redis_timeouts", "Budget steps past redis_timeout.", timeouts),
+	FC("redis_errors", "Redis commands that failed or answered an error.", errors),
+	FC("events_published", "Changes of this relay stored in Redis.", published),
+	FC("events_applied", "Changes of other relays applied here.", applied),
+	FC("snapshots", "Full snapshots taken (start, a trimmed stream).", snapshots),
+	FC("events_stale", "Changes made offline that lost to a newer generation in Redis.",
+	   stale),
+	FC("queue_dropped", "Queued changes dropped (queue_max reached while Redis was away).",
+	   queue_dropped),
+#undef FC
+};
+
+/* [fleet] only: standalone, the page is as it was. */
+static void fleet_metrics(struct rg_agent *a, struct rg_mbuf *o)
+{
+	struct rg_fleet_stats s;
+
+	if (!a->fleet)
+		return;
+	rg_fleet_stats(a->fleet, &s);
+	for (size_t i = 0; i < sizeof(fleet_counters) / sizeof(fleet_counters[0]); i++) {
+		const uint64_t *v = (const uint64_t *)((const char *)&s + fleet_counters[i].off);
+
+		rg_metric_counter(o, fleet_counters[i].name, fleet_counters[i].help, (double)*v);
+	}
+	rg_metric_gauge(o, "relayguard_fleet_link_up", "1 when both Redis links are up.",
+			s.link_up ? 1 : 0);
+	rg_metric_gauge(o, "relayguard_fleet_synced",
+			"1 when the relay follows the stream (after its snapshot).", s.synced);
+	rg_metric_gauge(o, "relayguard_fleet_queue_depth",
+			"Changes and counts waiting for Redis.", (double)s.queue_depth);
+	rg_metric_gauge(o, "relayguard_fleet_stream_lag_seconds",
+			"Age of the newest stream event read, while a read is not pending.",
+			(double)s.lag_ms / 1e3);
+	rg_metric_counter(o, "relayguard_fleet_redis_round_trip_seconds_sum",
+			  "Budget step round trips, total seconds.", (double)s.rtt_sum_ns / 1e9);
+	rg_metric_counter(o, "relayguard_fleet_redis_round_trip_seconds_count",
+			  "Budget step round trips answered.", (double)s.rtt_count);
+}
+
 void rg_agent_metrics(void *ctx, struct rg_mbuf *o)
 {
 	struct rg_agent *a = ctx;
 
 	engine_metrics(a, o);
+	fleet_metrics(a, o);
 	policy_metrics(a, o);
 	kernel_metrics(a, o);
 	attach_metrics(a, o);

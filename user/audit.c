@@ -173,6 +173,8 @@ static struct json_object *build(const struct rg_audit_event *ev)
 		err |= add_str(o, "expires", rg_rfc3339_ms(ev->expires_ns, buf, sizeof(buf)));
 	if (ev->by)
 		err |= add_safe(o, "by", ev->by, strlen(ev->by));
+	if (ev->relay)
+		err |= add_safe(o, "relay", ev->relay, strlen(ev->relay));
 	if (ev->peer)
 		err |= add_safe(o, "peer", ev->peer, strlen(ev->peer));
 	if (ev->sender)

@@ -32,6 +32,7 @@ struct rg_audit_event {
 	uint64_t limit;
 	uint64_t window_ns;
 	const char *by;			/* who asked (operator actions); sanitised */
+	const char *relay;		/* [fleet]: the relay the change came from */
 	const char *peer;		/* who sent the policy request that caused it:
 					 * "uid=N pid=N" or "ADDR:PORT"; sanitised */
 	const char *sender;		/* raw client text, sender_len bytes; sanitised and capped */

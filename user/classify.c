@@ -76,6 +76,8 @@ struct rg_engine {
 	void *ctx;
 	struct rg_audit *audit;
 	const char *peer;	/* inside rg_engine_decide: who sent the request */
+	const char *relay;	/* [fleet]: the relay whose change this is (audit "relay") */
+	const char *self;	/* [fleet]: this relay's id */
 	uint64_t seed;
 
 	struct tstate *t;
@@ -130,6 +132,8 @@ static void audit(struct rg_engine *e, struct rg_audit_event *ev)
 {
 	if (!ev->peer)
 		ev->peer = e->peer;
+	if (!ev->relay)
+		ev->relay = e->relay;
 	if (e->audit)
 		rg_audit_write(e->audit, ev);
 }
@@ -817,15 +821,81 @@ static int unregistered(struct rg_engine *e, int tidx, const uint8_t addr[16],
 	return 0;
 }
 
+/* What a request is before anything is counted: its client, tenant, envelope, the
+ * transaction's earlier answer and the class a new transaction gets. decide() and
+ * rg_engine_peek() both start here. */
+struct req_view {
+	uint8_t addr[16];
+	uint32_t tidx;
+	int tenant;			/* -1: unassigned */
+	bool stage;			/* an envelope stage: the sender matters */
+	bool have_inst;
+	struct rg_envelope env;
+	const struct rg_txn_answer *tx;	/* this transaction's earlier answer, or NULL */
+	enum rg_class cls;		/* of a new transaction */
+};
+
+static int view_request(struct rg_engine *e, const struct rg_policy_request *req,
+			uint64_t now_ns, struct req_view *v)
+{
+	char abuf[RG_ADDR_STRLEN];
+
+	memset(v, 0, sizeof(*v));
+	v->tenant = -1;
+	if (slice_cstr(&req->client_address, abuf, sizeof(abuf)) ||
+	    rg_addr_parse(abuf, v->addr, NULL))
+		return -EINVAL;
+	if (rg_lpm_lookup(e->cfg->connectors, v->addr, &v->tidx) && v->tidx < e->nt)
+		v->tenant = (int)v->tidx;
+	v->stage = envelope_stage(&req->protocol_state);
+	if (!v->stage)
+		return 0;
+	rg_envelope_from_sender(req->sender.p ? req->sender.p : "", req->sender.len, &v->env);
+	v->have_inst = req->instance.p && req->instance.len;
+	if (v->have_inst)
+		v->tx = rg_txn_cache_find(e->txns, &req->instance, v->addr, &req->sender, now_ns);
+	if (v->tenant < 0)
+		v->cls = RG_CLASS_UNASSIGNED;
+	else if (v->env.status == RG_ENV_NULL)
+		v->cls = RG_CLASS_NULL_SENDER;
+	else if (v->env.status == RG_ENV_OK &&
+		 rg_domains_match(e->cfg->domains, v->tidx, v->env.domain, v->env.domain_len))
+		v->cls = RG_CLASS_REGISTERED;
+	else
+		v->cls = v->env.status == RG_ENV_OK ? RG_CLASS_UNREGISTERED : RG_CLASS_INVALID;
+	return 0;
+}
+
+bool rg_engine_peek(struct rg_engine *e, const struct rg_policy_request *req, uint64_t now_ns,
+		    struct rg_engine_peek *out)
+{
+	struct req_view v;
+	const struct rg_limits *l;
+
+	memset(out, 0, sizeof(*out));
+	if (view_request(e, req, now_ns, &v) || !v.stage || v.tenant < 0 ||
+	    (v.cls != RG_CLASS_UNREGISTERED && v.cls != RG_CLASS_INVALID))
+		return false;
+	if (v.tx && v.tx->tenant_id == e->t[v.tidx].id)
+		return false;		/* a later stage: answered as before */
+	lift_if_expired(e, v.tenant, now_ns);
+	if (e->t[v.tidx].restricted)
+		return false;
+	l = limits_of(e, v.tenant);
+	out->tenant = e->cfg->tenants[v.tidx].name;
+	out->limit = l->unregistered_limit;
+	out->window_ns = l->unregistered_window_ns;
+	out->block_duration_ns = l->block_duration_ns;
+	return true;
+}
+
 static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint64_t now_ns,
 		  struct rg_decision *out)
 {
-	char abuf[RG_ADDR_STRLEN];
 	enum rg_reply action = RG_REPLY_DUNNO;
-	struct rg_envelope env;
-	uint8_t addr[16];
-	uint32_t tidx = 0;
-	int tenant = -1;
+	struct req_view v;
+	uint32_t tidx;
+	int tenant;
 	bool have_inst;
 	const struct rg_txn_answer *tx;
 	int err;
@@ -833,59 +903,50 @@ static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint
 	memset(out, 0, sizeof(*out));
 	out->tenant = -1;
 	e->c.requests++;
-	if (slice_cstr(&req->client_address, abuf, sizeof(abuf)) ||
-	    rg_addr_parse(abuf, addr, NULL))
+	if (view_request(e, req, now_ns, &v))
 		return decide_fail(e, out, -EINVAL, "client_address is not an IP address");
-
-	if (rg_lpm_lookup(e->cfg->connectors, addr, &tidx) && tidx < e->nt) {
-		tenant = (int)tidx;
+	tidx = v.tidx;
+	tenant = v.tenant;
+	if (tenant >= 0) {
 		out->tenant = tenant;
 		out->tenant_name = e->cfg->tenants[tidx].name;
 		out->tenant_id = e->t[tidx].id;
 	}
-	if (!envelope_stage(&req->protocol_state)) {
+	if (!v.stage) {
 		out->cls = RG_CLASS_NONE;
 		goto answer;
 	}
-	rg_envelope_from_sender(req->sender.p ? req->sender.p : "", req->sender.len, &env);
-	if (env.status == RG_ENV_OK)
-		memcpy(out->domain, env.domain, env.domain_len + 1);
+	if (v.env.status == RG_ENV_OK)
+		memcpy(out->domain, v.env.domain, v.env.domain_len + 1);
 
-	have_inst = req->instance.p && req->instance.len;
-	if (have_inst) {
-		tx = rg_txn_cache_find(e->txns, &req->instance, addr, &req->sender, now_ns);
-		if (tx && tx->tenant_id == out->tenant_id) {
-			out->cached = true;
-			out->cls = tx->cls;
-			out->reason = tx->reason;
-			action = tx->action;
-			goto answer;
-		}
-		if (tx)		/* the client moved tenant by a reload: a new transaction */
-			rg_txn_cache_forget(e->txns, tx);
+	have_inst = v.have_inst;
+	tx = v.tx;
+	if (tx && tx->tenant_id == out->tenant_id) {
+		out->cached = true;
+		out->cls = tx->cls;
+		out->reason = tx->reason;
+		action = tx->action;
+		goto answer;
 	}
+	if (tx)		/* the client moved tenant by a reload: a new transaction */
+		rg_txn_cache_forget(e->txns, tx);
 
 	out->counted = true;
 	e->c.transactions++;
-	if (tenant < 0) {
-		out->cls = RG_CLASS_UNASSIGNED;
-	} else if (env.status == RG_ENV_NULL) {
-		out->cls = RG_CLASS_NULL_SENDER;
+	out->cls = v.cls;
+	if (v.cls == RG_CLASS_NULL_SENDER) {
 		e->t[tidx].tot_null++;
 		rg_buckets_add(&e->t[tidx].nul, now_ns, limits_of(e, tenant)->unregistered_window_ns);
 		mark(e, RG_DIRTY_BUDGET);
 		journal_txn(e, tenant, out->cls, now_ns);
-	} else if (env.status == RG_ENV_OK &&
-		   rg_domains_match(e->cfg->domains, tidx, env.domain, env.domain_len)) {
-		out->cls = RG_CLASS_REGISTERED;
+	} else if (v.cls == RG_CLASS_REGISTERED) {
 		e->t[tidx].tot_reg++;
 		rg_buckets_add(&e->t[tidx].reg, now_ns, limits_of(e, tenant)->unregistered_window_ns);
 		mark(e, RG_DIRTY_BUDGET);
 		journal_txn(e, tenant, out->cls, now_ns);
-	} else {
-		out->cls = env.status == RG_ENV_OK ? RG_CLASS_UNREGISTERED : RG_CLASS_INVALID;
-		out->reason = env.status == RG_ENV_OK ? "unregistered" : env.reason;
-		err = unregistered(e, tenant, addr, &req->sender, now_ns, out, &action);
+	} else if (v.cls != RG_CLASS_UNASSIGNED) {
+		out->reason = v.env.status == RG_ENV_OK ? "unregistered" : v.env.reason;
+		err = unregistered(e, tenant, v.addr, &req->sender, now_ns, out, &action);
 		if (err) {
 			e->c.transactions--;
 			out->counted = false;
@@ -896,7 +957,7 @@ static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint
 	if (have_inst) {
 		struct rg_txn_answer a = { out->tenant_id, action, out->cls, out->reason };
 
-		if (rg_txn_cache_remember(e->txns, &req->instance, addr, &req->sender, &a,
+		if (rg_txn_cache_remember(e->txns, &req->instance, v.addr, &req->sender, &a,
 					  now_ns) > 0)
 			e->c.txn_evictions++;
 	}
@@ -913,7 +974,7 @@ static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint
 			.sender = req->sender.p, .sender_len = req->sender.len,
 		};
 
-		client_cidr(addr, &host);
+		client_cidr(v.addr, &host);
 		e->c.would_reject++;
 		audit(e, &ev);
 	}
@@ -1167,6 +1228,107 @@ int rg_engine_unblock_host(struct rg_engine *e, const struct rg_cidr *target, co
 	vremove(e, v, true);
 	flush_notify(e);
 	return 0;
+}
+
+/* ---- the fleet ------------------------------------------------------------------------ */
+
+static int engine_fleet_apply(struct rg_engine *e, const struct rg_engine_change *c,
+			      const char *by, uint64_t now_ns);
+
+void rg_engine_set_relay(struct rg_engine *e, const char *relay_id)
+{
+	e->self = e->relay = relay_id;
+}
+
+int rg_engine_fleet_apply(struct rg_engine *e, const struct rg_engine_change *c, const char *by,
+			  uint64_t now_ns)
+{
+	int err = engine_fleet_apply(e, c, by, now_ns);
+
+	e->relay = e->self;
+	return err;
+}
+
+static int engine_fleet_apply(struct rg_engine *e, const struct rg_engine_change *c,
+			      const char *by, uint64_t now_ns)
+{
+	int tidx = c->tenant ? rg_config_find_tenant(e->cfg, c->tenant) : -1;
+	struct rg_engine_verdict nv;
+	struct vent *v;
+	int err = 0;
+
+	if (by && !strncmp(by, "fleet:", 6))
+		e->relay = by + 6;
+	if (tidx >= 0 && (size_t)tidx >= e->nt)
+		tidx = -1;
+	switch (c->kind) {
+	case RG_CHANGE_RESTRICT:
+		if (tidx < 0)
+			return -ENOENT;
+		lift_if_expired(e, tidx, now_ns);
+		if (e->t[tidx].restricted) {
+			err = -EALREADY;
+			break;
+		}
+		/* The reason is kept as a pointer: one of the static names. */
+		tenant_restrict(e, tidx, c->reason && !strcmp(c->reason, "operator") ? "operator"
+										      : "limit",
+				by, NULL, NULL, now_ns);
+		break;
+	case RG_CHANGE_LIFT:
+		if (tidx < 0)
+			return -ENOENT;
+		lift_flood_blocks(e, tidx, by, now_ns);
+		tenant_lift(e, tidx, "fleet", by, now_ns);
+		break;
+	case RG_CHANGE_VERDICT: {
+		struct rg_audit_event ev = { .time_ns = now_ns, .by = by };
+
+		if (monitor(e))
+			return -EPERM;
+		nv = c->v;
+		cidr_norm(&c->v.target, &nv.target);
+		nv.tenant_id = tidx >= 0 ? e->t[tidx].id : 0;
+		if (nv.expires_ns && nv.expires_ns <= now_ns)
+			return 0;	/* expired on the way */
+		err = vset(e, &nv);
+		if (err)
+			break;
+		ev.event = nv.action == RG_ACT_BLOCK ? "host_blocked" : "host_throttled";
+		ev.host = &nv.target;
+		ev.tenant = tidx >= 0 ? e->cfg->tenants[tidx].name : NULL;
+		ev.tenant_id = nv.tenant_id;
+		ev.reason = "fleet";
+		ev.action = rg_verdict_action_name(nv.action);
+		ev.origin = rg_origin_name(nv.origin);
+		ev.expires_ns = nv.expires_ns;
+		ev.interval_ns = nv.interval_ns;
+		ev.burst_ns = nv.burst_ns;
+		audit(e, &ev);
+		break;
+	}
+	case RG_CHANGE_VERDICT_DEL: {
+		struct rg_cidr key;
+
+		cidr_norm(&c->v.target, &key);
+		v = vfind(e, &key);
+		if (!v)
+			return -ENOENT;
+		struct rg_audit_event ev = {
+			.event = "host_unblocked", .time_ns = now_ns, .host = &key,
+			.reason = "fleet", .by = by, .action = rg_verdict_action_name(v->v.action),
+			.origin = rg_origin_name(v->v.origin),
+		};
+
+		audit(e, &ev);
+		vremove(e, v, true);
+		break;
+	}
+	default:
+		return -EINVAL;
+	}
+	flush_notify(e);
+	return err;
 }
 
 /* ---- listings ----------------------------------------------------------------------- */

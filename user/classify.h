@@ -234,6 +234,31 @@ int rg_engine_throttle_host(struct rg_engine *e, const struct rg_cidr *target,
 int rg_engine_unblock_host(struct rg_engine *e, const struct rg_cidr *target, const char *by,
 			   uint64_t now_ns);
 
+/*
+ * The fleet (fleet.h). rg_engine_peek: true when req is a new unregistered (or invalid)
+ * transaction of a tenant not restricted: the one kind of request whose answer depends
+ * on the fleet-wide budget. Nothing is counted; out names the tenant (valid until the next
+ * reconfigure) and its limits.
+ */
+struct rg_engine_peek {
+	const char *tenant;
+	uint64_t limit, window_ns, block_duration_ns;
+};
+bool rg_engine_peek(struct rg_engine *e, const struct rg_policy_request *req, uint64_t now_ns,
+		    struct rg_engine_peek *out);
+/*
+ * A change another relay made (RESTRICT, LIFT with the tenant's flood blocks, VERDICT with
+ * c->tenant naming the host's tenant or NULL, VERDICT_DEL), applied like a local one:
+ * kernel callbacks, journal, audit (by: "fleet:RELAY"). 0, -EALREADY (restricted
+ * already), -ENOENT (no such tenant or verdict), -EPERM (monitor mode: no verdicts),
+ * -ENOSPC, -EINVAL.
+ */
+int rg_engine_fleet_apply(struct rg_engine *e, const struct rg_engine_change *c, const char *by,
+			  uint64_t now_ns);
+/* [fleet]: this relay's id, named as "relay" in every audit event (a remote change's: its
+ * origin, rg_engine_fleet_apply's by after "fleet:"). relay_id must outlive e. */
+void rg_engine_set_relay(struct rg_engine *e, const char *relay_id);
+
 /* Listings and metrics. */
 struct rg_tenant_info {
 	const char *name;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * config.c: loads relayguard.conf ([agent], [limits], [tenant NAME], include = GLOB,
+ * config.c: loads relayguard.conf ([agent], [limits], [fleet], [tenant NAME], include = GLOB,
  * accepted-domain lists and files, connector CIDRs) into an immutable struct rg_config.
  *
  * Takes files an operator wrote, possibly by script and possibly huge (100k tenants, 1M
@@ -30,7 +30,7 @@
 #include "containers.h"
 #include "readfile.h"
 
-enum sect_kind { SECT_NONE, SECT_AGENT, SECT_LIMITS, SECT_TENANT, SECT_IGNORE };
+enum sect_kind { SECT_NONE, SECT_AGENT, SECT_LIMITS, SECT_FLEET, SECT_TENANT, SECT_IGNORE };
 
 struct loc {
 	const char *file;
@@ -68,7 +68,8 @@ struct load {
 	struct tenant_extra *tx;
 	struct loc agent_seen[RG_AGENT_KEYS_N];
 	struct loc limits_seen[RG_LIMIT_KEYS_N];
-	struct loc agent_section;
+	struct loc fleet_seen[RG_FLEET_KEYS_N];
+	struct loc agent_section, fleet_section;
 };
 
 /* ---- small helpers ---- */
@@ -269,6 +270,9 @@ static int apply_defaults(struct load *ld)
 	for (size_t i = 0; i < RG_LIMIT_KEYS_N && !err; i++)
 		if (!ld->limits_seen[i].file)
 			err = set_default(ld, &rg_limit_keys[i], &cfg->defaults);
+	for (size_t i = 0; i < RG_FLEET_KEYS_N && !err; i++)
+		if (!ld->fleet_seen[i].file)
+			err = set_default(ld, &rg_fleet_keys[i], cfg);
 	if (!err && !cfg->audit_log &&
 	    asprintf(&cfg->audit_log, "%s/audit.log", cfg->state_dir) < 0) {
 		cfg->audit_log = NULL;
@@ -284,6 +288,8 @@ void rg_config_free(struct rg_config *cfg)
 	free(cfg->path);
 	for (size_t i = 0; i < RG_AGENT_KEYS_N; i++)
 		rg_key_free(&rg_agent_keys[i], cfg);
+	for (size_t i = 0; i < RG_FLEET_KEYS_N; i++)
+		rg_key_free(&rg_fleet_keys[i], cfg);
 	for (size_t i = 0; i < cfg->n_tenants; i++)
 		free(cfg->tenants[i].connectors);
 	free(cfg->tenants);
@@ -467,6 +473,15 @@ static void open_section(struct src_file *f, char *s)
 		f->kind = SECT_LIMITS;
 		return;
 	}
+	if (!rest && wlen == 5 && !memcmp(word, "fleet", 5)) {
+		f->kind = SECT_FLEET;
+		f->ld->cfg->fleet.enabled = true;
+		if (!f->ld->fleet_section.file) {
+			f->ld->fleet_section.file = f->path;
+			f->ld->fleet_section.line = f->rd.line;
+		}
+		return;
+	}
 	ferr(f, "unknown section [%s]", pr(s, p));
 	f->kind = SECT_IGNORE;
 }
@@ -489,30 +504,42 @@ static bool dup_scalar(struct src_file *f, struct loc *seen, const char *key)
 	return false;
 }
 
-/* A key of [agent]: lists may repeat (and append), any other key is set once. */
-static void agent_key(struct src_file *f, const char *key, char *val)
+/* A key of a section whose keys are rows of tab (fields of struct rg_config): lists may
+ * repeat (and append), any other key is set once. false: not a key of it (reported). */
+static bool table_key(struct src_file *f, const struct rg_key_def *tab, size_t n,
+		      struct loc *seen_tab, const char *section, const char *key, char *val)
 {
-	struct load *ld = f->ld;
-	const struct rg_key_def *d = rg_key_find(rg_agent_keys, RG_AGENT_KEYS_N, key);
-	size_t had = ld->cfg->n_interfaces, had_listen = ld->cfg->n_policy_listen;
+	const struct rg_key_def *d = rg_key_find(tab, n, key);
 	char p[RG_PRINTABLE_MAX + 4];
 	struct loc *seen;
 
 	if (!d) {
-		ferr(f, "unknown key '%s' in [agent]", pr(key, p));
-		return;
+		ferr(f, "unknown key '%s' in [%s]", pr(key, p), section);
+		return false;
 	}
-	seen = &ld->agent_seen[d - rg_agent_keys];
+	seen = &seen_tab[d - tab];
 	if (rg_key_is_list(d)) {
 		if (!seen->file) {
 			seen->file = f->path;
 			seen->line = f->rd.line;
 		}
 	} else if (dup_scalar(f, seen, key)) {
-		return;
+		return false;
 	}
-	if (rg_key_set(d, ld->cfg, val, key_report, f) == -ENOMEM)
-		ld->err = -ENOMEM;
+	if (rg_key_set(d, f->ld->cfg, val, key_report, f) == -ENOMEM)
+		f->ld->err = -ENOMEM;
+	return true;
+}
+
+/* A key of [agent], and the warnings its value calls for. */
+static void agent_key(struct src_file *f, const char *key, char *val)
+{
+	struct load *ld = f->ld;
+	const struct rg_key_def *d = rg_key_find(rg_agent_keys, RG_AGENT_KEYS_N, key);
+	size_t had = ld->cfg->n_interfaces, had_listen = ld->cfg->n_policy_listen;
+
+	if (!table_key(f, rg_agent_keys, RG_AGENT_KEYS_N, ld->agent_seen, "agent", key, val))
+		return;
 	/* The table checks the names; one that does not exist here (in this network
 	 * namespace) may be created later, so it is a warning. */
 	for (size_t i = had; i < ld->cfg->n_interfaces; i++)
@@ -530,6 +557,43 @@ static void agent_key(struct src_file *f, const char *key, char *val)
 	    ld->cfg->metrics_listen && !rg_listen_is_loopback(ld->cfg->metrics_listen))
 		cfg_warn(ld, f->path, f->rd.line, "metrics_listen %s is not a loopback address: "
 			 "anyone who can reach it reads the metrics", ld->cfg->metrics_listen);
+}
+
+/* A key of [fleet]: each set once (sentinels may repeat and append). */
+static void fleet_key(struct src_file *f, const char *key, char *val)
+{
+	table_key(f, rg_fleet_keys, RG_FLEET_KEYS_N, f->ld->fleet_seen, "fleet", key, val);
+}
+
+/* What [fleet] needs as a whole: where Redis is, a master name for sentinels, a relay id
+ * (the host name unless set). */
+static int fleet_check(struct load *ld, const char *path)
+{
+	struct rg_fleet_conf *fl = &ld->cfg->fleet;
+	const char *file = ld->fleet_section.file ? ld->fleet_section.file : path;
+	int line = ld->fleet_section.line;
+	char host[256];
+
+	if (!fl->enabled)
+		return 0;
+	if (!fl->redis && !fl->n_sentinels)
+		cfg_err(ld, file, line, "missing required key 'redis' in [fleet] (or sentinels)");
+	if (fl->n_sentinels && !fl->sentinel_master)
+		cfg_err(ld, file, line, "sentinels need sentinel_master in [fleet]");
+	if (fl->sentinel_master && !fl->n_sentinels)
+		cfg_err(ld, file, line, "sentinel_master needs sentinels in [fleet]");
+	if (fl->relay_id)
+		return 0;
+	if (gethostname(host, sizeof(host)) || !host[0]) {
+		cfg_err(ld, file, line, "relay_id is not set and the host name is unknown");
+		return 0;
+	}
+	host[sizeof(host) - 1] = '\0';
+	host[strcspn(host, ".")] = '\0';	/* the short name: a key part, no dots needed */
+	if (strlen(host) >= RG_FLEET_NAME_MAX)
+		host[RG_FLEET_NAME_MAX - 1] = '\0';
+	fl->relay_id = strdup(host);
+	return fl->relay_id ? 0 : -ENOMEM;
 }
 
 /*
@@ -801,6 +865,9 @@ static void key_line(struct src_file *f, const char *name, char *val)
 		if (!limit_key(f, name, val, &f->ld->cfg->defaults, f->ld->limits_seen, NULL))
 			ferr(f, "unknown key '%s' in [limits]", pr(name, p));
 		break;
+	case SECT_FLEET:
+		fleet_key(f, name, val);
+		break;
 	case SECT_TENANT:
 		tenant_key(f, name, val);
 		break;
@@ -1004,6 +1071,9 @@ static int config_load(const char *path, struct rg_config **out, struct rg_confi
 		}
 	}
 
+	err = fleet_check(&ld, path);
+	if (err)
+		goto out;
 	tenant_warnings(&ld);
 	connector_limit(&ld, path);
 	too_many(&ld, path, false);

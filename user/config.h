@@ -23,6 +23,8 @@
 #define RG_MAX_LISTEN 16
 #define RG_MAX_IFACES 16
 #define RG_MAX_ALLOW 64		/* policy_allow prefixes */
+#define RG_MAX_SENTINELS 8	/* [fleet] sentinels */
+#define RG_FLEET_NAME_MAX 64	/* relay_id, key_prefix, sentinel_master: 1..63 chars */
 #define RG_CONFIG_FILE_MAX (16u << 20)	/* bytes per configuration file */
 #define RG_DOMAINS_FILE_MAX (256u << 20) /* bytes per accepted_domains_file */
 #define RG_CONFIG_INCLUDE_DEPTH 8	/* nested include levels */
@@ -58,6 +60,23 @@ struct rg_tenant_conf {
 struct rg_config_errors {
 	char **msgs;
 	size_t n;
+};
+
+/* [fleet]: relays sharing budgets, restrictions and kernel verdicts through Redis. */
+struct rg_fleet_conf {
+	bool enabled;				/* a [fleet] section is present */
+	char *redis;				/* "unix:PATH" or "inet:HOST:PORT" */
+	char *redis_password_file;		/* NULL: no AUTH */
+	uint32_t redis_db;
+	char *sentinels[RG_MAX_SENTINELS];
+	size_t n_sentinels;
+	char *sentinel_master;
+	char *relay_id;				/* default: the host name */
+	char *key_prefix;			/* default relayguard */
+	uint64_t redis_timeout_ns;		/* a budget step's deadline, default 50ms */
+	uint64_t stream_maxlen;			/* PREFIX:events MAXLEN ~, default 100000 */
+	uint64_t queue_max;			/* events held while Redis is away, 65536 */
+	uint64_t heartbeat_ns;			/* PREFIX:relays update and link PING, 1s */
 };
 
 struct rg_config {
@@ -97,6 +116,9 @@ struct rg_config {
 
 	/* [limits] */
 	struct rg_limits defaults;
+
+	/* [fleet] */
+	struct rg_fleet_conf fleet;
 
 	/* [tenant NAME], in the order they appear */
 	struct rg_tenant_conf *tenants;

@@ -97,6 +97,26 @@ const struct rg_key_def rg_limit_keys[] = {
 _Static_assert(sizeof(rg_limit_keys) == RG_LIMIT_KEYS_N * sizeof(rg_limit_keys[0]),
 	       "RG_LIMIT_KEYS_N counts the rows of rg_limit_keys");
 
+/* The fleet's links and keys are set up once at start: a reload keeps them all. */
+const struct rg_key_def rg_fleet_keys[] = {
+	{ "redis", RG_KT_ENDPOINT, CFG(fleet.redis) },
+	{ "redis_password_file", RG_KT_PATH, CFG(fleet.redis_password_file) },
+	{ "redis_db", RG_KT_U64, CFG(fleet.redis_db), .def = "0", .max = 1u << 16 },
+	{ "sentinels", RG_KT_LISTENS, CFG(fleet.sentinels), COUNT(fleet.n_sentinels) },
+	{ "sentinel_master", RG_KT_NAME, CFG(fleet.sentinel_master) },
+	{ "relay_id", RG_KT_NAME, CFG(fleet.relay_id) },	/* default: the host name */
+	{ "key_prefix", RG_KT_NAME, CFG(fleet.key_prefix), .def = "relayguard" },
+	{ "redis_timeout", RG_KT_DURATION, CFG(fleet.redis_timeout_ns), .def = "50ms",
+	  .min = 1000000 },
+	{ "stream_maxlen", RG_KT_U64, CFG(fleet.stream_maxlen), .def = "100000", .min = 100,
+	  .max = 100000000 },
+	{ "queue_max", RG_KT_U64, CFG(fleet.queue_max), .def = "65536", .min = 16,
+	  .max = 1u << 24 },
+	{ "heartbeat", RG_KT_DURATION, CFG(fleet.heartbeat_ns), .def = "1s", .min = 100000000 },
+};
+_Static_assert(sizeof(rg_fleet_keys) == RG_FLEET_KEYS_N * sizeof(rg_fleet_keys[0]),
+	       "RG_FLEET_KEYS_N counts the rows of rg_fleet_keys");
+
 const struct rg_key_def *rg_key_find(const struct rg_key_def *tab, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -152,25 +172,26 @@ int rg_parse_duration(const char *s, uint64_t *ns)
 	while (*p >= '0' && *p <= '9')
 		p++;
 	n = (size_t)(p - s);
-	if (!*p)
-		mult = 1;
-	else if (!strcmp(p, "s"))
-		mult = 1;
+	/* mult in ns: ms is for the fleet's Redis deadlines, the rest are seconds up. */
+	if (!*p || !strcmp(p, "s"))
+		mult = NS_PER_S;
+	else if (!strcmp(p, "ms"))
+		mult = NS_PER_S / 1000;
 	else if (!strcmp(p, "m"))
-		mult = 60;
+		mult = 60 * NS_PER_S;
 	else if (!strcmp(p, "h"))
-		mult = 3600;
+		mult = 3600 * NS_PER_S;
 	else if (!strcmp(p, "d"))
-		mult = 86400;
+		mult = 86400 * NS_PER_S;
 	else
 		return -EINVAL;
 	err = parse_u64_n(s, n, &v);
 	if (err)
 		return err;
 	/* Beyond RG_DURATION_MAX_NS, now + duration could not be stored or shown. */
-	if (v > RG_DURATION_MAX_NS / (mult * NS_PER_S))
+	if (v > RG_DURATION_MAX_NS / mult)
 		return -ERANGE;
-	*ns = v * mult * NS_PER_S;
+	*ns = v * mult;
 	return 0;
 }
 
@@ -435,11 +456,15 @@ static int set_duration(const struct setter *s, char *val)
 		return -EINVAL;
 	}
 	if (err) {
-		bad_value(s, val, "not a duration (e.g. 30s, 15m, 1h, 1d)");
+		bad_value(s, val, "not a duration (e.g. 50ms, 30s, 15m, 1h, 1d)");
 		return -EINVAL;
 	}
 	if (ns < s->d->min) {
-		bad_value(s, val, "must be more than 0");
+		char why[64], b[32];
+
+		snprintf(why, sizeof(why), s->d->min > 1 ? "at least %s" : "must be more than 0",
+			 rg_format_duration(s->d->min, b, sizeof(b)));
+		bad_value(s, val, why);
 		return -EINVAL;
 	}
 	store_uint(s, ns);
@@ -633,12 +658,40 @@ static int set_user(const struct setter *s, char *val)
 	return set_string(s, val);
 }
 
+static int set_endpoint(const struct setter *s, char *val)
+{
+	const char *why = check_listen(val, true);
+
+	if (why) {
+		bad_value(s, val, why);
+		return -EINVAL;
+	}
+	return set_string(s, val);
+}
+
+static int set_name(const struct setter *s, char *val)
+{
+	size_t n = strlen(val);
+	bool ok = n > 0 && n < RG_FLEET_NAME_MAX;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (val[i] >= 'a' && val[i] <= 'z') || (val[i] >= 'A' && val[i] <= 'Z') ||
+		     (val[i] >= '0' && val[i] <= '9') || val[i] == '.' || val[i] == '_' ||
+		     val[i] == '-';
+	if (!ok) {
+		bad_value(s, val, "expected 1..63 of A-Z a-z 0-9 . _ -");
+		return -EINVAL;
+	}
+	return set_string(s, val);
+}
+
 static int (*const setters[])(const struct setter *s, char *val) = {
 	[RG_KT_U64] = set_u64, [RG_KT_MASK] = set_mask, [RG_KT_PREFIX] = set_u64,
 	[RG_KT_DURATION] = set_duration,
 	[RG_KT_RATE] = set_rate, [RG_KT_ENUM] = set_enum, [RG_KT_PATH] = set_path,
 	[RG_KT_LISTEN] = set_listen, [RG_KT_IFACES] = set_list, [RG_KT_PORTS] = set_list,
 	[RG_KT_LISTENS] = set_list, [RG_KT_CIDRS] = set_list, [RG_KT_USER] = set_user,
+	[RG_KT_ENDPOINT] = set_endpoint, [RG_KT_NAME] = set_name,
 };
 _Static_assert(sizeof(setters) / sizeof(setters[0]) == RG_KT__N, "a setter for every type");
 
@@ -660,7 +713,8 @@ static bool is_string_list(const struct rg_key_def *d)
 
 static bool is_string(const struct rg_key_def *d)
 {
-	return d->type == RG_KT_PATH || d->type == RG_KT_LISTEN || d->type == RG_KT_USER;
+	return d->type == RG_KT_PATH || d->type == RG_KT_LISTEN || d->type == RG_KT_USER ||
+	       d->type == RG_KT_ENDPOINT || d->type == RG_KT_NAME;
 }
 
 void rg_key_free(const struct rg_key_def *d, void *base)
@@ -721,6 +775,20 @@ size_t rg_config_restart_keys(const struct rg_config *o, const struct rg_config 
 			continue;
 		if (found < max)
 			keys[found] = d->name;
+		found++;
+	}
+	for (size_t i = 0; i < RG_FLEET_KEYS_N; i++) {
+		const struct rg_key_def *d = &rg_fleet_keys[i];
+
+		if (key_equal(d, o, n))
+			continue;
+		if (found < max)
+			keys[found] = d->name;
+		found++;
+	}
+	if (o->fleet.enabled != n->fleet.enabled) {
+		if (found < max)
+			keys[found] = "[fleet]";
 		found++;
 	}
 	return found;

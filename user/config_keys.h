@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * config_keys.h: the keys of [agent] and [limits] (and of [tenant], which may override
+ * config_keys.h: the keys of [agent], [limits], [fleet] (and of [tenant], which may override
  * any [limits] key), each described once in a table row: name, type, where its value
  * lives, default, range, and whether a reload applies a change (in the manner of
  * Postfix's CONFIG_INT_TABLE). The loader (config.c) parses with rg_key_set(), the
@@ -30,6 +30,8 @@ enum rg_key_type {
 	RG_KT_LISTENS,	/* unix:PATH or inet:HOST:PORT */
 	RG_KT_CIDRS,	/* ADDR or ADDR/LEN (host bits clear), into struct rg_cidr[] */
 	RG_KT_USER,	/* a user name: [a-z_][a-z0-9_-]*, at most 32 characters */
+	RG_KT_ENDPOINT,	/* one unix:PATH or inet:HOST:PORT */
+	RG_KT_NAME,	/* [A-Za-z0-9._-], 1..RG_FLEET_NAME_MAX - 1: a Redis key part or id */
 	RG_KT__N
 };
 
@@ -46,9 +48,11 @@ struct rg_key_def {
 
 #define RG_AGENT_KEYS_N 26	/* rows of rg_agent_keys */
 #define RG_LIMIT_KEYS_N 6	/* rows of rg_limit_keys */
+#define RG_FLEET_KEYS_N 11	/* rows of rg_fleet_keys */
 
 extern const struct rg_key_def rg_agent_keys[];
 extern const struct rg_key_def rg_limit_keys[];
+extern const struct rg_key_def rg_fleet_keys[];	/* fields of struct rg_config */
 
 /* Reports one problem with the value, without FILE:LINE (the caller adds them). */
 typedef void rg_key_report_fn(void *ctx, const char *fmt, ...)

@@ -62,6 +62,17 @@ static int check_config(const char *path)
 
 	printf("%s: OK: %zu tenant%s, %zu connector%s\n", path, cfg->n_tenants,
 	       cfg->n_tenants == 1 ? "" : "s", nc, nc == 1 ? "" : "s");
+	if (cfg->fleet.enabled) {
+		const struct rg_fleet_conf *fl = &cfg->fleet;
+		char t[32];
+
+		printf("%s: fleet: relay %s, redis %s%s%s, db %u, key_prefix %s, "
+		       "redis_timeout %s%s\n", path, fl->relay_id,
+		       fl->n_sentinels ? "by sentinel master " : "",
+		       fl->n_sentinels ? fl->sentinel_master : fl->redis,
+		       fl->redis_password_file ? " (AUTH)" : "", fl->redis_db, fl->key_prefix,
+		       rg_format_duration(fl->redis_timeout_ns, t, sizeof(t)), "");
+	}
 	rg_config_free(cfg);
 	return 0;
 }

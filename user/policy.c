@@ -41,6 +41,11 @@ struct conn {
 	bool in_request;
 	bool unsent;			/* on s->unsent: replies wait for the commit */
 	struct rg_link unsent_link;
+	bool held;			/* its request waits for rg_policy_server_resume() */
+	struct rg_link held_link;
+	char *stash;			/* bytes read after the held request */
+	size_t stash_len;
+	uint64_t t_read;		/* when the held request was read */
 	char peer[RG_ADDR_STRLEN + 16];
 };
 
@@ -53,6 +58,8 @@ struct rg_policy_server {
 	struct rg_ratelimit rl_refused, rl_malformed, rl_decide, rl_timeout;
 	struct rg_cidr *allow;
 	struct rg_fifo unsent;		/* answered this iteration, flushed after commit */
+	struct rg_fifo held;		/* connections whose request was deferred */
+	uint64_t current;		/* inside decide: the connection's id */
 };
 
 static bool ratelimit_ok(struct rg_ratelimit *rl, const char *what)
@@ -71,6 +78,9 @@ static void conn_close(struct rg_policy_server *s, struct conn *c)
 {
 	if (c->unsent)
 		rg_fifo_del(&s->unsent, &c->unsent_link);
+	if (c->held)
+		rg_fifo_del(&s->held, &c->held_link);
+	free(c->stash);
 	rg_ev_conn_close(&c->ev);
 	rg_policy_parser_free(c->parser);
 	free(c);
@@ -94,7 +104,11 @@ static int answer(struct rg_policy_server *s, struct conn *c, const struct rg_po
 	int rc, n;
 
 	action[0] = '\0';
+	s->current = c->id;
 	rc = s->o.decide ? s->o.decide(s->o.decide_ctx, req, action, sizeof(action)) : -ENOSYS;
+	s->current = 0;
+	if (rc == RG_POLICY_DEFER)
+		return RG_POLICY_DEFER;
 	if (rc < 0 || !action_ok(action, sizeof(action))) {
 		s->st.decide_failures++;
 		if (ratelimit_ok(&s->rl_decide, "decision failure"))
@@ -132,14 +146,92 @@ static void conn_malformed(struct rg_policy_server *s, struct conn *c)
 	conn_close(s, c);
 }
 
+/* Hold c's request: nothing more is read from it (Postfix waits for this reply anyway)
+ * until rg_policy_server_resume(); what was read after the request is kept. */
+static int conn_hold(struct rg_policy_server *s, struct conn *c, const char *rest, size_t n,
+		     uint64_t t)
+{
+	if (n) {
+		c->stash = malloc(n);
+		if (!c->stash)
+			return -ENOMEM;
+		memcpy(c->stash, rest, n);
+		c->stash_len = n;
+	}
+	c->held = true;
+	c->t_read = t;
+	rg_fifo_push(&s->held, &c->held_link);
+	return rg_ev_conn_set_reading(&c->ev, false);
+}
+
+/* Parse and answer what buf holds; t: when it was read. false: c was closed. */
+static bool conn_feed(struct rg_policy_server *s, struct conn *c, const char *buf, size_t n,
+		      uint64_t t, bool answered)
+{
+	size_t off = 0;
+	int err;
+
+	while (off < n) {
+		size_t used;
+		int r = rg_policy_parser_feed(c->parser, buf + off, n - off, &used);
+
+		off += used;
+		if (r < 0) {
+			conn_malformed(s, c);
+			return false;
+		}
+		if (r == 1) {
+			err = answer(s, c, rg_policy_parser_request(c->parser), t);
+			if (err == RG_POLICY_DEFER) {
+				if (conn_hold(s, c, buf + off, n - off, t)) {
+					conn_close(s, c);
+					return false;
+				}
+				break;
+			}
+			if (err == -ENOBUFS) {
+				s->st.output_overflows++;
+				if (ratelimit_ok(&s->rl_malformed, "malformed request"))
+					pr_warn("policy: conn %llu from %s: over %zu bytes of "
+						"replies unread, closing",
+						(unsigned long long)c->id, c->peer,
+						s->o.max_output);
+			}
+			if (err) {
+				conn_close(s, c);
+				return false;
+			}
+			answered = true;
+		}
+	}
+	if (c->held || rg_policy_parser_pending(c->parser)) {
+		if (!c->in_request || answered) {
+			c->in_request = true;
+			rg_ev_conn_deadline(&c->ev, &s->busy, t);
+		}
+	} else {
+		c->in_request = false;
+		rg_ev_conn_deadline(&c->ev, &s->idle, t);
+	}
+	if (answered && s->o.commit) {
+		/* The replies go out after the commit hook, at the end of this iteration. */
+		if (!c->unsent) {
+			c->unsent = true;
+			rg_fifo_push(&s->unsent, &c->unsent_link);
+		}
+		return true;
+	}
+	if (answered && rg_ev_conn_flush(&c->ev) < 0) {
+		conn_close(s, c);
+		return false;
+	}
+	return true;
+}
+
 static void conn_read(struct rg_policy_server *s, struct conn *c)
 {
 	char buf[READ_CHUNK];
 	ssize_t n;
-	size_t off = 0;
-	uint64_t t;
-	bool answered = false;
-	int err;
 
 	n = recv(c->ev.fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0) {
@@ -163,52 +255,78 @@ static void conn_read(struct rg_policy_server *s, struct conn *c)
 		conn_close(s, c);
 		return;
 	}
-	t = rg_now_mono_ns();
-	while (off < (size_t)n) {
-		size_t used;
-		int r = rg_policy_parser_feed(c->parser, buf + off, (size_t)n - off, &used);
+	conn_feed(s, c, buf, (size_t)n, rg_now_mono_ns(), false);
+}
 
-		off += used;
-		if (r < 0) {
-			conn_malformed(s, c);
-			return;
-		}
-		if (r == 1) {
-			err = answer(s, c, rg_policy_parser_request(c->parser), t);
-			if (err == -ENOBUFS) {
-				s->st.output_overflows++;
-				if (ratelimit_ok(&s->rl_malformed, "malformed request"))
-					pr_warn("policy: conn %llu from %s: over %zu bytes of "
-						"replies unread, closing",
-						(unsigned long long)c->id, c->peer,
-						s->o.max_output);
-			}
-			if (err) {
-				conn_close(s, c);
-				return;
-			}
-			answered = true;
+static void flush_unsent(struct rg_policy_server *s)
+{
+	/* Whatever these answers depend on is made durable first (the agent's journal),
+	 * once for all of them; a failing commit is the caller's to log, the answers still
+	 * go out (decisions go on when the disk is full). */
+	s->o.commit(s->o.commit_ctx);
+	while (s->unsent.head) {
+		struct conn *c = rg_container_of(s->unsent.head, struct conn, unsent_link);
+
+		rg_fifo_del(&s->unsent, &c->unsent_link);
+		c->unsent = false;
+		if (rg_ev_conn_flush(&c->ev) < 0)
+			conn_close(s, c);
+	}
+}
+
+uint64_t rg_policy_server_current(const struct rg_policy_server *s)
+{
+	return s->current;
+}
+
+int rg_policy_server_resume(struct rg_policy_server *s, uint64_t id)
+{
+	struct rg_link *l;
+	struct conn *c = NULL;
+	char *stash;
+	size_t n;
+	int err;
+
+	for (l = s->held.head; l; l = l->next) {
+		struct conn *h = rg_container_of(l, struct conn, held_link);
+
+		if (h->id == id) {
+			c = h;
+			break;
 		}
 	}
-	if (rg_policy_parser_pending(c->parser)) {
-		if (!c->in_request || answered) {
-			c->in_request = true;
-			rg_ev_conn_deadline(&c->ev, &s->busy, t);
-		}
-	} else {
-		c->in_request = false;
-		rg_ev_conn_deadline(&c->ev, &s->idle, t);
+	if (!c)
+		return -ENOENT;	/* closed meanwhile */
+	rg_fifo_del(&s->held, &c->held_link);
+	c->held = false;
+	err = answer(s, c, rg_policy_parser_request(c->parser), c->t_read);
+	if (err == RG_POLICY_DEFER) {
+		/* Deferred again: held as before, with the same stash. */
+		c->held = true;
+		rg_fifo_push(&s->held, &c->held_link);
+		return 0;
 	}
-	if (answered && s->o.commit) {
-		/* The replies go out after the commit hook, at the end of this iteration. */
-		if (!c->unsent) {
-			c->unsent = true;
-			rg_fifo_push(&s->unsent, &c->unsent_link);
-		}
-		return;
-	}
-	if (answered && rg_ev_conn_flush(&c->ev) < 0)
+	if (err) {
 		conn_close(s, c);
+		return 0;
+	}
+	stash = c->stash;
+	n = c->stash_len;
+	c->stash = NULL;
+	c->stash_len = 0;
+	if (rg_ev_conn_set_reading(&c->ev, true)) {
+		free(stash);
+		conn_close(s, c);
+		return 0;
+	}
+	if (!conn_feed(s, c, stash ? stash : "", n, rg_now_mono_ns(), true)) {
+		free(stash);
+		return 0;
+	}
+	free(stash);
+	if (s->unsent.head)
+		flush_unsent(s);
+	return 0;
 }
 
 static void conn_event(struct rg_ev_conn *e, uint32_t events)
@@ -221,6 +339,12 @@ static void conn_event(struct rg_ev_conn *e, uint32_t events)
 			conn_close(s, c);
 			return;
 		}
+	}
+	if (c->held) {
+		/* Not reading while held; a peer gone both ways cannot take the reply. */
+		if (events & (EPOLLHUP | EPOLLERR))
+			conn_close(s, c);
+		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		conn_read(s, c);
@@ -331,20 +455,8 @@ int rg_policy_server_dispatch(struct rg_policy_server *s, int timeout_ms)
 {
 	int n = rg_ev_dispatch(s->ev, timeout_ms);
 
-	if (!s->unsent.head)
-		return n;
-	/* Whatever these answers depend on is made durable first (the agent's journal),
-	 * once for all of them; a failing commit is the caller's to log, the answers still
-	 * go out (decisions go on when the disk is full). */
-	s->o.commit(s->o.commit_ctx);
-	while (s->unsent.head) {
-		struct conn *c = rg_container_of(s->unsent.head, struct conn, unsent_link);
-
-		rg_fifo_del(&s->unsent, &c->unsent_link);
-		c->unsent = false;
-		if (rg_ev_conn_flush(&c->ev) < 0)
-			conn_close(s, c);
-	}
+	if (s->unsent.head)
+		flush_unsent(s);
 	return n;
 }
 

@@ -29,6 +29,11 @@
  */
 typedef int (*rg_policy_decide_fn)(void *ctx, const struct rg_policy_req *req, char *action,
 				   size_t action_len);
+/* A decide callback's "answer later": the connection reads nothing more (Postfix sends
+ * one request at a time per connection and waits) until rg_policy_server_resume() with
+ * the id rg_policy_server_current() gave inside the callback decides the same request
+ * again. The request deadline (policy_request_timeout) still runs. */
+#define RG_POLICY_DEFER 1
 /* Called once per answered request with the time from the read() that completed the
  * request to the reply being queued (parse + decide), in ns. */
 typedef void (*rg_policy_observe_fn)(void *ctx, uint64_t ns);
@@ -99,5 +104,10 @@ int rg_policy_server_dispatch(struct rg_policy_server *s, int timeout_ms);
 /* A reload's fail_mode: the answer for requests that cannot be decided from now on. */
 void rg_policy_server_set_fail_mode(struct rg_policy_server *s, enum rg_fail_mode mode);
 void rg_policy_server_get_stats(const struct rg_policy_server *s, struct rg_policy_stats *st);
+/* Inside the decide callback: the id of the connection that asks (never 0). */
+uint64_t rg_policy_server_current(const struct rg_policy_server *s);
+/* Decide connection id's held request again, reply (after the commit hook) and read on.
+ * 0, or -ENOENT when the connection closed meanwhile. */
+int rg_policy_server_resume(struct rg_policy_server *s, uint64_t id);
 
 #endif /* RG_POLICY_H */

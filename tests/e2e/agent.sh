@@ -70,15 +70,7 @@ req() {
 }
 
 # connects NS ADDR: does a TCP connect to ADDR:25 from NS succeed within 2 s?
-connects() {
-	rg_ns_exec "$1" python3 -c '
-import socket, sys
-s = socket.socket(); s.settimeout(2)
-try:
-    s.connect((sys.argv[1], 25)); sys.exit(0)
-except Exception:
-    sys.exit(1)' "$2"
-}
+connects() { rg_tcp_connects "$@"; }
 
 # stat_of FIELD: a per-CPU counter of the pinned stats map, summed (BTF-formatted dump).
 stat_of() {

@@ -780,6 +780,110 @@ static void test_unblock_tenant_lifts_flood_blocks(void **state)
 	env_fini(&v);
 }
 
+/* rg_engine_peek: only a new unregistered transaction of a tenant not restricted waits
+ * on the fleet; nothing is counted by asking. */
+static void req_of(struct rg_policy_request *r, const char *client, const char *sender,
+		   const char *instance)
+{
+	memset(r, 0, sizeof(*r));
+	r->client_address = (struct rg_slice){ client, strlen(client) };
+	r->sender = (struct rg_slice){ sender, strlen(sender) };
+	if (instance)
+		r->instance = (struct rg_slice){ instance, strlen(instance) };
+}
+
+static void test_fleet_peek(void **state)
+{
+	struct env v;
+	struct rg_policy_request r;
+	struct rg_engine_peek pk;
+
+	(void)state;
+	env_init(&v, load_cfg(NULL, NULL, NULL, NULL));
+	req_of(&r, "192.0.2.9", "x@evil.example", "p1");
+	assert_true(rg_engine_peek(v.e, &r, T0, &pk));
+	assert_string_equal(pk.tenant, "contoso");
+	assert_int_equal(pk.limit, 3);
+	assert_int_equal(pk.window_ns, HOUR);
+	assert_int_equal(info(&v, "contoso", T0).unregistered, 0);	/* peeking counts nothing */
+	req_of(&r, "192.0.2.9", "a@contoso.com", "p2");
+	assert_false(rg_engine_peek(v.e, &r, T0, &pk));		/* registered */
+	req_of(&r, "192.0.2.9", "", "p3");
+	assert_false(rg_engine_peek(v.e, &r, T0, &pk));		/* null sender */
+	req_of(&r, "203.0.113.9", "x@evil.example", "p4");
+	assert_false(rg_engine_peek(v.e, &r, T0, &pk));		/* unassigned */
+	req_of(&r, "not an address", "x@evil.example", "p4");
+	assert_false(rg_engine_peek(v.e, &r, T0, &pk));		/* hostile */
+	ask(&v, "192.0.2.9", "x@evil.example", "p5", NULL, T0);
+	req_of(&r, "192.0.2.9", "x@evil.example", "p5");
+	assert_false(rg_engine_peek(v.e, &r, T0, &pk));		/* a later stage */
+	restrict_contoso(&v, "192.0.2.9", T0);
+	req_of(&r, "192.0.2.9", "x@evil.example", "p6");
+	assert_false(rg_engine_peek(v.e, &r, T0, &pk));		/* restricted already */
+	env_fini(&v);
+}
+
+/* rg_engine_fleet_apply: another relay's changes land like local ones, audited with the
+ * origin relay; a lift takes the tenant's flood blocks along. */
+static void test_fleet_apply(void **state)
+{
+	struct env v;
+	struct rg_engine_change c = { 0 };
+	struct rg_engine_verdict ev;
+	struct json_object *last;
+
+	(void)state;
+	env_init(&v, load_cfg(NULL, NULL, NULL, NULL));
+	rg_engine_set_relay(v.e, "relay1");
+	c.kind = RG_CHANGE_RESTRICT;
+	c.tenant = "contoso";
+	c.reason = "limit";
+	assert_int_equal(rg_engine_fleet_apply(v.e, &c, "fleet:relay2", T0), 0);
+	assert_true(info(&v, "contoso", T0).restricted);
+	assert_int_equal(rg_engine_fleet_apply(v.e, &c, "fleet:relay2", T0), -EALREADY);
+	assert_int_equal(audit_count(&v, "tenant_restricted", &last), 1);
+	assert_string_equal(jstr(last, "relay"), "relay2");
+	assert_string_equal(jstr(last, "by"), "fleet:relay2");
+	json_object_put(last);
+	assert_string_equal(ask(&v, "192.0.2.9", "x@evil.example", NULL, NULL, T0).action ==
+			    RG_REPLY_REJECT ? "reject" : "pass", "reject");
+
+	c.kind = RG_CHANGE_VERDICT;
+	assert_int_equal(rg_cidr_parse("192.0.2.77/32", &c.v.target, false), 0);
+	c.v.action = RG_ACT_BLOCK;
+	c.v.origin = RG_ORIGIN_FLOOD;
+	c.v.expires_ns = T0 + HOUR;
+	assert_int_equal(rg_engine_fleet_apply(v.e, &c, "fleet:relay3", T0), 0);
+	assert_int_equal(rg_engine_verdict_get(v.e, &c.v.target, &ev), 0);
+	assert_int_equal(ev.tenant_id, info(&v, "contoso", T0).id);	/* mapped by name */
+	assert_int_equal(v.rec.sets, 1);
+	assert_memory_equal(v.rec.set_target.addr, c.v.target.addr, 16);
+	c.v.expires_ns = T0 - 1;					/* expired on the way */
+	assert_int_equal(rg_cidr_parse("192.0.2.78/32", &c.v.target, false), 0);
+	assert_int_equal(rg_engine_fleet_apply(v.e, &c, "fleet:relay3", T0), 0);
+	assert_int_equal(rg_engine_verdict_get(v.e, &c.v.target, &ev), -ENOENT);
+
+	c.kind = RG_CHANGE_LIFT;
+	assert_int_equal(rg_engine_fleet_apply(v.e, &c, "fleet:relay2", T0 + NS), 0);
+	assert_false(info(&v, "contoso", T0 + NS).restricted);
+	assert_int_equal(rg_cidr_parse("192.0.2.77/32", &c.v.target, false), 0);
+	assert_int_equal(rg_engine_verdict_get(v.e, &c.v.target, &ev), -ENOENT);
+	/* A local change after a remote one is this relay's again. */
+	assert_int_equal(rg_engine_restrict_tenant(v.e, "contoso", "uid=0", T0 + 2 * NS), 0);
+	assert_int_equal(audit_count(&v, "tenant_restricted", &last), 2);
+	assert_string_equal(jstr(last, "relay"), "relay1");
+	json_object_put(last);
+
+	c.kind = RG_CHANGE_VERDICT_DEL;
+	assert_int_equal(rg_engine_fleet_apply(v.e, &c, "fleet:relay2", T0), -ENOENT);
+	c.tenant = "no-such-tenant";
+	c.kind = RG_CHANGE_RESTRICT;
+	assert_int_equal(rg_engine_fleet_apply(v.e, &c, "fleet:relay2", T0), -ENOENT);
+	c.kind = (enum rg_change_kind)99;
+	assert_int_equal(rg_engine_fleet_apply(v.e, &c, "fleet:relay2", T0), -EINVAL);
+	env_fini(&v);
+}
+
 static void test_flood_ipv6_host_prefix(void **state)
 {
 	struct env v;
@@ -1169,6 +1273,8 @@ int main(void)
 		cmocka_unit_test(test_audit_peer),
 		cmocka_unit_test(test_monitor_mode),
 		cmocka_unit_test(test_unblock_tenant_lifts_flood_blocks),
+		cmocka_unit_test(test_fleet_peek),
+		cmocka_unit_test(test_fleet_apply),
 		cmocka_unit_test(test_monitor_to_enforce_drops_dry_run_restrictions),
 		cmocka_unit_test(test_flood_escalation),
 		cmocka_unit_test(test_flood_ipv6_host_prefix),

@@ -430,6 +430,52 @@ static void test_errors(void **state)
 	load_err(path, path, -1, "cannot open: No such file");
 }
 
+/* [fleet]: off without the section, the keys and their defaults, and each error. */
+static void test_fleet(void **state)
+{
+	struct rg_config *cfg;
+
+	(void)state;
+	cfg = load_ok(wfile("nofleet.conf", MINIMAL));
+	assert_false(cfg->fleet.enabled);
+	assert_null(cfg->fleet.redis);
+	rg_config_free(cfg);
+
+	cfg = load_ok(wfile("fleet.conf", MINIMAL "[fleet]\nredis = unix:/run/r.sock\n"
+			    "relay_id = relay-1\nredis_timeout = 20ms\n"));
+	assert_true(cfg->fleet.enabled);
+	assert_string_equal(cfg->fleet.redis, "unix:/run/r.sock");
+	assert_string_equal(cfg->fleet.relay_id, "relay-1");
+	assert_string_equal(cfg->fleet.key_prefix, "relayguard");
+	assert_int_equal(cfg->fleet.redis_timeout_ns, 20000000ULL);
+	assert_int_equal(cfg->fleet.redis_db, 0);
+	rg_config_free(cfg);
+
+	/* relay_id defaults to the host name. */
+	cfg = load_ok(wfile("fleet2.conf", MINIMAL "[fleet]\nredis = inet:127.0.0.1:26000\n"));
+	assert_non_null(cfg->fleet.relay_id);
+	assert_true(strlen(cfg->fleet.relay_id) > 0);
+	assert_int_equal(cfg->fleet.redis_timeout_ns, 50000000ULL);
+	rg_config_free(cfg);
+
+	conf_err(MINIMAL "[fleet]\nredis_db = 1\n", 3, "missing required key 'redis' in [fleet]");
+	conf_err(MINIMAL "[fleet]\nredis = tcp:1.2.3.4:5\n", 4, "bad value for 'redis'");
+	conf_err(MINIMAL "[fleet]\nredis = unix:rel.sock\n", 4, "absolute path");
+	conf_err(MINIMAL "[fleet]\nsentinels = inet:192.0.2.5:26379\n", 3,
+		 "sentinels need sentinel_master");
+	conf_err(MINIMAL "[fleet]\nredis = unix:/r\nsentinel_master = m\n", 3,
+		 "sentinel_master needs sentinels");
+	conf_err(MINIMAL "[fleet]\nredis = unix:/r\nrelay_id = a/b\n", 5,
+		 "bad value for 'relay_id'");
+	conf_err(MINIMAL "[fleet]\nredis = unix:/r\nkey_prefix = a:b\n", 5,
+		 "bad value for 'key_prefix'");
+	conf_err(MINIMAL "[fleet]\nredis = unix:/r\nredis_timeout = 100us\n", 5,
+		 "bad value for 'redis_timeout'");
+	conf_err(MINIMAL "[fleet]\nredis = unix:/r\nredis = unix:/s\n", 5, "duplicate key");
+	conf_err(MINIMAL "[fleet]\nredis = unix:/r\npassword = x\n", 5,
+		 "unknown key 'password' in [fleet]");
+}
+
 static void test_duplicate_connector_names_both(void **state)
 {
 	struct rg_config_errors errs = { 0 };
@@ -1470,6 +1516,7 @@ int main(void)
 		cmocka_unit_test(test_crlf_bom_comments),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_fleet),
 		cmocka_unit_test(test_duplicate_connector_names_both),
 		cmocka_unit_test(test_too_many_errors),
 		cmocka_unit_test(test_oversized_file),
