@@ -31,6 +31,7 @@
 #include "mkdirs.h"
 #include "privs.h"
 #include "sandbox.h"
+#include "sock_keeper.h"
 #include "state.h"
 
 /* ---- engine -> kernel ------------------------------------------------------------- */
@@ -603,6 +604,7 @@ static void agent_free(struct rg_agent *a)
 {
 	rg_policy_server_free(a->policy);
 	rg_control_free(a->control);
+	rg_sock_keeper_finish(&a->keeper);	/* the listeners are closed */
 	rg_metrics_free(a->metrics);
 	if (a->engine && a->cfg)
 		rg_agent_save_state(a);
@@ -655,8 +657,19 @@ static int drop_privileges(struct rg_agent *a)
 		.dirs = dirs, .n_dirs = 2, .files = files, .n_files = 1,
 		.control_socket = a->cfg->control_socket,
 	};
-	int err = rg_drop_privileges(&po);
+	const struct rg_sock_file *socks[RG_SOCK_KEEPER_MAX];
+	size_t n = 0;
+	int err;
 
+	/* The policy socket's directory (Postfix's private/) is not the agent's user's to write:
+	 * a root helper holding only CAP_DAC_OVERRIDE removes the files at a clean stop. */
+	if (strcmp(a->cfg->user, "root") && !geteuid()) {
+		n = rg_policy_server_sock_files(a->policy, socks, RG_SOCK_KEEPER_MAX);
+		n += rg_control_sock_files(a->control, socks + n, RG_SOCK_KEEPER_MAX - n);
+		if (n)
+			rg_sock_keeper_start(socks, n, a->cfg->seccomp, &a->keeper);
+	}
+	err = rg_drop_privileges(&po);
 	if (err) {
 		pr_err("cannot drop privileges to user %s with CAP_BPF only; not started "
 		       "(allow_privileged = yes runs on regardless)", a->cfg->user);

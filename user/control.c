@@ -234,6 +234,12 @@ int rg_control_fd(const struct rg_control *c)
 	return rg_ev_fd(c->ev);
 }
 
+size_t rg_control_sock_files(const struct rg_control *c, const struct rg_sock_file **out,
+			     size_t max)
+{
+	return rg_ev_sock_files(c->ev, out, max);
+}
+
 size_t rg_control_clients(const struct rg_control *c)
 {
 	return c->n_clients;

@@ -197,6 +197,16 @@ void rg_ev_listener_allow(struct rg_ev_listener *l, const struct rg_cidr *allow,
 	l->n_allow = n;
 }
 
+size_t rg_ev_sock_files(const struct rg_ev *ev, const struct rg_sock_file **out, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct rg_ev_listener *l = ev->listeners; l; l = l->next)
+		if (l->file.path && n < max)
+			out[n++] = &l->file;
+	return n;
+}
+
 uint64_t rg_ev_refused_not_allowed(const struct rg_ev *ev)
 {
 	uint64_t n = 0;

@@ -95,6 +95,8 @@ int rg_ev_new(const char *who, struct rg_ev **out);
  * first. NULL is fine. */
 void rg_ev_free(struct rg_ev *ev);
 int rg_ev_fd(const struct rg_ev *ev);
+/* The socket files of ev's unix listeners (at most max) into out; how many were put. */
+size_t rg_ev_sock_files(const struct rg_ev *ev, const struct rg_sock_file **out, size_t max);
 /* Expire the queue's connections too. The queue must outlive ev. */
 void rg_ev_add_queue(struct rg_ev *ev, struct rg_ev_queue *q);
 

@@ -433,6 +433,12 @@ void rg_policy_server_set_fail_mode(struct rg_policy_server *s, enum rg_fail_mod
 		s->o.fail_mode = mode;
 }
 
+size_t rg_policy_server_sock_files(const struct rg_policy_server *s,
+				   const struct rg_sock_file **out, size_t max)
+{
+	return rg_ev_sock_files(s->ev, out, max);
+}
+
 void rg_policy_server_get_stats(const struct rg_policy_server *s, struct rg_policy_stats *st)
 {
 	*st = s->st;
