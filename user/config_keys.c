@@ -270,6 +270,9 @@ static const char *check_listen(const char *s, bool unix_ok)
 		return "host name too long";
 	memcpy(hbuf, host, hlen);
 	hbuf[hlen] = '\0';
+	/* "*": every IPv4 address, "[*]": every IPv6 address (as listen.c binds them). */
+	if (!strcmp(hbuf, "*") || !strcmp(hbuf, "[*]"))
+		return NULL;
 	if (hbuf[0] == '[') {
 		uint8_t a[16];
 		bool v4;

@@ -326,6 +326,10 @@ int rg_inet_parse(const char *who, const char *hostport, struct sockaddr_storage
 			goto bad;	/* a bare IPv6 address is ambiguous with the port */
 		memcpy(host, hostport, hl);
 		port = colon + 1;
+		/* "*" is 0.0.0.0 alone, not whichever family getaddrinfo lists first ("[*]" is
+		 * ::, IPv6 only). */
+		if (hl == 1 && hostport[0] == '*')
+			hints.ai_family = AF_INET;
 	}
 	host[hl] = '\0';
 	if (!hl || !*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * listen.h: listening sockets for the policy, control and metrics servers. One parser of
- * "inet:HOST:PORT" / "inet:[IPV6]:PORT" ("*" as HOST: any address) and one way to put a
+ * "inet:HOST:PORT" / "inet:[IPV6]:PORT" ("*": any IPv4 address, "[*]": any IPv6) and one way to put a
  * unix socket on a path another user may control:
  *
  * The socket is bound in a fresh directory of our own (0700) beside the final name, owned
@@ -57,7 +57,8 @@ int rg_sock_file_unlinkat(const struct rg_sock_file *file, int dfd, const char *
 int rg_sock_path_split(const char *path, char *dir, size_t dlen, const char **base);
 
 /* Parse "HOST:PORT" or "[IPV6]:PORT" (what follows "inet:"); HOST a name or address, "*"
- * any. 0 or -EINVAL (logged with who). */
+ * every IPv4 address (0.0.0.0), "[*]" every IPv6 address (::, bound IPv6-only). 0 or
+ * -EINVAL (logged with who). */
 int rg_inet_parse(const char *who, const char *hostport, struct sockaddr_storage *ss,
 		  socklen_t *len);
 /* Parse and listen (SO_REUSEADDR; IPv6 sockets IPV6_V6ONLY). 0, -EINVAL or the bind's
