@@ -405,6 +405,13 @@ static const struct rg_config *ctl_config(void *ctx)
 	return a->cfg;
 }
 
+static const struct rg_config *ctl_start_config(void *ctx)
+{
+	const struct rg_agent *a = ctx;
+
+	return a->start_cfg ? a->start_cfg : a->cfg;
+}
+
 static int ctl_reload(void *ctx, struct rg_config_errors *errs, const char *const **keys,
 		      size_t *n_keys)
 {
@@ -427,10 +434,13 @@ static void ctl_status(void *ctx, struct rg_agent_status *out)
 	out->last_state_error = a->last_state_error;
 	out->policy_connections = ps.conns_open;
 	out->policy_requests = ps.requests;
+	out->restart_keys = a->restart_keys;
+	out->n_restart_keys = a->n_restart_keys;
 }
 
 static const struct rg_agent_ctl_ops ctl_ops = {
 	.config = ctl_config,
+	.start_config = ctl_start_config,
 	.reload = ctl_reload,
 	.status = ctl_status,
 };
