@@ -506,10 +506,10 @@ void rg_control_free(struct rg_control *c)
 {
 	if (!c)
 		return;
-	while (c->idle.head)
-		client_close(client_of(c->idle.head));
-	while (c->request.head)
-		client_close(client_of(c->request.head));
+	while (rg_ev_queue_head(&c->idle))
+		client_close(client_of(rg_ev_queue_head(&c->idle)));
+	while (rg_ev_queue_head(&c->request))
+		client_close(client_of(rg_ev_queue_head(&c->request)));
 	rg_ev_free(c->ev);
 	free(c);
 }

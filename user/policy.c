@@ -413,10 +413,10 @@ void rg_policy_server_free(struct rg_policy_server *s)
 {
 	if (!s)
 		return;
-	while (s->idle.head)
-		conn_close(s, conn_of(s->idle.head));
-	while (s->busy.head)
-		conn_close(s, conn_of(s->busy.head));
+	while (rg_ev_queue_head(&s->idle))
+		conn_close(s, conn_of(rg_ev_queue_head(&s->idle)));
+	while (rg_ev_queue_head(&s->busy))
+		conn_close(s, conn_of(rg_ev_queue_head(&s->busy)));
 	rg_ev_free(s->ev);
 	free(s->allow);
 	free(s);
