@@ -7,6 +7,7 @@
  * pinned-map writes (realtime expiries become CLOCK_MONOTONIC for the kernel). Reports failures through the log and the counters.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -656,6 +657,24 @@ static void raise_fd_limit(uint32_t max_policy_connections)
 			(unsigned long long)rl.rlim_cur, max_policy_connections, FD_MARGIN);
 }
 
+/* Reloads read every file again as the agent's user: one it cannot open would refuse every
+ * reload. A warning, not a refusal to start: the configuration already loaded is right, and
+ * Postfix would rather have the policy service than none; the fix is the operator's. */
+static void warn_unreadable_config(const struct rg_config *c)
+{
+	for (size_t i = 0; i < c->n_files; i++) {
+		int fd = open(c->files[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+		if (fd >= 0) {
+			close(fd);
+			continue;
+		}
+		pr_warn("%s cannot be read by user %s (%s): every reload will be refused; make it "
+			"and its directories readable by %s (chgrp %s FILE; chmod g+r FILE)",
+			c->files[i], c->user, strerror(errno), c->user, c->user);
+	}
+}
+
 /* The files the running agent writes become its user's; then it keeps CAP_BPF only and
  * the syscall filter (sandbox.h) holds it to what the loop does. */
 static int drop_privileges(struct rg_agent *a)
@@ -687,6 +706,7 @@ static int drop_privileges(struct rg_agent *a)
 	}
 	pr_info("running as uid %u (user %s), keeping CAP_BPF only", (unsigned)getuid(),
 		a->cfg->user);
+	warn_unreadable_config(a->cfg);
 	if (!a->cfg->seccomp) {
 		pr_warn("seccomp = no: the syscall filter is off (for debugging only)");
 		return 0;

@@ -13,7 +13,8 @@
 # socket in a postfix-owned 0700 directory (Debian's private/): the socket keeper (uid 0,
 # CAP_DAC_OVERRIDE alone, no_new_privs, seccomp, nothing of the agent's open) removes it on
 # SIGTERM, leaves a socket or file that replaced it behind the agent, and after kill -9
-# leaves the socket and ends; the next start replaces it.
+# leaves the socket and ends; the next start replaces it. An include the agent's user cannot
+# read is warned about at start (reloads refused until it is readable).
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -296,4 +297,21 @@ check "after kill -9, a new agent replaces the stale socket and serves" "$CTL" -
 stop_pf TERM
 [ ! -e "$PSOCK" ] && ok "and its clean stop removes the socket" ||
 	fail "and its clean stop removes the socket"
+
+# A configuration file the agent's user cannot read (root's, 0600): the start warns, naming
+# it and the fix, and reloads are refused until it is readable.
+printf '[limits]\nunregistered_limit = 7\n' >"$D/pf-inc.conf"
+chmod 0600 "$D/pf-inc.conf"
+echo "include = $D/pf-inc.conf" >>"$D/pf.conf"
+start_pf
+grep -q "$D/pf-inc.conf cannot be read by user relayguard (Permission denied): every reload will be refused; make it and its directories readable by relayguard" "$D/pf.log" &&
+	ok "after the drop: an unreadable include is named with the fix" ||
+	fail "after the drop: an unreadable include is named with the fix: $(grep -i warn "$D/pf.log" | tail -3)"
+[ "$(grep -c "pf.conf cannot be read" "$D/pf.log")" = 0 ] &&
+	ok "the readable main file is not warned about" || fail "the readable main file is not warned about"
+"$CTL" -c "$D/pf.conf" reload >/dev/null 2>&1
+expect_eq "a reload is refused while the include is unreadable" "1" "$?"
+chmod 0644 "$D/pf-inc.conf"
+check "once readable, the reload works" "$CTL" -c "$D/pf.conf" reload
+stop_pf TERM
 done_testing
