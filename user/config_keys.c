@@ -284,13 +284,9 @@ static const char *check_listen(const char *s, bool unix_ok)
 			return "bad [IPv6] address";
 		return NULL;
 	}
-	if (strchr(hbuf, ':')) {
-		uint8_t a[16];
-
-		if (rg_addr_parse(hbuf, a, NULL))
-			return "bad IPv6 address";
-		return NULL;
-	}
+	/* listen.c cannot tell a bare IPv6 address from its port: refused here as there. */
+	if (strchr(hbuf, ':'))
+		return "an IPv6 address needs brackets: inet:[ADDR]:PORT";
 	for (size_t i = 0; i < hlen; i++) {
 		char c = hbuf[i];
 

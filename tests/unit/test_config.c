@@ -942,7 +942,7 @@ static void test_bad_values_more(void **state)
 		"policy_request_timeout = 1.5s\n"	/* 7 */
 		"log_level = verbose\n"			/* 8 */
 		"fail_mode = OPEN\n"			/* 9 */
-		"policy_listen = unix:relative inet:host:0 inet:[zz]:25\n" /* 10 */
+		"policy_listen = unix:relative inet:host:0 inet:[zz]:25 inet:::1:25\n" /* 10 */
 		"smtp_ports = 25 25\n"			/* 11 */
 		"[limits]\n"				/* 12 */
 		"connection_rate_limit = 10/0s\n"	/* 13 */
@@ -967,6 +967,8 @@ static void test_bad_values_more(void **state)
 	expect_err(&e, p, 10, "'unix:relative': unix: needs an absolute path");
 	expect_err(&e, p, 10, "'inet:host:0': bad port");
 	expect_err(&e, p, 10, "'inet:[zz]:25': bad [IPv6] address");
+	/* The agent could not bind it (listen.c): refused by the check too. */
+	expect_err(&e, p, 10, "'inet:::1:25': an IPv6 address needs brackets: inet:[ADDR]:PORT");
 	expect_err(&e, p, 11, "bad port '25' in smtp_ports: listed twice");
 	expect_err(&e, p, 13, "'connection_rate_limit': '10/0s'");
 	expect_err(&e, p, 14, "'unregistered_window': '0': must be more than 0");
