@@ -20,8 +20,9 @@
  *
  *   status        {"cmd":"status"}
  *     -> version, pid, uptime_s, mode ("enforce"|"monitor"), fail_mode ("open"|"closed"),
- *        interfaces [{name, attach ("xdp-native"|"xdp-generic"|"tc"|"none"), prog_id}],
- *        maps [{name, entries, max_entries}], policy_connections, policy_requests,
+ *        interfaces [{name, attach ("xdp-native"|"xdp-generic"|"tc"|"none"), prog_id}]
+ *        (those running: a reload's new list waits for a restart), restart_pending (bool),
+ *        restart_keys [names the last reload could not apply], maps [{name, entries, max_entries}], policy_connections, policy_requests,
  *        tenants, tenants_restricted, hosts_blocked, hosts_throttled
  *   tenants       {"cmd":"tenants"}
  *     -> tenants [{name, id, state ("ok"|"restricted"), unregistered, registered, null,
@@ -628,6 +629,14 @@ static int do_status(int argc, char **argv)
 		       jget(v, "synced") && json_object_get_boolean(jget(v, "synced")) ? ""
 										: " (syncing)",
 		       fmt_num(v, "queue", b1, sizeof(b1)), fmt_num(v, "lag_ms", b2, sizeof(b2)));
+	arr = jget(reply, "restart_keys");
+	if (arr && json_object_is_type(arr, json_type_array) && json_object_array_length(arr)) {
+		printf("restart       pending:");
+		for (size_t i = 0; i < json_object_array_length(arr); i++)
+			printf("%s %s", i ? "," : "",
+			       safe(json_object_get_string(json_object_array_get_idx(arr, i)), b3));
+		printf(" changed by a reload; the running values (shown) stay until a restart\n");
+	}
 	printf("policy        %s connections, %s requests\n",
 	       fmt_num(reply, "policy_connections", b1, sizeof(b1)),
 	       fmt_num(reply, "policy_requests", b2, sizeof(b2)));

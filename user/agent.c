@@ -7,6 +7,7 @@
  * pinned-map writes (realtime expiries become CLOCK_MONOTONIC for the kernel). Reports failures through the log and the counters.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #include "mkdirs.h"
 #include "privs.h"
 #include "sandbox.h"
+#include "sock_keeper.h"
 #include "state.h"
 
 /* ---- engine -> kernel ------------------------------------------------------------- */
@@ -466,6 +468,13 @@ static const struct rg_config *ctl_config(void *ctx)
 	return a->cfg;
 }
 
+static const struct rg_config *ctl_start_config(void *ctx)
+{
+	const struct rg_agent *a = ctx;
+
+	return a->start_cfg ? a->start_cfg : a->cfg;
+}
+
 static int ctl_reload(void *ctx, struct rg_config_errors *errs, const char *const **keys,
 		      size_t *n_keys)
 {
@@ -488,10 +497,13 @@ static void ctl_status(void *ctx, struct rg_agent_status *out)
 	out->last_state_error = a->last_state_error;
 	out->policy_connections = ps.conns_open;
 	out->policy_requests = ps.requests;
+	out->restart_keys = a->restart_keys;
+	out->n_restart_keys = a->n_restart_keys;
 }
 
 static const struct rg_agent_ctl_ops ctl_ops = {
 	.config = ctl_config,
+	.start_config = ctl_start_config,
 	.reload = ctl_reload,
 	.status = ctl_status,
 };
@@ -676,6 +688,7 @@ static void agent_free(struct rg_agent *a)
 	rg_policy_server_free(a->policy);
 	rg_fleet_free(a->fleet);	/* before the engine it applies to */
 	rg_control_free(a->control);
+	rg_sock_keeper_finish(&a->keeper);	/* the listeners are closed */
 	rg_metrics_free(a->metrics);
 	if (a->engine && a->cfg)
 		rg_agent_save_state(a);
@@ -717,6 +730,24 @@ static void raise_fd_limit(uint32_t max_policy_connections)
 			(unsigned long long)rl.rlim_cur, max_policy_connections, FD_MARGIN);
 }
 
+/* Reloads read every file again as the agent's user: one it cannot open would refuse every
+ * reload. A warning, not a refusal to start: the configuration already loaded is right, and
+ * Postfix would rather have the policy service than none; the fix is the operator's. */
+static void warn_unreadable_config(const struct rg_config *c)
+{
+	for (size_t i = 0; i < c->n_files; i++) {
+		int fd = open(c->files[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+		if (fd >= 0) {
+			close(fd);
+			continue;
+		}
+		pr_warn("%s cannot be read by user %s (%s): every reload will be refused; make it "
+			"and its directories readable by %s (chgrp %s FILE; chmod g+r FILE)",
+			c->files[i], c->user, strerror(errno), c->user, c->user);
+	}
+}
+
 /* The files the running agent writes become its user's; then it keeps CAP_BPF only and
  * the syscall filter (sandbox.h) holds it to what the loop does. */
 static int drop_privileges(struct rg_agent *a)
@@ -728,8 +759,19 @@ static int drop_privileges(struct rg_agent *a)
 		.dirs = dirs, .n_dirs = 2, .files = files, .n_files = 1,
 		.control_socket = a->cfg->control_socket,
 	};
-	int err = rg_drop_privileges(&po);
+	const struct rg_sock_file *socks[RG_SOCK_KEEPER_MAX];
+	size_t n = 0;
+	int err;
 
+	/* The policy socket's directory (Postfix's private/) is not the agent's user's to write:
+	 * a root helper holding only CAP_DAC_OVERRIDE removes the files at a clean stop. */
+	if (strcmp(a->cfg->user, "root") && !geteuid()) {
+		n = rg_policy_server_sock_files(a->policy, socks, RG_SOCK_KEEPER_MAX);
+		n += rg_control_sock_files(a->control, socks + n, RG_SOCK_KEEPER_MAX - n);
+		if (n)
+			rg_sock_keeper_start(socks, n, a->cfg->seccomp, &a->keeper);
+	}
+	err = rg_drop_privileges(&po);
 	if (err) {
 		pr_err("cannot drop privileges to user %s with CAP_BPF only; not started "
 		       "(allow_privileged = yes runs on regardless)", a->cfg->user);
@@ -737,6 +779,7 @@ static int drop_privileges(struct rg_agent *a)
 	}
 	pr_info("running as uid %u (user %s), keeping CAP_BPF only", (unsigned)getuid(),
 		a->cfg->user);
+	warn_unreadable_config(a->cfg);
 	if (!a->cfg->seccomp) {
 		pr_warn("seccomp = no: the syscall filter is off (for debugging only)");
 		return 0;

@@ -19,6 +19,7 @@
 #include "fleet.h"
 #include "metrics.h"
 #include "policy.h"
+#include "sock_keeper.h"
 #include "version.h"
 
 struct rg_agent {
@@ -54,6 +55,8 @@ struct rg_agent {
 	struct rg_hist latency;		/* policy decision latency, seconds */
 	/* what bpf attach reported, for status */
 	uint32_t prog_id;
+	/* Removes the socket files at a clean stop where the agent's user cannot. */
+	struct rg_sock_keeper keeper;
 };
 
 /* Run until SIGTERM/SIGINT. -EINVAL: the configuration did not load. */

@@ -104,8 +104,11 @@ static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, js
 {
 	struct rg_agent_ctl *a = ctx;
 	const struct rg_config *c = a->ops->config(a->ctx);
+	/* Restart-only keys: the values that run, not what a reload read. */
+	const struct rg_config *sc = a->ops->start_config(a->ctx);
 	struct rg_agent_status as = { 0 };
 	json_object *ifs = json_object_new_array(), *maps = json_object_new_array();
+	json_object *restart = json_object_new_array();
 
 	a->ops->status(a->ctx, &as);
 	json_object_object_add(rep, "version", json_object_new_string(RG_VERSION));
@@ -116,19 +119,24 @@ static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, js
 	json_object_object_add(rep, "mode", json_object_new_string(rg_mode_name(c->mode)));
 	json_object_object_add(rep, "fail_mode",
 			       json_object_new_string(rg_fail_mode_name(c->fail_mode)));
-	for (size_t i = 0; i < c->n_interfaces; i++) {
+	for (size_t i = 0; i < sc->n_interfaces; i++) {
 		struct rg_bpf_iface_status st = { 0 };
 		json_object *o = json_object_new_object();
 
-		if (rg_bpf_iface_status(c->pin_dir, c->interfaces[i], &st))
+		if (rg_bpf_iface_status(sc->pin_dir, sc->interfaces[i], &st))
 			st.kind = RG_BPF_NONE;
-		json_object_object_add(o, "name", json_object_new_string(c->interfaces[i]));
+		json_object_object_add(o, "name", json_object_new_string(sc->interfaces[i]));
 		json_object_object_add(o, "attach",
 				       json_object_new_string(rg_attach_kind_name(st.kind)));
 		json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
 		json_object_array_add(ifs, o);
 	}
 	json_object_object_add(rep, "interfaces", ifs);
+	for (size_t i = 0; i < as.n_restart_keys; i++)
+		json_object_array_add(restart, json_object_new_string(as.restart_keys[i]));
+	json_object_object_add(rep, "restart_pending",
+			       json_object_new_boolean(as.n_restart_keys > 0));
+	json_object_object_add(rep, "restart_keys", restart);
 
 	struct rg_bpf_fill fill[RG_BPF_NR_MAPS];
 	if (a->bpf && !rg_bpf_fill_levels(a->bpf, fill)) {

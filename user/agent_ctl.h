@@ -22,11 +22,18 @@ struct rg_agent_status {
 	int last_state_error;		/* -errno of the last failed state save, 0 if it worked */
 	uint64_t policy_connections;	/* open now */
 	uint64_t policy_requests;	/* answered since start */
+	/* The [agent] keys the last reload changed but only a restart applies (owned by the
+	 * agent); their values in force are those of the running configuration. */
+	const char *const *restart_keys;
+	size_t n_restart_keys;
 };
 
 struct rg_agent_ctl_ops {
 	/* The configuration in force (a reload replaces it). */
 	const struct rg_config *(*config)(void *ctx);
+	/* The configuration the agent started with: the values of the keys only a restart
+	 * applies (interfaces, pin_dir...) that are in force, whatever a reload read. */
+	const struct rg_config *(*start_config)(void *ctx);
 	/* Load the configuration file again and swap it in; on error the running one stays
 	 * and errs says why. On success *keys (owned by the agent, valid until the next
 	 * reload) names the *n_keys changed [agent] keys that only a restart applies.

@@ -38,8 +38,6 @@
 #define HOSTS_MAX 65536				/* flood-tracked hosts */
 #define VERDICTS_DEFAULT_MAX 65536
 
-#define rg_container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
-
 /* ---- engine state ------------------------------------------------------------------- */
 
 struct tstate {

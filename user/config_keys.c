@@ -291,6 +291,9 @@ static const char *check_listen(const char *s, bool unix_ok)
 		return "host name too long";
 	memcpy(hbuf, host, hlen);
 	hbuf[hlen] = '\0';
+	/* "*": every IPv4 address, "[*]": every IPv6 address (as listen.c binds them). */
+	if (!strcmp(hbuf, "*") || !strcmp(hbuf, "[*]"))
+		return NULL;
 	if (hbuf[0] == '[') {
 		uint8_t a[16];
 		bool v4;
@@ -302,13 +305,9 @@ static const char *check_listen(const char *s, bool unix_ok)
 			return "bad [IPv6] address";
 		return NULL;
 	}
-	if (strchr(hbuf, ':')) {
-		uint8_t a[16];
-
-		if (rg_addr_parse(hbuf, a, NULL))
-			return "bad IPv6 address";
-		return NULL;
-	}
+	/* listen.c cannot tell a bare IPv6 address from its port: refused here as there. */
+	if (strchr(hbuf, ':'))
+		return "an IPv6 address needs brackets: inet:[ADDR]:PORT";
 	for (size_t i = 0; i < hlen; i++) {
 		char c = hbuf[i];
 

@@ -234,6 +234,12 @@ int rg_control_fd(const struct rg_control *c)
 	return rg_ev_fd(c->ev);
 }
 
+size_t rg_control_sock_files(const struct rg_control *c, const struct rg_sock_file **out,
+			     size_t max)
+{
+	return rg_ev_sock_files(c->ev, out, max);
+}
+
 size_t rg_control_clients(const struct rg_control *c)
 {
 	return c->n_clients;
@@ -500,10 +506,10 @@ void rg_control_free(struct rg_control *c)
 {
 	if (!c)
 		return;
-	while (c->idle.head)
-		client_close(client_of(c->idle.head));
-	while (c->request.head)
-		client_close(client_of(c->request.head));
+	while (rg_ev_queue_head(&c->idle))
+		client_close(client_of(rg_ev_queue_head(&c->idle)));
+	while (rg_ev_queue_head(&c->request))
+		client_close(client_of(rg_ev_queue_head(&c->request)));
 	rg_ev_free(c->ev);
 	free(c);
 }

@@ -89,6 +89,10 @@ int rg_control_fd(const struct rg_control *c);
  * (only for failures of the server itself; client errors are handled and logged). */
 int rg_control_dispatch(struct rg_control *c);
 size_t rg_control_clients(const struct rg_control *c);
+/* The control socket's file (out[0], max >= 1); how many were put (0 or 1). */
+struct rg_sock_file;
+size_t rg_control_sock_files(const struct rg_control *c, const struct rg_sock_file **out,
+			     size_t max);
 /* Override RG_CONTROL_IDLE_TIMEOUT_S / RG_CONTROL_REQUEST_TIMEOUT_S (ms; 0 keeps one). */
 void rg_control_set_timeouts(struct rg_control *c, unsigned idle_ms, unsigned request_ms);
 /* Close all clients and the socket, unlink the socket path. NULL is fine. */

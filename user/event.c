@@ -197,6 +197,16 @@ void rg_ev_listener_allow(struct rg_ev_listener *l, const struct rg_cidr *allow,
 	l->n_allow = n;
 }
 
+size_t rg_ev_sock_files(const struct rg_ev *ev, const struct rg_sock_file **out, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct rg_ev_listener *l = ev->listeners; l; l = l->next)
+		if (l->file.path && n < max)
+			out[n++] = &l->file;
+	return n;
+}
+
 uint64_t rg_ev_refused_not_allowed(const struct rg_ev *ev)
 {
 	uint64_t n = 0;
@@ -322,16 +332,13 @@ static void queue_del(struct rg_ev_conn *c)
 
 	if (!q)
 		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		q->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		q->tail = c->prev;
-	c->prev = c->next = NULL;
+	rg_fifo_del(&q->conns, &c->link);
 	c->q = NULL;
+}
+
+struct rg_ev_conn *rg_ev_queue_head(const struct rg_ev_queue *q)
+{
+	return q->conns.head ? rg_container_of(q->conns.head, struct rg_ev_conn, link) : NULL;
 }
 
 void rg_ev_conn_deadline(struct rg_ev_conn *c, struct rg_ev_queue *q, uint64_t now_ns)
@@ -339,13 +346,7 @@ void rg_ev_conn_deadline(struct rg_ev_conn *c, struct rg_ev_queue *q, uint64_t n
 	queue_del(c);
 	c->deadline = rg_time_after_ns(now_ns, q->timeout_ns);
 	c->q = q;
-	c->prev = q->tail;
-	c->next = NULL;
-	if (q->tail)
-		q->tail->next = c;
-	else
-		q->head = c;
-	q->tail = c;
+	rg_fifo_push(&q->conns, &c->link);
 }
 
 static int conn_update(struct rg_ev_conn *c)
@@ -485,7 +486,7 @@ static void arm_timer(struct rg_ev *ev)
 	uint64_t when = 0;
 
 	for (size_t i = 0; i < ev->n_queues; i++) {
-		struct rg_ev_conn *h = ev->queues[i]->head;
+		struct rg_ev_conn *h = rg_ev_queue_head(ev->queues[i]);
 
 		if (h && (!when || h->deadline < when))
 			when = h->deadline;
@@ -522,11 +523,11 @@ static void expire(struct rg_ev *ev)
 	for (size_t i = 0; i < ev->n_queues; i++) {
 		struct rg_ev_queue *q = ev->queues[i];
 
-		while (q->head && q->head->deadline <= now) {
-			struct rg_ev_conn *c = q->head;
+		struct rg_ev_conn *c;
 
+		while ((c = rg_ev_queue_head(q)) && c->deadline <= now) {
 			q->expired(c);
-			if (q->head == c)	/* the owner did not close it: never loop */
+			if (rg_ev_queue_head(q) == c)	/* the owner did not close it: never loop */
 				queue_del(c);
 		}
 	}

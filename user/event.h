@@ -48,7 +48,7 @@ struct rg_ev_conn;
 
 /* Connections with the same timeout. */
 struct rg_ev_queue {
-	struct rg_ev_conn *head, *tail;
+	struct rg_fifo conns;		/* rg_ev_conn.link, earliest deadline first */
 	uint64_t timeout_ns;
 	void (*expired)(struct rg_ev_conn *c);	/* must close c */
 };
@@ -64,8 +64,8 @@ struct rg_ev_conn {
 	bool reading;			/* EPOLLIN wanted (default true) */
 	uint32_t events;		/* registered with epoll */
 	uint64_t deadline;
-	struct rg_ev_queue *q;
-	struct rg_ev_conn *prev, *next;
+	struct rg_ev_queue *q;		/* the queue it is on, NULL: none */
+	struct rg_link link;
 };
 
 struct rg_ev_listener;
@@ -95,6 +95,8 @@ int rg_ev_new(const char *who, struct rg_ev **out);
  * first. NULL is fine. */
 void rg_ev_free(struct rg_ev *ev);
 int rg_ev_fd(const struct rg_ev *ev);
+/* The socket files of ev's unix listeners (at most max) into out; how many were put. */
+size_t rg_ev_sock_files(const struct rg_ev *ev, const struct rg_sock_file **out, size_t max);
 /* Expire the queue's connections too. The queue must outlive ev. */
 void rg_ev_add_queue(struct rg_ev *ev, struct rg_ev_queue *q);
 
@@ -111,6 +113,8 @@ int rg_ev_listen(struct rg_ev *ev, const char *spec, const struct rg_unix_listen
 int rg_ev_conn_add(struct rg_ev *ev, struct rg_ev_conn *c, int fd);
 /* Off its queue and out of epoll; close the fd, free the buffer. The owner frees c. */
 void rg_ev_conn_close(struct rg_ev_conn *c);
+/* The connection with q's earliest deadline, NULL when q is empty. */
+struct rg_ev_conn *rg_ev_queue_head(const struct rg_ev_queue *q);
 /* (Re)place c at the end of q with deadline now + q->timeout_ns. */
 void rg_ev_conn_deadline(struct rg_ev_conn *c, struct rg_ev_queue *q, uint64_t now_ns);
 /* Queue bytes: 0, -ENOMEM, or -ENOBUFS when more than out_max would be unsent (after

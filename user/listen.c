@@ -21,8 +21,7 @@
 #include "log.h"
 #include "mkdirs.h"
 
-/* "dir/base": dir "/" for a top-level name, "." when there is no slash. */
-static int split_path(const char *path, char *dir, size_t dlen, const char **base)
+int rg_sock_path_split(const char *path, char *dir, size_t dlen, const char **base)
 {
 	const char *slash = strrchr(path, '/');
 	size_t n;
@@ -148,7 +147,7 @@ int rg_listen_unix(const char *who, const char *path, const struct rg_unix_liste
 		pr_err("%s: mode %04o would let every local user connect", who, o->mode);
 		return -EINVAL;
 	}
-	err = split_path(path, dir, sizeof(dir), &base);
+	err = rg_sock_path_split(path, dir, sizeof(dir), &base);
 	if (err) {
 		pr_err("%s: %s: not a socket file name", who, path);
 		return err;
@@ -266,14 +265,31 @@ out:
 	return err;
 }
 
-void rg_sock_file_remove(struct rg_sock_file *file)
+int rg_sock_file_unlinkat(const struct rg_sock_file *file, int dfd, const char *base)
 {
 	struct stat st;
 
-	if (file->path && !lstat(file->path, &st) && st.st_dev == file->dev &&
-	    st.st_ino == file->ino && st.st_ctim.tv_sec == file->ctime.tv_sec &&
-	    st.st_ctim.tv_nsec == file->ctime.tv_nsec)
-		unlink(file->path);
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	if (!S_ISSOCK(st.st_mode) || st.st_dev != file->dev || st.st_ino != file->ino ||
+	    st.st_ctim.tv_sec != file->ctime.tv_sec || st.st_ctim.tv_nsec != file->ctime.tv_nsec)
+		return -ESTALE;
+	return unlinkat(dfd, base, 0) ? -errno : 0;
+}
+
+void rg_sock_file_remove(struct rg_sock_file *file)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *base;
+	int dfd;
+
+	if (file->path && !rg_sock_path_split(file->path, dir, sizeof(dir), &base)) {
+		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			rg_sock_file_unlinkat(file, dfd, base);
+			close(dfd);
+		}
+	}
 	free(file->path);
 	file->path = NULL;
 }
@@ -310,6 +326,10 @@ int rg_inet_parse(const char *who, const char *hostport, struct sockaddr_storage
 			goto bad;	/* a bare IPv6 address is ambiguous with the port */
 		memcpy(host, hostport, hl);
 		port = colon + 1;
+		/* "*" is 0.0.0.0 alone, not whichever family getaddrinfo lists first ("[*]" is
+		 * ::, IPv6 only). */
+		if (hl == 1 && hostport[0] == '*')
+			hints.ai_family = AF_INET;
 	}
 	host[hl] = '\0';
 	if (!hl || !*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||

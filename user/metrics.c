@@ -266,12 +266,13 @@ struct source {
 struct mconn {
 	int fd;
 	uint64_t deadline;
-	struct mconn *prev, *next;
+	bool queued;			/* on conns: a cut one has left it before it closes */
+	struct rg_link link;
 };
 
 struct rg_metrics {
 	struct MHD_Daemon *d;
-	struct mconn *head, *tail;
+	struct rg_fifo conns;		/* struct mconn.link, earliest deadline first */
 	struct rg_ev *ev;		/* MHD's epoll fd and its timeouts, for the agent's loop */
 	struct rg_ev_watch mhd;
 	uint16_t port;
@@ -281,22 +282,25 @@ struct rg_metrics {
 	uint64_t cut;			/* connections shut for passing their deadline */
 };
 
+static struct mconn *mconn_head(const struct rg_metrics *m)
+{
+	return m->conns.head ? rg_container_of(m->conns.head, struct mconn, link) : NULL;
+}
+
 static void mconn_unlink(struct rg_metrics *m, struct mconn *c)
 {
-	*(c->prev ? &c->prev->next : &m->head) = c->next;
-	*(c->next ? &c->next->prev : &m->tail) = c->prev;
-	c->prev = c->next = NULL;
+	if (c->queued)
+		rg_fifo_del(&m->conns, &c->link);
+	c->queued = false;
 }
 
 /* (Re)start c's deadline: to the tail, the queue stays in deadline order. */
 static void mconn_arm(struct rg_metrics *m, struct mconn *c)
 {
-	if (c->prev || c->next || m->head == c)
-		mconn_unlink(m, c);
+	mconn_unlink(m, c);
 	c->deadline = rg_now_mono_ns() + CONN_DEADLINE_NS;
-	c->prev = m->tail;
-	*(m->tail ? &m->tail->next : &m->head) = c;
-	m->tail = c;
+	rg_fifo_push(&m->conns, &c->link);
+	c->queued = true;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -331,9 +335,9 @@ static void cut_expired(struct rg_metrics *m)
 {
 	uint64_t now = rg_now_mono_ns();
 
-	while (m->head && m->head->deadline <= now) {
-		struct mconn *c = m->head;
+	struct mconn *c;
 
+	while ((c = mconn_head(m)) && c->deadline <= now) {
 		mconn_unlink(m, c);
 		c->deadline = 0;
 		shutdown(c->fd, SHUT_RDWR);
@@ -422,8 +426,8 @@ static void arm_timer(struct rg_metrics *m)
 	/* "Work is pending now" (0 ms) must still be a wake-up: one nanosecond from now. */
 	if (MHD_get_timeout(m->d, &ms) == MHD_YES)
 		when = rg_now_mono_ns() + ms * 1000000ULL + 1;
-	if (m->head && (!when || m->head->deadline < when))
-		when = m->head->deadline;
+	if (mconn_head(m) && (!when || mconn_head(m)->deadline < when))
+		when = mconn_head(m)->deadline;
 	rg_ev_set_wakeup(m->ev, when);
 }
 

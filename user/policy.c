@@ -525,10 +525,10 @@ void rg_policy_server_free(struct rg_policy_server *s)
 {
 	if (!s)
 		return;
-	while (s->idle.head)
-		conn_close(s, conn_of(s->idle.head));
-	while (s->busy.head)
-		conn_close(s, conn_of(s->busy.head));
+	while (rg_ev_queue_head(&s->idle))
+		conn_close(s, conn_of(rg_ev_queue_head(&s->idle)));
+	while (rg_ev_queue_head(&s->busy))
+		conn_close(s, conn_of(rg_ev_queue_head(&s->busy)));
 	rg_ev_free(s->ev);
 	free(s->allow);
 	free(s);
@@ -543,6 +543,12 @@ void rg_policy_server_set_fail_mode(struct rg_policy_server *s, enum rg_fail_mod
 {
 	if (s)
 		s->o.fail_mode = mode;
+}
+
+size_t rg_policy_server_sock_files(const struct rg_policy_server *s,
+				   const struct rg_sock_file **out, size_t max)
+{
+	return rg_ev_sock_files(s->ev, out, max);
 }
 
 void rg_policy_server_get_stats(const struct rg_policy_server *s, struct rg_policy_stats *st)

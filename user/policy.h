@@ -103,6 +103,10 @@ int rg_policy_server_fd(const struct rg_policy_server *s);
 int rg_policy_server_dispatch(struct rg_policy_server *s, int timeout_ms);
 /* A reload's fail_mode: the answer for requests that cannot be decided from now on. */
 void rg_policy_server_set_fail_mode(struct rg_policy_server *s, enum rg_fail_mode mode);
+/* The socket files of its unix listeners (at most max); how many were put in out. */
+struct rg_sock_file;
+size_t rg_policy_server_sock_files(const struct rg_policy_server *s,
+				   const struct rg_sock_file **out, size_t max);
 void rg_policy_server_get_stats(const struct rg_policy_server *s, struct rg_policy_stats *st);
 /* Inside the decide callback: the id of the connection that asks (never 0). */
 uint64_t rg_policy_server_current(const struct rg_policy_server *s);

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * privs.c: becomes the agent's user keeping CAP_BPF only (see privs.h). Takes the user, the
- * directories and files to hand over and whether falling short is allowed; reports 0 or
- * -EPERM, each shortfall logged. Raw capset(2)/capget(2) and prctl(2): no libcap for that.
+ * privs.c: becomes the agent's user keeping CAP_BPF only, or keeps one capability as it is
+ * (the sock_keeper; see privs.h). Takes the user, the directories and files to hand over
+ * and whether falling short is allowed; reports 0 or -EPERM, each shortfall logged. Raw capset(2)/capget(2) and prctl(2): no libcap for that.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <stdint.h>
 #include <linux/capability.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -24,8 +25,6 @@
 #define CAP_BPF 39
 #endif
 
-#define BPF_WORD (CAP_BPF / 32)
-#define BPF_BIT (1u << (CAP_BPF % 32))
 
 static int last_cap(void)
 {
@@ -149,12 +148,12 @@ static int become(const struct passwd *pw)
 
 /* Needs CAP_SETPCAP; without it the bounding set stays, which only limits what an exec
  * could gain: no_new_privs and the seccomp filter already rule that out. */
-static void drop_bounding(void)
+static void drop_bounding(int keep)
 {
 	int last = last_cap();
 
 	for (int cap = 0; cap <= last; cap++) {
-		if (cap == CAP_BPF)
+		if (cap == keep)
 			continue;
 		/* EINVAL: a capability this kernel does not know; nothing to drop. */
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL) {
@@ -165,18 +164,38 @@ static void drop_bounding(void)
 	}
 }
 
+/* Ambient cleared, then effective = permitted = {keep}: lowering our own sets needs no
+ * capability. */
+static int keep_only(int keep)
+{
+	struct __user_cap_data_struct data[2] = { { 0 } };
+	int err;
+
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	data[keep / 32].effective = data[keep / 32].permitted = 1u << (keep % 32);
+	err = caps_set(data);
+	if (err)
+		pr_err("capset: %s", strerror(-err));
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		pr_err("no_new_privs: %s", strerror(errno));
+	return err;
+}
+
 /* How far the running process is from the target; 0 when there. */
-static int check_target(bool want_nonroot)
+static int check_target(int keep, bool want_nonroot)
 {
 	struct __user_cap_data_struct d[2];
+	uint32_t bit = 1u << (keep % 32);
+	int w = keep / 32;
 	uid_t r, e, s;
 	int short_of = 0;
 
-	if (caps_get(d) || d[0].effective || d[0].permitted || d[0].inheritable ||
-	    d[1].effective != BPF_BIT || d[1].permitted != BPF_BIT || d[1].inheritable) {
-		pr_err("capabilities are not CAP_BPF alone: effective %08x%08x, permitted "
-		       "%08x%08x", d[1].effective, d[0].effective, d[1].permitted,
-		       d[0].permitted);
+	if (caps_get(d) || d[0].inheritable || d[1].inheritable ||
+	    d[w].effective != bit || d[w].permitted != bit || d[!w].effective ||
+	    d[!w].permitted) {
+		pr_err("capabilities are not %s alone: effective %08x%08x, permitted "
+		       "%08x%08x", keep == CAP_BPF ? "CAP_BPF" : "the one kept", d[1].effective,
+		       d[0].effective, d[1].permitted, d[0].permitted);
 		short_of = 1;
 	}
 	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {
@@ -190,9 +209,15 @@ static int check_target(bool want_nonroot)
 	return short_of ? -EPERM : 0;
 }
 
+int rg_privs_keep_only(int cap)
+{
+	drop_bounding(cap);
+	keep_only(cap);
+	return check_target(cap, false);
+}
+
 int rg_drop_privileges(const struct rg_privs_opts *o)
 {
-	struct __user_cap_data_struct data[2] = { { 0 } };
 	bool as_root = !strcmp(o->user, "root");
 	struct passwd *pw = NULL;
 	int err;
@@ -208,19 +233,12 @@ int rg_drop_privileges(const struct rg_privs_opts *o)
 			pr_err("user %s has uid 0: it would keep root's files", o->user);
 	}
 	/* Before setuid, which clears the effective set CAP_SETPCAP is used from. */
-	drop_bounding();
+	drop_bounding(CAP_BPF);
 	if (pw && pw->pw_uid && geteuid() != pw->pw_uid && !hand_over(o, pw->pw_uid, pw->pw_gid))
 		become(pw);
-	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	/* Lowering our own effective and permitted sets needs no capability. */
-	data[BPF_WORD].effective = data[BPF_WORD].permitted = BPF_BIT;
-	err = caps_set(data);
-	if (err)
-		pr_err("capset: %s", strerror(-err));
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		pr_err("no_new_privs: %s", strerror(errno));
+	keep_only(CAP_BPF);
 
-	err = check_target(!as_root);
+	err = check_target(CAP_BPF, !as_root);
 	if (!err && as_root)
 		pr_warn("user = root: the agent keeps uid 0 (root's files stay open to it); "
 			"set user to a dedicated user");

@@ -36,4 +36,9 @@ struct rg_privs_opts {
  */
 int rg_drop_privileges(const struct rg_privs_opts *opts);
 
+/* The same steps for a process that stays who it is (the sock_keeper: uid 0): every
+ * capability but cap dropped from the bounding, ambient, inheritable, permitted and
+ * effective sets, and no_new_privs. 0 when exactly there, -EPERM (logged) otherwise. */
+int rg_privs_keep_only(int cap);
+
 #endif /* RG_PRIVS_H */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * sandbox.c: builds and loads the agent's syscall allowlist with libseccomp (see
- * sandbox.h). Takes nothing; reports 0 or -errno (from libseccomp, which returns them).
+ * sandbox.c: builds and loads the agent's syscall allowlist, and the sock_keeper's, with
+ * libseccomp (see sandbox.h). Takes the keeper's descriptors; reports 0 or -errno (from
+ * libseccomp, which returns them).
  * The list came from strace -f over the end-to-end suites after the drop, plus what glibc
  * may use for the same calls (stat flavours, time, memory, signals, abort's tgkill).
  */
@@ -37,6 +38,30 @@ static const char *const allowed[] = {
 	"tgkill", "exit", "exit_group",
 };
 
+/* A name this architecture does not have (open on arm64) is left out, not an error. */
+static int allow(scmp_filter_ctx ctx, const char *name, unsigned n_args,
+		 const struct scmp_arg_cmp *args)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+	int err;
+
+	if (nr == __NR_SCMP_ERROR)
+		return 0;
+	err = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, n_args, args);
+	if (err)
+		pr_err("seccomp: cannot allow %s: %s", name, strerror(-err));
+	return err;
+}
+
+static int load(scmp_filter_ctx ctx)
+{
+	int err = seccomp_load(ctx);
+
+	if (err)
+		pr_err("seccomp: cannot load the filter: %s", strerror(-err));
+	return err;
+}
+
 int rg_seccomp_install(void)
 {
 	/* KILL_PROCESS, not KILL (the thread): a half-dead agent would serve nothing. */
@@ -45,22 +70,43 @@ int rg_seccomp_install(void)
 
 	if (!ctx)
 		return -ENOMEM;
-	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
-		int nr = seccomp_syscall_resolve_name(allowed[i]);
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]) && !err; i++)
+		err = allow(ctx, allowed[i], 0, NULL);
+	if (!err)
+		err = load(ctx);
+	seccomp_release(ctx);
+	return err;
+}
 
-		/* __NR_SCMP_ERROR: a name this architecture does not have (open on arm64). */
-		if (nr == __NR_SCMP_ERROR)
-			continue;
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-		if (err) {
-			pr_err("seccomp: cannot allow %s: %s", allowed[i], strerror(-err));
-			goto out;
-		}
+int rg_seccomp_install_keeper(int word_fd, int report_fd, const int *dirs, size_t n)
+{
+	static const char *const plain[] = { "close", "exit", "exit_group", "rt_sigreturn" };
+	/* glibc's fstatat is newfstatat on 64-bit, fstatat64 elsewhere; statx on some. */
+	static const char *const stats[] = { "newfstatat", "fstatat64", "statx" };
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	struct scmp_arg_cmp a[2];
+	int err = 0;
+
+	if (!ctx)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]) && !err; i++)
+		err = allow(ctx, plain[i], 0, NULL);
+	a[0] = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)word_fd);
+	if (!err)
+		err = allow(ctx, "read", 1, a);
+	a[0] = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)report_fd);
+	if (!err)
+		err = allow(ctx, "write", 1, a);
+	for (size_t d = 0; d < n && !err; d++) {
+		a[0] = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)dirs[d]);
+		for (size_t i = 0; i < sizeof(stats) / sizeof(stats[0]) && !err; i++)
+			err = allow(ctx, stats[i], 1, a);
+		a[1] = SCMP_A2(SCMP_CMP_EQ, 0);
+		if (!err)
+			err = allow(ctx, "unlinkat", 2, a);
 	}
-	err = seccomp_load(ctx);
-	if (err)
-		pr_err("seccomp: cannot load the filter: %s", strerror(-err));
-out:
+	if (!err)
+		err = load(ctx);
 	seccomp_release(ctx);
 	return err;
 }

@@ -419,28 +419,10 @@ static int parse_tenants(const struct rg_engine *e, struct parsed *p)
 	return 0;
 }
 
-static const char *const action_names[] = { [RG_ACT_BLOCK] = "block",
-					    [RG_ACT_THROTTLE] = "throttle" };
-static const char *const origin_names[] = { [RG_ORIGIN_OPERATOR] = "operator",
-					    [RG_ORIGIN_FLOOD] = "flood",
-					    [RG_ORIGIN_CONN_RATE] = "conn_rate" };
-
-/* Index of s in names[0..n), or -1. */
-static int name_index(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 0; s && i < n; i++)
-		if (names[i] && !strcmp(names[i], s))
-			return (int)i;
-	return -1;
-}
-
 static int parse_verdict(struct json_object *o, struct rg_engine_verdict *v)
 {
 	const char *target = jget_str(o, "target"), *by = jget_str(o, "by");
-	int a = name_index(action_names, sizeof(action_names) / sizeof(*action_names),
-			   jget_str(o, "action"));
-	int origin = name_index(origin_names, sizeof(origin_names) / sizeof(*origin_names),
-				jget_str(o, "origin"));
+	int a = -1, origin = -1;
 	uint64_t tid;
 
 	memset(v, 0, sizeof(*v));
@@ -450,7 +432,9 @@ static int parse_verdict(struct json_object *o, struct rg_engine_verdict *v)
 		pr_err("state: a verdict has no valid target, action or origin");
 		return -EBADMSG;
 	}
-	if (a < 0 || origin < 0)
+	/* The names the saver writes (names.h); "none" is no verdict to keep. */
+	if (rg_name_code(rg_action_names, jget_str(o, "action"), &a) || a == RG_ACT_NONE ||
+	    rg_name_code(rg_origin_names, jget_str(o, "origin"), &origin))
 		goto bad;
 	v->action = (enum rg_action)a;
 	v->origin = (enum rg_origin)origin;

@@ -2,11 +2,13 @@
 /*
  * txn_cache.c: the bounded transaction table of txn_cache.h. Takes (instance, client
  * address, sender) keys and answers; keeps a seeded hash map (a client cannot aim
- * collisions) and a FIFO by age for eviction and expiry; reports answers, 0 or -ENOMEM.
+ * collisions) over a ring of slots in arrival order for eviction and expiry; reports
+ * answers, 0 or -ENOMEM.
  * Only the first INSTANCE_KEEP bytes of an instance are stored, besides its full hash and
  * length: Postfix's queue ids are far shorter.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,21 +16,32 @@
 #include "txn_cache.h"
 
 #define INSTANCE_KEEP 64
+/* Slots are allocated a chunk at a time, as traffic first needs them, and kept. */
+#define CHUNK 1024
+#define N_CHUNKS ((RG_TXN_MAX + CHUNK - 1) / CHUNK)
 
 struct txn {
 	struct rg_hent h;
-	struct rg_link age;		/* oldest first */
 	uint64_t t_ns;
 	uint8_t addr[16];
 	uint32_t inst_len;
+	bool live;			/* in the map; a forgotten one keeps its slot */
 	uint64_t sender_h;
 	char inst[INSTANCE_KEEP];
 	struct rg_txn_answer a;
 };
 
+/*
+ * The transactions in arrival order in a ring of RG_TXN_MAX slots: the oldest is at head,
+ * the next one goes to head + n. When the ring is full the oldest slot is taken over by the
+ * newcomer in place: eviction is one unlink from the hash map, with no free, no allocation
+ * and no neighbour to relink (the age list this replaced touched the oldest entry's
+ * successor and the allocator's metadata, all cold, on every request of a busy relay).
+ */
 struct rg_txn_cache {
 	struct rg_hmap map;
-	struct rg_fifo age;
+	struct txn *chunk[N_CHUNKS];
+	uint32_t head, n;		/* oldest slot; slots in use, live or forgotten */
 	uint64_t seed;
 };
 
@@ -43,16 +56,29 @@ static uint64_t key_hash(const struct rg_txn_cache *c, const struct rg_slice *in
 	return rg_fnv1a(rg_fnv1a(c->seed, addr, 16), inst->p, inst->len);
 }
 
-static struct txn *oldest(const struct rg_txn_cache *c)
+static struct txn *slot(const struct rg_txn_cache *c, uint32_t i)
 {
-	return c->age.head ? rg_container_of(c->age.head, struct txn, age) : NULL;
+	i %= RG_TXN_MAX;
+	return c->chunk[i / CHUNK] ? &c->chunk[i / CHUNK][i % CHUNK] : NULL;
 }
 
-static void drop(struct rg_txn_cache *c, struct txn *t)
+static void unmap(struct rg_txn_cache *c, struct txn *t)
 {
-	rg_hmap_del(&c->map, &t->h);
-	rg_fifo_del(&c->age, &t->age);
-	free(t);
+	if (t->live)
+		rg_hmap_del(&c->map, &t->h);
+	t->live = false;
+}
+
+/* Free the oldest slot; true when it held a live transaction. */
+static bool pop_oldest(struct rg_txn_cache *c)
+{
+	struct txn *t = slot(c, c->head);
+	bool live = t->live;
+
+	unmap(c, t);
+	c->head = (c->head + 1) % RG_TXN_MAX;
+	c->n--;
+	return live;
 }
 
 struct rg_txn_cache *rg_txn_cache_new(uint64_t seed)
@@ -73,8 +99,8 @@ void rg_txn_cache_free(struct rg_txn_cache *c)
 {
 	if (!c)
 		return;
-	while (oldest(c))
-		drop(c, oldest(c));
+	for (size_t i = 0; i < N_CHUNKS; i++)
+		free(c->chunk[i]);
 	rg_hmap_fini(&c->map);
 	free(c);
 }
@@ -100,32 +126,40 @@ const struct rg_txn_answer *rg_txn_cache_find(const struct rg_txn_cache *c,
 
 void rg_txn_cache_forget(struct rg_txn_cache *c, const struct rg_txn_answer *a)
 {
-	drop(c, rg_container_of(a, struct txn, a));
+	unmap(c, rg_container_of(a, struct txn, a));
 }
 
 void rg_txn_cache_expire(struct rg_txn_cache *c, uint64_t now)
 {
-	while (oldest(c) && oldest(c)->t_ns + RG_TXN_TTL_NS <= now)
-		drop(c, oldest(c));
+	while (c->n) {
+		const struct txn *t = slot(c, c->head);
+
+		if (t->live && t->t_ns + RG_TXN_TTL_NS > now)
+			break;
+		pop_oldest(c);
+	}
 }
 
 int rg_txn_cache_remember(struct rg_txn_cache *c, const struct rg_slice *inst,
 			  const uint8_t addr[16], const struct rg_slice *sender,
 			  const struct rg_txn_answer *a, uint64_t now)
 {
+	uint32_t i;
 	int evicted = 0;
 	struct txn *t;
 
 	if (inst->len > UINT32_MAX)
 		return 0;
 	rg_txn_cache_expire(c, now);
-	if (c->map.n >= RG_TXN_MAX) {
-		drop(c, oldest(c));
-		evicted = 1;
+	if (c->n == RG_TXN_MAX)
+		evicted = pop_oldest(c);
+	i = (c->head + c->n) % RG_TXN_MAX;
+	if (!c->chunk[i / CHUNK]) {
+		c->chunk[i / CHUNK] = calloc(CHUNK, sizeof(struct txn));
+		if (!c->chunk[i / CHUNK])
+			return -ENOMEM;
 	}
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return -ENOMEM;
+	t = slot(c, i);
 	t->h.h = key_hash(c, inst, addr);
 	t->sender_h = sender_hash(c, sender);
 	t->t_ns = now;
@@ -133,8 +167,9 @@ int rg_txn_cache_remember(struct rg_txn_cache *c, const struct rg_slice *inst,
 	t->inst_len = (uint32_t)inst->len;
 	memcpy(t->inst, inst->p, inst->len < INSTANCE_KEEP ? inst->len : INSTANCE_KEEP);
 	t->a = *a;
-	rg_fifo_push(&c->age, &t->age);
+	t->live = true;
 	rg_hmap_add(&c->map, &t->h);
+	c->n++;
 	return evicted;
 }
 

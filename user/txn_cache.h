@@ -3,7 +3,8 @@
  * txn_cache.h: the engine's memory of Postfix transactions, so that every stage of one
  * (RCPT for each recipient, DATA, END-OF-MESSAGE) gets the first answer again and counts
  * once. Takes the request's instance, client address and sender with the caller's time;
- * keeps at most RG_TXN_MAX of them (oldest evicted), each forgotten after RG_TXN_TTL_NS;
+ * keeps at most RG_TXN_MAX of them (oldest evicted; a forgotten one's slot is reused when it
+ * becomes the oldest), each forgotten after RG_TXN_TTL_NS;
  * reports the remembered answer. A new MAIL FROM under the same instance is a new
  * transaction (the sender is part of the key).
  */

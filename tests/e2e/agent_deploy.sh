@@ -9,7 +9,12 @@
 # block stay. systemd readiness: READY=1 reaches NOTIFY_SOCKET (a datagram socket this
 # suite listens on) only once the policy socket answers; STOPPING=1 on SIGTERM, and the
 # socket files are gone after a clean stop; RELOADING=1 and READY=1 around a reload. The
-# start log names each attach once, and counts one tenant in the singular.
+# start log names each attach once, and counts one tenant in the singular. The policy
+# socket in a postfix-owned 0700 directory (Debian's private/): the socket keeper (uid 0,
+# CAP_DAC_OVERRIDE alone, no_new_privs, seccomp, nothing of the agent's open) removes it on
+# SIGTERM, leaves a socket or file that replaced it behind the agent, and after kill -9
+# leaves the socket and ends; the next start replaces it. An include the agent's user cannot
+# read is warned about at start (reloads refused until it is readable).
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -200,4 +205,113 @@ nsenter --net=/run/netns/$RELAY "$AGENT" -f -c "$D/a.conf" >"$D/a2.log" 2>&1 &
 AGENT_PID=$!
 for _ in $(seq 50); do [ -S "$D/a/control.sock" ] && break; sleep 0.1; done
 check "a new agent starts once the first has stopped" "$CTL" -c "$D/a.conf" status
+kill -TERM "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+AGENT_PID=
+
+# The policy socket in a directory like Debian's private/ (postfix:root 0700), which the
+# agent's user cannot write: the socket keeper (a root helper with CAP_DAC_OVERRIDE alone)
+# removes it on a clean stop, never a file that replaced it, and leaves it after kill -9.
+mkdir "$D/private"
+chown postfix:root "$D/private"
+chmod 0700 "$D/private"
+conf pf "$PIN" "$D/state" "25"
+sed -i "s|^policy_listen = .*|policy_listen = unix:$D/private/policy.sock|" "$D/pf.conf"
+PSOCK=$D/private/policy.sock
+# start_pf: the agent on pf.conf, until it has dropped its privileges (a stale socket of
+# an agent killed before is no sign of this one); KEEPER its helper's pid.
+start_pf() {
+	local runs
+	runs=$(grep -c "running as uid" "$D/pf.log" 2>/dev/null)
+	nsenter --net=/run/netns/$RELAY "$AGENT" -f -c "$D/pf.conf" >>"$D/pf.log" 2>&1 &
+	AGENT_PID=$!
+	for _ in $(seq 100); do
+		[ "$(grep -c "running as uid" "$D/pf.log")" -gt "${runs:-0}" ] && break
+		sleep 0.1
+	done
+	KEEPER=$(ps --ppid "$AGENT_PID" -o pid= | tr -d ' ')
+}
+stop_pf() {
+	kill -"$1" "$AGENT_PID"
+	timeout 20 tail --pid="$AGENT_PID" -f /dev/null
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=
+	for _ in $(seq 50); do kill -0 "$KEEPER" 2>/dev/null || break; sleep 0.1; done
+}
+start_pf
+expect_eq "private/: the agent serves from a postfix-owned 0700 directory" "action=DUNNO" \
+	"$(printf 'request=smtpd_access_policy\nclient_address=192.0.2.10\ninstance=pf1\n\n' |
+		timeout 5 socat -t 2 - "UNIX-CONNECT:$PSOCK" | head -1)"
+expect_eq "the agent has one helper, the socket keeper" "rg-sock-keeper" \
+	"$( [ -n "$KEEPER" ] && cat "/proc/$KEEPER/comm")"
+expect_eq "the keeper: uid 0, CAP_DAC_OVERRIDE alone, no_new_privs, seccomp filter" \
+	"0 0000000000000002 0000000000000002 0000000000000002 1 2" \
+	"$(awk '/^Uid:/{u=$2} /^CapEff:/{e=$2} /^CapPrm:/{p=$2} /^CapBnd:/{b=$2}
+		/^NoNewPrivs:/{n=$2} /^Seccomp:/{s=$2} END{print u, e, p, b, n, s}' \
+		"/proc/$KEEPER/status" 2>/dev/null)"
+# Its stderr (the agent's log), its two pipes and the sockets' directories: no listener,
+# map or directory lock of the agent's.
+expect_eq "the keeper holds only its pipes, stderr and the sockets' directories" \
+	"$(printf '%s\n' "$D/pf" "$D/pf.log" "$D/private" pipe pipe | LC_ALL=C sort | tr '\n' ' ')" \
+	"$(for f in /proc/"$KEEPER"/fd/*; do readlink "$f"; done | sed 's/^pipe:.*/pipe/' |
+		LC_ALL=C sort | tr '\n' ' ')"
+stop_pf TERM
+[ ! -e "$PSOCK" ] && ok "SIGTERM: the policy socket in private/ is removed" ||
+	fail "SIGTERM: the policy socket in private/ is removed"
+grep -q "socket $PSOCK removed" "$D/pf.log" && ok "the removal is logged" ||
+	fail "the removal is logged: $(tail -3 "$D/pf.log")"
+kill -0 "$KEEPER" 2>/dev/null && fail "the keeper ends with the agent" ||
+	ok "the keeper ends with the agent"
+
+# Replaced behind the agent: another socket at the policy name, a plain file at the
+# control name. Neither is removed at the stop.
+start_pf
+python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1] + ".new"); os.rename(sys.argv[1] + ".new", sys.argv[1])
+' "$PSOCK"
+other_ino=$(stat -c %i "$PSOCK")
+rm -f "$D/pf/control.sock"
+echo "not the agent's" >"$D/pf/control.sock"
+stop_pf TERM
+expect_eq "a socket that replaced the policy socket is not removed" "$other_ino" \
+	"$(stat -c %i "$PSOCK" 2>/dev/null)"
+grep -q "socket $PSOCK: another file is there now; left alone" "$D/pf.log" &&
+	ok "the keeper says it left another file alone" ||
+	fail "the keeper says it left another file alone: $(tail -3 "$D/pf.log")"
+expect_eq "a file that replaced the control socket is not removed" "not the agent's" \
+	"$(cat "$D/pf/control.sock" 2>/dev/null)"
+rm -f "$PSOCK" "$D/pf/control.sock"
+
+# kill -9: no word from the agent, so the keeper leaves the socket (a restart replaces it)
+# and ends too.
+start_pf
+stop_pf KILL
+[ -S "$PSOCK" ] && ok "kill -9: the policy socket stays (documented)" ||
+	fail "kill -9: the policy socket stays (documented)"
+kill -0 "$KEEPER" 2>/dev/null && fail "kill -9: the keeper ends too" ||
+	ok "kill -9: the keeper ends too"
+start_pf
+check "after kill -9, a new agent replaces the stale socket and serves" "$CTL" -c "$D/pf.conf" status
+[ -n "$KEEPER" ] && ok "the new agent has its keeper" || fail "the new agent has its keeper"
+stop_pf TERM
+[ ! -e "$PSOCK" ] && ok "and its clean stop removes the socket" ||
+	fail "and its clean stop removes the socket"
+
+# A configuration file the agent's user cannot read (root's, 0600): the start warns, naming
+# it and the fix, and reloads are refused until it is readable.
+printf '[limits]\nunregistered_limit = 7\n' >"$D/pf-inc.conf"
+chmod 0600 "$D/pf-inc.conf"
+echo "include = $D/pf-inc.conf" >>"$D/pf.conf"
+start_pf
+grep -q "$D/pf-inc.conf cannot be read by user relayguard (Permission denied): every reload will be refused; make it and its directories readable by relayguard" "$D/pf.log" &&
+	ok "after the drop: an unreadable include is named with the fix" ||
+	fail "after the drop: an unreadable include is named with the fix: $(grep -i warn "$D/pf.log" | tail -3)"
+[ "$(grep -c "pf.conf cannot be read" "$D/pf.log")" = 0 ] &&
+	ok "the readable main file is not warned about" || fail "the readable main file is not warned about"
+"$CTL" -c "$D/pf.conf" reload >/dev/null 2>&1
+expect_eq "a reload is refused while the include is unreadable" "1" "$?"
+chmod 0644 "$D/pf-inc.conf"
+check "once readable, the reload works" "$CTL" -c "$D/pf.conf" reload
+stop_pf TERM
 done_testing

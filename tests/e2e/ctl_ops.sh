@@ -5,7 +5,8 @@
 # policy sockets and its pinned maps, in namespaces this suite creates (rgco-relay, rgco-c1,
 # one veth pair, no default route; torn down on exit). relayguardctl reads the paths and
 # interfaces it needs from a configuration with an error elsewhere and says what it
-# ignored; a reload that cannot apply a change names the keys and exits 5; a reloaded
+# ignored; a reload that cannot apply a change names the keys and exits 5, and status
+# then shows the running values of those keys and a pending restart; a reloaded
 # fail_mode reaches the policy server; unblocking a tenant lifts its flood blocks and
 # keeps operator verdicts; repeats of restrict/unblock are rc 0 with "already"; --json
 # prints an object for client-side errors; --for without a value; no <N> prefixes; --version;
@@ -130,9 +131,25 @@ expect_eq "reload that changes smtp_ports: exit 5" "5" "$?"
 check "reload names smtp_ports as needing a restart" grep -q "restart.*smtp_ports" <<<"$out"
 expect_eq "reload --json: restart_needed and the keys" "true true [\"smtp_ports\"]" \
 	"$(ctl --json reload | jq -c -r '"\(.ok) \(.restart_needed) \(.restart_keys)"')"
+# status shows what runs: the interfaces the program is attached to, not the reloaded list,
+# and names the keys waiting for a restart.
+write_conf fail_mode=closed smtp_ports="25 2525" interfaces="r1 lo"
+ctl reload >/dev/null
+expect_eq "reload that changes interfaces: exit 5" "5" "$?"
+expect_eq "status --json after it: the running interfaces, restart pending with its keys" \
+	'["r1"] true ["interfaces","smtp_ports"]' \
+	"$(ctl --json status | jq -c -r '"\([.interfaces[].name]) \(.restart_pending) \(.restart_keys)"')"
+out=$(ctl status)
+check "status says a restart is pending, naming the keys" \
+	grep -q "^restart  *pending: interfaces, smtp_ports changed by a reload" <<<"$out"
+expect_eq "status lists only the running interface" "1" "$(grep -c "^ *\(interfaces\)\? *\(r1\|lo\) " <<<"$out")"
 write_conf fail_mode=closed
 ctl reload >/dev/null
 expect_eq "back to the running smtp_ports: reload rc 0" "0" "$?"
+expect_eq "status: no restart pending once the file matches what runs" "false []" \
+	"$(ctl --json status | jq -c -r '"\(.restart_pending) \(.restart_keys)"')"
+ctl status | grep -q '^restart' && fail "status text: no restart line" ||
+	ok "status text: no restart line"
 
 # ---- a configuration with an error elsewhere -------------------------------------------
 cp "$D/rg.conf" "$D/good.conf"

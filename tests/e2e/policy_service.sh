@@ -31,6 +31,10 @@ if [ -z "${RGPOL_NETNS:-}" ]; then
 fi
 
 POLICY_SERVER=${POLICY_SERVER:-$BUILD/tests/helpers/policy_stub}
+# agent_policy.sh ran its wrapper in the root namespace first: refused (exit 2), no veth.
+[ -n "${POLICY_SERVER_ROOT_NS:-}" ] &&
+	expect_eq "the server wrapper refuses the root namespace and makes no veth there" "2 0" \
+		"$POLICY_SERVER_ROOT_NS"
 CLIENT="python3 $RG_ROOT/tests/e2e/policy_client.py"
 BLOCK="550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
 

@@ -6,9 +6,13 @@
 # flags, so tests/e2e/policy_service.sh exercises the agent's own policy service. One
 # tenant owns every client (0.0.0.0/0 and ::/0) with a budget of zero unregistered mails:
 # the first unregistered sender restricts it and every unregistered one after is rejected,
-# while contoso.com, fabrikam.com and b.example stay registered. XDP goes on a dummy interface of its
-# own (a veth, generic mode: several agents run at once in the suite); pins live in a private bpffs (policy_service.sh runs under ip netns
-# exec, which gives it its own /sys) and are detached when this wrapper is stopped.
+# while contoso.com, fabrikam.com and b.example stay registered. XDP goes on an interface of
+# its own (a veth pair with no address, generic mode: several agents run at once in the
+# suite), made in the network namespace the caller runs it in: policy_service.sh (through
+# tests/e2e/agent_policy.sh, its only user) runs it inside rgpol-e2e-PID, which it creates;
+# in the root namespace it refuses to start (exit 2), so nothing of it lands there. Pins live
+# in a private bpffs (policy_service.sh runs under ip netns exec, which gives it its own
+# /sys) and are detached when this wrapper is stopped.
 set -u
 : "${BUILD:=build}"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,6 +27,19 @@ while [ $# -gt 0 ]; do
 	*) echo "relayguardd_as_stub: unknown flag $1" >&2; exit 2 ;;
 	esac
 done
+# The veth below must go into the test's namespace, never the root one: run only in a
+# namespace made with ip netns add (one of /run/netns; init's /proc/1/ns is not always
+# ours to stat, so the check is positive).
+self_ns=$(stat -L -c %d:%i /proc/self/ns/net)
+in_test_ns=
+for n in /run/netns/*; do
+	[ "$(stat -L -c %d:%i "$n" 2>/dev/null)" = "$self_ns" ] && in_test_ns=$n
+done
+if [ -z "$in_test_ns" ]; then
+	echo "relayguardd_as_stub: run it inside a network namespace the test made (ip netns add)," \
+		"not the root one" >&2
+	exit 2
+fi
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 D=$(mktemp -d /tmp/rg-asstub.XXXXXX)
 pin=/sys/fs/bpf/asstub-$$

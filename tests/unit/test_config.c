@@ -988,7 +988,7 @@ static void test_bad_values_more(void **state)
 		"policy_request_timeout = 1.5s\n"	/* 7 */
 		"log_level = verbose\n"			/* 8 */
 		"fail_mode = OPEN\n"			/* 9 */
-		"policy_listen = unix:relative inet:host:0 inet:[zz]:25\n" /* 10 */
+		"policy_listen = unix:relative inet:host:0 inet:[zz]:25 inet:::1:25\n" /* 10 */
 		"smtp_ports = 25 25\n"			/* 11 */
 		"[limits]\n"				/* 12 */
 		"connection_rate_limit = 10/0s\n"	/* 13 */
@@ -1013,6 +1013,8 @@ static void test_bad_values_more(void **state)
 	expect_err(&e, p, 10, "'unix:relative': unix: needs an absolute path");
 	expect_err(&e, p, 10, "'inet:host:0': bad port");
 	expect_err(&e, p, 10, "'inet:[zz]:25': bad [IPv6] address");
+	/* The agent could not bind it (listen.c): refused by the check too. */
+	expect_err(&e, p, 10, "'inet:::1:25': an IPv6 address needs brackets: inet:[ADDR]:PORT");
 	expect_err(&e, p, 11, "bad port '25' in smtp_ports: listed twice");
 	expect_err(&e, p, 13, "'connection_rate_limit': '10/0s'");
 	expect_err(&e, p, 14, "'unregistered_window': '0': must be more than 0");
@@ -1384,7 +1386,8 @@ static void test_policy_allow_exposed(void **state)
 		  "policy_allow = 192.0.2.0/24\npolicy_allow = 2001:db8::7\n"
 		  "policy_listen = unix:/tmp/x inet:127.0.0.2:1 inet:[::1]:2 inet:localhost:3\n"
 		  "policy_listen = inet:0.0.0.0:10040\n"
-		  "metrics_listen = inet:[::]:9433\n");
+		  "metrics_listen = inet:[::]:9433\n"
+		  "policy_listen = inet:*:10041 inet:[*]:10042\n");
 	cfg = load_ok(p);
 	assert_int_equal(cfg->n_policy_allow, 2);
 	assert_string_equal(rg_cidr_format(&cfg->policy_allow[0], buf, sizeof(buf)),
@@ -1397,9 +1400,16 @@ static void test_policy_allow_exposed(void **state)
 		 "a loopback address: anyone who can reach it reads the metrics", p);
 	for (size_t i = 0; i < cfg->warnings.n; i++)
 		fprintf(stderr, "# warning: %s\n", cfg->warnings.msgs[i]);
-	assert_int_equal(cfg->warnings.n, 2);
+	assert_int_equal(cfg->warnings.n, 4);
 	assert_string_equal(cfg->warnings.msgs[0], want[0]);
 	assert_string_equal(cfg->warnings.msgs[1], want[1]);
+	/* "*" and "[*]" are accepted, and warned as any other address that is not loopback. */
+	snprintf(want[0], sizeof(want[0]), "%s:8: warning: policy_listen inet:*:10041 is "
+		 "not a loopback address: only policy_allow limits who may ask", p);
+	snprintf(want[1], sizeof(want[1]), "%s:8: warning: policy_listen inet:[*]:10042 is "
+		 "not a loopback address: only policy_allow limits who may ask", p);
+	assert_string_equal(cfg->warnings.msgs[2], want[0]);
+	assert_string_equal(cfg->warnings.msgs[3], want[1]);
 	rg_config_free(cfg);
 
 	assert_true(rg_listen_is_loopback("inet:127.255.0.1:1"));

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -231,6 +232,9 @@ static void test_inet_parse(void **state)
 	assert_int_equal(rg_inet_parse("t", "127.0.0.1:10040", &ss, &len), 0);
 	assert_int_equal(ss.ss_family, AF_INET);
 	assert_int_equal(rg_inet_parse("t", "*:0", &ss, &len), 0);
+	/* Every IPv4 address, whatever family getaddrinfo would list first. */
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(((struct sockaddr_in *)&ss)->sin_addr.s_addr, htonl(INADDR_ANY));
 	assert_int_equal(rg_inet_parse("t", "[::1]:25", &ss, &len), 0);
 	assert_int_equal(ss.ss_family, AF_INET6);
 	assert_int_equal(rg_inet_parse("t", "[*]:25", &ss, &len), 0);

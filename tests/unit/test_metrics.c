@@ -339,6 +339,42 @@ static bool closed_by_server(int fd)
  * connections (the rest are closed at once) and a scrape from elsewhere is answered; a
  * trickler from another address is cut at its deadline although it never goes idle.
  */
+/*
+ * Two tricklers a second apart: the first is cut at its deadline and closed; the second,
+ * still queued behind it, must be cut at its own (a cut connection leaves the queue once:
+ * its close must not unlink it again and lose the rest).
+ */
+static void test_cut_keeps_queue(void **state)
+{
+	struct fixture *f = *state;
+	int a, b;
+	bool a_cut = false, b_cut = false;
+	double start, t0;
+
+	a = connect_from("127.0.0.7", rg_metrics_port(f->m));
+	start = now_s();
+	while (now_s() - start < 1.0)
+		pump(f->m, 10);
+	b = connect_from("127.0.0.8", rg_metrics_port(f->m));
+	while (!b_cut && now_s() - start < 15) {
+		t0 = now_s();
+		if (!a_cut)
+			send(a, "G", 1, MSG_NOSIGNAL);
+		send(b, "G", 1, MSG_NOSIGNAL);
+		while (now_s() - t0 < 0.2)
+			pump(f->m, 10);
+		if (!a_cut && closed_by_server(a)) {
+			a_cut = true;
+			close(a);	/* gone on our side too: MHD reports it closed */
+		}
+		b_cut = closed_by_server(b);
+	}
+	assert_true(a_cut);
+	assert_true(b_cut);
+	assert_int_equal(rg_metrics_cut(f->m), 2);
+	close(b);
+}
+
 static void test_tricklers(void **state)
 {
 	struct fixture *f = *state;
@@ -564,6 +600,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_scrape_format, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tricklers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_keeps_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_histogram_cumulative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_paths_and_methods, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_client, setup, teardown),

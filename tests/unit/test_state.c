@@ -526,6 +526,12 @@ static void test_corrupt_files(void **state)
 		"{\"version\":1,\"next_tenant_id\":3,\"tenant_ids\":{},\"tenants\":{},"
 		"\"verdicts\":[{\"target\":\"192.0.2.1/24\",\"action\":\"block\","
 		"\"origin\":\"operator\"}]}",						/* host bits */
+		"{\"version\":1,\"next_tenant_id\":3,\"tenant_ids\":{},\"tenants\":{},"
+		"\"verdicts\":[{\"target\":\"192.0.2.1/32\",\"action\":\"none\","
+		"\"origin\":\"operator\"}]}",						/* no action */
+		"{\"version\":1,\"next_tenant_id\":3,\"tenant_ids\":{},\"tenants\":{},"
+		"\"verdicts\":[{\"target\":\"192.0.2.1/32\",\"action\":\"block\","
+		"\"origin\":\"unknown\"}]}",						/* origin */
 		"{\"version\":1,\"next_tenant_id\":3,\"tenant_ids\":{},\"tenants\":{"
 		"\"contoso\":{\"restricted\":\"yes\"}},\"verdicts\":[]}",		/* type */
 		"{\"version\":1,\"next_tenant_id\":3,\"tenant_ids\":{},\"tenants\":{"
