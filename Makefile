@@ -43,7 +43,7 @@ endif
 ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) $(HARDEN) $(SAN_FLAGS) -D_GNU_SOURCE \
 	-I$(BUILD) -Ibpf -Iuser $(DEPFLAGS)
 LDFLAGS_HARD := -pie -Wl,-z,relro,-z,now $(SAN_FLAGS)
-LIBS := -lbpf -lelf -lz -lidn2 -ljson-c -lmicrohttpd -lsystemd -lseccomp -lm
+LIBS := -lbpf -lelf -lz -lidn2 -ljson-c -lmicrohttpd -lsystemd -lseccomp -lm -lpthread
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
 	-Ibpf -I$(BUILD) -idirafter /usr/include/$(MULTIARCH) $(DEPFLAGS)

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "mkdirs.h"
 #include "privs.h"
+#include "reload_job.h"
 #include "sandbox.h"
 #include "state.h"
 
@@ -324,37 +325,21 @@ static void notify_systemd(const char *state)
 		pr_warn("sd_notify %s: %s", state, strerror(-err));
 }
 
-static int reload(struct rg_agent *a, struct rg_config_errors *errs);
-
-/* RELOADING=1 ... READY=1 around every reload, refused or not, so systemctl reload waits
- * for the outcome whichever way it was asked for (SIGHUP or the control socket). */
-int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
+/* Validate and swap in what the loader built (n, or its failure load_err with errs): on
+ * the loop, and short; the parse happened on the loader's thread. Takes n. */
+static int apply_config(struct rg_agent *a, int load_err, struct rg_config *n,
+			struct rg_config_errors *errs)
 {
 	int err;
 
-	notify_systemd("RELOADING=1");
-	err = reload(a, errs);
-	notify_systemd("READY=1");
-	return err;
-}
-
-static int reload(struct rg_agent *a, struct rg_config_errors *errs)
-{
-	struct rg_config_errors local = { 0 };
-	struct rg_config *n = NULL;
-	int err;
-
-	if (!errs)
-		errs = &local;
 	a->n_restart_keys = 0;
-	err = rg_config_load(a->config_path, &n, errs);
-	if (err) {
+	if (load_err) {
 		a->reload_failures++;
 		pr_err("reload of %s refused; the running configuration stays", a->config_path);
 		for (size_t i = 0; i < errs->n; i++)
 			pr_err("%s", errs->msgs[i]);
-		rg_config_errors_free(&local);
-		return err;
+		rg_config_free(n);
+		return load_err;
 	}
 	if (rg_config_n_connectors(n) > a->cfg->connector_table_size) {
 		/* The map was sized at start: more connectors would go untagged. */
@@ -366,7 +351,6 @@ static int reload(struct rg_agent *a, struct rg_config_errors *errs)
 		pr_err("reload of %s refused; the running configuration stays", a->config_path);
 		if (errs->n)
 			pr_err("%s", errs->msgs[errs->n - 1]);
-		rg_config_errors_free(&local);
 		rg_config_free(n);
 		return -EINVAL;
 	}
@@ -395,6 +379,90 @@ static int reload(struct rg_agent *a, struct rg_config_errors *errs)
 	return 0;
 }
 
+/* Answer the control requests load job covered with its outcome. One at a time, off the
+ * list first: an answer serves that client's next requests, which may ask for a reload. */
+static void answer_reload_calls(struct rg_agent *a, uint64_t job, int err,
+				const struct rg_config_errors *errs)
+{
+	size_t i = 0;
+
+	while (i < a->n_reload_calls) {
+		uint64_t call = a->reload_calls[i].call;
+
+		if (a->reload_calls[i].job != job) {
+			i++;
+			continue;
+		}
+		a->reload_calls[i] = a->reload_calls[--a->n_reload_calls];
+		rg_agent_ctl_reload_done(&a->commands, a->control, call, err, errs,
+					 a->restart_keys, err ? 0 : a->n_restart_keys);
+		i = 0;
+	}
+}
+
+/* RELOADING=1 ... READY=1 around every load, refused or not, so systemctl reload waits for
+ * the outcome whichever way it was asked for (SIGHUP or the control socket). */
+static int reload_start(struct rg_agent *a)
+{
+	int err;
+
+	notify_systemd("RELOADING=1");
+	err = rg_reload_job_start(a->reload_job);
+	if (err) {
+		a->reload_failures++;
+		pr_err("reload of %s: cannot start the loader: %s; the running configuration "
+		       "stays", a->config_path, strerror(-err));
+		notify_systemd("READY=1");
+		return err;
+	}
+	a->reload_jobs++;
+	return 0;
+}
+
+int rg_agent_reload(struct rg_agent *a, uint64_t call)
+{
+	const size_t max = sizeof(a->reload_calls) / sizeof(a->reload_calls[0]);
+	int err = 0;
+
+	a->reload_requests++;
+	if (rg_reload_job_busy(a->reload_job))
+		a->reload_pending = true;	/* one more load, after this one */
+	else
+		err = reload_start(a);
+	if (err || !call)
+		return err;
+	if (a->n_reload_calls >= max)
+		return -EBUSY;	/* not reached: one owed reply per control client at most */
+	/* The load that covers it: the one just started, or the next one. */
+	a->reload_calls[a->n_reload_calls++] = (struct rg_reload_call){
+		call, a->reload_jobs + (a->reload_pending ? 1 : 0) };
+	return 0;
+}
+
+/* The loader is done: swap its result in, start the pending load, answer who asked. */
+static void on_reload_done(struct rg_agent *a)
+{
+	struct rg_config_errors errs = { 0 }, none = { 0 };
+	struct rg_config *n = NULL;
+	uint64_t job = a->reload_jobs;
+	int load_err, err;
+
+	if (rg_reload_job_take(a->reload_job, &load_err, &n, &errs))
+		return;
+	err = apply_config(a, load_err, n, &errs);
+	notify_systemd("READY=1");
+	if (a->reload_pending) {
+		int start_err;
+
+		a->reload_pending = false;
+		start_err = reload_start(a);
+		if (start_err)
+			answer_reload_calls(a, job + 1, start_err, &none);
+	}
+	answer_reload_calls(a, job, err, &errs);
+	rg_config_errors_free(&errs);
+}
+
 /* ---- control commands -> agent ------------------------------------------------------- */
 
 static const struct rg_config *ctl_config(void *ctx)
@@ -404,15 +472,9 @@ static const struct rg_config *ctl_config(void *ctx)
 	return a->cfg;
 }
 
-static int ctl_reload(void *ctx, struct rg_config_errors *errs, const char *const **keys,
-		      size_t *n_keys)
+static int ctl_reload(void *ctx, uint64_t call)
 {
-	struct rg_agent *a = ctx;
-	int err = rg_agent_reload(a, errs);
-
-	*keys = a->restart_keys;
-	*n_keys = err ? 0 : a->n_restart_keys;
-	return err;
+	return rg_agent_reload(ctx, call);
 }
 
 static void ctl_status(void *ctx, struct rg_agent_status *out)
@@ -436,7 +498,7 @@ static const struct rg_agent_ctl_ops ctl_ops = {
 
 /* ---- loop --------------------------------------------------------------------------- */
 
-enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS, EV_RATE };
+enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS, EV_RATE, EV_RELOAD };
 
 static int watch(int epfd, int fd, uint64_t tag)
 {
@@ -454,8 +516,9 @@ static void on_signal(struct rg_agent *a)
 	while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			pr_info("SIGHUP: reloading");
-			rg_agent_reload(a, NULL);
+			/* SIGHUPs while a load runs make one more load, not one each. */
+			pr_debug("SIGHUP: reloading");
+			rg_agent_reload(a, 0);
 			if (a->audit)
 				rg_audit_reopen(a->audit);
 			break;
@@ -601,6 +664,8 @@ static void adopt_kernel_verdicts(struct rg_agent *a)
 
 static void agent_free(struct rg_agent *a)
 {
+	/* A load still running is cancelled first: it ends within a line of its files. */
+	rg_reload_job_free(a->reload_job);
 	rg_policy_server_free(a->policy);
 	rg_control_free(a->control);
 	rg_metrics_free(a->metrics);
@@ -708,6 +773,11 @@ int rg_agent_run(const char *config_path, bool debug)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	a.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	err = rg_reload_job_new(config_path, &a.reload_job);
+	if (err) {
+		pr_err("cannot set up the configuration loader: %s", strerror(-err));
+		goto out;
+	}
 	a.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	a.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (a.sigfd < 0 || a.timerfd < 0 || a.epfd < 0) {
@@ -816,6 +886,7 @@ int rg_agent_run(const char *config_path, bool debug)
 	    (err = watch(a.epfd, rg_policy_server_fd(a.policy), EV_POLICY)) ||
 	    (err = watch(a.epfd, rg_control_fd(a.control), EV_CONTROL)) ||
 	    (err = watch(a.epfd, rate_fd, EV_RATE)) ||
+	    (err = watch(a.epfd, rg_reload_job_fd(a.reload_job), EV_RELOAD)) ||
 	    (a.metrics && (err = watch(a.epfd, rg_metrics_fd(a.metrics), EV_METRICS)))) {
 		pr_err("epoll: %s", strerror(-err));
 		goto out;
@@ -868,6 +939,9 @@ int rg_agent_run(const char *config_path, bool debug)
 				break;
 			case EV_RATE:
 				rg_bpf_rate_events_consume(a.bpf);
+				break;
+			case EV_RELOAD:
+				on_reload_done(&a);
 				break;
 			}
 		}

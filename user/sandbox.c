@@ -6,6 +6,7 @@
  * may use for the same calls (stat flavours, time, memory, signals, abort's tgkill).
  */
 #include <errno.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <string.h>
 
@@ -33,7 +34,25 @@ static const char *const allowed[] = {
 	"getresgid", "uname", "prlimit64", "getrlimit", "sysinfo", "sched_yield",
 	"rt_sigprocmask", "rt_sigaction", "rt_sigreturn", "sigaltstack", "restart_syscall",
 	"tgkill", "exit", "exit_group",
+	/* the configuration loader's thread (reload_job.h): what a thread does at its start
+	 * and end; clone itself is allowed below for threads only */
+	"set_robust_list", "rseq", "membarrier",
 };
+
+/* clone only with CLONE_THREAD: the loader's thread, never a new process (fork, a
+ * spawned helper). clone3 hides its flags in memory a filter cannot read: it answers
+ * ENOSYS, and glibc's pthread_create falls back to clone. */
+static int allow_threads(scmp_filter_ctx ctx)
+{
+	int err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				   SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (err)
+		pr_err("seccomp: cannot allow threads: %s", strerror(-err));
+	return err;
+}
 
 int rg_seccomp_install(void)
 {
@@ -55,6 +74,9 @@ int rg_seccomp_install(void)
 			goto out;
 		}
 	}
+	err = allow_threads(ctx);
+	if (err)
+		goto out;
 	err = seccomp_load(ctx);
 	if (err)
 		pr_err("seccomp: cannot load the filter: %s", strerror(-err));
