@@ -263,8 +263,22 @@ static int on_rate_event(const struct rg_rate_event *ev, void *ctx)
 	return 0;
 }
 
+/* Field by field: the structs have padding. */
+static bool same_limits(const struct rg_bpf_tenant_limit *x, size_t nx,
+			const struct rg_bpf_tenant_limit *y, size_t ny)
+{
+	if (!x || nx != ny)
+		return false;
+	for (size_t i = 0; i < nx; i++)
+		if (x[i].tenant_id != y[i].tenant_id || x[i].count != y[i].count ||
+		    x[i].period_ns != y[i].period_ns)
+			return false;
+	return true;
+}
+
 /* Give the kernel every tenant's connection_rate_limit by tenant id (after the engine has
- * assigned the ids: at start and after each reload). */
+ * assigned the ids: at start and after each reload). The write covers every slot of the
+ * map (tens of ms on the loop), so a reload that leaves the list as it was skips it. */
 static void push_rate_limits(struct rg_agent *a)
 {
 	const struct rg_config *c = a->cfg;
@@ -288,10 +302,20 @@ static void push_rate_limits(struct rg_agent *a)
 		if (id)
 			list[n++] = (struct rg_bpf_tenant_limit){ id, r->count, r->period_ns };
 	}
+	if (same_limits(a->pushed_limits, a->n_pushed_limits, list, n)) {
+		free(list);
+		return;
+	}
 	err = rg_bpf_tenant_limits_set(a->bpf, list, n);
-	if (err)
+	free(a->pushed_limits);
+	a->pushed_limits = NULL;
+	if (err) {
 		pr_err("cannot give the kernel its connection-rate limits: %s", strerror(-err));
-	free(list);
+		free(list);
+		return;
+	}
+	a->pushed_limits = list;
+	a->n_pushed_limits = n;
 }
 
 /* ---- reload ------------------------------------------------------------------------- */
@@ -373,8 +397,6 @@ static int apply_config(struct rg_agent *a, int load_err, struct rg_config *n,
 	rg_log_set_level(n->log_level);
 	rg_policy_server_set_fail_mode(a->policy, n->fail_mode);
 	a->reloads++;
-	pr_info("reloaded %s: %zu tenant%s", a->config_path, n->n_tenants,
-		n->n_tenants == 1 ? "" : "s");
 	rg_agent_save_state(a);
 	return 0;
 }
@@ -447,9 +469,17 @@ static void on_reload_done(struct rg_agent *a)
 	uint64_t job = a->reload_jobs;
 	int load_err, err;
 
-	if (rg_reload_job_take(a->reload_job, &load_err, &n, &errs))
+	uint64_t t0 = rg_now_mono_ns(), read_ns;
+
+	if (rg_reload_job_take(a->reload_job, &load_err, &n, &errs, &read_ns))
 		return;
 	err = apply_config(a, load_err, n, &errs);
+	/* How long the loop was held (the swap) against the parse it no longer waits for. */
+	if (!err)
+		pr_info("reloaded %s: %zu tenant%s (read in %llu ms, swapped in %llu ms)",
+			a->config_path, a->cfg->n_tenants, a->cfg->n_tenants == 1 ? "" : "s",
+			(unsigned long long)(read_ns / 1000000),
+			(unsigned long long)((rg_now_mono_ns() - t0) / 1000000));
 	notify_systemd("READY=1");
 	if (a->reload_pending) {
 		int start_err;
@@ -677,6 +707,7 @@ static void agent_free(struct rg_agent *a)
 	rg_bpf_close(a->bpf); /* does not detach: the kernel keeps enforcing */
 	rg_config_free(a->cfg);
 	rg_config_free(a->start_cfg);
+	free(a->pushed_limits);
 	if (a->epfd >= 0)
 		close(a->epfd);
 	if (a->sigfd >= 0)

@@ -59,6 +59,9 @@ struct rg_agent {
 	int last_state_error;		/* -errno of the last failed save, 0 if the last worked */
 	uint64_t verdict_push_failures;
 	struct rg_hist latency;		/* policy decision latency, seconds */
+	/* The connection-rate limits last written into the kernel (NULL: none yet). */
+	struct rg_bpf_tenant_limit *pushed_limits;
+	size_t n_pushed_limits;
 	/* what bpf attach reported, for status */
 	uint32_t prog_id;
 };

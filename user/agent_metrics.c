@@ -177,6 +177,9 @@ void rg_agent_metrics(void *ctx, struct rg_mbuf *o)
 	attach_metrics(a, o);
 	rg_metric_counter(o, "relayguard_reloads_total", "Configuration reloads that took effect.",
 			  (double)a->reloads);
+	rg_metric_counter(o, "relayguard_reload_requests_total",
+			  "Reloads asked for (SIGHUP, relayguardctl reload); those asked while one "
+			  "loads share the next load.", (double)a->reload_requests);
 	rg_metric_counter(o, "relayguard_reload_failures_total",
 			  "Configuration reloads refused (the old one kept running).",
 			  (double)a->reload_failures);

@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "reload_job.h"
 
 struct rg_reload_job {
@@ -24,6 +25,7 @@ struct rg_reload_job {
 	atomic_bool cancel;	/* the loop asks the worker to give up */
 	atomic_bool done;	/* the worker's result below is complete */
 	int err;
+	uint64_t started_ns, took_ns;	/* CLOCK_MONOTONIC: the load's start, its length */
 	struct rg_config *cfg;
 	struct rg_config_errors errs;
 };
@@ -35,6 +37,7 @@ static void *worker(void *arg)
 	ssize_t w;
 
 	j->err = rg_config_load_cancel(j->path, &j->cfg, &j->errs, &j->cancel);
+	j->took_ns = rg_now_mono_ns() - j->started_ns;
 	atomic_store_explicit(&j->done, true, memory_order_release);
 	/* Cannot fail: one write per load, on a counter the loop drains. */
 	w = write(j->efd, &one, sizeof(one));
@@ -83,6 +86,7 @@ int rg_reload_job_start(struct rg_reload_job *j)
 	j->err = 0;
 	atomic_store(&j->cancel, false);
 	atomic_store(&j->done, false);
+	j->started_ns = rg_now_mono_ns();
 	err = pthread_create(&j->thread, NULL, worker, j);
 	if (err)
 		return -err;
@@ -91,7 +95,7 @@ int rg_reload_job_start(struct rg_reload_job *j)
 }
 
 int rg_reload_job_take(struct rg_reload_job *j, int *err, struct rg_config **cfg,
-		       struct rg_config_errors *errs)
+		       struct rg_config_errors *errs, uint64_t *took_ns)
 {
 	uint64_t n;
 	ssize_t r;
@@ -105,6 +109,7 @@ int rg_reload_job_take(struct rg_reload_job *j, int *err, struct rg_config **cfg
 	*err = j->err;
 	*cfg = j->cfg;
 	*errs = j->errs;
+	*took_ns = j->took_ns;
 	j->cfg = NULL;
 	j->errs = (struct rg_config_errors){ 0 };
 	return 0;

@@ -10,6 +10,7 @@
 #define RG_RELOAD_JOB_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -26,10 +27,11 @@ bool rg_reload_job_busy(const struct rg_reload_job *j);
 /*
  * The finished load: -EAGAIN while it still runs (or none was started); else 0 with the
  * worker joined and *err, *cfg and *errs what rg_config_load gave (cfg is the caller's to
- * free; errs the caller's to rg_config_errors_free). The job can start again.
+ * free; errs the caller's to rg_config_errors_free), *took_ns how long it ran. The job
+ * can start again.
  */
 int rg_reload_job_take(struct rg_reload_job *j, int *err, struct rg_config **cfg,
-		       struct rg_config_errors *errs);
+		       struct rg_config_errors *errs, uint64_t *took_ns);
 /* Cancel a running load (it stops within a line of what it reads), join it, free it all.
  * NULL is fine. */
 void rg_reload_job_free(struct rg_reload_job *j);
