@@ -396,6 +396,7 @@ static int apply_config(struct rg_agent *a, int load_err, struct rg_config *n,
 	push_rate_limits(a);
 	rg_log_set_level(n->log_level);
 	rg_policy_server_set_fail_mode(a->policy, n->fail_mode);
+	rg_audit_set_repeat_interval(a->audit, n->audit_repeat_interval_ns);
 	a->reloads++;
 	rg_agent_save_state(a);
 	return 0;
@@ -578,6 +579,7 @@ static void on_timer(struct rg_agent *a)
 
 	if (read(a->timerfd, &ticks, sizeof(ticks)) < 0)
 		return;
+	rg_audit_tick(a->audit, rg_now_real_ns());
 	a->journal_hold++;
 	rg_engine_tick(a->engine, rg_now_real_ns());
 	a->journal_hold--;
@@ -830,6 +832,7 @@ int rg_agent_run(const char *config_path, bool debug)
 		pr_err("cannot open audit log %s: %s", a.cfg->audit_log, strerror(-err));
 		goto out;
 	}
+	rg_audit_set_repeat_interval(a.audit, a.cfg->audit_repeat_interval_ns);
 
 	/* BPF first: the engine pushes persisted verdicts and connectors into the maps as it
 	 * loads its state. */

@@ -42,14 +42,28 @@ struct rg_audit_event {
 	uint64_t interval_ns;		/* throttle: one connection per interval */
 	uint64_t burst_ns;
 	const char *detail;		/* free text made by the agent (never client text) */
+	uint64_t repeats;		/* KIND_repeated lines (audit_repeat.h): "repeats", */
+	uint64_t first_ns, last_ns;	/* "first" and "last" (CLOCK_REALTIME) */
 };
 
 struct rg_audit;
 
 /* Open (create 0640) path for appending. 0 or -errno. */
 int rg_audit_open(const char *path, struct rg_audit **out);
-/* Open the path again (after rotation); on failure the old file stays in use. 0 or -errno. */
+/*
+ * Count repeated would_reject/reject events of one tenant and host for interval_ns instead
+ * of writing each (audit_repeat.h); 0 writes every one. A change writes out what was being
+ * counted.
+ */
+void rg_audit_set_repeat_interval(struct rg_audit *a, uint64_t interval_ns);
+/* Write out the counts whose interval has ended by now_ns (the agent's 1 s timer). */
+void rg_audit_tick(struct rg_audit *a, uint64_t now_ns);
+/* Events counted into a KIND_repeated line rather than written. */
+uint64_t rg_audit_repeated(const struct rg_audit *a);
+/* Open the path again (after rotation; what was being counted goes to the old file first,
+ * next to the lines it counts); on failure the old file stays in use. 0 or -errno. */
 int rg_audit_reopen(struct rg_audit *a);
+/* Writes out what was being counted, then closes. NULL is fine. */
 void rg_audit_close(struct rg_audit *a);
 /* Lines written and failed writes so far. */
 uint64_t rg_audit_lines(const struct rg_audit *a);

@@ -79,6 +79,8 @@ struct rg_config {
 	char *state_dir;
 	char *pin_dir;
 	char *audit_log;			/* default: state_dir/audit.log */
+	/* would_reject/reject of one tenant and host within it: counted, one line (0: all) */
+	uint64_t audit_repeat_interval_ns;
 	enum rg_mode mode;
 	enum rg_fail_mode fail_mode;
 	unsigned host_prefix_v4;		/* 1..32 */
