@@ -69,7 +69,7 @@ TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(HELPER_BINS)
 
 PROGS := $(BUILD)/relayguardd $(TOOLS)
 
-.PHONY: all deps buildcheck test demo bench bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale bench-state fuzz install uninstall clean
+.PHONY: all deps buildcheck test demo bench bench-bpf bench-policy bench-domains bench-flood bench-react bench-reload bench-scale bench-state fuzz install uninstall clean
 
 all: $(BPF_OBJS) $(PROGS)
 
@@ -78,7 +78,7 @@ all: $(BPF_OBJS) $(PROGS)
 # install never does, so neither apt-gets on a production relay. NO_DEPS=1 skips it for the
 # test and demo targets too (packagers, offline machines).
 DEPS_GOALS := test demo bench bench-bpf bench-policy bench-domains bench-flood bench-react \
-	bench-scale bench-state
+	bench-reload bench-scale bench-state
 ifneq ($(NO_DEPS),1)
 ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
 DEPS_FIRST := deps
@@ -152,7 +152,7 @@ demo: all
 	$(Q)BUILD=$(BUILD) tools/demo.sh
 
 # Benchmarks print figures and ratios; they are never tests.
-bench: bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale bench-state
+bench: bench-bpf bench-policy bench-domains bench-flood bench-react bench-reload bench-scale bench-state
 
 bench-bpf: all
 	$(Q)BUILD=$(BUILD) tools/bench-bpf.sh
@@ -168,6 +168,9 @@ bench-flood: all
 
 bench-react: all $(BUILD)/bench-react
 	$(Q)BUILD=$(BUILD) tools/bench-react.sh
+
+bench-reload: all
+	$(Q)BUILD=$(BUILD) tools/bench-reload.sh
 
 bench-scale: all
 	$(Q)BUILD=$(BUILD) tools/bench-scale.sh

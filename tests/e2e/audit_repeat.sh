@@ -38,10 +38,6 @@ connectors = 192.0.2.0/24
 accepted_domains = one.example
 EOT
 }
-metric() {
-	rg_ns_exec $RELAY curl -s --max-time 5 http://127.0.0.1:9433/metrics |
-		awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'
-}
 # lines FILTER [FILE]: audit lines that match the jq filter.
 lines() { jq -c "select($1)" "${2:-$LOG}" 2>/dev/null | wc -l; }
 # repeats FILTER [FILE]: the repeats of the would_reject_repeated lines that match.
@@ -73,14 +69,15 @@ diag "$out"
 out=$(flood 192.0.2.11 5)
 expect_eq "a second host: answered" "0" "$?"
 expect_eq "metrics: every would_reject counted" "$((N + 5))" \
-	"$(metric relayguard_would_reject_total)"
+	"$(rg_agent_metric relayguard_would_reject_total)"
 expect_eq "tenants: every transaction counted" "$((N + LIM + 5))" \
 	"$("$CTL" -c "$D/rg.conf" tenants --json | jq '.tenants[] | select(.name=="one") | .unregistered')"
 expect_eq "one full would_reject line per host so far" "1 1" \
 	"$(lines ".event==\"would_reject\" and $A") $(lines ".event==\"would_reject\" and $B")"
 expect_eq "nothing written for the counted ones yet (the interval is 60 s)" "0" \
 	"$(lines '.event=="would_reject_repeated"')"
-expect_eq "metrics: the counted events" "$((N + 5 - 2))" "$(metric relayguard_audit_repeated_total)"
+expect_eq "metrics: the counted events" "$((N + 5 - 2))" \
+	"$(rg_agent_metric relayguard_audit_repeated_total)"
 total=$(wc -l <"$LOG")
 [ "$total" -le 20 ] && ok "audit log bounded: $total lines for $((N + 5)) would_reject" ||
 	fail "audit log bounded: $total lines for $((N + 5)) would_reject"

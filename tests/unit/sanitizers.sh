@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #
-# sanitizers.sh: the unit suites, the agent suite and the policy-service suite again, built
+# sanitizers.sh: the unit suites, the agent, policy-service, reload and audit suites again, built
 # with ASan+UBSan (make SANITIZE=1 -> build/san, clang, -fno-sanitize-recover: any report
 # aborts the program and fails its suite). One TAP line per suite run under sanitizers.
 set -u
@@ -22,7 +22,8 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 # agent.sh's filter probe stays the plain build's (the ASan runtime's own calls are no
 # test of the agent's syscall list); make test built it.
 export RG_SECCOMP_PROBE=$PWD/build/tests/helpers/seccomp_probe
-res=$(BUILD=build/san SUITES="tests/unit/test_ e2e/agent.sh agent_policy" tests/run-tests.sh 2>&1)
+res=$(BUILD=build/san SUITES="tests/unit/test_ e2e/agent.sh agent_policy e2e/reload.sh
+	e2e/audit_repeat.sh" tests/run-tests.sh 2>&1)
 while read -r status name rest; do
 	case $status in
 	PASS) ok "under ASan+UBSan: $name" ;;
