@@ -3,8 +3,10 @@
  * agent.c: relayguardd's loop. Starts everything in the order that keeps Postfix served
  * (configuration, state, BPF attach and verdict push, then the policy listeners), runs one
  * epoll loop over signals, a 1 s timer, the kernel's connection-rate events, the policy,
- * control and metrics servers, and translates the engine's verdict callbacks into
- * pinned-map writes (realtime expiries become CLOCK_MONOTONIC for the kernel). Reports failures through the log and the counters.
+ * control and metrics servers and the configuration loader's thread (reload_job.h: the
+ * loop only checks and swaps what it built), and translates the engine's verdict
+ * callbacks into pinned-map writes (realtime expiries become CLOCK_MONOTONIC for the
+ * kernel). Reports failures through the log and the counters.
  */
 #include <errno.h>
 #include <signal.h>
@@ -467,10 +469,8 @@ static void on_reload_done(struct rg_agent *a)
 {
 	struct rg_config_errors errs = { 0 }, none = { 0 };
 	struct rg_config *n = NULL;
-	uint64_t job = a->reload_jobs;
+	uint64_t job = a->reload_jobs, t0 = rg_now_mono_ns(), read_ns;
 	int load_err, err;
-
-	uint64_t t0 = rg_now_mono_ns(), read_ns;
 
 	if (rg_reload_job_take(a->reload_job, &load_err, &n, &errs, &read_ns))
 		return;

@@ -2,9 +2,11 @@
 /*
  * audit.c: the audit log writer. Takes rg_audit_event records from the engine, builds
  * one JSON object per event with json-c (client text through rg_printable() first) and
- * appends it with a single write(2) to a file opened O_APPEND|O_CLOEXEC. Reports the
- * number of lines written and failed; a failed write is logged (rate-limited) and
- * returned, never fatal: the decision it records has already been made.
+ * appends it with a single write(2) to a file opened O_APPEND|O_CLOEXEC; repeated
+ * would_reject/reject events go through audit_repeat.h first, which counts them into one
+ * line per interval. Reports the number of lines written and failed, and the events
+ * counted; a failed write is logged (rate-limited) and returned, never fatal: the
+ * decision it records has already been made.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,9 @@
 /*
  * audit.h: the audit log. One JSON object per line for every state change the engine
  * makes (tenant restricted/unblocked/removed, host blocked/throttled/unblocked, verdict
- * expired, reload, state problems) and every monitor-mode would_reject/would_block.
+ * expired, reload, state problems) and every monitor-mode would_reject/would_block;
+ * repeats of a would_reject/reject (same tenant and host) within audit_repeat_interval
+ * are counted into one KIND_repeated line (audit_repeat.h) instead.
  * Lines are built with json-c (escaping is json-c's), client text is sanitised with
  * rg_printable() first, and each line goes out in one write(2) to an O_APPEND file, so
  * concurrent writers and log rotation (rg_audit_reopen) never split a line.
