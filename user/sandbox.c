@@ -36,7 +36,7 @@ static const char *const allowed[] = {
 	"tgkill", "exit", "exit_group",
 	/* the configuration loader's thread (reload_job.h): what a thread does at its start
 	 * and end; clone itself is allowed below for threads only */
-	"set_robust_list", "rseq", "membarrier",
+	"set_robust_list", "rseq", "membarrier", "sched_getaffinity",
 };
 
 /* clone only with CLONE_THREAD: the loader's thread, never a new process (fork, a

@@ -35,7 +35,11 @@ REJECT="550 5.7.750 Service unavailable. Client blocked from sending from unregi
 awk -v n=$((N / 2)) 'BEGIN { for (i = 0; i < n; i++) print "d" i ".one.example" }' >"$D/one.txt"
 awk -v n=$((N - N / 2)) 'BEGIN { for (i = 0; i < n; i++) print "d" i ".two.example" }' >"$D/two.txt"
 printf '[tenant two]\nconnectors = 198.51.100.0/24\naccepted_domains_file = two.txt\n' >"$D/inc.conf"
-rg_agent_conf mode=enforce <<EOT
+# Under ASan (sanitizers.sh) the leak check at exit clones a tracer, which the agent's
+# syscall filter kills: there the filter is off (agent.sh tests it), so leaks are checked.
+SAN=()
+[ -n "${ASAN_OPTIONS:-}" ] && SAN=(seccomp=no)
+rg_agent_conf mode=enforce "${SAN[@]}" <<EOT
 [limits]
 unregistered_limit = 1
 unregistered_window = 1h
@@ -158,7 +162,8 @@ max=$(echo "$out" | sed -n 's/.*max_ms=\([0-9.]*\).*/\1/p')
 p99=$(echo "$out" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p')
 echo "# bench-reload storm sighups=$HUPS domains=$N policy_max_ms=$max policy_p99_ms=$p99 reloads=$n"
 
-# SIGTERM while a load runs: the agent stops within the bound (the load is cancelled).
+# SIGTERM while a load runs: the agent stops within the bound (the load is cancelled; the
+# bound leaves room for ASan's leak check at exit).
 kill -HUP "$RG_AGENT_PID"
 sleep 0.2
 t0=$(date +%s%N)
@@ -166,15 +171,15 @@ kill -TERM "$RG_AGENT_PID"
 # running: the agent has not exited (an exited child stays a zombie until waited for).
 running() { [ "$(awk '{print $3}' "/proc/$RG_AGENT_PID/stat" 2>/dev/null)" != "" ] &&
 	[ "$(awk '{print $3}' "/proc/$RG_AGENT_PID/stat" 2>/dev/null)" != Z ]; }
-for ((i = 0; i < 100; i++)); do
+for ((i = 0; i < 300; i++)); do
 	running || break
 	sleep 0.05
 done
 t1=$(date +%s%N)
 if running; then
-	fail "SIGTERM during a load: the agent stops within 5 s"
+	fail "SIGTERM during a load: the agent stops within 15 s"
 else
-	ok "SIGTERM during a load: the agent stops within 5 s"
+	ok "SIGTERM during a load: the agent stops within 15 s"
 fi
 diag "stopped $(((t1 - t0) / 1000000)) ms after SIGTERM"
 rg_agent_stop
