@@ -160,6 +160,24 @@ static int read_line(struct rg_control *ctl, int fd, char *buf, size_t len)
 	return n ? (int)n : -1;
 }
 
+/* Read until two reply lines are in buf (about 3 s at most), dispatching meanwhile. */
+static void read_two_lines(struct rg_control *ctl, int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < 300 && !(strchr(buf, '\n') && strchr(strchr(buf, '\n') + 1, '\n'));
+	     i++) {
+		ssize_t k;
+
+		pump(ctl, 10);
+		k = recv(fd, buf + n, len - 1 - n, MSG_DONTWAIT);
+		if (k > 0)
+			n += (size_t)k;
+		buf[n] = '\0';
+	}
+}
+
 static json_object *roundtrip(struct rg_control *ctl, int fd, const char *req)
 {
 	char buf[4096];
@@ -211,19 +229,9 @@ static void test_request_reply(void **state)
 	assert_int_equal(send(fd, "{\"cmd\":\"echo\",\"x\":1}\n{\"cmd\":\"echo\",\"x\":2}\n", 42,
 			      MSG_NOSIGNAL), 42);
 	{
-		char buf[1024] = "";
-		size_t n = 0;
+		char buf[1024];
 
-		for (int i = 0; i < 300 && !(n && strchr(buf, '\n') &&
-					     strchr(strchr(buf, '\n') + 1, '\n')); i++) {
-			ssize_t k;
-
-			pump(f->ctl, 10);
-			k = recv(fd, buf + n, sizeof(buf) - 1 - n, MSG_DONTWAIT);
-			if (k > 0)
-				n += (size_t)k;
-			buf[n] = '\0';
-		}
+		read_two_lines(f->ctl, fd, buf, sizeof(buf));
 		assert_non_null(strstr(buf, "\"x\":1}\n{\"ok\":true"));
 		assert_non_null(strstr(buf, "\"x\":2}\n"));
 	}
@@ -253,23 +261,7 @@ static void test_later(void **state)
 	assert_int_equal(rg_control_answer(f->ctl, f->later[0], 0, rep), 0);
 	json_object_put(rep);
 	/* Both replies, in order: the later one, then the echo it held back. */
-	{
-		size_t n = 0;
-		char *nl;
-
-		for (int i = 0; i < 500; i++) {
-			ssize_t r;
-
-			pump(f->ctl, 10);
-			r = recv(fd, buf + n, sizeof(buf) - 1 - n, MSG_DONTWAIT);
-			if (r > 0)
-				n += (size_t)r;
-			buf[n] = '\0';
-			nl = strchr(buf, '\n');
-			if (nl && strchr(nl + 1, '\n'))
-				break;
-		}
-	}
+	read_two_lines(f->ctl, fd, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "{\"ok\":true,\"n\":7}\n{\"ok\":true"));
 	assert_non_null(strstr(buf, "\"x\":2}\n"));
 	assert_int_equal(f->calls, 1);
