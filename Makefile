@@ -43,7 +43,7 @@ endif
 ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) $(HARDEN) $(SAN_FLAGS) -D_GNU_SOURCE \
 	-I$(BUILD) -Ibpf -Iuser $(DEPFLAGS)
 LDFLAGS_HARD := -pie -Wl,-z,relro,-z,now $(SAN_FLAGS)
-LIBS := -lbpf -lelf -lz -lidn2 -ljson-c -lmicrohttpd -lsystemd -lseccomp -lhiredis -lm
+LIBS := -lbpf -lelf -lz -lidn2 -ljson-c -lmicrohttpd -lsystemd -lseccomp -lhiredis -lm -lpthread
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
 	-Ibpf -I$(BUILD) -idirafter /usr/include/$(MULTIARCH) $(DEPFLAGS)
@@ -69,7 +69,7 @@ TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(HELPER_BINS)
 
 PROGS := $(BUILD)/relayguardd $(TOOLS)
 
-.PHONY: all deps buildcheck test demo bench bench-bpf bench-fleet bench-policy bench-domains bench-flood bench-react bench-scale bench-state fuzz install uninstall clean
+.PHONY: all deps buildcheck test demo bench bench-bpf bench-fleet bench-policy bench-domains bench-flood bench-react bench-reload bench-scale bench-state fuzz install uninstall clean
 
 all: $(BPF_OBJS) $(PROGS)
 
@@ -78,7 +78,7 @@ all: $(BPF_OBJS) $(PROGS)
 # install never does, so neither apt-gets on a production relay. NO_DEPS=1 skips it for the
 # test and demo targets too (packagers, offline machines).
 DEPS_GOALS := test demo bench bench-bpf bench-fleet bench-policy bench-domains bench-flood bench-react \
-	bench-scale bench-state
+	bench-reload bench-scale bench-state
 ifneq ($(NO_DEPS),1)
 ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
 DEPS_FIRST := deps
@@ -152,7 +152,7 @@ demo: all
 	$(Q)BUILD=$(BUILD) tools/demo.sh
 
 # Benchmarks print figures and ratios; they are never tests.
-bench: bench-bpf bench-policy bench-domains bench-flood bench-react bench-scale bench-state
+bench: bench-bpf bench-policy bench-domains bench-flood bench-react bench-reload bench-scale bench-state
 
 bench-bpf: all
 	$(Q)BUILD=$(BUILD) tools/bench-bpf.sh
@@ -171,6 +171,9 @@ bench-flood: all
 
 bench-react: all $(BUILD)/bench-react
 	$(Q)BUILD=$(BUILD) tools/bench-react.sh
+
+bench-reload: all
+	$(Q)BUILD=$(BUILD) tools/bench-reload.sh
 
 bench-scale: all
 	$(Q)BUILD=$(BUILD) tools/bench-scale.sh

@@ -222,6 +222,13 @@ rg_agent_start() {
 	return 1
 }
 
+# rg_agent_metric NAME: the value of the unlabelled metric NAME on the agent's /metrics
+# (the fixture's 127.0.0.1:9433 in RG_NS), 0 when absent.
+rg_agent_metric() {
+	rg_ns_exec "$RG_NS" curl -s --max-time 5 http://127.0.0.1:9433/metrics |
+		awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'
+}
+
 # rg_agent_stop [SIGNAL]: signal the agent (TERM by default), wait for it and forget it;
 # returns its exit status (0 if none was running).
 rg_agent_stop() {

@@ -3,8 +3,10 @@
  * agent.c: relayguardd's loop. Starts everything in the order that keeps Postfix served
  * (configuration, state, BPF attach and verdict push, then the policy listeners), runs one
  * epoll loop over signals, a 1 s timer, the kernel's connection-rate events, the policy,
- * control and metrics servers, and translates the engine's verdict callbacks into
- * pinned-map writes (realtime expiries become CLOCK_MONOTONIC for the kernel). Reports failures through the log and the counters.
+ * control and metrics servers and the configuration loader's thread (reload_job.h: the
+ * loop only checks and swaps what it built), and translates the engine's verdict
+ * callbacks into pinned-map writes (realtime expiries become CLOCK_MONOTONIC for the
+ * kernel). Reports failures through the log and the counters.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +34,7 @@
 #include "log.h"
 #include "mkdirs.h"
 #include "privs.h"
+#include "reload_job.h"
 #include "sandbox.h"
 #include "sock_keeper.h"
 #include "state.h"
@@ -326,8 +329,22 @@ static int on_rate_event(const struct rg_rate_event *ev, void *ctx)
 	return 0;
 }
 
+/* Field by field: the structs have padding. */
+static bool same_limits(const struct rg_bpf_tenant_limit *x, size_t nx,
+			const struct rg_bpf_tenant_limit *y, size_t ny)
+{
+	if (!x || nx != ny)
+		return false;
+	for (size_t i = 0; i < nx; i++)
+		if (x[i].tenant_id != y[i].tenant_id || x[i].count != y[i].count ||
+		    x[i].period_ns != y[i].period_ns)
+			return false;
+	return true;
+}
+
 /* Give the kernel every tenant's connection_rate_limit by tenant id (after the engine has
- * assigned the ids: at start and after each reload). */
+ * assigned the ids: at start and after each reload). The write covers every slot of the
+ * map (tens of ms on the loop), so a reload that leaves the list as it was skips it. */
 static void push_rate_limits(struct rg_agent *a)
 {
 	const struct rg_config *c = a->cfg;
@@ -351,10 +368,20 @@ static void push_rate_limits(struct rg_agent *a)
 		if (id)
 			list[n++] = (struct rg_bpf_tenant_limit){ id, r->count, r->period_ns };
 	}
+	if (same_limits(a->pushed_limits, a->n_pushed_limits, list, n)) {
+		free(list);
+		return;
+	}
 	err = rg_bpf_tenant_limits_set(a->bpf, list, n);
-	if (err)
+	free(a->pushed_limits);
+	a->pushed_limits = NULL;
+	if (err) {
 		pr_err("cannot give the kernel its connection-rate limits: %s", strerror(-err));
-	free(list);
+		free(list);
+		return;
+	}
+	a->pushed_limits = list;
+	a->n_pushed_limits = n;
 }
 
 /* ---- reload ------------------------------------------------------------------------- */
@@ -388,37 +415,21 @@ static void notify_systemd(const char *state)
 		pr_warn("sd_notify %s: %s", state, strerror(-err));
 }
 
-static int reload(struct rg_agent *a, struct rg_config_errors *errs);
-
-/* RELOADING=1 ... READY=1 around every reload, refused or not, so systemctl reload waits
- * for the outcome whichever way it was asked for (SIGHUP or the control socket). */
-int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs)
+/* Validate and swap in what the loader built (n, or its failure load_err with errs): on
+ * the loop, and short; the parse happened on the loader's thread. Takes n. */
+static int apply_config(struct rg_agent *a, int load_err, struct rg_config *n,
+			struct rg_config_errors *errs)
 {
 	int err;
 
-	notify_systemd("RELOADING=1");
-	err = reload(a, errs);
-	notify_systemd("READY=1");
-	return err;
-}
-
-static int reload(struct rg_agent *a, struct rg_config_errors *errs)
-{
-	struct rg_config_errors local = { 0 };
-	struct rg_config *n = NULL;
-	int err;
-
-	if (!errs)
-		errs = &local;
 	a->n_restart_keys = 0;
-	err = rg_config_load(a->config_path, &n, errs);
-	if (err) {
+	if (load_err) {
 		a->reload_failures++;
 		pr_err("reload of %s refused; the running configuration stays", a->config_path);
 		for (size_t i = 0; i < errs->n; i++)
 			pr_err("%s", errs->msgs[i]);
-		rg_config_errors_free(&local);
-		return err;
+		rg_config_free(n);
+		return load_err;
 	}
 	if (rg_config_n_connectors(n) > a->cfg->connector_table_size) {
 		/* The map was sized at start: more connectors would go untagged. */
@@ -430,7 +441,6 @@ static int reload(struct rg_agent *a, struct rg_config_errors *errs)
 		pr_err("reload of %s refused; the running configuration stays", a->config_path);
 		if (errs->n)
 			pr_err("%s", errs->msgs[errs->n - 1]);
-		rg_config_errors_free(&local);
 		rg_config_free(n);
 		return -EINVAL;
 	}
@@ -452,11 +462,100 @@ static int reload(struct rg_agent *a, struct rg_config_errors *errs)
 	push_rate_limits(a);
 	rg_log_set_level(n->log_level);
 	rg_policy_server_set_fail_mode(a->policy, n->fail_mode);
+	rg_audit_set_repeat_interval(a->audit, n->audit_repeat_interval_ns);
 	a->reloads++;
-	pr_info("reloaded %s: %zu tenant%s", a->config_path, n->n_tenants,
-		n->n_tenants == 1 ? "" : "s");
 	rg_agent_save_state(a);
 	return 0;
+}
+
+/* Answer the control requests load job covered with its outcome. One at a time, off the
+ * list first: an answer serves that client's next requests, which may ask for a reload. */
+static void answer_reload_calls(struct rg_agent *a, uint64_t job, int err,
+				const struct rg_config_errors *errs)
+{
+	size_t i = 0;
+
+	while (i < a->n_reload_calls) {
+		uint64_t call = a->reload_calls[i].call;
+
+		if (a->reload_calls[i].job != job) {
+			i++;
+			continue;
+		}
+		a->reload_calls[i] = a->reload_calls[--a->n_reload_calls];
+		rg_agent_ctl_reload_done(&a->commands, a->control, call, err, errs,
+					 a->restart_keys, err ? 0 : a->n_restart_keys);
+		i = 0;
+	}
+}
+
+/* RELOADING=1 ... READY=1 around every load, refused or not, so systemctl reload waits for
+ * the outcome whichever way it was asked for (SIGHUP or the control socket). */
+static int reload_start(struct rg_agent *a)
+{
+	int err;
+
+	notify_systemd("RELOADING=1");
+	err = rg_reload_job_start(a->reload_job);
+	if (err) {
+		a->reload_failures++;
+		pr_err("reload of %s: cannot start the loader: %s; the running configuration "
+		       "stays", a->config_path, strerror(-err));
+		notify_systemd("READY=1");
+		return err;
+	}
+	a->reload_jobs++;
+	return 0;
+}
+
+int rg_agent_reload(struct rg_agent *a, uint64_t call)
+{
+	const size_t max = sizeof(a->reload_calls) / sizeof(a->reload_calls[0]);
+	int err = 0;
+
+	a->reload_requests++;
+	if (rg_reload_job_busy(a->reload_job))
+		a->reload_pending = true;	/* one more load, after this one */
+	else
+		err = reload_start(a);
+	if (err || !call)
+		return err;
+	if (a->n_reload_calls >= max)
+		return -EBUSY;	/* not reached: one owed reply per control client at most */
+	/* The load that covers it: the one just started, or the next one. */
+	a->reload_calls[a->n_reload_calls++] = (struct rg_reload_call){
+		call, a->reload_jobs + (a->reload_pending ? 1 : 0) };
+	return 0;
+}
+
+/* The loader is done: swap its result in, start the pending load, answer who asked. */
+static void on_reload_done(struct rg_agent *a)
+{
+	struct rg_config_errors errs = { 0 }, none = { 0 };
+	struct rg_config *n = NULL;
+	uint64_t job = a->reload_jobs, t0 = rg_now_mono_ns(), read_ns;
+	int load_err, err;
+
+	if (rg_reload_job_take(a->reload_job, &load_err, &n, &errs, &read_ns))
+		return;
+	err = apply_config(a, load_err, n, &errs);
+	/* How long the loop was held (the swap) against the parse it no longer waits for. */
+	if (!err)
+		pr_info("reloaded %s: %zu tenant%s (read in %llu ms, swapped in %llu ms)",
+			a->config_path, a->cfg->n_tenants, a->cfg->n_tenants == 1 ? "" : "s",
+			(unsigned long long)(read_ns / 1000000),
+			(unsigned long long)((rg_now_mono_ns() - t0) / 1000000));
+	notify_systemd("READY=1");
+	if (a->reload_pending) {
+		int start_err;
+
+		a->reload_pending = false;
+		start_err = reload_start(a);
+		if (start_err)
+			answer_reload_calls(a, job + 1, start_err, &none);
+	}
+	answer_reload_calls(a, job, err, &errs);
+	rg_config_errors_free(&errs);
 }
 
 /* ---- control commands -> agent ------------------------------------------------------- */
@@ -475,15 +574,9 @@ static const struct rg_config *ctl_start_config(void *ctx)
 	return a->start_cfg ? a->start_cfg : a->cfg;
 }
 
-static int ctl_reload(void *ctx, struct rg_config_errors *errs, const char *const **keys,
-		      size_t *n_keys)
+static int ctl_reload(void *ctx, uint64_t call)
 {
-	struct rg_agent *a = ctx;
-	int err = rg_agent_reload(a, errs);
-
-	*keys = a->restart_keys;
-	*n_keys = err ? 0 : a->n_restart_keys;
-	return err;
+	return rg_agent_reload(ctx, call);
 }
 
 static void ctl_status(void *ctx, struct rg_agent_status *out)
@@ -510,7 +603,8 @@ static const struct rg_agent_ctl_ops ctl_ops = {
 
 /* ---- loop --------------------------------------------------------------------------- */
 
-enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS, EV_RATE, EV_FLEET };
+enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS, EV_RATE, EV_FLEET,
+       EV_RELOAD };
 
 static int watch(int epfd, int fd, uint64_t tag)
 {
@@ -537,8 +631,9 @@ static void on_signal(struct rg_agent *a)
 	while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			pr_info("SIGHUP: reloading");
-			rg_agent_reload(a, NULL);
+			/* SIGHUPs while a load runs make one more load, not one each. */
+			pr_debug("SIGHUP: reloading");
+			rg_agent_reload(a, 0);
 			if (a->audit)
 				rg_audit_reopen(a->audit);
 			break;
@@ -568,6 +663,7 @@ static void on_timer(struct rg_agent *a)
 
 	if (read(a->timerfd, &ticks, sizeof(ticks)) < 0)
 		return;
+	rg_audit_tick(a->audit, rg_now_real_ns());
 	a->journal_hold++;
 	rg_engine_tick(a->engine, rg_now_real_ns());
 	rg_fleet_tick(a->fleet, rg_now_real_ns());
@@ -685,6 +781,8 @@ static void adopt_kernel_verdicts(struct rg_agent *a)
 
 static void agent_free(struct rg_agent *a)
 {
+	/* A load still running is cancelled first: it ends within a line of its files. */
+	rg_reload_job_free(a->reload_job);
 	rg_policy_server_free(a->policy);
 	rg_fleet_free(a->fleet);	/* before the engine it applies to */
 	rg_control_free(a->control);
@@ -698,6 +796,7 @@ static void agent_free(struct rg_agent *a)
 	rg_bpf_close(a->bpf); /* does not detach: the kernel keeps enforcing */
 	rg_config_free(a->cfg);
 	rg_config_free(a->start_cfg);
+	free(a->pushed_limits);
 	if (a->epfd >= 0)
 		close(a->epfd);
 	if (a->sigfd >= 0)
@@ -824,6 +923,11 @@ int rg_agent_run(const char *config_path, bool debug)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	a.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	err = rg_reload_job_new(config_path, &a.reload_job);
+	if (err) {
+		pr_err("cannot set up the configuration loader: %s", strerror(-err));
+		goto out;
+	}
 	a.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	a.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (a.sigfd < 0 || a.timerfd < 0 || a.epfd < 0) {
@@ -845,6 +949,7 @@ int rg_agent_run(const char *config_path, bool debug)
 		pr_err("cannot open audit log %s: %s", a.cfg->audit_log, strerror(-err));
 		goto out;
 	}
+	rg_audit_set_repeat_interval(a.audit, a.cfg->audit_repeat_interval_ns);
 
 	/* BPF first: the engine pushes persisted verdicts and connectors into the maps as it
 	 * loads its state. */
@@ -937,6 +1042,7 @@ int rg_agent_run(const char *config_path, bool debug)
 	    (err = watch(a.epfd, rg_policy_server_fd(a.policy), EV_POLICY)) ||
 	    (err = watch(a.epfd, rg_control_fd(a.control), EV_CONTROL)) ||
 	    (err = watch(a.epfd, rate_fd, EV_RATE)) ||
+	    (err = watch(a.epfd, rg_reload_job_fd(a.reload_job), EV_RELOAD)) ||
 	    (a.metrics && (err = watch(a.epfd, rg_metrics_fd(a.metrics), EV_METRICS))) ||
 	    (a.fleet && (err = watch_fleet(&a)))) {
 		pr_err("epoll: %s", strerror(-err));
@@ -997,6 +1103,9 @@ int rg_agent_run(const char *config_path, bool debug)
 				rg_fleet_dispatch(a.fleet);
 				a.journal_hold--;
 				journal_flush(&a);
+				break;
+			case EV_RELOAD:
+				on_reload_done(&a);
 				break;
 			}
 		}

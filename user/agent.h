@@ -43,6 +43,15 @@ struct rg_agent {
 	uint64_t started_real_ns;
 	/* counters for metrics and status */
 	uint64_t reloads, reload_failures;
+	uint64_t reload_requests;	/* SIGHUPs and control requests */
+	struct rg_reload_job *reload_job;	/* the loader thread (reload_job.h) */
+	uint64_t reload_jobs;		/* loads started; the running one's number */
+	bool reload_pending;		/* asked for while one runs: load again after it */
+	/* Control requests waiting for the load that covers them (job: its number). */
+	struct rg_reload_call {
+		uint64_t call, job;
+	} reload_calls[RG_CONTROL_MAX_CLIENTS + 1];
+	size_t n_reload_calls;
 	/* The configuration the agent started with, once a reload replaced cfg (NULL
 	 * before): restart-only keys are compared with it, as its values stay in force. */
 	struct rg_config *start_cfg;
@@ -53,6 +62,9 @@ struct rg_agent {
 	int last_state_error;		/* -errno of the last failed save, 0 if the last worked */
 	uint64_t verdict_push_failures;
 	struct rg_hist latency;		/* policy decision latency, seconds */
+	/* The connection-rate limits last written into the kernel (NULL: none yet). */
+	struct rg_bpf_tenant_limit *pushed_limits;
+	size_t n_pushed_limits;
 	/* what bpf attach reported, for status */
 	uint32_t prog_id;
 	/* Removes the socket files at a clean stop where the agent's user cannot. */
@@ -62,8 +74,13 @@ struct rg_agent {
 /* Run until SIGTERM/SIGINT. -EINVAL: the configuration did not load. */
 int rg_agent_run(const char *config_path, bool debug);
 
-/* Load path and swap it in; on error keep the old one. 0 or -errno. errs may be NULL. */
-int rg_agent_reload(struct rg_agent *a, struct rg_config_errors *errs);
+/*
+ * Ask for a reload: the loader thread reads the configuration, the loop swaps it in (on
+ * error the old one stays). While a load runs, requests coalesce into one more load after
+ * it. call: a control request to answer with the outcome of the load that covers it (0:
+ * none, SIGHUP). 0 or -errno (nothing started; call is not answered).
+ */
+int rg_agent_reload(struct rg_agent *a, uint64_t call);
 
 /* Save state now (a snapshot, and an empty journal). 0 or -errno (logged, counted; the
  * agent keeps serving from memory and journalling). */

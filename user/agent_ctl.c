@@ -435,23 +435,17 @@ static int do_unblock_tenant(void *ctx, const struct rg_peer *peer, json_object 
 	return tenant_result(a, rep, name, err);
 }
 
-static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
+/* The reload reply: the outcome of the load that covered the request. */
+static int reload_reply(struct rg_agent_ctl *a, int err, const struct rg_config_errors *errs,
+			const char *const *keys, size_t n_keys, json_object *rep)
 {
-	struct rg_agent_ctl *a = ctx;
-	struct rg_config_errors errs = { 0 };
-	const char *const *keys = NULL;
 	json_object *restart;
-	size_t n_keys = 0;
-	int err;
 
-	pr_info("reload requested by %s", peer->by);
-	err = a->ops->reload(a->ctx, &errs, &keys, &n_keys);
 	if (err) {
 		json_object *arr = json_object_new_array();
-		for (size_t i = 0; i < errs.n; i++)
-			json_object_array_add(arr, json_object_new_string(errs.msgs[i]));
+		for (size_t i = 0; i < errs->n; i++)
+			json_object_array_add(arr, json_object_new_string(errs->msgs[i]));
 		json_object_object_add(rep, "errors", arr);
-		rg_config_errors_free(&errs);
 		return rg_control_fail(rep, "bad_config", "the configuration was refused; the "
 				       "running one stays");
 	}
@@ -464,6 +458,37 @@ static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, js
 	json_object_object_add(rep, "restart_needed", json_object_new_boolean(n_keys > 0));
 	json_object_object_add(rep, "restart_keys", restart);
 	return 0;
+}
+
+int rg_agent_ctl_reload_done(struct rg_agent_ctl *a, struct rg_control *ctl, uint64_t call,
+			     int err, const struct rg_config_errors *errs,
+			     const char *const *keys, size_t n_keys)
+{
+	json_object *rep = json_object_new_object();
+	int ret;
+
+	if (!rep)
+		return -ENOMEM;	/* the client's idle timeout ends its wait */
+	/* First member, as every reply has it. */
+	json_object_object_add(rep, "ok", json_object_new_boolean(1));
+	ret = reload_reply(a, err, errs, keys, n_keys, rep);
+	ret = rg_control_answer(ctl, call, ret, rep);
+	json_object_put(rep);
+	return ret;
+}
+
+/* The reply comes when the reload that covers this request is done (loads run off the
+ * loop, and requests meanwhile share the next one). */
+static int do_reload(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
+{
+	struct rg_agent_ctl *a = ctx;
+	int err;
+
+	(void)req;
+	(void)rep;
+	pr_info("reload requested by %s", peer->by);
+	err = a->ops->reload(a->ctx, peer->call);
+	return err ? err : RG_CONTROL_LATER;
 }
 
 int rg_agent_ctl_register(struct rg_control *ctl, struct rg_agent_ctl *a)

@@ -34,12 +34,10 @@ struct rg_agent_ctl_ops {
 	/* The configuration the agent started with: the values of the keys only a restart
 	 * applies (interfaces, pin_dir...) that are in force, whatever a reload read. */
 	const struct rg_config *(*start_config)(void *ctx);
-	/* Load the configuration file again and swap it in; on error the running one stays
-	 * and errs says why. On success *keys (owned by the agent, valid until the next
-	 * reload) names the *n_keys changed [agent] keys that only a restart applies.
-	 * 0 or -errno. */
-	int (*reload)(void *ctx, struct rg_config_errors *errs, const char *const **keys,
-		      size_t *n_keys);
+	/* Reload the configuration file: a load that starts after this call (now, or
+	 * after the one running) and whose outcome the agent gives to
+	 * rg_agent_ctl_reload_done(call). 0, or -errno: nothing started, reply now. */
+	int (*reload)(void *ctx, uint64_t call);
 	void (*status)(void *ctx, struct rg_agent_status *out);
 };
 
@@ -53,5 +51,14 @@ struct rg_agent_ctl {
 
 /* Register every command on ctl; c must outlive ctl. 0 or -errno. */
 int rg_agent_ctl_register(struct rg_control *ctl, struct rg_agent_ctl *c);
+
+/*
+ * Answer the reload request call with the outcome of its reload: err 0 with the changed
+ * restart-only keys, or the load's -errno with errs (the "bad_config" reply). 0, or
+ * -ENOENT when the client is gone, -ENOMEM.
+ */
+int rg_agent_ctl_reload_done(struct rg_agent_ctl *a, struct rg_control *ctl, uint64_t call,
+			     int err, const struct rg_config_errors *errs,
+			     const char *const *keys, size_t n_keys);
 
 #endif /* RG_AGENT_CTL_H */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "agent.h"
+#include "audit.h"
 
 /* The kernel's plain counters: name, help, field of struct rg_stats. */
 static const struct {
@@ -227,6 +228,13 @@ void rg_agent_metrics(void *ctx, struct rg_mbuf *o)
 	attach_metrics(a, o);
 	rg_metric_counter(o, "relayguard_reloads_total", "Configuration reloads that took effect.",
 			  (double)a->reloads);
+	rg_metric_counter(o, "relayguard_audit_repeated_total",
+			  "would_reject/reject events counted into a *_repeated audit line "
+			  "instead of a line each (audit_repeat_interval).",
+			  (double)rg_audit_repeated(a->audit));
+	rg_metric_counter(o, "relayguard_reload_requests_total",
+			  "Reloads asked for (SIGHUP, relayguardctl reload); those asked while one "
+			  "loads share the next load.", (double)a->reload_requests);
 	rg_metric_counter(o, "relayguard_reload_failures_total",
 			  "Configuration reloads refused (the old one kept running).",
 			  (double)a->reload_failures);

@@ -2,9 +2,11 @@
 /*
  * audit.c: the audit log writer. Takes rg_audit_event records from the engine, builds
  * one JSON object per event with json-c (client text through rg_printable() first) and
- * appends it with a single write(2) to a file opened O_APPEND|O_CLOEXEC. Reports the
- * number of lines written and failed; a failed write is logged (rate-limited) and
- * returned, never fatal: the decision it records has already been made.
+ * appends it with a single write(2) to a file opened O_APPEND|O_CLOEXEC; repeated
+ * would_reject/reject events go through audit_repeat.h first, which counts them into one
+ * line per interval. Reports the number of lines written and failed, and the events
+ * counted; a failed write is logged (rate-limited) and returned, never fatal: the
+ * decision it records has already been made.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "audit.h"
+#include "audit_repeat.h"
 #include "config.h"
 #include "log.h"
 
@@ -26,7 +29,22 @@ struct rg_audit {
 	uint64_t lines;
 	uint64_t failures;
 	time_t last_warn;
+	uint64_t repeat_ns;		/* 0: every event written */
+	struct rg_audit_repeat *repeat;
+	uint64_t repeated;
 };
+
+static int write_line(struct rg_audit *a, const struct rg_audit_event *ev);
+
+static void emit(void *ctx, const struct rg_audit_event *ev)
+{
+	write_line(ctx, ev);
+}
+
+static void flush_all(struct rg_audit *a)
+{
+	rg_audit_repeat_flush(a->repeat, UINT64_MAX, a->repeat_ns, emit, a);
+}
 
 static int open_append(const char *path)
 {
@@ -49,7 +67,9 @@ int rg_audit_open(const char *path, struct rg_audit **out)
 		return fd;
 	}
 	a = calloc(1, sizeof(*a));
-	if (!a || !(a->path = strdup(path))) {
+	if (!a || !(a->path = strdup(path)) || !(a->repeat = rg_audit_repeat_new(0))) {
+		if (a)
+			free(a->path);
 		free(a);
 		close(fd);
 		return -ENOMEM;
@@ -65,6 +85,7 @@ int rg_audit_reopen(struct rg_audit *a)
 
 	if (!a)
 		return 0;
+	flush_all(a);
 	fd = open_append(a->path);
 	if (fd < 0) {
 		pr_warn("audit: cannot reopen %s: %s (still writing to the old file)", a->path,
@@ -80,6 +101,8 @@ void rg_audit_close(struct rg_audit *a)
 {
 	if (!a)
 		return;
+	flush_all(a);
+	rg_audit_repeat_free(a->repeat);
 	if (a->fd >= 0)
 		close(a->fd);
 	free(a->path);
@@ -94,6 +117,25 @@ uint64_t rg_audit_lines(const struct rg_audit *a)
 uint64_t rg_audit_failures(const struct rg_audit *a)
 {
 	return a ? a->failures : 0;
+}
+
+uint64_t rg_audit_repeated(const struct rg_audit *a)
+{
+	return a ? a->repeated : 0;
+}
+
+void rg_audit_set_repeat_interval(struct rg_audit *a, uint64_t interval_ns)
+{
+	if (!a || interval_ns == a->repeat_ns)
+		return;
+	flush_all(a);
+	a->repeat_ns = interval_ns;
+}
+
+void rg_audit_tick(struct rg_audit *a, uint64_t now_ns)
+{
+	if (a)
+		rg_audit_repeat_flush(a->repeat, now_ns, a->repeat_ns, emit, a);
 }
 
 char *rg_rfc3339_ms(uint64_t realtime_ns, char *buf, size_t len)
@@ -181,6 +223,11 @@ static struct json_object *build(const struct rg_audit_event *ev)
 		err |= add_safe(o, "sender", ev->sender, ev->sender_len);
 	if (ev->detail)
 		err |= add_safe(o, "detail", ev->detail, strlen(ev->detail));
+	if (ev->repeats) {
+		err |= add_u64(o, "repeats", ev->repeats);
+		err |= add_str(o, "first", rg_rfc3339_ms(ev->first_ns, buf, sizeof(buf)));
+		err |= add_str(o, "last", rg_rfc3339_ms(ev->last_ns, buf, sizeof(buf)));
+	}
 	if (err) {
 		json_object_put(o);
 		return NULL;
@@ -221,12 +268,21 @@ out:
 
 int rg_audit_write(struct rg_audit *a, const struct rg_audit_event *ev)
 {
+	if (!a)
+		return 0;
+	if (ev && ev->event && rg_audit_repeat_count(a->repeat, ev, a->repeat_ns, emit, a)) {
+		a->repeated++;
+		return 0;
+	}
+	return write_line(a, ev);
+}
+
+static int write_line(struct rg_audit *a, const struct rg_audit_event *ev)
+{
 	char line[RG_AUDIT_LINE_MAX];
 	ssize_t w;
 	int n;
 
-	if (!a)
-		return 0;
 	n = rg_audit_format(ev, line, sizeof(line));
 	if (n < 0)
 		goto fail;

@@ -2,7 +2,9 @@
 /*
  * audit.h: the audit log. One JSON object per line for every state change the engine
  * makes (tenant restricted/unblocked/removed, host blocked/throttled/unblocked, verdict
- * expired, reload, state problems) and every monitor-mode would_reject/would_block.
+ * expired, reload, state problems) and every monitor-mode would_reject/would_block;
+ * repeats of a would_reject/reject (same tenant and host) within audit_repeat_interval
+ * are counted into one KIND_repeated line (audit_repeat.h) instead.
  * Lines are built with json-c (escaping is json-c's), client text is sanitised with
  * rg_printable() first, and each line goes out in one write(2) to an O_APPEND file, so
  * concurrent writers and log rotation (rg_audit_reopen) never split a line.
@@ -43,14 +45,28 @@ struct rg_audit_event {
 	uint64_t interval_ns;		/* throttle: one connection per interval */
 	uint64_t burst_ns;
 	const char *detail;		/* free text made by the agent (never client text) */
+	uint64_t repeats;		/* KIND_repeated lines (audit_repeat.h): "repeats", */
+	uint64_t first_ns, last_ns;	/* "first" and "last" (CLOCK_REALTIME) */
 };
 
 struct rg_audit;
 
 /* Open (create 0640) path for appending. 0 or -errno. */
 int rg_audit_open(const char *path, struct rg_audit **out);
-/* Open the path again (after rotation); on failure the old file stays in use. 0 or -errno. */
+/*
+ * Count repeated would_reject/reject events of one tenant and host for interval_ns instead
+ * of writing each (audit_repeat.h); 0 writes every one. A change writes out what was being
+ * counted.
+ */
+void rg_audit_set_repeat_interval(struct rg_audit *a, uint64_t interval_ns);
+/* Write out the counts whose interval has ended by now_ns (the agent's 1 s timer). */
+void rg_audit_tick(struct rg_audit *a, uint64_t now_ns);
+/* Events counted into a KIND_repeated line rather than written. */
+uint64_t rg_audit_repeated(const struct rg_audit *a);
+/* Open the path again (after rotation; what was being counted goes to the old file first,
+ * next to the lines it counts); on failure the old file stays in use. 0 or -errno. */
 int rg_audit_reopen(struct rg_audit *a);
+/* Writes out what was being counted, then closes. NULL is fine. */
 void rg_audit_close(struct rg_audit *a);
 /* Lines written and failed writes so far. */
 uint64_t rg_audit_lines(const struct rg_audit *a);

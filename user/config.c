@@ -70,7 +70,16 @@ struct load {
 	struct loc limits_seen[RG_LIMIT_KEYS_N];
 	struct loc fleet_seen[RG_FLEET_KEYS_N];
 	struct loc agent_section, fleet_section;
+	const atomic_bool *cancel;	/* NULL, or true: give up (-ECANCELED) */
 };
+
+/* Checked between lines: a reload the agent's stop made moot ends within a line. */
+static bool cancelled(struct load *ld)
+{
+	if (ld->cancel && atomic_load_explicit(ld->cancel, memory_order_relaxed))
+		ld->err = -ECANCELED;
+	return ld->err != 0;
+}
 
 /* ---- small helpers ---- */
 
@@ -678,7 +687,7 @@ static void domains_file(struct src_file *f, const char *val)
 	char *line;
 	size_t n;
 
-	while (!ld->err && (line = rg_ini_take_line(&rd, &n))) {
+	while (!cancelled(ld) && (line = rg_ini_take_line(&rd, &n))) {
 		char *hash = memchr(line, '#', n), *cur, *tok;
 		size_t tlen;
 
@@ -881,7 +890,7 @@ static void parse_lines(struct src_file *f)
 {
 	struct rg_ini_item it;
 
-	while (!f->ld->err && rg_ini_next(&f->rd, &it)) {
+	while (!cancelled(f->ld) && rg_ini_next(&f->rd, &it)) {
 		switch (it.kind) {
 		case RG_INI_ERROR:
 			ferr(f, "%s", it.why);
@@ -1017,10 +1026,10 @@ static void connector_limit(struct load *ld, const char *path)
 }
 
 static int config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs,
-		       bool partial)
+		       bool partial, const atomic_bool *cancel)
 {
 	struct rg_config_errors local = { 0 };
-	struct load ld = { .errs = errs ? errs : &local };
+	struct load ld = { .errs = errs ? errs : &local, .cancel = cancel };
 	struct rg_config *cfg;
 	int err = 0, main_err;
 
@@ -1105,11 +1114,17 @@ out:
 
 int rg_config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs)
 {
-	return config_load(path, out, errs, false);
+	return config_load(path, out, errs, false, NULL);
+}
+
+int rg_config_load_cancel(const char *path, struct rg_config **out,
+			  struct rg_config_errors *errs, const atomic_bool *cancel)
+{
+	return config_load(path, out, errs, false, cancel);
 }
 
 int rg_config_load_partial(const char *path, struct rg_config **out,
 			   struct rg_config_errors *errs)
 {
-	return config_load(path, out, errs, true);
+	return config_load(path, out, errs, true, NULL);
 }

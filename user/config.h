@@ -9,6 +9,7 @@
 #ifndef RG_CONFIG_H
 #define RG_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +98,8 @@ struct rg_config {
 	char *state_dir;
 	char *pin_dir;
 	char *audit_log;			/* default: state_dir/audit.log */
+	/* would_reject/reject of one tenant and host within it: counted, one line (0: all) */
+	uint64_t audit_repeat_interval_ns;
 	enum rg_mode mode;
 	enum rg_fail_mode fail_mode;
 	unsigned host_prefix_v4;		/* 1..32 */
@@ -147,6 +150,10 @@ struct rg_config {
  * (which the caller frees). A main file that cannot be opened is "FILE: cannot open: ...".
  */
 int rg_config_load(const char *path, struct rg_config **out, struct rg_config_errors *errs);
+/* The same, from another thread: gives up with -ECANCELED (no *out, nothing leaked) soon
+ * after *cancel turns true, between two lines of whatever file it reads. */
+int rg_config_load_cancel(const char *path, struct rg_config **out,
+			  struct rg_config_errors *errs, const atomic_bool *cancel);
 /*
  * The same, for readers that need only some keys (relayguardctl: the control socket, the
  * pin dir, the interfaces) even from a configuration with errors elsewhere: on -EINVAL

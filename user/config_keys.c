@@ -47,6 +47,8 @@ const struct rg_key_def rg_agent_keys[] = {
 	{ "state_dir", RG_KT_PATH, CFG(state_dir), .def = "/var/lib/relayguard" },
 	{ "pin_dir", RG_KT_PATH, CFG(pin_dir), .def = "/sys/fs/bpf/relayguard" },
 	{ "audit_log", RG_KT_PATH, CFG(audit_log) },	/* default: state_dir/audit.log */
+	{ "audit_repeat_interval", RG_KT_DURATION, CFG(audit_repeat_interval_ns), .def = "60s",
+	  .reload = true },
 	{ "mode", ENUM(rg_mode_names), CFG(mode), .def = "enforce",
 	  .reload = true },
 	{ "fail_mode", ENUM(rg_fail_mode_names), CFG(fail_mode), .def = "open",

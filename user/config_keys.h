@@ -46,7 +46,7 @@ struct rg_key_def {
 	bool reload;		/* a reload applies a change of it */
 };
 
-#define RG_AGENT_KEYS_N 26	/* rows of rg_agent_keys */
+#define RG_AGENT_KEYS_N 27	/* rows of rg_agent_keys */
 #define RG_LIMIT_KEYS_N 6	/* rows of rg_limit_keys */
 #define RG_FLEET_KEYS_N 11	/* rows of rg_fleet_keys */
 

@@ -41,6 +41,11 @@ struct client {
 	bool in_request;		/* a partial request is buffered */
 	bool closing;			/* close once out is flushed */
 	bool eof;
+	/* A reply owed (the handler returned RG_CONTROL_LATER): its call number and command,
+	 * and the next client owing one. Nothing more is read from the client meanwhile. */
+	uint64_t owed;
+	char owed_cmd[RG_CONTROL_CMD_MAX + 1];
+	struct client *owed_next;
 };
 
 struct rg_control {
@@ -48,6 +53,8 @@ struct rg_control {
 	struct handler handlers[MAX_HANDLERS];
 	size_t n_handlers;
 	size_t n_clients;
+	uint64_t calls;			/* requests handed to handlers so far */
+	struct client *owing;		/* clients waiting for rg_control_answer() */
 	/* Between requests the idle timeout runs from the last bytes received; inside one,
 	 * the request timeout from its first byte. */
 	struct rg_ev_queue idle, request;
@@ -164,8 +171,22 @@ static const struct handler *find_handler(const struct rg_control *c, const char
 	return NULL;
 }
 
+static void unlink_owed(struct client *cl)
+{
+	for (struct client **p = &cl->c->owing; *p; p = &(*p)->owed_next) {
+		if (*p == cl) {
+			*p = cl->owed_next;
+			break;
+		}
+	}
+	cl->owed = 0;
+	cl->owed_next = NULL;
+}
+
 static void client_close(struct client *cl)
 {
+	if (cl->owed)
+		unlink_owed(cl);
 	rg_ev_conn_close(&cl->ev);
 	cl->c->n_clients--;
 	free(cl);
@@ -292,11 +313,28 @@ static void queue_error(struct client *cl, const char *code, const char *msg)
 	json_object_put(r);
 }
 
+/* The handler's result as the reply: "ok" settled, its failure logged. */
+static void finish_reply(struct client *cl, const char *cmd, int ret, json_object *reply)
+{
+	json_object *v;
+
+	if (ret < 0) {
+		if (!json_object_object_get_ex(reply, "error", NULL))
+			rg_control_fail(reply, RG_CTL_E_INTERNAL, "%s", strerror(-ret));
+		else
+			json_object_object_add(reply, "ok", json_object_new_boolean(0));
+		if (json_object_object_get_ex(reply, "code", &v))
+			pr_info("control: %s cmd=%s failed: %s", cl->peer.by, cmd,
+				json_object_get_string(v));
+	}
+	queue_reply(cl, reply);
+}
+
 static void handle_line(struct rg_control *c, struct client *cl, const char *line, size_t len)
 {
 	char safe[RG_PRINTABLE_MAX + 4];
 	json_tokener *tok;
-	json_object *req = NULL, *reply = NULL, *v;
+	json_object *req = NULL, *reply = NULL;
 	const struct handler *h;
 	const char *cmd;
 	int ret;
@@ -351,17 +389,16 @@ static void handle_line(struct rg_control *c, struct client *cl, const char *lin
 	}
 	/* First member, so replies read "ok" first; the value is settled after the call. */
 	json_object_object_add(reply, "ok", json_object_new_boolean(1));
+	cl->peer.call = ++c->calls;
 	ret = h->fn(h->ctx, &cl->peer, req, reply);
-	if (ret < 0) {
-		if (!json_object_object_get_ex(reply, "error", NULL))
-			rg_control_fail(reply, RG_CTL_E_INTERNAL, "%s", strerror(-ret));
-		else
-			json_object_object_add(reply, "ok", json_object_new_boolean(0));
-		if (json_object_object_get_ex(reply, "code", &v))
-			pr_info("control: %s cmd=%s failed: %s", cl->peer.by, cmd,
-				json_object_get_string(v));
+	if (ret == RG_CONTROL_LATER) {
+		cl->owed = cl->peer.call;
+		snprintf(cl->owed_cmd, sizeof(cl->owed_cmd), "%s", cmd);
+		cl->owed_next = c->owing;
+		c->owing = cl;
+		goto out;
 	}
-	queue_reply(cl, reply);
+	finish_reply(cl, cmd, ret, reply);
 out:
 	json_object_put(reply);
 	json_object_put(req);
@@ -373,7 +410,7 @@ static void process_input(struct rg_control *c, struct client *cl)
 	size_t start = 0;
 	char *nl;
 
-	while (!cl->closing && start < cl->in_len &&
+	while (!cl->closing && !cl->owed && start < cl->in_len &&
 	       (nl = memchr(cl->in + start, '\n', cl->in_len - start))) {
 		size_t len = (size_t)(nl - (cl->in + start));
 
@@ -388,6 +425,12 @@ static void process_input(struct rg_control *c, struct client *cl)
 	}
 	if (cl->closing)
 		return;
+	if (cl->owed) {
+		/* Waiting for us: the idle timeout, not the request one, bounds the wait. */
+		cl->in_request = false;
+		rg_ev_conn_deadline(&cl->ev, &c->idle, rg_now_mono_ns());
+		return;
+	}
 	if (cl->in_len >= sizeof(cl->in)) {
 		pr_warn("control: %s: request longer than %d bytes, closing", cl->peer.by,
 			RG_CONTROL_MAX_REQUEST);
@@ -422,7 +465,8 @@ static bool client_flush(struct client *cl)
 	}
 	/* Read while there is no reply pending: a client that does not read its replies
 	 * cannot make us buffer without bound. */
-	rg_ev_conn_set_reading(&cl->ev, !cl->closing && !rg_ev_conn_pending(&cl->ev));
+	rg_ev_conn_set_reading(&cl->ev, !cl->closing && !cl->owed &&
+			       !rg_ev_conn_pending(&cl->ev));
 	return true;
 }
 
@@ -500,6 +544,21 @@ int rg_control_dispatch(struct rg_control *c)
 	int n = rg_ev_dispatch(c->ev, 0);
 
 	return n == -EINTR ? 0 : n < 0 ? n : 0;
+}
+
+int rg_control_answer(struct rg_control *c, uint64_t call, int ret, json_object *reply)
+{
+	struct client *cl = c->owing;
+
+	while (cl && cl->owed != call)
+		cl = cl->owed_next;
+	if (!cl)
+		return -ENOENT;
+	unlink_owed(cl);
+	finish_reply(cl, cl->owed_cmd, ret, reply);
+	process_input(c, cl);	/* the requests it sent meanwhile */
+	client_flush(cl);
+	return 0;
 }
 
 void rg_control_free(struct rg_control *c)

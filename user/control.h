@@ -61,7 +61,12 @@ struct rg_peer {
 	gid_t gid;
 	pid_t pid;
 	char by[48];		/* "uid=0 pid=1234": for audit lines */
+	uint64_t call;		/* this request's number, for a reply given later */
 };
+
+/* A handler's return for "the reply comes later, through rg_control_answer(peer->call)":
+ * the client waits (its next requests stay unread) until then. */
+#define RG_CONTROL_LATER 1
 
 /*
  * A command handler. req is the parsed request (an object with a valid "cmd"); reply is an
@@ -95,6 +100,12 @@ size_t rg_control_sock_files(const struct rg_control *c, const struct rg_sock_fi
 			     size_t max);
 /* Override RG_CONTROL_IDLE_TIMEOUT_S / RG_CONTROL_REQUEST_TIMEOUT_S (ms; 0 keeps one). */
 void rg_control_set_timeouts(struct rg_control *c, unsigned idle_ms, unsigned request_ms);
+/*
+ * The reply to call (a handler returned RG_CONTROL_LATER for it), as if the handler had
+ * returned ret with reply filled; the client's next requests are served after it. 0, or
+ * -ENOENT when that client is gone (closed, timed out): nothing to do then.
+ */
+int rg_control_answer(struct rg_control *c, uint64_t call, int ret, json_object *reply);
 /* Close all clients and the socket, unlink the socket path. NULL is fine. */
 void rg_control_free(struct rg_control *c);
 

@@ -7,6 +7,7 @@
  * may use for the same calls (stat flavours, time, memory, signals, abort's tgkill).
  */
 #include <errno.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <string.h>
 
@@ -36,6 +37,9 @@ static const char *const allowed[] = {
 	"getresgid", "uname", "prlimit64", "getrlimit", "sysinfo", "sched_yield",
 	"rt_sigprocmask", "rt_sigaction", "rt_sigreturn", "sigaltstack", "restart_syscall",
 	"tgkill", "exit", "exit_group",
+	/* the configuration loader's thread (reload_job.h): what a thread does at its start
+	 * and end; clone itself is allowed below for threads only */
+	"set_robust_list", "rseq", "membarrier", "sched_getaffinity",
 };
 
 /* A name this architecture does not have (open on arm64) is left out, not an error. */
@@ -62,6 +66,21 @@ static int load(scmp_filter_ctx ctx)
 	return err;
 }
 
+/* clone only with CLONE_THREAD: the loader's thread, never a new process (fork, a
+ * spawned helper). clone3 hides its flags in memory a filter cannot read: it answers
+ * ENOSYS, and glibc's pthread_create falls back to clone. */
+static int allow_threads(scmp_filter_ctx ctx)
+{
+	int err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				   SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (err)
+		pr_err("seccomp: cannot allow threads: %s", strerror(-err));
+	return err;
+}
+
 int rg_seccomp_install(void)
 {
 	/* KILL_PROCESS, not KILL (the thread): a half-dead agent would serve nothing. */
@@ -72,6 +91,8 @@ int rg_seccomp_install(void)
 		return -ENOMEM;
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]) && !err; i++)
 		err = allow(ctx, allowed[i], 0, NULL);
+	if (!err)
+		err = allow_threads(ctx);
 	if (!err)
 		err = load(ctx);
 	seccomp_release(ctx);

@@ -111,7 +111,8 @@ expect_eq "agent runs under a seccomp filter" "2" \
 # of its own that the agent's list has no reason to allow (sanitizers.sh points here).
 PROBE=${RG_SECCOMP_PROBE:-$RG_ROOT/$BUILD/tests/helpers/seccomp_probe}
 check "filter: the calls the agent makes are allowed" "$PROBE" allowed
-for call in execve ptrace; do
+check "filter: a thread, as the configuration loader starts" "$PROBE" thread
+for call in execve ptrace fork; do
 	"$PROBE" $call >/dev/null 2>&1
 	expect_eq "filter: $call kills the process (SIGSYS, 128+31)" "159" "$?"
 done

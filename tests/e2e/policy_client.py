@@ -5,6 +5,7 @@
 # Speaks the Postfix policy protocol over unix:PATH or inet:HOST:PORT and runs one scenario
 # per invocation: exact replies, pipelining, concurrency, connection caps, and hostile inputs
 # that must end in a close without any reply while a bystander connection keeps being served.
+# A stream scenario also serves the reload and audit suites and bench-reload.
 # Exit 0 when the scenario holds, 1 with a reason on stderr when it does not. Stdlib only;
 # every wait is bounded.
 import argparse
@@ -124,6 +125,51 @@ def cmd_pipeline(a):
         got += chunk
     if got != want:
         die("pipelined replies differ (got %d bytes, want %d)" % (len(got), len(want)))
+
+
+def cmd_stream(a):
+    """Requests on one connection, a.batch in flight at a time, until a.n are answered or
+    the file a.until exists (then a.max_s at most): each reply must be action=a.action.
+    Prints "sent=N answered=N wrong=N max_ms=X p99_ms=Y" (latency of each batch's last
+    reply from its send); exit 1 when a reply is missing or wrong."""
+    s = connect(a.addr)
+    sent = answered = wrong = 0
+    lat = []
+    want = ("action=%s" % a.action).encode()
+    end = time.monotonic() + a.max_s
+    buf = b""
+    while time.monotonic() < end and (a.n == 0 or sent < a.n):
+        if a.until and os.path.exists(a.until):
+            break
+        k = a.batch if a.n == 0 else min(a.batch, a.n - sent)
+        t0 = time.monotonic()
+        s.sendall(b"".join(request(a.sender, a.client, "s.%d" % (sent + i))
+                           for i in range(k)))
+        sent += k
+        got = 0
+        while got < k:
+            while b"\n\n" not in buf:
+                s.settimeout(max(0.01, end + 10 - time.monotonic()))
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    chunk = b""
+                if not chunk:
+                    print("sent=%d answered=%d wrong=%d" % (sent, answered, wrong))
+                    die("no reply to request %d" % (answered + 1))
+                buf += chunk
+            reply, buf = buf.split(b"\n\n", 1)
+            got += 1
+            answered += 1
+            if reply != want:
+                wrong += 1
+        lat.append((time.monotonic() - t0) * 1000)
+    lat.sort()
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else 0
+    print("sent=%d answered=%d wrong=%d max_ms=%.1f p99_ms=%.1f" %
+          (sent, answered, wrong, lat[-1] if lat else 0, p99))
+    if wrong or answered != sent:
+        sys.exit(1)
 
 
 def cmd_concurrent(a):
@@ -368,6 +414,15 @@ def main():
     r = sub.add_parser("pipeline")
     r.add_argument("addr")
     r.add_argument("n", type=int)
+    r = sub.add_parser("stream")
+    r.add_argument("addr")
+    r.add_argument("sender")
+    r.add_argument("action")
+    r.add_argument("--client", default="192.0.2.10")
+    r.add_argument("--n", type=int, default=0)
+    r.add_argument("--batch", type=int, default=1)
+    r.add_argument("--until", default="")
+    r.add_argument("--max-s", type=float, default=60.0)
     r = sub.add_parser("concurrent")
     r.add_argument("addr")
     r.add_argument("conns", type=int)
@@ -385,7 +440,7 @@ def main():
     r.add_argument("n", type=int)
     r.add_argument("--hold", type=float, default=2.0)
     a = p.parse_args()
-    {"reply": cmd_reply, "raw": cmd_raw, "pipeline": cmd_pipeline,
+    {"reply": cmd_reply, "raw": cmd_raw, "pipeline": cmd_pipeline, "stream": cmd_stream,
      "concurrent": cmd_concurrent, "hostile": cmd_hostile, "maxconns": cmd_maxconns,
      "fdflood": cmd_fdflood}[a.cmd](a)
 

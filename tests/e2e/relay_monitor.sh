@@ -40,10 +40,17 @@ expect_eq "upstream received tenant-a's and tenant-b's registered mail" "4 2" \
 expect_eq "the relay rejected nothing" "0" "$(lab_relay_rejects)"
 
 # Would-be decisions: past the budget every transaction would have been refused, and the
-# host would have been blocked after flood_limit of those.
-expect_eq "audit: one would_reject per transaction past the budget ($((N - LIM)))" \
+# host would have been blocked after flood_limit of those. Repeats of one host are counted
+# into one would_reject_repeated line (audit_repeat_interval); SIGUSR1 writes it out now.
+kill -USR1 "$(lab_guard_pid)"
+sleep 0.5
+expect_eq "audit: one would_reject per transaction past the budget ($((N - LIM))), repeats included" \
 	"$((N - LIM))" \
-	"$(audit_count '.event=="would_reject" and .tenant=="tenant-b" and .mode=="monitor"')"
+	"$(($(audit_count '.event=="would_reject" and .tenant=="tenant-b" and .mode=="monitor"') +
+	    $(jq -s '[.[] | select(.event=="would_reject_repeated" and .tenant=="tenant-b" and
+		.mode=="monitor") | .repeats] | add // 0' "$LAB_STATE_DIR/audit.log")))"
+expect_eq "audit: its first is written in full" "1" \
+	"$(audit_count '.event=="would_reject" and .tenant=="tenant-b"')"
 wb=$(audit_count '.event=="would_block" and .host=="'"$TB"'/32" and .mode=="monitor"')
 [ "$wb" -ge 1 ] && ok "audit: would_block for tenant-b's flooding host ($wb)" ||
 	fail "audit: would_block for tenant-b's flooding host"

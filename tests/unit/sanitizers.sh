@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #
-# sanitizers.sh: the unit suites, the agent suite, the policy-service suite and the Redis
-# link suite again, built with ASan+UBSan (make SANITIZE=1 -> build/san, clang,
+# sanitizers.sh: the unit suites, the agent, policy-service, reload and audit suites and the
+# Redis link suite again, built with ASan+UBSan (make SANITIZE=1 -> build/san, clang,
 # -fno-sanitize-recover: any report aborts the program and fails its suite). One TAP line
 # per suite run under sanitizers.
 set -u
@@ -23,7 +23,8 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 # agent.sh's filter probe stays the plain build's (the ASan runtime's own calls are no
 # test of the agent's syscall list); make test built it.
 export RG_SECCOMP_PROBE=$PWD/build/tests/helpers/seccomp_probe
-res=$(BUILD=build/san SUITES="tests/unit/test_ e2e/agent.sh agent_policy redis_link" tests/run-tests.sh 2>&1)
+res=$(BUILD=build/san SUITES="tests/unit/test_ e2e/agent.sh agent_policy redis_link e2e/reload.sh
+	e2e/audit_repeat.sh" tests/run-tests.sh 2>&1)
 while read -r status name rest; do
 	case $status in
 	PASS) ok "under ASan+UBSan: $name" ;;

@@ -3,7 +3,9 @@
  * test_control.c: the control socket server over a real Unix socket in a temp directory:
  * replies to requests, errors for malformed/unknown/oversized requests, several requests
  * and clients, socket and directory modes, non-root peers refused (forked child after
- * setuid(65534)), stale socket replaced and a live one kept; the client half
+ * setuid(65534)), stale socket replaced and a live one kept; replies given later
+ * (RG_CONTROL_LATER: the client's next request waits for rg_control_answer, an answer
+ * to a client gone is -ENOENT); the client half
  * (control_client.c) against the server and against hostile replies. Needs root for the
  * setuid test (skipped otherwise).
  */
@@ -34,6 +36,8 @@ struct fixture {
 	struct rg_control *ctl;
 	int calls;
 	char last_by[48];
+	uint64_t later[4];		/* calls h_later owes */
+	size_t n_later;
 };
 
 static int h_echo(void *ctx, const struct rg_peer *peer, json_object *req, json_object *reply)
@@ -62,6 +66,16 @@ static int h_errno(void *ctx, const struct rg_peer *peer, json_object *req, json
 	return -ENOSPC;
 }
 
+static int h_later(void *ctx, const struct rg_peer *peer, json_object *req, json_object *reply)
+{
+	struct fixture *f = ctx;
+
+	assert_true(f->n_later < 4);
+	assert_true(peer->call > 0);
+	f->later[f->n_later++] = peer->call;
+	return RG_CONTROL_LATER;
+}
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -75,6 +89,7 @@ static int setup(void **state)
 	assert_int_equal(rg_control_register(f->ctl, "echo", h_echo, f), 0);
 	assert_int_equal(rg_control_register(f->ctl, "fail", h_fail, f), 0);
 	assert_int_equal(rg_control_register(f->ctl, "errno", h_errno, f), 0);
+	assert_int_equal(rg_control_register(f->ctl, "later", h_later, f), 0);
 	*state = f;
 	return 0;
 }
@@ -145,6 +160,24 @@ static int read_line(struct rg_control *ctl, int fd, char *buf, size_t len)
 	return n ? (int)n : -1;
 }
 
+/* Read until two reply lines are in buf (about 3 s at most), dispatching meanwhile. */
+static void read_two_lines(struct rg_control *ctl, int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < 300 && !(strchr(buf, '\n') && strchr(strchr(buf, '\n') + 1, '\n'));
+	     i++) {
+		ssize_t k;
+
+		pump(ctl, 10);
+		k = recv(fd, buf + n, len - 1 - n, MSG_DONTWAIT);
+		if (k > 0)
+			n += (size_t)k;
+		buf[n] = '\0';
+	}
+}
+
 static json_object *roundtrip(struct rg_control *ctl, int fd, const char *req)
 {
 	char buf[4096];
@@ -196,23 +229,67 @@ static void test_request_reply(void **state)
 	assert_int_equal(send(fd, "{\"cmd\":\"echo\",\"x\":1}\n{\"cmd\":\"echo\",\"x\":2}\n", 42,
 			      MSG_NOSIGNAL), 42);
 	{
-		char buf[1024] = "";
-		size_t n = 0;
+		char buf[1024];
 
-		for (int i = 0; i < 300 && !(n && strchr(buf, '\n') &&
-					     strchr(strchr(buf, '\n') + 1, '\n')); i++) {
-			ssize_t k;
-
-			pump(f->ctl, 10);
-			k = recv(fd, buf + n, sizeof(buf) - 1 - n, MSG_DONTWAIT);
-			if (k > 0)
-				n += (size_t)k;
-			buf[n] = '\0';
-		}
+		read_two_lines(f->ctl, fd, buf, sizeof(buf));
 		assert_non_null(strstr(buf, "\"x\":1}\n{\"ok\":true"));
 		assert_non_null(strstr(buf, "\"x\":2}\n"));
 	}
 	assert_int_equal(f->calls, 3);
+	close(fd);
+}
+
+static void test_later(void **state)
+{
+	struct fixture *f = *state;
+	char buf[1024];
+	json_object *rep;
+	int fd = client_connect(f->path), fd2;
+
+	assert_true(fd >= 0);
+	/* A request answered later, then one answered at once, pipelined. */
+	assert_int_equal(send(fd, "{\"cmd\":\"later\"}\n{\"cmd\":\"echo\",\"x\":2}\n", 37,
+			      MSG_NOSIGNAL), 37);
+	for (int i = 0; i < 20; i++)
+		pump(f->ctl, 10);
+	assert_int_equal(f->n_later, 1);
+	assert_int_equal(f->calls, 0);	/* the echo waits its turn */
+	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	rep = json_object_new_object();
+	json_object_object_add(rep, "ok", json_object_new_boolean(1));
+	json_object_object_add(rep, "n", json_object_new_int(7));
+	assert_int_equal(rg_control_answer(f->ctl, f->later[0], 0, rep), 0);
+	json_object_put(rep);
+	/* Both replies, in order: the later one, then the echo it held back. */
+	read_two_lines(f->ctl, fd, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "{\"ok\":true,\"n\":7}\n{\"ok\":true"));
+	assert_non_null(strstr(buf, "\"x\":2}\n"));
+	assert_int_equal(f->calls, 1);
+	/* The same call again, and a failure for a client that left: -ENOENT. */
+	assert_int_equal(rg_control_answer(f->ctl, f->later[0], 0, NULL), -ENOENT);
+	fd2 = client_connect(f->path);
+	assert_true(fd2 >= 0);
+	assert_int_equal(send(fd2, "{\"cmd\":\"later\"}\n", 16, MSG_NOSIGNAL), 16);
+	for (int i = 0; i < 20 && f->n_later < 2; i++)
+		pump(f->ctl, 10);
+	assert_int_equal(f->n_later, 2);
+	close(fd2);
+	for (int i = 0; i < 20; i++)
+		pump(f->ctl, 10);
+	rep = json_object_new_object();
+	assert_int_equal(rg_control_answer(f->ctl, f->later[1], -EINVAL, rep), -ENOENT);
+	json_object_put(rep);
+	/* An error answer carries the handler-style failure. */
+	assert_int_equal(send(fd, "{\"cmd\":\"later\"}\n", 16, MSG_NOSIGNAL), 16);
+	for (int i = 0; i < 20 && f->n_later < 3; i++)
+		pump(f->ctl, 10);
+	rep = json_object_new_object();
+	json_object_object_add(rep, "ok", json_object_new_boolean(1));
+	rg_control_fail(rep, "bad_config", "refused");
+	assert_int_equal(rg_control_answer(f->ctl, f->later[2], -EINVAL, rep), 0);
+	json_object_put(rep);
+	assert_true(read_line(f->ctl, fd, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "{\"ok\":false,\"error\":\"refused\",\"code\":\"bad_config\"}\n");
 	close(fd);
 }
 
@@ -683,6 +760,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_request_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_last_request_without_newline, setup,
 						teardown),
