@@ -104,11 +104,14 @@ struct {
 	__type(value, struct rg_tenant_limit);
 } tenant_limits SEC(".maps");
 
+/* Mmapable only for its layout: the kernel then page-aligns the values, so each line is
+ * one cache line. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, RG_SKETCH_ROWS * RG_SKETCH_COLS);
+	__uint(max_entries, RG_SKETCH_LINES);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct rg_sketch_line);
 } syn_sketch SEC(".maps");
 
 struct {
@@ -265,21 +268,22 @@ static __always_inline __u32 rg_mix(__u32 h)
 static __always_inline void rg_sketch_syn(const __u32 *key, __u64 now, __u32 *ev)
 {
 	__u32 limit = rg_window_limit(0), win = (__u32)(now / RG_RATE_WINDOW_NS);
-	__u32 h1, h2, r, least = 0xffffffff;
+	__u32 h1, idx, r, least = 0xffffffff;
+	struct rg_sketch_line *line;
 
 	if (!limit)
 		return;
 	h1 = rg_mix(rg_mix(rg_mix(rg_mix(key[0] ^ sketch_seed) ^ key[1]) ^ key[2]) ^ key[3]);
-	h2 = rg_mix(h1 ^ sketch_seed) | 1;
+	idx = h1 & (RG_SKETCH_LINES - 1);
+	line = bpf_map_lookup_elem(&syn_sketch, &idx);
+	if (!line)
+		return;
+	/* The line's index took the low bits; the cell of row r is picked by bit 16 + r. */
 #pragma unroll
 	for (r = 0; r < RG_SKETCH_ROWS; r++) {
-		__u32 idx = r * RG_SKETCH_COLS + ((h1 + r * h2) & (RG_SKETCH_COLS - 1));
-		__u64 *cell = bpf_map_lookup_elem(&syn_sketch, &idx), old;
+		__u64 *cell = &line->cell[2 * r + ((h1 >> (16 + r)) & 1)], old = *cell;
 		__u32 n;
 
-		if (!cell)
-			return;
-		old = *cell;
 		/* Roll a cell of an older window; a CPU that loses the race counts into the
 		 * window the winner rolled to. */
 		if ((__u32)(old >> 32) != win)
