@@ -167,14 +167,18 @@ struct rg_stats {
 
 /* meta (ARRAY, one entry, written by userspace): layout version, so a new program never
  * reads maps of an older layout; how many CIDR verdicts exist, so the program skips the
- * verdict_cidrs trie while it is empty; and a generation that userspace bumps after every
+ * verdict_cidrs trie while it is empty; a generation that userspace bumps after every
  * verdict insert or delete, so a host found without a verdict skips both verdict lookups
- * until the next change. */
+ * until the next change; and the least and greatest non-zero window_conns in
+ * tenant_limits (0: no limit anywhere), so that a source without an entry has its tenant
+ * looked up only while its sketch estimate lies between the two. */
 struct rg_meta {
 	__u32 layout_version;
 	__u32 cidr_verdicts;
 	__u64 verdict_gen;
-	__u64 _reserved[2];
+	__u32 limit_min;
+	__u32 limit_max;
+	__u64 _reserved;
 };
 
 #endif /* RELAYGUARD_H */

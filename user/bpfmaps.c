@@ -522,6 +522,28 @@ uint32_t rg_bpf_window_limit(uint64_t count, uint64_t period_ns)
 	return per_window > UINT32_MAX ? UINT32_MAX : (uint32_t)per_window;
 }
 
+/* After tenant_limits is written: meta's least and greatest non-zero limit, between which
+ * the program looks up the tenant of a source without an entry (0: no limit anywhere). */
+static int meta_limits_set(struct rg_bpf *b, const struct rg_tenant_limit *vals)
+{
+	struct rg_meta m = {};
+	__u32 zero = 0, lo = 0, hi = 0;
+
+	for (__u32 i = 0; i < RG_TENANT_LIMIT_SLOTS; i++) {
+		__u32 v = vals[i].window_conns;
+
+		if (v && (!lo || v < lo))
+			lo = v;
+		if (v > hi)
+			hi = v;
+	}
+	if (bpf_map_lookup_elem(b->fds[M_META], &zero, &m))
+		return -errno;
+	m.limit_min = lo;
+	m.limit_max = hi;
+	return bpf_map_update_elem(b->fds[M_META], &zero, &m, BPF_ANY) ? -errno : 0;
+}
+
 int rg_bpf_tenant_limits_set(struct rg_bpf *b, const struct rg_bpf_tenant_limit *list, size_t n)
 {
 	const __u32 last = RG_TENANT_LIMIT_SLOTS - 1;
@@ -560,7 +582,11 @@ int rg_bpf_tenant_limits_set(struct rg_bpf *b, const struct rg_bpf_tenant_limit 
 	if (bpf_map_update_batch(b->fds[M_LIMITS], keys, vals, &count, NULL)) {
 		err = -errno;
 		pr_err("writing %s: %s", RG_MAP_TENANT_LIMITS, strerror(-err));
+		goto out;
 	}
+	err = meta_limits_set(b, vals);
+	if (err)
+		pr_err("writing %s: %s", RG_MAP_META, strerror(-err));
 out:
 	free(keys);
 	free(vals);
