@@ -580,10 +580,12 @@ flow:
 		struct rg_flow *f = bpf_map_lookup_elem(&flows, &fkey);
 
 		/* A SYN retransmit or a reused 4-tuple updates in place, cheaper than an
-		 * update_elem, which allocates a fresh LRU node each time.
-		 * XXX: this lookup (40-byte key) is what keeps a SYN above xdp-filter's cost
-		 * under test_run (~30 ns), and a first SYN of a new 4-tuple pays ~170 ns more
-		 * for the LRU insert; the flows map's key and type are fixed by relayguard.h. */
+		 * update_elem, which allocates a fresh LRU node each time (an update without
+		 * this lookup measured 2.2x xdp-filter on a retransmit, and no faster on a
+		 * new 4-tuple). XXX: the lookup (40-byte key, ~30 ns) keeps a known host's
+		 * SYN above xdp-filter's cost under test_run, and a SYN of a new 4-tuple, a
+		 * relay's usual case, pays ~180 ns more for the LRU insert (bench-bpf
+		 * syn_new_flow, ~3x); only recording flows later than the SYN would avoid it. */
 		if (f) {
 			f->start_ns = now;
 			f->tenant_id = tenant;
