@@ -523,7 +523,10 @@ uint32_t rg_bpf_window_limit(uint64_t count, uint64_t period_ns)
 }
 
 /* After tenant_limits is written: meta's least and greatest non-zero limit, between which
- * the program looks up the tenant of a source without an entry (0: no limit anywhere). */
+ * the program looks up the tenant of a source without an entry (0: no limit anywhere).
+ * meta is read, changed and written whole, as relayguardctl's verdict writes do too; the
+ * generation is bumped here as well, so that a bump of a verdict write racing this one
+ * still leaves a generation the hosts have not cached (they only look once more). */
 static int meta_limits_set(struct rg_bpf *b, const struct rg_tenant_limit *vals)
 {
 	struct rg_meta m = {};
@@ -541,6 +544,7 @@ static int meta_limits_set(struct rg_bpf *b, const struct rg_tenant_limit *vals)
 		return -errno;
 	m.limit_min = lo;
 	m.limit_max = hi;
+	m.verdict_gen++;
 	return bpf_map_update_elem(b->fds[M_META], &zero, &m, BPF_ANY) ? -errno : 0;
 }
 
