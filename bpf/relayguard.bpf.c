@@ -104,11 +104,14 @@ struct {
 	__type(value, struct rg_tenant_limit);
 } tenant_limits SEC(".maps");
 
+/* Mmapable only for its layout: the kernel then page-aligns the values, so each line is
+ * one cache line. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, RG_SKETCH_ROWS * RG_SKETCH_COLS);
+	__uint(max_entries, RG_SKETCH_LINES);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct rg_sketch_line);
 } syn_sketch SEC(".maps");
 
 struct {
@@ -257,29 +260,37 @@ static __always_inline __u32 rg_mix(__u32 h)
 
 /*
  * Count a SYN of a source without a host entry into syn_sketch and report it through
- * rate_events when the estimate (the least of its cells) reaches the [limits] default
- * (slot 0: its tenant is not looked up before it is proven). Each of its SYNs raises every
- * one of its cells by one, so the estimate passes the limit exactly once per window and
- * is never below the true count; collisions only raise it. Nothing to do without a limit.
+ * rate_events when the estimate (the least of its cells) reaches its tenant's limit. Each
+ * of its SYNs raises every one of its cells by one, so the estimate passes each value
+ * exactly once per window and is never below the true count; collisions only raise it.
+ * The tenant costs an LPM lookup, so it is looked up only while the estimate lies between
+ * the least and the greatest limit of any tenant (meta, written by the agent): a spoofed
+ * source that collides little never gets there, and a flood past every limit no longer
+ * pays it. Nothing to do while no tenant has a limit.
  */
-static __always_inline void rg_sketch_syn(const __u32 *key, __u64 now, __u32 *ev)
+static __always_inline void rg_sketch_syn(const struct rg_meta *m, struct rg_lpm_key *lkey,
+					  const __u32 *key, __u64 now, __u32 *ev)
 {
-	__u32 limit = rg_window_limit(0), win = (__u32)(now / RG_RATE_WINDOW_NS);
-	__u32 h1, h2, r, least = 0xffffffff;
+	__u32 win = (__u32)(now / RG_RATE_WINDOW_NS), lo, hi;
+	__u32 h1, idx, r, least = 0xffffffff, tenant = 0;
+	struct rg_sketch_line *line;
+	struct rg_tenant_tag *tag;
 
-	if (!limit)
+	if (!m || !m->limit_min)
 		return;
+	lo = m->limit_min;
+	hi = m->limit_max;
 	h1 = rg_mix(rg_mix(rg_mix(rg_mix(key[0] ^ sketch_seed) ^ key[1]) ^ key[2]) ^ key[3]);
-	h2 = rg_mix(h1 ^ sketch_seed) | 1;
+	idx = h1 & (RG_SKETCH_LINES - 1);
+	line = bpf_map_lookup_elem(&syn_sketch, &idx);
+	if (!line)
+		return;
+	/* The line's index took the low bits; the cell of row r is picked by bit 16 + r. */
 #pragma unroll
 	for (r = 0; r < RG_SKETCH_ROWS; r++) {
-		__u32 idx = r * RG_SKETCH_COLS + ((h1 + r * h2) & (RG_SKETCH_COLS - 1));
-		__u64 *cell = bpf_map_lookup_elem(&syn_sketch, &idx), old;
+		__u64 *cell = &line->cell[2 * r + ((h1 >> (16 + r)) & 1)], old = *cell;
 		__u32 n;
 
-		if (!cell)
-			return;
-		old = *cell;
 		/* Roll a cell of an older window; a CPU that loses the race counts into the
 		 * window the winner rolled to. */
 		if ((__u32)(old >> 32) != win)
@@ -288,9 +299,15 @@ static __always_inline void rg_sketch_syn(const __u32 *key, __u64 now, __u32 *ev
 		if (n < least)
 			least = n;
 	}
-	if (least != limit)
+	if (least < lo || least > hi)
 		return;
-	if (rg_report((const __u8 *)key, 0, (__u64)limit * 1000, now))
+	lkey->prefixlen = 128;
+	tag = bpf_map_lookup_elem(&connectors, lkey);
+	if (tag)
+		tenant = tag->tenant_id;
+	if (least != rg_window_limit(tenant))
+		return;
+	if (rg_report((const __u8 *)key, tenant, (__u64)least * 1000, now))
 		*ev |= EV_RATE_EVENT_DROP;
 	else
 		*ev |= EV_RATE_EVENT;
@@ -420,6 +437,8 @@ static __always_inline int rg_core(void *ctx, void *data, void *data_end, __u32 
 	 * keeps its long-run rate exactly and may grant a SYN up to a tick late. */
 	now = bpf_ktime_get_coarse_ns();
 	rg_mask_addr((__u32 *)hkey.addr, (__u32 *)lkey.addr, prefix);
+	/* An array lookup the verifier inlines: the SYN paths below all read meta. */
+	m = syn ? bpf_map_lookup_elem(&meta, &zero) : NULL;
 
 	h = bpf_map_lookup_elem(&hosts, &hkey);
 	if (h) {
@@ -430,11 +449,10 @@ static __always_inline int rg_core(void *ctx, void *data, void *data_end, __u32 
 			rg_count_conn(h, hkey.addr, now, &ev);
 		tenant = h->tenant_id;
 	} else if (proven_hosts && (syn || !rg_proven(ctx, proto == bpf_htons(ETH_P_IPV6), &lkey, &fkey, th))) {
-		/* Not (yet) a real host: no entry, no flow, and its SYNs only in the sketch.
-		 * Enforcement below does not depend on an entry. */
+		/* Not (yet) a real host: no entry, no flow, and its SYNs only in the sketch
+		 * (below, once they pass the verdicts). Enforcement does not depend on an
+		 * entry. */
 		unproven = 1;
-		if (syn)
-			rg_sketch_syn((const __u32 *)hkey.addr, now, &ev);
 	} else {
 		struct rg_tenant_tag *tag;
 		struct rg_host nh = {};
@@ -497,7 +515,6 @@ static __always_inline int rg_core(void *ctx, void *data, void *data_end, __u32 
 	 * (a hash and, with CIDR verdicts, an LPM walk) are paid once per verdict change,
 	 * not per SYN. Userspace bumps the generation after writing the map, and the host
 	 * remembers the generation read before the lookups, so no change is missed. */
-	m = bpf_map_lookup_elem(&meta, &zero);
 	gen = m ? (__u32)m->verdict_gen + 1 : 0;
 	if (h && gen && h->verdict_gen == gen)
 		goto flow;
@@ -549,8 +566,13 @@ static __always_inline int rg_core(void *ctx, void *data, void *data_end, __u32 
 		goto out;
 
 flow:
-	if (unproven)
+	if (unproven) {
+		/* Only SYNs that open a connection: those a verdict drops already have
+		 * the verdict a report would lead to. */
+		if (syn)
+			rg_sketch_syn(m, &lkey, (const __u32 *)hkey.addr, now, &ev);
 		goto out;
+	}
 	__builtin_memcpy(fkey.saddr, lkey.addr, 16);
 	fkey.sport = th->source;
 	fkey.dport = th->dest;
@@ -558,10 +580,12 @@ flow:
 		struct rg_flow *f = bpf_map_lookup_elem(&flows, &fkey);
 
 		/* A SYN retransmit or a reused 4-tuple updates in place, cheaper than an
-		 * update_elem, which allocates a fresh LRU node each time.
-		 * XXX: this lookup (40-byte key) is what keeps a SYN above xdp-filter's cost
-		 * under test_run (~30 ns), and a first SYN of a new 4-tuple pays ~170 ns more
-		 * for the LRU insert; the flows map's key and type are fixed by relayguard.h. */
+		 * update_elem, which allocates a fresh LRU node each time (an update without
+		 * this lookup measured 2.2x xdp-filter on a retransmit, and no faster on a
+		 * new 4-tuple). XXX: the lookup (40-byte key, ~30 ns) keeps a known host's
+		 * SYN above xdp-filter's cost under test_run, and a SYN of a new 4-tuple, a
+		 * relay's usual case, pays ~180 ns more for the LRU insert (bench-bpf
+		 * syn_new_flow, ~3x); only recording flows later than the SYN would avoid it. */
 		if (f) {
 			f->start_ns = now;
 			f->tenant_id = tenant;

@@ -98,11 +98,17 @@ struct rg_rate_event {
 };
 
 /* syn_sketch (ARRAY, program only, not pinned): a count-min sketch of SYNs from sources
- * without a host entry (not yet proven real), RG_SKETCH_ROWS rows of RG_SKETCH_COLS cells.
- * A cell is (window number << 32) | count: a cell tagged with an older RG_RATE_WINDOW_NS
- * window counts from zero again. 4 x 16,384 x 8 B = 512 KiB, whatever the flood's size. */
+ * without a host entry (not yet proven real). A source hashes to one 64-byte line of
+ * RG_SKETCH_LINES and counts in one of the two cells of each of the line's RG_SKETCH_ROWS
+ * rows, so an update touches one cache line. A cell is (window number << 32) | count: a
+ * cell tagged with an older RG_RATE_WINDOW_NS window counts from zero again.
+ * 8,192 lines x 64 B = 512 KiB, whatever the flood's size. */
 #define RG_SKETCH_ROWS 4
-#define RG_SKETCH_COLS 16384
+#define RG_SKETCH_LINES 8192
+
+struct rg_sketch_line {
+	__u64 cell[RG_SKETCH_ROWS * 2];
+};
 
 /* connectors (LPM_TRIE, written by the agent): connector CIDR -> tenant.
  * verdict_cidrs (LPM_TRIE, written by the agent) uses the same key. */
@@ -161,14 +167,18 @@ struct rg_stats {
 
 /* meta (ARRAY, one entry, written by userspace): layout version, so a new program never
  * reads maps of an older layout; how many CIDR verdicts exist, so the program skips the
- * verdict_cidrs trie while it is empty; and a generation that userspace bumps after every
+ * verdict_cidrs trie while it is empty; a generation that userspace bumps after every
  * verdict insert or delete, so a host found without a verdict skips both verdict lookups
- * until the next change. */
+ * until the next change; and the least and greatest non-zero window_conns in
+ * tenant_limits (0: no limit anywhere), so that a source without an entry has its tenant
+ * looked up only while its sketch estimate lies between the two. */
 struct rg_meta {
 	__u32 layout_version;
 	__u32 cidr_verdicts;
 	__u64 verdict_gen;
-	__u64 _reserved[2];
+	__u32 limit_min;
+	__u32 limit_max;
+	__u64 _reserved;
 };
 
 #endif /* RELAYGUARD_H */

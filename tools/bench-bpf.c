@@ -10,10 +10,17 @@
  * Classes: SYN of a known host without verdict, of a blocked host, established data,
  * IPv6 SYN, non-SMTP UDP, a SYN from a new source on every frame (syn_fresh: each of
  * 16384 distinct frames run once per round, the kernel's durations averaged, as a
- * repeated frame would be a known host from its second run on), and the SYNs again while
+ * repeated frame would be a known host from its second run on), a SYN of the known host
+ * on a new 4-tuple every frame (syn_new_flow, the same way: a repeated SYN finds its flow
+ * record, a relay's new connection inserts one), and the SYNs again while
  * 10,000 host and 1,000 CIDR verdicts exist (syn_verdicts, ipv6_syn_verdicts). The known
  * sources have host entries from the start (test_run has no TCP stack to prove them with)
- * and the [limits] default is set high, so that syn_fresh pays the sketch of unproven SYNs.
+ * and the [limits] default (with meta's range of limits) is set high, so that syn_fresh
+ * pays the sketch of unproven SYNs but no tenant lookup. The verdicts are written once,
+ * before their classes, and the generation bumped once, as the agent does per change: the
+ * first frame of a class pays the verdict lookups, the rest skip them, as a relay's hosts
+ * do between verdict changes (a bump per frame would measure a relay that changes a
+ * verdict for every SYN).
  * Reports: a table, then per class one line
  *   bench-bpf CLASS relayguard_ns=N xdp_filter_ns=M trivial_ns=T ratio=R
  * where each figure is the median over rounds of test_run's mean ns per repeat.
@@ -55,13 +62,14 @@
 #define VERDICT_CIDRS 1000
 
 enum setup { S_NONE, S_VERDICTS };
+enum { FRESH_NONE, FRESH_SOURCE, FRESH_FLOW };
 
 struct frame {
 	const char *cls;
 	const char *what;
 	struct pkt_spec spec;
 	int drops;		/* relayguard is expected to drop it */
-	int fresh;		/* a new source on every run: repeat 1 over a ring of frames */
+	int fresh;		/* FRESH_*: repeat 1 over a ring of frames, each run once */
 	enum setup setup;	/* map contents to add before this class */
 	struct pkt pkt;
 };
@@ -102,13 +110,25 @@ static int run_pkt(int fd, const struct pkt *p, __u32 repeat, double *ns, __u32 
 	return 0;
 }
 
-/* Frame k of round r of syn_fresh: IPv4 SYN from a source no earlier run used. */
-static void fresh_pkt(unsigned long r, unsigned k, struct pkt *p)
+/* Frame k of round r of a fresh class. FRESH_SOURCE: an IPv4 SYN from a source no earlier
+ * run used. FRESH_FLOW: a SYN of the known IPv4 host on a 4-tuple no earlier run used (its
+ * source port k, its destination address one per round), i.e. a new connection. */
+static void fresh_pkt(int fresh, unsigned long r, unsigned k, struct pkt *p)
 {
 	struct pkt_spec sp = { .flags = F_SYN, .tcp_opts = 20 };
 	__u32 a = htonl(FRESH_BASE + (__u32)(r * FRESH_RING + k));
 	char src[INET_ADDRSTRLEN];
+	struct tcphdr *th;
+	struct iphdr *ip;
 
+	if (fresh == FRESH_FLOW) {
+		build(&sp, p);
+		ip = (struct iphdr *)(p->buf + sizeof(struct ethhdr));
+		th = (struct tcphdr *)(ip + 1);
+		ip->daddr = htonl(FRESH_BASE + (__u32)r);
+		th->source = htons((__u16)(1024 + k));
+		return;
+	}
 	inet_ntop(AF_INET, &a, src, sizeof(src));
 	sp.src = src;
 	build(&sp, p);
@@ -124,15 +144,17 @@ static int run(int fd, const struct frame *f, unsigned long round, __u32 repeat,
 {
 	static struct pkt ring[FRESH_RING];
 	static unsigned long ring_round = ~0UL;
+	static int ring_fresh;
 	double sum = 0, one;
 	int err;
 
 	if (!f->fresh)
 		return run_pkt(fd, &f->pkt, repeat, ns, retval);
-	if (ring_round != round) {
+	if (ring_round != round || ring_fresh != f->fresh) {
 		for (unsigned k = 0; k < FRESH_RING; k++)
-			fresh_pkt(round, k, &ring[k]);
+			fresh_pkt(f->fresh, round, k, &ring[k]);
 		ring_round = round;
+		ring_fresh = f->fresh;
 	}
 	for (unsigned k = 0; k < FRESH_RING; k++) {
 		err = run_pkt(fd, &ring[k], 1, &one, retval);
@@ -203,6 +225,8 @@ static int setup_relayguard(struct relayguard **out)
 	struct rg_tenant_tag tag = { .tenant_id = 1 };
 	struct rg_lpm_key lk = { .prefixlen = 96 + 24 };
 	struct rg_tenant_limit dflt = { .window_conns = 1000000000 };
+	struct rg_meta lim = { .layout_version = RG_LAYOUT_VERSION, .limit_min = 1000000000,
+			       .limit_max = 1000000000 };
 	struct rg_host known = { .tenant_id = 1 };
 	struct rg_host_key hk = {}, hk4 = {}, hk6 = {};
 	struct relayguard *s;
@@ -238,7 +262,8 @@ static int setup_relayguard(struct relayguard **out)
 	memset(hk6.addr + 8, 0, 8); /* host_prefix_v6 64 */
 	err = bpf_map_update_elem(bpf_map__fd(s->maps.hosts), &hk4, &known, BPF_NOEXIST) ?:
 	      bpf_map_update_elem(bpf_map__fd(s->maps.hosts), &hk6, &known, BPF_NOEXIST) ?:
-	      bpf_map_update_elem(bpf_map__fd(s->maps.tenant_limits), &zero, &dflt, BPF_ANY);
+	      bpf_map_update_elem(bpf_map__fd(s->maps.tenant_limits), &zero, &dflt, BPF_ANY) ?:
+	      bpf_map_update_elem(bpf_map__fd(s->maps.meta), &zero, &lim, BPF_ANY);
 out:
 	if (err) {
 		err = err < 0 ? err : -errno;
@@ -329,7 +354,9 @@ int main(int argc, char **argv)
 		{ .cls = "udp_non_smtp", .what = "IPv4 UDP to 53",
 		  .spec = { .l4 = IPPROTO_UDP, .dport = 53, .payload = 64 } },
 		{ .cls = "syn_fresh", .what = "IPv4 SYN to 25, a new source each frame",
-		  .fresh = 1 },
+		  .fresh = FRESH_SOURCE },
+		{ .cls = "syn_new_flow", .what = "IPv4 SYN to 25, known host, new 4-tuple each",
+		  .fresh = FRESH_FLOW },
 		{ .cls = "syn_verdicts", .what = "IPv4 SYN, no verdict; 10k host, 1k CIDR exist",
 		  .spec = { .flags = F_SYN, .tcp_opts = 20 }, .setup = S_VERDICTS },
 		{ .cls = "ipv6_syn_verdicts", .what = "IPv6 SYN, no verdict; 10k host, 1k CIDR exist",

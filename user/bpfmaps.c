@@ -522,6 +522,32 @@ uint32_t rg_bpf_window_limit(uint64_t count, uint64_t period_ns)
 	return per_window > UINT32_MAX ? UINT32_MAX : (uint32_t)per_window;
 }
 
+/* After tenant_limits is written: meta's least and greatest non-zero limit, between which
+ * the program looks up the tenant of a source without an entry (0: no limit anywhere).
+ * meta is read, changed and written whole, as relayguardctl's verdict writes do too; the
+ * generation is bumped here as well, so that a bump of a verdict write racing this one
+ * still leaves a generation the hosts have not cached (they only look once more). */
+static int meta_limits_set(struct rg_bpf *b, const struct rg_tenant_limit *vals)
+{
+	struct rg_meta m = {};
+	__u32 zero = 0, lo = 0, hi = 0;
+
+	for (__u32 i = 0; i < RG_TENANT_LIMIT_SLOTS; i++) {
+		__u32 v = vals[i].window_conns;
+
+		if (v && (!lo || v < lo))
+			lo = v;
+		if (v > hi)
+			hi = v;
+	}
+	if (bpf_map_lookup_elem(b->fds[M_META], &zero, &m))
+		return -errno;
+	m.limit_min = lo;
+	m.limit_max = hi;
+	m.verdict_gen++;
+	return bpf_map_update_elem(b->fds[M_META], &zero, &m, BPF_ANY) ? -errno : 0;
+}
+
 int rg_bpf_tenant_limits_set(struct rg_bpf *b, const struct rg_bpf_tenant_limit *list, size_t n)
 {
 	const __u32 last = RG_TENANT_LIMIT_SLOTS - 1;
@@ -560,7 +586,11 @@ int rg_bpf_tenant_limits_set(struct rg_bpf *b, const struct rg_bpf_tenant_limit 
 	if (bpf_map_update_batch(b->fds[M_LIMITS], keys, vals, &count, NULL)) {
 		err = -errno;
 		pr_err("writing %s: %s", RG_MAP_TENANT_LIMITS, strerror(-err));
+		goto out;
 	}
+	err = meta_limits_set(b, vals);
+	if (err)
+		pr_err("writing %s: %s", RG_MAP_META, strerror(-err));
 out:
 	free(keys);
 	free(vals);

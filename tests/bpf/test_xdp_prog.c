@@ -928,12 +928,22 @@ static int rate_cb(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* As the agent does: the slot, then meta's range of limits (widened only: a range wider
+ * than the limits costs the program lookups, never a report). */
 static void set_limit(struct ctx *c, __u32 tenant, __u32 window_conns)
 {
 	struct rg_tenant_limit l = { .window_conns = window_conns };
+	struct rg_meta m;
+	__u32 zero = 0;
 
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(c->skel->maps.tenant_limits), &tenant,
 					     &l, BPF_ANY), 0);
+	assert_int_equal(bpf_map_lookup_elem(c->meta, &zero, &m), 0);
+	if (window_conns && (!m.limit_min || window_conns < m.limit_min))
+		m.limit_min = window_conns;
+	if (window_conns > m.limit_max)
+		m.limit_max = window_conns;
+	assert_int_equal(bpf_map_update_elem(c->meta, &zero, &m, BPF_ANY), 0);
 }
 
 /* Send n SYNs from src; return how many rate events they produced. */
@@ -1271,6 +1281,62 @@ static void test_proven_hosts(void **state)
 	(void)state;
 }
 
+/* A source without an entry is judged at its tenant's limit, not the default: its SYNs
+ * report it (with its tenant) when the sketch estimate reaches the limit of the tenant
+ * whose connector covers it, a source of no tenant at the default, and a tenant with a
+ * limit above the default is not reported at the default; a blocked source's dropped SYNs
+ * are not counted. Nothing gets an entry. */
+static void test_unproven_tenant_limit(void **state)
+{
+	struct load_opts lo = { .proven = 1 };
+	struct ctx *c = ctx_new(&lo);
+	struct rate_seen r = { 0 };
+	struct ring_buffer *rb;
+	struct rg_host_key k;
+	struct pkt p;
+
+	rb = ring_buffer__new(bpf_map__fd(c->skel->maps.rate_events), rate_cb, &r, NULL);
+	assert_non_null(rb);
+	set_limit(c, 0, 6);
+	set_limit(c, TENANT_V4, 3);
+	set_limit(c, 11, 9);
+	lpm_put(c->connectors, "203.0.113.0", 96 + 24, &(struct rg_tenant_tag){ .tenant_id = 11 });
+
+	/* 192.0.2.0/24 is tenant 7's connector: reported at 3, once. */
+	assert_int_equal(syns(c, rb, &r, "192.0.2.77", 2), 0);
+	assert_int_equal(syns(c, rb, &r, "192.0.2.77", 1), 1);
+	host_key("192.0.2.77", 32, 64, &k);
+	assert_memory_equal(r.last.addr, k.addr, 16);
+	assert_int_equal(r.last.tenant_id, TENANT_V4);
+	assert_int_equal(r.last.window_conns, 3);
+	assert_int_equal(syns(c, rb, &r, "192.0.2.77", 20), 0);
+
+	/* No connector: the default, 6. */
+	assert_int_equal(syns(c, rb, &r, "198.51.100.77", 5), 0);
+	assert_int_equal(syns(c, rb, &r, "198.51.100.77", 1), 1);
+	assert_int_equal(r.last.tenant_id, 0);
+	assert_int_equal(r.last.window_conns, 6);
+
+	/* Tenant 11 (203.0.113.0/24) at 9: not at the default's 6, nor at tenant 7's 3. */
+	assert_int_equal(syns(c, rb, &r, "203.0.113.77", 8), 0);
+	assert_int_equal(syns(c, rb, &r, "203.0.113.77", 1), 1);
+	assert_int_equal(r.last.tenant_id, 11);
+	assert_int_equal(r.last.window_conns, 9);
+	assert_int_equal(syns(c, rb, &r, "203.0.113.77", 5), 0);
+
+	/* A blocked source's SYNs are dropped before the sketch: no report however many. */
+	verdict_host(c, "198.51.100.78", &BLOCK);
+	build(&(struct pkt_spec){ .flags = F_SYN, .src = "198.51.100.78" }, &p);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(run(c, &p, p.len), XDP_DROP);
+	assert_true(ring_buffer__consume(rb) >= 0);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(count_keys(c->hosts, sizeof(struct rg_host_key)), 0);
+	ring_buffer__free(rb);
+	ctx_free(c);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1290,6 +1356,7 @@ int main(void)
 		cmocka_unit_test(test_custom_ports),
 		cmocka_unit_test(test_lru_flood),
 		cmocka_unit_test(test_proven_hosts),
+		cmocka_unit_test(test_unproven_tenant_limit),
 	};
 	int err;
 

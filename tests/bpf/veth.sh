@@ -6,7 +6,8 @@
 # routes, a TCP echo listener on ports 25 and 80; the program attached through
 # tests/helpers/rg_loader (user/bpfload.c) to both relay-side veths. Checks verdict enforcement
 # with native XDP, generic XDP and TC, established connections and non-SMTP untouched,
-# counters and tenant tags read back with bpftool from the pins, enforcement after the
+# counters and tenant tags read back with bpftool from the pins, a host proven at TC by its
+# completed handshake (and not by a refused SYN), enforcement after the
 # loader is killed, atomic replacement (new prog, same link, maps kept), detach and purge,
 # and refusal of pinned maps of another layout. Root; TAP; exit 77 without XDP on veth.
 set -u
@@ -255,6 +256,29 @@ contains "throttled c1: later connections within the minute are dropped ($rcs)" 
 t=$(stat_of drop_throttle)
 check "stats drop_throttle counts them ($t)" test "${t:-0}" -ge 1
 expect_conn "c2 is not throttled" $NS2 $R2 25 0
+loader detach --pin-dir "$PIN" --purge >/dev/null 2>&1
+
+# ---- proof at TC: a completed handshake makes the entry, a bare SYN does not ----
+# TC sees the client's first packet after the handshake (EHLO) as XDP does; its socket
+# lookup (bpf_skc_lookup_tcp from the skb) finds the full socket and the host is proven.
+loader attach "${SIZES[@]}" --pin-dir "$PIN" --iface rgl-r1 --iface rgl-r2 --mode tc \
+	--ports 25,587 >/dev/null 2>&1
+expect_eq "tc proof: rgl-r2 runs tc" tc "$(status_field rgl-r2 kind)"
+check "tc proof: connector 198.51.100.0/24 -> tenant 42" \
+	"$LOADER" connector --pin-dir "$PIN" 198.51.100.0/24 42
+conn $NS1 $R1 587
+expect_eq "tc proof: SYN to 587 (no listener, RST): c1 gets no host entry" "null" \
+	"$(json_dump hosts | jq -c '[.[] | select(.key.addr[12:] == [192,0,2,1])] | first')"
+expect_conn "tc proof: c2 connects to 25" $NS2 $R2 25 0
+h=$(json_dump hosts | jq -c '[.[] | select(.key.addr == [0,0,0,0,0,0,0,0,0,0,255,255,198,51,100,1])
+	| .value] | first')
+expect_eq "tc proof: c2 proven at TC, tagged tenant 42" 42 "$(jq '.tenant_id' <<<"$h")"
+check "tc proof: c2's entry counts its connection and packets ($h)" \
+	test "$(jq '.conns' <<<"$h")" -ge 1 -a "$(jq '.packets' <<<"$h")" -ge 2
+expect_eq "tc proof: the proving packet's flow carries tenant 42" 42 \
+	"$(json_dump flows | jq '[.[] | select(.key.saddr[12:] == [198,51,100,1]) | .value.tenant_id]
+	| first')"
+expect_eq "tc proof: still no entry for c1" 1 "$(json_dump hosts | jq 'length')"
 loader detach --pin-dir "$PIN" --purge >/dev/null 2>&1
 
 # ---- tenant tags: connectors first, then c2's first packets ----

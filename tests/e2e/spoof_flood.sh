@@ -8,7 +8,8 @@
 # are still there, the hosts map holds hardly more than the real hosts, every verdict is
 # still in verdict_hosts, the blocked host is still dropped and a legitimate host still
 # connects. Last, a SYN flood from one source without an entry is throttled within seconds
-# through the kernel's sketch of unproven SYNs at the [limits] default.
+# through the kernel's sketch of unproven SYNs at the [limits] default, and a smaller one
+# from a source of a tenant with a lower limit at that tenant's limit.
 # Safety: sender and receiver are namespaces this suite creates (rgsf-*), joined by one veth,
 # with no default route anywhere: the relay has no route to the spoofed sources, so no reply
 # leaves. The flood is bounded by count (-n) and time (timeout).
@@ -211,22 +212,37 @@ expect_eq "every verdict still there after the replacement" 200 "$after"
 expect_eq "every real host kept its entry and tenant tag after the replacement" "$want" \
 	"$(host_rows)"
 
+# unproven_flood SRC N RATE: N SYNs from SRC (no entry) at RATE pps through trafgen; prints
+# the verdict and origin the agent then holds for SRC (polled, bounded), or nothing (it runs
+# in a command substitution: a failure is its output, for the caller's expect_eq).
+unproven_flood() {
+	local v=
+	cat >"$D/one.cfg" <<EOF
+{ eth(da=$mac, type=0x0800), ipv4(saddr=$1, daddr=192.0.2.1, ttl=64, proto=6),
+  tcp(sp=drnd(), dp=25, syn, seq=drnd()) }
+EOF
+	ip netns exec $FL timeout 30 trafgen -o e0 -i "$D/one.cfg" -n "$2" -P 1 -q -b "$3pps" \
+		>"$D/trafgen-$1.log" 2>&1 || { echo "trafgen failed"; return; }
+	for _ in $(seq 30); do
+		v=$("$CTL" -c "$D/rg.conf" hosts --json --top 0 |
+			jq -r --arg a "$1/32" '.hosts[] | select(.address==$a) | "\(.verdict) \(.origin)"')
+		[ -n "$v" ] && break
+		sleep 0.1
+	done
+	echo "$v"
+}
+
 # One source without an entry floods SYNs: the sketch judges it at the [limits] default
 # (600/1m, 100 per 10 s window) and the agent throttles it, as it would a known host.
 sed -i 's/^connection_rate_limit = 0$/connection_rate_limit = 600\/1m/' "$D/rg.conf"
 "$CTL" -c "$D/rg.conf" reload >/dev/null || fail "reload with a default connection_rate_limit"
-cat >"$D/one.cfg" <<EOF
-{ eth(da=$mac, type=0x0800), ipv4(saddr=192.0.2.50, daddr=192.0.2.1, ttl=64, proto=6),
-  tcp(sp=drnd(), dp=25, syn, seq=drnd()) }
-EOF
-ip netns exec $FL timeout 30 trafgen -o e0 -i "$D/one.cfg" -n 2000 -P 1 -q -b 2000pps \
-	>"$D/trafgen3.log" 2>&1 || fail "one-source flood sent"
-v=
-for _ in $(seq 30); do
-	v=$("$CTL" -c "$D/rg.conf" hosts --json --top 0 |
-		jq -r '.hosts[] | select(.address=="192.0.2.50/32") | "\(.verdict) \(.origin)"')
-	[ -n "$v" ] && break
-	sleep 0.1
-done
-expect_eq "one unproven source's SYN flood throttled (origin conn_rate)" "throttle conn_rate" "$v"
+expect_eq "one unproven source's SYN flood throttled (origin conn_rate)" "throttle conn_rate" \
+	"$(unproven_flood 192.0.2.50 2000 2000)"
+
+# The same at a tenant's limit: tenant t (192.0.2.0/24) gets 60/1m (11 per window), the
+# default stays 600/1m; 50 SYNs from 192.0.2.51, below the default, are over t's limit.
+sed -i 's/^connectors = 192.0.2.0\/24 198.51.100.0\/24$/&\nconnection_rate_limit = 60\/1m/' "$D/rg.conf"
+"$CTL" -c "$D/rg.conf" reload >/dev/null || fail "reload with tenant t's connection_rate_limit"
+expect_eq "an unproven source of tenant t throttled at t's limit, below the default" \
+	"throttle conn_rate" "$(unproven_flood 192.0.2.51 50 500)"
 done_testing
