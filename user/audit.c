@@ -179,6 +179,11 @@ static struct json_object *build(const struct rg_audit_event *ev)
 		err |= add_safe(o, "sender", ev->sender, ev->sender_len);
 	if (ev->detail)
 		err |= add_safe(o, "detail", ev->detail, strlen(ev->detail));
+	if (ev->matched_by)
+		err |= add_str(o, "matched_by", ev->matched_by);
+	if (ev->connector_tenant)
+		err |= add_safe(o, "connector_tenant", ev->connector_tenant,
+				strlen(ev->connector_tenant));
 	if (err) {
 		json_object_put(o);
 		return NULL;

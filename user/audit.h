@@ -42,6 +42,8 @@ struct rg_audit_event {
 	uint64_t interval_ns;		/* throttle: one connection per interval */
 	uint64_t burst_ns;
 	const char *detail;		/* free text made by the agent (never client text) */
+	const char *matched_by;		/* how the tenant was found: "sasl", "connector", ... */
+	const char *connector_tenant;	/* the connector's tenant, when another one won */
 };
 
 struct rg_audit;

@@ -29,6 +29,7 @@
 #include "gcra.h"
 #include "log.h"
 #include "policy_proto.h"
+#include "host_tags.h"
 #include "tenant_ids.h"
 #include "txn_cache.h"
 
@@ -36,6 +37,7 @@
 #define FLOOD_WINDOW_NS (60 * NSEC)		/* flood_limit counts rejections per minute */
 #define CONN_RATE_DEFAULT_HOLD_NS (60 * NSEC)	/* throttle hold when flood_block_time = 0 */
 #define HOSTS_MAX 65536				/* flood-tracked hosts */
+#define HOST_TAGS_MAX 65536			/* hosts attributed by authentication */
 #define VERDICTS_DEFAULT_MAX 65536
 
 #define rg_container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -54,6 +56,7 @@ struct tstate {
 	 * which stops at the limit; fixed memory however long a flood goes on. */
 	struct rg_buckets over;
 	uint64_t tot_unreg, tot_reg, tot_null, tot_rej;
+	uint64_t tot_match[RG_MATCH__COUNT];
 };
 
 struct fhost {
@@ -76,6 +79,10 @@ struct rg_engine {
 	void *ctx;
 	struct rg_audit *audit;
 	const char *peer;	/* inside rg_engine_decide: who sent the request */
+	/* Inside rg_engine_decide: how the tenant was found, and the connector's tenant
+	 * when a login or certificate named another (audited with what the request causes). */
+	enum rg_match match;
+	const char *connector_tenant;
 	uint64_t seed;
 
 	struct tstate *t;
@@ -86,6 +93,7 @@ struct rg_engine {
 
 	struct rg_hmap hosts;
 	struct rg_hmap verdicts;
+	struct rg_host_tags *tags;	/* hosts attributed by SASL login or certificate */
 
 	struct rg_engine_counters c;
 	unsigned dirty;
@@ -130,6 +138,10 @@ static void audit(struct rg_engine *e, struct rg_audit_event *ev)
 {
 	if (!ev->peer)
 		ev->peer = e->peer;
+	if (!ev->matched_by && e->match != RG_MATCH_NONE)
+		ev->matched_by = rg_match_name(e->match);
+	if (!ev->connector_tenant)
+		ev->connector_tenant = e->connector_tenant;
 	if (e->audit)
 		rg_audit_write(e->audit, ev);
 }
@@ -458,7 +470,8 @@ struct rg_engine *rg_engine_new(const struct rg_config *cfg, const struct rg_eng
 	e->t = calloc(e->nt ? e->nt : 1, sizeof(*e->t));
 	e->ids = rg_tenant_ids_new(e->seed);
 	e->txns = rg_txn_cache_new(e->seed);
-	if (!e->t || !e->ids || !e->txns || rg_hmap_init(&e->hosts, 256) ||
+	e->tags = rg_host_tags_new(HOST_TAGS_MAX, e->seed);
+	if (!e->t || !e->ids || !e->txns || !e->tags || rg_hmap_init(&e->hosts, 256) ||
 	    rg_hmap_init(&e->verdicts, 256) || bind_ids(e, cfg, e->t)) {
 		rg_engine_free(e);
 		return NULL;
@@ -478,6 +491,7 @@ void rg_engine_free(struct rg_engine *e)
 	if (!e)
 		return;
 	rg_txn_cache_free(e->txns);
+	rg_host_tags_free(e->tags);
 	hosts_free(e);
 	verdicts_free(e);
 	tenants_free(e->t, e->nt);
@@ -626,8 +640,10 @@ int rg_engine_reconfigure(struct rg_engine *e, const struct rg_config *ncfg, uin
 		e->t[i].id = nid[i];
 	free(nid);
 	if (ocfg->host_prefix_v4 != ncfg->host_prefix_v4 ||
-	    ocfg->host_prefix_v6 != ncfg->host_prefix_v6)
+	    ocfg->host_prefix_v6 != ncfg->host_prefix_v6) {
 		hosts_free(e);
+		rg_host_tags_clear(e->tags);
+	}
 	/* Restrictions a dry run made by limit do not become real when enforcing starts. */
 	if (was_monitor && !monitor(e)) {
 		for (size_t i = 0; i < nn; i++) {
@@ -676,6 +692,10 @@ void rg_policy_request_from(const struct rg_policy_req *pr, struct rg_policy_req
 	req->recipient = attr(pr, RG_PA_RECIPIENT);
 	req->client_name = attr(pr, RG_PA_CLIENT_NAME);
 	req->helo_name = attr(pr, RG_PA_HELO_NAME);
+	req->sasl_username = attr(pr, RG_PA_SASL_USERNAME);
+	req->ccert_subject = attr(pr, RG_PA_CCERT_SUBJECT);
+	req->ccert_fingerprint = attr(pr, RG_PA_CCERT_FINGERPRINT);
+	req->ccert_pubkey_fingerprint = attr(pr, RG_PA_CCERT_PUBKEY_FINGERPRINT);
 	req->peer = pr->peer;
 }
 
@@ -817,6 +837,76 @@ static int unregistered(struct rg_engine *e, int tidx, const uint8_t addr[16],
 	return 0;
 }
 
+/*
+ * The tenant of a request, first match wins: SASL login, certificate fingerprint, then
+ * subject (tenant_auth.h), then the connector that holds the address. A login or
+ * certificate that names another tenant than the connector wins, and the connector's
+ * tenant is kept for the audit log. Returns the tenant index or -1.
+ */
+static int attribute(struct rg_engine *e, const struct rg_policy_request *req,
+		     const uint8_t addr[16], struct rg_decision *out)
+{
+	const struct rg_auth_query q = {
+		req->sasl_username.p, req->sasl_username.len,
+		req->ccert_fingerprint.p, req->ccert_fingerprint.len,
+		req->ccert_pubkey_fingerprint.p, req->ccert_pubkey_fingerprint.len,
+		req->ccert_subject.p, req->ccert_subject.len,
+	};
+	uint32_t conn = 0, auth = 0;
+	bool by_conn = rg_lpm_lookup(e->cfg->connectors, addr, &conn) && conn < e->nt;
+	enum rg_match m = rg_tenant_auth_match(e->cfg->auth, &q, &auth);
+	uint32_t tidx;
+
+	if (m != RG_MATCH_NONE && auth < e->nt) {
+		tidx = auth;
+		if (by_conn && conn != auth)
+			out->connector_tenant = e->cfg->tenants[conn].name;
+	} else if (by_conn) {
+		tidx = conn;
+		m = RG_MATCH_CONNECTOR;
+	} else {
+		return -1;
+	}
+	out->tenant = (int)tidx;
+	out->tenant_name = e->cfg->tenants[tidx].name;
+	out->tenant_id = e->t[tidx].id;
+	out->matched_by = m;
+	e->match = m;
+	e->connector_tenant = out->connector_tenant;
+	return (int)tidx;
+}
+
+/* A counted transaction attributed by login or certificate: the host carries that tenant
+ * in the kernel (its connection-rate limit, listings, bpftool), retagged on every such
+ * transaction since the kernel's entry may have been evicted and made again from the
+ * connectors. A host new to the table, or moving tenant, is audited once. */
+static void tag_host(struct rg_engine *e, int tidx, const uint8_t addr[16], uint64_t now)
+{
+	struct rg_cidr host;
+	uint32_t prev = 0;
+	int r;
+
+	rg_host_of(addr, e->cfg->host_prefix_v4, e->cfg->host_prefix_v6, &host);
+	r = rg_host_tags_set(e->tags, host.addr, e->t[tidx].id, e->match, &prev);
+	if (r > 0) {
+		int pidx = prev ? rg_tenant_ids_index(e->ids, prev) : -1;
+		char detail[RG_TENANT_NAME_MAX + 32];
+		struct rg_audit_event ev = {
+			.event = "host_attributed", .time_ns = now,
+			.tenant = e->cfg->tenants[tidx].name, .tenant_id = e->t[tidx].id,
+			.host = &host,
+		};
+
+		if (pidx >= 0) {
+			snprintf(detail, sizeof(detail), "was tenant %s", e->cfg->tenants[pidx].name);
+			ev.detail = detail;
+		}
+		audit(e, &ev);
+	}
+	if (e->ops.host_tag)
+		e->ops.host_tag(e->ctx, &host, e->t[tidx].id);
+}
+
 static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint64_t now_ns,
 		  struct rg_decision *out)
 {
@@ -825,7 +915,7 @@ static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint
 	struct rg_envelope env;
 	uint8_t addr[16];
 	uint32_t tidx = 0;
-	int tenant = -1;
+	int tenant;
 	bool have_inst;
 	const struct rg_txn_answer *tx;
 	int err;
@@ -837,12 +927,9 @@ static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint
 	    rg_addr_parse(abuf, addr, NULL))
 		return decide_fail(e, out, -EINVAL, "client_address is not an IP address");
 
-	if (rg_lpm_lookup(e->cfg->connectors, addr, &tidx) && tidx < e->nt) {
-		tenant = (int)tidx;
-		out->tenant = tenant;
-		out->tenant_name = e->cfg->tenants[tidx].name;
-		out->tenant_id = e->t[tidx].id;
-	}
+	tenant = attribute(e, req, addr, out);
+	if (tenant >= 0)
+		tidx = (uint32_t)tenant;
 	if (!envelope_stage(&req->protocol_state)) {
 		out->cls = RG_CLASS_NONE;
 		goto answer;
@@ -893,6 +980,12 @@ static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint
 		}
 	}
 	e->c.by_class[out->cls]++;
+	e->c.by_match[out->matched_by]++;
+	if (tenant >= 0) {
+		e->t[tidx].tot_match[out->matched_by]++;
+		if (out->matched_by != RG_MATCH_CONNECTOR)
+			tag_host(e, tenant, addr, now_ns);
+	}
 	if (have_inst) {
 		struct rg_txn_answer a = { out->tenant_id, action, out->cls, out->reason };
 
@@ -936,6 +1029,8 @@ int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, u
 	e->peer = req->peer;
 	err = decide(e, req, now_ns, out);
 	e->peer = NULL;
+	e->match = RG_MATCH_NONE;
+	e->connector_tenant = NULL;
 	return err;
 }
 
@@ -1176,6 +1271,16 @@ size_t rg_engine_tenant_count(const struct rg_engine *e)
 	return e->nt;
 }
 
+bool rg_engine_host_tag(const struct rg_engine *e, const uint8_t key[16], uint32_t *tenant_id)
+{
+	uint32_t id;
+
+	if (!rg_host_tags_get(e->tags, key, &id, NULL) || rg_tenant_ids_index(e->ids, id) < 0)
+		return false;
+	*tenant_id = id;
+	return true;
+}
+
 uint32_t rg_engine_tenant_id(const struct rg_engine *e, const char *name)
 {
 	uint32_t id = rg_tenant_ids_of(e->ids, name);
@@ -1214,6 +1319,7 @@ int rg_engine_tenant_info(struct rg_engine *e, size_t idx, uint64_t now_ns,
 	out->total_registered = t->tot_reg;
 	out->total_null_sender = t->tot_null;
 	out->total_rejected = t->tot_rej;
+	memcpy(out->total_by_match, t->tot_match, sizeof(out->total_by_match));
 	flush_notify(e);
 	return 0;
 }
@@ -1223,6 +1329,7 @@ void rg_engine_get_counters(const struct rg_engine *e, struct rg_engine_counters
 	*c = e->c;
 	c->txn_entries = rg_txn_cache_count(e->txns);
 	c->verdicts = e->verdicts.n;
+	c->host_tags = rg_host_tags_count(e->tags);
 	c->restricted_tenants = 0;
 	for (size_t i = 0; i < e->nt; i++)
 		c->restricted_tenants += e->t[i].restricted;
