@@ -6,8 +6,11 @@
 # smtpd_tls_ask_ccert = yes and SASL through Dovecot's auth service, relayguardd decides,
 # mail is sent with swaks from tenant-a's host (an address of tenant-a's connector):
 #   1 tenant-b's client certificate is attributed to tenant-b by subject, then (after a
-#     reload that swaps the keys) by certificate and by public-key fingerprint;
-#     tenant-a's own certificate, configured nowhere, leaves the connector to decide;
+#     reload that swaps the keys) by certificate and by public-key fingerprint; a
+#     self-signed certificate with tenant-b's name is not tenant-b's by subject (Postfix
+#     sends ccert_subject only for a verified certificate) but is by its pinned
+#     fingerprint; tenant-a's own certificate, configured nowhere, leaves the connector
+#     to decide;
 #   2 a SASL login of tenant-b is attributed to tenant-b exactly and by @domain;
 #   3 tenant-b's budget and its 5.7.750 reply apply to mail attributed by login, while
 #     tenant-a's own budget from the same host is untouched;
@@ -76,8 +79,16 @@ grep -q "Trusted TLS connection established from unknown\[$TA\]" "$LAB_MAILLOG" 
 expect_eq "attributed to tenant-b by subject; tenant-a counted nothing" "1 0 0" \
 	"$(matched tenant-b cert_subject) $(matched tenant-a connector) $(lab_tenant tenant-a registered)"
 expect_eq "northwind.example counted registered for tenant-b" "1" "$(lab_tenant tenant-b registered)"
+# Postfix sends ccert_subject only for a certificate its CA file verifies (the fingerprints
+# for any): a self-signed certificate with tenant-b's name is not tenant-b's.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+	-subj "/CN=$(lab_cert_subject tenant-b)" -keyout "$T/self.key" -out "$T/self.crt" \
+	>"$T/self.log" 2>&1
+swaks_as s3 --tls --tls-cert "$T/self.crt" --tls-key "$T/self.key"
+expect_eq "a self-signed certificate with tenant-b's subject: the connector decides" "1 1 1" \
+	"$(queued s3) $(matched tenant-b cert_subject) $(matched tenant-a connector)"
 swaks_as s2 --tls --tls-cert "$TLS/tenant-a.crt" --tls-key "$TLS/tenant-a.key"
-expect_eq "tenant-a's own certificate (no key names it): the connector decides" "1 1" \
+expect_eq "tenant-a's own certificate (no key names it): the connector decides" "1 2" \
 	"$(queued s2) $(matched tenant-a connector)"
 
 fp=$(lab_cert_fingerprint tenant-b)
@@ -91,6 +102,11 @@ check "reload: cert_fingerprints = tenant-b's public-key fingerprint" \
 swaks_as f2 $(cert_b) -f bob@northwind.example
 expect_eq "attributed by ccert_pubkey_fingerprint" "1 2" \
 	"$(queued f2) $(matched tenant-b cert_fingerprint)"
+check "reload: cert_fingerprints = the self-signed certificate's fingerprint" \
+	keys "cert_fingerprints = $(openssl x509 -in "$T/self.crt" -noout -fingerprint -sha256 | sed 's/.*=//')"
+swaks_as f3 --tls --tls-cert "$T/self.crt" --tls-key "$T/self.key" -f bob@northwind.example
+expect_eq "a pinned fingerprint needs no CA: the self-signed certificate is tenant-b's" "1 3" \
+	"$(queued f3) $(matched tenant-b cert_fingerprint)"
 expect_eq "tenant-a's host is tagged tenant-b in the hosts map" "tenant-b" "$(host "$TA/32" tenant)"
 
 # ---- 2: SASL ----------------------------------------------------------------------------
@@ -104,7 +120,7 @@ grep -q "sasl_username=scanner01" "$LAB_MAILLOG" && ok "Postfix authenticated sc
 	fail "Postfix authenticated scanner01"
 expect_eq "logins scanner01 and carol@northwind.example: tenant-b by SASL" "1 1 2" \
 	"$(queued l1) $(queued l2) $(matched tenant-b sasl)"
-expect_eq "login alice@contoso.example (no key): tenant-a by connector" "1 2" \
+expect_eq "login alice@contoso.example (no key): tenant-a by connector" "1 3" \
 	"$(queued l3) $(matched tenant-a connector)"
 
 # ---- 3: the attributed tenant's budget ----------------------------------------------------
