@@ -5,6 +5,7 @@
  * functions, so an entry and a request compare byte for byte in one hash table keyed by
  * (kind, normalised text). Reports tenants and the kind of key that matched.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -146,13 +147,10 @@ static int norm_subject(const char *s, size_t len, char out[KEY_MAX])
 
 static int hexval(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	static const char digits[] = "0123456789abcdef";
+	const char *p = c ? strchr(digits, tolower((unsigned char)c)) : NULL;
+
+	return p ? (int)(p - digits) : -1;
 }
 
 /* Hex with colons anywhere, case ignored, into bytes: MD5 to SHA-512 lengths only. */

@@ -185,6 +185,14 @@ static void env_fini(struct env *v)
 	rg_config_free(v->cfg);
 }
 
+/* Reconfigure the engine to ncfg at now; the old configuration is freed, as the agent does. */
+static void env_reload(struct env *v, struct rg_config *ncfg, uint64_t now)
+{
+	assert_int_equal(rg_engine_reconfigure(v->e, ncfg, now), 0);
+	rg_config_free(v->cfg);
+	v->cfg = ncfg;
+}
+
 static struct rg_slice S(const char *s)
 {
 	struct rg_slice x = { s, s ? strlen(s) : 0 };
@@ -686,9 +694,7 @@ static void test_monitor_to_enforce_drops_dry_run_restrictions(void **state)
 		ask(&v, "192.0.2.10", "a@evil.example", NULL, NULL, T0 + i * NS);
 	assert_true(info(&v, "contoso", T0 + 5 * NS).restricted);
 	enforce = load_cfg(NULL, NULL, NULL, NULL);
-	assert_int_equal(rg_engine_reconfigure(v.e, enforce, T0 + 10 * NS), 0);
-	rg_config_free(v.cfg);
-	v.cfg = enforce;
+	env_reload(&v, enforce, T0 + 10 * NS);
 	assert_false(info(&v, "contoso", T0 + 10 * NS).restricted);
 	d = ask(&v, "192.0.2.10", "a@evil.example", NULL, NULL, T0 + 11 * NS);
 	assert_string_equal(reply(&d), "DUNNO");
@@ -978,9 +984,7 @@ static void test_reload_keeps_survivors(void **state)
 			"[tenant northwind]\nconnectors = 198.51.100.0/25\n"
 			"accepted_domains = northwind.example\n");
 	v.rec.syncs = 0;
-	assert_int_equal(rg_engine_reconfigure(v.e, cfg2, T0 + MIN), 0);
-	rg_config_free(v.cfg);
-	v.cfg = cfg2;
+	env_reload(&v, cfg2, T0 + MIN);
 	assert_int_equal(v.rec.syncs, 1);
 	assert_int_equal(v.rec.nconns, 3);
 	assert_int_equal(rg_engine_tenant_count(v.e), 2);
@@ -1012,9 +1016,7 @@ static void test_reload_keeps_survivors(void **state)
 	ask(&v, "192.0.2.10", "a@evil.example", NULL, NULL, T0 + 4 * MIN);
 	ask(&v, "192.0.2.10", "a@evil.example", NULL, NULL, T0 + 4 * MIN);
 	cfg2 = load_cfg(NULL, NULL, "unregistered_limit = 10", NULL);
-	assert_int_equal(rg_engine_reconfigure(v.e, cfg2, T0 + 5 * MIN), 0);
-	rg_config_free(v.cfg);
-	v.cfg = cfg2;
+	env_reload(&v, cfg2, T0 + 5 * MIN);
 	assert_int_equal(info(&v, "contoso", T0 + 5 * MIN).unregistered, 2);
 	/* fabrikam comes back with its old id: ids are never reused for another name. */
 	assert_int_equal(info(&v, "fabrikam", T0 + 5 * MIN).id, fabrikam);
@@ -1230,9 +1232,10 @@ static void test_attribution_budget_and_tag(void **state)
 	struct env v;
 	struct rg_decision d;
 	struct json_object *last;
-	uint8_t key[16] = { [10] = 0xff, [11] = 0xff, 192, 0, 2, 10 };
+	uint8_t key[16];
 	uint32_t id = 0, fab;
 
+	assert_int_equal(rg_addr_parse("192.0.2.10", key, NULL), 0);
 	env_init(&v, load_cfg(NULL, NULL, NULL, auth_tenants));
 	fab = rg_engine_tenant_id(v.e, "fabrikam");
 	assert_false(rg_engine_host_tag(v.e, key, &id));
@@ -1289,17 +1292,22 @@ static void test_attribution_reload(void **state)
 	struct env v;
 	struct rg_decision d;
 	struct rg_config *ncfg;
-	uint8_t key[16] = { [10] = 0xff, [11] = 0xff, 203, 0, 113, 9 };
+	uint8_t key[16], key2[16];
 	uint32_t id;
 
+	assert_int_equal(rg_addr_parse("203.0.113.9", key, NULL), 0);
+	assert_int_equal(rg_addr_parse("203.0.113.10", key2, NULL), 0);
 	env_init(&v, load_cfg(NULL, NULL, NULL, auth_tenants));
 	d = ask_auth(&v, "203.0.113.9", "a@fabrikam.com", "scanner01", NULL, NULL, T0);
 	assert_string_equal(d.tenant_name, "fabrikam");
+	d = ask_auth(&v, "203.0.113.10", "a@certonly.example", NULL, NULL, "gw.certonly.example",
+		     T0);
+	assert_string_equal(d.tenant_name, "certonly");
+	assert_true(rg_engine_host_tag(v.e, key2, &id));
 	ncfg = load_cfg(NULL, NULL, "sasl_users = scanner01", NULL);
-	assert_int_equal(rg_engine_reconfigure(v.e, ncfg, T0 + NS), 0);
-	rg_config_free(v.cfg);
-	v.cfg = ncfg;
+	env_reload(&v, ncfg, T0 + NS);
 	assert_true(rg_engine_host_tag(v.e, key, &id));	/* fabrikam is still configured */
+	assert_false(rg_engine_host_tag(v.e, key2, &id));	/* certonly is not */
 	d = ask_auth(&v, "203.0.113.9", "a@contoso.com", "scanner01", NULL, NULL, T0 + 2 * NS);
 	assert_string_equal(d.tenant_name, "contoso");
 	assert_int_equal(d.matched_by, RG_MATCH_SASL);
@@ -1307,9 +1315,7 @@ static void test_attribution_reload(void **state)
 		     T0 + 2 * NS);
 	assert_int_equal(d.tenant, -1);
 	ncfg = load_cfg(NULL, NULL, NULL, "");
-	assert_int_equal(rg_engine_reconfigure(v.e, ncfg, T0 + 3 * NS), 0);
-	rg_config_free(v.cfg);
-	v.cfg = ncfg;
+	env_reload(&v, ncfg, T0 + 3 * NS);
 	assert_true(rg_engine_host_tag(v.e, key, &id));	/* contoso's now */
 	assert_int_equal(id, rg_engine_tenant_id(v.e, "contoso"));
 	env_fini(&v);
