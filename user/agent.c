@@ -239,10 +239,12 @@ static void log_decision(const struct rg_policy_request *r, const struct rg_deci
 {
 	char c[RG_PRINTABLE_MAX + 4], s[RG_PRINTABLE_MAX + 4];
 
-	pr_debug("decision client=%s sender=%s tenant=%s class=%s action=%s%s",
+	pr_debug("decision client=%s sender=%s tenant=%s by=%s%s%s class=%s action=%s%s",
 		 rg_printable(r->client_address.p, r->client_address.len, c),
 		 rg_printable(r->sender.p, r->sender.len, s),
-		 d->tenant_name ? d->tenant_name : "-", rg_class_name(d->cls),
+		 d->tenant_name ? d->tenant_name : "-", rg_match_name(d->matched_by),
+		 d->connector_tenant ? " connector_tenant=" : "",
+		 d->connector_tenant ? d->connector_tenant : "", rg_class_name(d->cls),
 		 rg_action_reply(d->action), d->would_reject ? " would_reject" : "");
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * classify.c: the decision engine: tenant, sender domain, registered or not, one count per
+ * classify.c: the decision engine: tenant (by SASL login, client certificate, then
+ * connector: tenant_auth.h), sender domain, registered or not, one count per
  * transaction, the budget, escalation to the kernel, monitor mode.
  *
  * Takes: the configuration in force, policy requests with the caller's CLOCK_REALTIME
@@ -9,7 +10,8 @@
  * grown lazily up to the limit) and the restriction; per Postfix instance the decision of
  * the transaction (txn_cache.c, so every stage answers the same and counts once); per
  * source host the rejected transactions of the last minute; the verdict table that the
- * kernel mirrors; the tenant ids (tenant_ids.c). Reports: decisions, audit events, kernel
+ * kernel mirrors; the tenant ids (tenant_ids.c); the hosts attributed by SASL login or
+ * client certificate (host_tags.c), whose kernel tag follows that tenant. Reports: decisions, audit events, kernel
  * callbacks, counters, listings, and its persistent part as plain structures
  * (state_json.c makes the JSON of it, state.c writes it to disk).
  */

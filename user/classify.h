@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * classify.h: the decision engine: tenant by connector, sender class, one count per
+ * classify.h: the decision engine: tenant by SASL login, client certificate or connector
+ * (first match wins), sender class, one count per
  * transaction, the unregistered budget and restriction, escalation to kernel verdicts.
  * Takes a policy request (client address, envelope sender, Postfix instance) and the
  * current CLOCK_REALTIME time from the caller, and answers DUNNO, the 5.7.750 reject, or

@@ -117,8 +117,8 @@ struct rg_config {
 
 	/*
 	 * "FILE:LINE: warning: reason" for what loads but is probably a mistake: an interface
-	 * that does not exist (in this network namespace), a tenant without connectors or
-	 * without accepted domains. At most RG_CONFIG_ERRORS_MAX, then one count.
+	 * that does not exist (in this network namespace), a tenant without connectors (nor
+	 * SASL or certificate keys) or without accepted domains. At most RG_CONFIG_ERRORS_MAX, then one count.
 	 */
 	struct rg_config_errors warnings;
 };
