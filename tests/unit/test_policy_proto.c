@@ -265,8 +265,8 @@ static void test_auth_attributes(void **state)
 		"request=smtpd_access_policy\nsasl_username=a\nsasl_username=b\n\n",
 		"request=smtpd_access_policy\nccert_subject=a\nccert_subject=b\n\n",
 		"request=smtpd_access_policy\nccert_fingerprint=\nccert_fingerprint=AA\n\n",
-		"request=smtpd_access_policy\nccert_pubkey_fingerprint=A\n"
-		"ccert_pubkey_fingerprint=A\n\n",
+		("request=smtpd_access_policy\nccert_pubkey_fingerprint=A\n"
+		 "ccert_pubkey_fingerprint=A\n\n"),
 	};
 	struct rg_policy_parser *p = rg_policy_parser_new(NULL);
 	const struct rg_policy_req *r;
