@@ -1285,6 +1285,38 @@ static void test_attribution_budget_and_tag(void **state)
 	env_fini(&v);
 }
 
+/* A host attributed by login floods like an IP tenant's: its block carries the attributed
+ * tenant (audited with how it was attributed), and unblocking that tenant lifts it. */
+static void test_attribution_flood(void **state)
+{
+	struct env v;
+	struct rg_cidr host;
+	struct rg_engine_verdict ev;
+	struct json_object *last;
+
+	env_init(&v, load_cfg(NULL, NULL, NULL, auth_tenants));
+	assert_int_equal(rg_cidr_parse("192.0.2.60/32", &host, false), 0);
+	/* fabrikam's limit 1: the second restricts it; flood_limit 5: the seventh blocks. */
+	for (int i = 0; i < 7; i++)
+		ask_auth(&v, "192.0.2.60", "s@evil.example", "scanner01", NULL, NULL, T0 + i * NS);
+	assert_int_equal(rg_engine_verdict_get(v.e, &host, &ev), 0);
+	assert_int_equal(ev.origin, RG_ORIGIN_FLOOD);
+	assert_int_equal(ev.tenant_id, rg_engine_tenant_id(v.e, "fabrikam"));
+	assert_false(info(&v, "contoso", T0).restricted);
+	assert_int_equal(audit_count(&v, "host_blocked", &last), 1);
+	assert_string_equal(jstr(last, "tenant"), "fabrikam");
+	assert_string_equal(jstr(last, "matched_by"), "sasl");
+	assert_string_equal(jstr(last, "connector_tenant"), "contoso");
+	json_object_put(last);
+	/* contoso's unblock leaves it; fabrikam's lifts it. */
+	assert_int_equal(rg_engine_restrict_tenant(v.e, "contoso", "test", T0 + MIN), 0);
+	assert_int_equal(rg_engine_unblock_tenant(v.e, "contoso", "test", T0 + MIN), 0);
+	assert_int_equal(rg_engine_verdict_get(v.e, &host, &ev), 0);
+	assert_int_equal(rg_engine_unblock_tenant(v.e, "fabrikam", "test", T0 + MIN), 0);
+	assert_int_equal(rg_engine_verdict_get(v.e, &host, &ev), -ENOENT);
+	env_fini(&v);
+}
+
 /* Reload swaps the keys with the rest: a login moved to another tenant follows it; a
  * removed tenant's host tags are no longer reported. */
 static void test_attribution_reload(void **state)
@@ -1392,6 +1424,7 @@ int main(void)
 		cmocka_unit_test(test_attribution_order),
 		cmocka_unit_test(test_attribution_budget_and_tag),
 		cmocka_unit_test(test_attribution_reload),
+		cmocka_unit_test(test_attribution_flood),
 		cmocka_unit_test(test_attribution_from_wire),
 		cmocka_unit_test(test_unassigned),
 		cmocka_unit_test(test_null_sender_exempt),
