@@ -22,6 +22,8 @@ PKGS=(
 	debhelper dpkg-dev lintian logrotate bash-completion prometheus
 	# lab, demo and benchmarks
 	postfix netsniff-ng xdp-tools nftables iptables postfwd gnuplot-nox fail2ban
+	# the lab's TLS client certificates and SASL (LAB_AUTH=1, tests/e2e/relay_auth.sh)
+	openssl swaks dovecot-core
 	valgrind cppcheck clang-tidy
 )
 

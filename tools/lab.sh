@@ -39,6 +39,13 @@ LAB_ATTACH_MODE=${LAB_ATTACH_MODE:-auto}
 LAB_CHROOT=${LAB_CHROOT:-y}
 LAB_PROCESS_LIMIT=${LAB_PROCESS_LIMIT:-100}
 LAB_SEND_TIMEOUT=${LAB_SEND_TIMEOUT:-120}	# seconds one lab_send may take (drops hang it)
+# LAB_AUTH=1: the relay offers STARTTLS and asks for client certificates (a lab CA signs the
+# relay's and one per tenant: lab_tls_dir), and SASL through Dovecot's auth service with the
+# logins of LAB_SASL_USERS, all of password LAB_SASL_PASSWORD.
+LAB_AUTH=${LAB_AUTH:-0}
+LAB_SASL_USERS=${LAB_SASL_USERS:-"scanner01 alice@contoso.example bob@northwind.example carol@northwind.example"}
+LAB_SASL_PASSWORD=${LAB_SASL_PASSWORD:-lab-secret}
+LAB_CERT_NODES="tenant-a tenant-b"	# a client certificate each: CN gw.<its sender domain>
 # The system's python: helpers need nothing else, and a version manager's shim in PATH
 # would sit between lab.sh and the pid it records.
 if [ -z "${LAB_PYTHON:-}" ]; then
@@ -454,10 +461,123 @@ _lab_upstream_start() {
 	_lab_wait_listen upstream "$LAB_UPSTREAM4" 25 10
 }
 
+# ---- TLS and SASL (LAB_AUTH=1) ----------------------------------------------------------
+
+# lab_tls_dir: the lab CA (ca.crt), the relay's certificate and one per LAB_CERT_NODES node
+# (NODE.crt, NODE.key).
+lab_tls_dir() { echo "$LAB_DIR/tls"; }
+
+# lab_cert_subject NODE: the CommonName of NODE's certificate (what Postfix sends as
+# ccert_subject).
+lab_cert_subject() {
+	local s
+	case "$1" in
+	relay) echo relay.lab.example ;;
+	*)
+		s=$(_lab_default_sender "$1")
+		echo "gw.${s#*@}"
+		;;
+	esac
+}
+
+# lab_cert_fingerprint NODE [pubkey]: the SHA-256 fingerprint of NODE's certificate (or of
+# its public key), as Postfix's ccert_fingerprint (ccert_pubkey_fingerprint) gives it with
+# smtpd_tls_fingerprint_digest = sha256: upper-case hex bytes joined by colons.
+lab_cert_fingerprint() {
+	local crt
+	crt=$(lab_tls_dir)/$1.crt
+	if [ "${2:-}" = pubkey ]; then
+		openssl x509 -in "$crt" -noout -pubkey | openssl pkey -pubin -outform DER |
+			openssl dgst -sha256 -c | awk '{ print toupper($NF) }'
+	else
+		openssl x509 -in "$crt" -noout -fingerprint -sha256 | sed 's/.*=//'
+	fi
+}
+
+# A throwaway CA signing the relay's certificate and each tenant node's client certificate
+# (EC P-256: quick to make). Valid two days: a lab lasts minutes.
+_lab_tls_setup() {
+	local d n log=$LAB_DIR/tls-setup.log
+	d=$(lab_tls_dir)
+	mkdir -p "$d" || return 1
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj "/CN=relayguard lab CA" -keyout "$d/ca.key" -out "$d/ca.crt" >>"$log" 2>&1 ||
+		return 1
+	for n in relay $LAB_CERT_NODES; do
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-subj "/CN=$(lab_cert_subject "$n")" -keyout "$d/$n.key" -out "$d/$n.csr" \
+			>>"$log" 2>&1 &&
+			openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+				-CAcreateserial -days 2 -out "$d/$n.crt" >>"$log" 2>&1 || return 1
+	done
+	chmod 644 "$d"/*.crt
+}
+
+# The main.cf lines of LAB_AUTH=1. The CA file is read before smtpd enters its chroot; the
+# SASL socket is named relative to the queue directory, as the policy socket is.
+_lab_auth_settings() {
+	local d
+	d=$(lab_tls_dir)
+	cat <<-EOF
+		smtpd_tls_cert_file = $d/relay.crt
+		smtpd_tls_key_file = $d/relay.key
+		smtpd_tls_CAfile = $d/ca.crt
+		smtpd_tls_security_level = may
+		smtpd_tls_ask_ccert = yes
+		smtpd_tls_fingerprint_digest = sha256
+		smtpd_tls_loglevel = 1
+		smtpd_sasl_auth_enable = yes
+		smtpd_sasl_type = dovecot
+		smtpd_sasl_path = private/auth
+		smtpd_sasl_security_options = noanonymous
+	EOF
+}
+
+# Dovecot's auth service alone (tools/lab/dovecot.conf.in), in the relay namespace, its
+# client socket in Postfix's private/ directory. Its processes end with the lab's.
+_lab_sasl_start() {
+	local d=$LAB_DIR/dovecot u
+	mkdir -p "$d/run" "$d/state" || return 1
+	for u in $LAB_SASL_USERS; do
+		echo "$u:{PLAIN}$LAB_SASL_PASSWORD"
+	done >"$d/passwd" || return 1
+	chown dovecot "$d/passwd" && chmod 600 "$d/passwd" || return 1
+	declare -gA _LAB_SUBST=(
+		[INSTANCE]="${LAB_PREFIX}dovecot" [LAB_DIR]=$LAB_DIR [QUEUE_DIR]=$LAB_PF_QUEUE
+	)
+	_lab_fill "$LAB_TEMPLATES/dovecot.conf.in" "$d/dovecot.conf" || return 1
+	lab_exec relay dovecot -c "$d/dovecot.conf" >>"$LAB_DIR/postfix-setup.log" 2>&1 ||
+		return 1
+	if ! _lab_wait_socket "$LAB_PF_QUEUE/private/auth" 10; then
+		_lab_log "dovecot did not create $LAB_PF_QUEUE/private/auth"
+		tail -20 "$d/dovecot.log" >&2 2>/dev/null
+		return 1
+	fi
+}
+
+# lab_swaks NODE [swaks options]: one message from NODE to the relay with swaks (Debian
+# package swaks), for what smtp-source cannot do: STARTTLS with a client certificate
+# (--tls --tls-cert F --tls-key F) and SASL (--auth PLAIN --auth-user U --auth-password P).
+# Defaults: sender from NODE's registered domain, recipient rcpt@dest.example; later
+# options override them. Prints the session; exits with swaks' status.
+lab_swaks() {
+	local node=$1 target
+	shift
+	_lab_is_node "$node" || return 2
+	target=$(lab_relay_addr "$node" 4) || return 2
+	lab_exec "$node" timeout --kill-after=5 "$LAB_SEND_TIMEOUT" swaks --server "$target" \
+		--port 25 --helo "$node.lab.example" --from "$(_lab_default_sender "$node")" \
+		--to rcpt@dest.example --timeout 20 "$@"
+}
+
 _lab_postfix_config() {
-	local policy=""
+	local policy="" auth=""
 	[ "$LAB_GUARD" != none ] &&
 		policy="check_policy_service { unix:private/relayguard, timeout=10s, default_action=DUNNO }, "
+	if [ "$LAB_AUTH" = 1 ]; then
+		_lab_tls_setup || return 1
+		auth=$(_lab_auth_settings)
+	fi
 	declare -gA _LAB_SUBST=(
 		[CONFIG_DIR]=$LAB_PF_CONFIG [QUEUE_DIR]=$LAB_PF_QUEUE [DATA_DIR]=$LAB_PF_DATA
 		[MAILLOG]=$LAB_MAILLOG [SYSLOG_NAME]="postfix-${LAB_PREFIX%-}"
@@ -465,6 +585,7 @@ _lab_postfix_config() {
 		[MYNETWORKS]="192.0.2.0/24, 198.51.100.0/24, [2001:db8:a::]/64, [2001:db8:b::]/64"
 		[RELAYHOST]="[$LAB_UPSTREAM4]:25" [POLICY_CHECK]=$policy
 		[PROCESS_LIMIT]=$LAB_PROCESS_LIMIT [CHROOT]=$LAB_CHROOT [LAB_DIR]=$LAB_DIR
+		[AUTH_SETTINGS]=$auth
 	)
 	mkdir -p "$LAB_PF_CONFIG" "$LAB_PF_QUEUE" "$LAB_PF_DATA" || return 1
 	_lab_fill "$LAB_TEMPLATES/main.cf.in" "$LAB_PF_CONFIG/main.cf" || return 1
@@ -644,6 +765,7 @@ lab_up() {
 	[ $rc -eq 0 ] && { _lab_topology || rc=$?; }
 	[ $rc -eq 0 ] && { _lab_upstream_start || rc=$?; }
 	[ $rc -eq 0 ] && { _lab_postfix_config || rc=$?; }
+	[ $rc -eq 0 ] && [ "$LAB_AUTH" = 1 ] && { _lab_sasl_start || rc=$?; }
 	[ $rc -eq 0 ] && [ "$LAB_GUARD" != none ] && { _lab_guard_conf || rc=$?; }
 	[ $rc -eq 0 ] && { lab_guard_start || rc=$?; }
 	[ $rc -eq 0 ] && { _lab_postfix_start || rc=$?; }
@@ -725,6 +847,7 @@ _lab_usage() {
 		  exec NODE CMD...                run CMD in NODE's namespace
 		  send NODE [-6] [smtp-source options]   mail from NODE to the relay
 		  send-domains NODE [-6] COUNT DOMAIN...   COUNT messages from each sender domain
+		  swaks NODE [swaks options]      one message with swaks (LAB_AUTH=1: TLS, SASL)
 		  flood NODE [-6] [-n COUNT] [-T SECONDS]  bounded new-connection loop to the relay
 		  delivered                       envelopes upstream received, by sender domain
 		  settle [TIMEOUT]                wait until the relay's queue is empty
@@ -762,6 +885,7 @@ lab_main() {
 	exec) lab_exec "$@" ;;
 	send) lab_send "$@" ;;
 	send-domains) lab_send_domains "$@" ;;
+	swaks) lab_swaks "$@" ;;
 	flood) lab_flood "$@" ;;
 	delivered) lab_delivered ;;
 	settle) lab_settle "$@" ;;

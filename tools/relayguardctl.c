@@ -26,7 +26,10 @@
  *        tenants, tenants_restricted, hosts_blocked, hosts_throttled
  *   tenants       {"cmd":"tenants"}
  *     -> tenants [{name, id, state ("ok"|"restricted"), unregistered, registered, null,
- *        budget_used, limit, window_s, restricted_since, until, reason, rejected_total}]
+ *        budget_used, limit, window_s, restricted_since, until, reason, rejected_total,
+ *        keys {connectors, sasl_users, cert_subjects, cert_fingerprints} (entries),
+ *        matched_total {sasl, cert_fingerprint, cert_subject, connector} (transactions
+ *        since start or reload, by how they were attributed)}]
  *        (counts are in the window; unregistered includes those past the limit,
  *        budget_used is the budget's own share of it, at most limit)
  *   hosts         {"cmd":"hosts","top":N}            (N 0: all)
@@ -711,6 +714,25 @@ static int do_fleet(int argc, char **argv)
 
 /* tenants */
 
+/* "ip,sasl,subject,fp": the kinds of key that recognise a tenant ("-": none). */
+static const char *tenant_keys(json_object *keys, char *buf, size_t len)
+{
+	static const char *const kinds[][2] = {
+		{ "connectors", "ip" }, { "sasl_users", "sasl" }, { "cert_subjects", "subject" },
+		{ "cert_fingerprints", "fp" },
+	};
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; keys && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		double v;
+
+		if (jnum(keys, kinds[i][0], &v) && v > 0)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", kinds[i][1]);
+	}
+	return n ? buf : "-";
+}
+
 static int do_tenants(int argc, char **argv)
 {
 	json_object *reply, *arr;
@@ -720,10 +742,10 @@ static int do_tenants(int argc, char **argv)
 		return ret;
 	arr = jget(reply, "tenants");
 	{
-		struct table t = { .ncols = 11,
+		struct table t = { .ncols = 12,
 				   .right = { false, true, false, true, true, true, true, true } };
 		const char *hdr[] = { "TENANT", "ID", "STATE", "UNREG", "REG", "NULL", "LIMIT",
-				      "WINDOW", "SINCE", "UNTIL", "REASON" };
+				      "WINDOW", "SINCE", "UNTIL", "REASON", "KEYS" };
 
 		tbl_add(&t, hdr);
 		for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) &&
@@ -735,7 +757,8 @@ static int do_tenants(int argc, char **argv)
 			bool restricted = jstr(v, "state") && !strcmp(jstr(v, "state"),
 								       "restricted");
 			double win;
-			const char *row[11];
+			const char *row[12];
+			char keys[64];
 
 			row[0] = safe(jstr(v, "name"), p1);
 			row[1] = fmt_num(v, "id", n1, sizeof(n1));
@@ -749,6 +772,7 @@ static int do_tenants(int argc, char **argv)
 			row[8] = fmt_time(v, "restricted_since", "-", s1, sizeof(s1));
 			row[9] = restricted ? fmt_time(v, "until", "unblock", s2, sizeof(s2)) : "-";
 			row[10] = jstr(v, "reason") ? safe(jstr(v, "reason"), p3) : "-";
+			row[11] = tenant_keys(jget(v, "keys"), keys, sizeof(keys));
 			tbl_add(&t, row);
 		}
 		tbl_print(&t);

@@ -91,7 +91,9 @@ static int retag_cb(const struct rg_host_key *key, const struct rg_host *h, void
 	struct retag_walk *w = ctx;
 	uint32_t id = 0;
 
-	rg_lpm_lookup(w->lpm, key->addr, &id);
+	/* A host that authenticated as a tenant keeps that tag over its connector's. */
+	if (!w->a->engine || !rg_engine_host_tag(w->a->engine, key->addr, &id))
+		rg_lpm_lookup(w->lpm, key->addr, &id);
 	if (id != h->tenant_id && !rg_bpf_host_retag(w->a->bpf, key->addr, id))
 		w->changed++;
 	return 0;
@@ -132,6 +134,24 @@ static int op_connectors_sync(void *ctx, const struct rg_engine_connector *in, s
 	else
 		retag_hosts(a, list, n);
 	free(list);
+	return err;
+}
+
+/* A host whose mail was attributed by SASL login or client certificate carries that
+ * tenant in the kernel. Its entry may be missing (evicted, or not yet proven): the
+ * program makes a new one from the connectors, and the next such transaction retags it. */
+static int op_host_tag(void *ctx, const struct rg_cidr *host, uint32_t tenant_id)
+{
+	struct rg_agent *a = ctx;
+	int err;
+
+	if (!a->bpf)
+		return 0;
+	err = rg_bpf_host_retag(a->bpf, host->addr, tenant_id);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		a->host_tag_failures++;
 	return err;
 }
 
@@ -193,6 +213,7 @@ static const struct rg_engine_ops agent_ops = {
 	.verdict_del = op_verdict_del,
 	.connectors_sync = op_connectors_sync,
 	.journal = op_journal,
+	.host_tag = op_host_tag,
 };
 
 int rg_agent_save_state(struct rg_agent *a)
@@ -225,10 +246,12 @@ static void log_decision(const struct rg_policy_request *r, const struct rg_deci
 {
 	char c[RG_PRINTABLE_MAX + 4], s[RG_PRINTABLE_MAX + 4];
 
-	pr_debug("decision client=%s sender=%s tenant=%s class=%s action=%s%s",
+	pr_debug("decision client=%s sender=%s tenant=%s by=%s%s%s class=%s action=%s%s",
 		 rg_printable(r->client_address.p, r->client_address.len, c),
 		 rg_printable(r->sender.p, r->sender.len, s),
-		 d->tenant_name ? d->tenant_name : "-", rg_class_name(d->cls),
+		 d->tenant_name ? d->tenant_name : "-", rg_match_name(d->matched_by),
+		 d->connector_tenant ? " connector_tenant=" : "",
+		 d->connector_tenant ? d->connector_tenant : "", rg_class_name(d->cls),
 		 rg_action_reply(d->action), d->would_reject ? " would_reject" : "");
 }
 

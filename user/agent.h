@@ -61,6 +61,7 @@ struct rg_agent {
 	uint64_t state_saves, state_save_failures;
 	int last_state_error;		/* -errno of the last failed save, 0 if the last worked */
 	uint64_t verdict_push_failures;
+	uint64_t host_tag_failures;	/* kernel host retags by authentication that failed */
 	struct rg_hist latency;		/* policy decision latency, seconds */
 	/* The connection-rate limits last written into the kernel (NULL: none yet). */
 	struct rg_bpf_tenant_limit *pushed_limits;

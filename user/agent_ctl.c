@@ -176,7 +176,25 @@ static int do_status(void *ctx, const struct rg_peer *peer, json_object *req, js
 
 /* ---- tenants ---------------------------------------------------------------------- */
 
-static void tenant_json(const struct rg_tenant_info *t, json_object *arr)
+/* Which keys recognise the tenant, and how its transactions were attributed. */
+static void tenant_keys_json(const struct rg_tenant_conf *tc, const struct rg_tenant_info *t,
+			     json_object *o)
+{
+	json_object *keys = json_object_new_object(), *by = json_object_new_object();
+
+	json_object_object_add(keys, "connectors", json_object_new_int64((int64_t)tc->n_connectors));
+	for (int k = 0; k < RG_AUTH__KEYS; k++)
+		json_object_object_add(keys, rg_auth_key_name((enum rg_auth_key)k),
+				       json_object_new_int64((int64_t)tc->n_auth[k]));
+	for (int m = RG_MATCH_SASL; m < RG_MATCH__COUNT; m++)
+		json_object_object_add(by, rg_match_name((enum rg_match)m),
+				       json_object_new_int64((int64_t)t->total_by_match[m]));
+	json_object_object_add(o, "keys", keys);
+	json_object_object_add(o, "matched_total", by);
+}
+
+static void tenant_json(const struct rg_tenant_conf *tc, const struct rg_tenant_info *t,
+			json_object *arr)
 {
 	json_object *o = json_object_new_object();
 
@@ -194,20 +212,23 @@ static void tenant_json(const struct rg_tenant_info *t, json_object *arr)
 	json_object_object_add(o, "until", time_or_null(t->until_ns));
 	json_object_object_add(o, "reason", t->reason ? json_object_new_string(t->reason) : NULL);
 	json_object_object_add(o, "rejected_total", json_object_new_int64((int64_t)t->total_rejected));
+	tenant_keys_json(tc, t, o);
 	json_object_array_add(arr, o);
 }
 
 static int do_tenants(void *ctx, const struct rg_peer *peer, json_object *req, json_object *rep)
 {
 	struct rg_agent_ctl *a = ctx;
+	const struct rg_config *c = a->ops->config(a->ctx);
 	json_object *arr = json_object_new_array();
 
 	uint64_t now = rg_now_real_ns();
 	struct rg_tenant_info ti;
 
-	for (size_t i = 0; i < rg_engine_tenant_count(a->engine); i++)
+	/* The engine's tenants are the configuration's, in its order. */
+	for (size_t i = 0; i < rg_engine_tenant_count(a->engine) && i < c->n_tenants; i++)
 		if (!rg_engine_tenant_info(a->engine, i, now, &ti))
-			tenant_json(&ti, arr);
+			tenant_json(&c->tenants[i], &ti, arr);
 	json_object_object_add(rep, "tenants", arr);
 	return 0;
 }

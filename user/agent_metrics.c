@@ -163,6 +163,18 @@ static void engine_metrics(struct rg_agent *a, struct rg_mbuf *o)
 	rg_metric_counter(o, "relayguard_verdict_push_failures_total",
 			  "Verdict writes into the kernel maps that failed.",
 			  (double)(c.verdict_op_failures + a->verdict_push_failures));
+	rg_metric_family(o, "relayguard_transactions_attributed_total", "counter",
+			 "Transactions, by how their tenant was found (none: unassigned).");
+	for (int i = 0; i < RG_MATCH__COUNT; i++)
+		rg_metric_sample(o, "relayguard_transactions_attributed_total",
+				 (double)c.by_match[i], "by", rg_match_name((enum rg_match)i),
+				 (const char *)NULL);
+	rg_metric_gauge(o, "relayguard_host_tags",
+			"Hosts tagged with the tenant they authenticated as (SASL or certificate).",
+			(double)c.host_tags);
+	rg_metric_counter(o, "relayguard_host_tag_failures_total",
+			  "Kernel host retags by authentication that failed.",
+			  (double)a->host_tag_failures);
 	rg_metric_gauge(o, "relayguard_transactions_tracked",
 			"Transactions remembered for one count per instance.",
 			(double)c.txn_entries);

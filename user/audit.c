@@ -228,6 +228,11 @@ static struct json_object *build(const struct rg_audit_event *ev)
 		err |= add_str(o, "first", rg_rfc3339_ms(ev->first_ns, buf, sizeof(buf)));
 		err |= add_str(o, "last", rg_rfc3339_ms(ev->last_ns, buf, sizeof(buf)));
 	}
+	if (ev->matched_by)
+		err |= add_str(o, "matched_by", ev->matched_by);
+	if (ev->connector_tenant)
+		err |= add_safe(o, "connector_tenant", ev->connector_tenant,
+				strlen(ev->connector_tenant));
 	if (err) {
 		json_object_put(o);
 		return NULL;

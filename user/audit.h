@@ -47,6 +47,8 @@ struct rg_audit_event {
 	const char *detail;		/* free text made by the agent (never client text) */
 	uint64_t repeats;		/* KIND_repeated lines (audit_repeat.h): "repeats", */
 	uint64_t first_ns, last_ns;	/* "first" and "last" (CLOCK_REALTIME) */
+	const char *matched_by;		/* how the tenant was found: "sasl", "connector", ... */
+	const char *connector_tenant;	/* the connector's tenant, when another one won */
 };
 
 struct rg_audit;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * classify.c: the decision engine: tenant, sender domain, registered or not, one count per
+ * classify.c: the decision engine: tenant (by SASL login, client certificate, then
+ * connector: tenant_auth.h), sender domain, registered or not, one count per
  * transaction, the budget, escalation to the kernel, monitor mode.
  *
  * Takes: the configuration in force, policy requests with the caller's CLOCK_REALTIME
@@ -9,7 +10,8 @@
  * grown lazily up to the limit) and the restriction; per Postfix instance the decision of
  * the transaction (txn_cache.c, so every stage answers the same and counts once); per
  * source host the rejected transactions of the last minute; the verdict table that the
- * kernel mirrors; the tenant ids (tenant_ids.c). Reports: decisions, audit events, kernel
+ * kernel mirrors; the tenant ids (tenant_ids.c); the hosts attributed by SASL login or
+ * client certificate (host_tags.c), whose kernel tag follows that tenant. Reports: decisions, audit events, kernel
  * callbacks, counters, listings, and its persistent part as plain structures
  * (state_json.c makes the JSON of it, state.c writes it to disk).
  */
@@ -29,6 +31,7 @@
 #include "gcra.h"
 #include "log.h"
 #include "policy_proto.h"
+#include "host_tags.h"
 #include "tenant_ids.h"
 #include "txn_cache.h"
 
@@ -36,6 +39,7 @@
 #define FLOOD_WINDOW_NS (60 * NSEC)		/* flood_limit counts rejections per minute */
 #define CONN_RATE_DEFAULT_HOLD_NS (60 * NSEC)	/* throttle hold when flood_block_time = 0 */
 #define HOSTS_MAX 65536				/* flood-tracked hosts */
+#define HOST_TAGS_MAX 65536			/* hosts attributed by authentication */
 #define VERDICTS_DEFAULT_MAX 65536
 
 /* ---- engine state ------------------------------------------------------------------- */
@@ -52,6 +56,7 @@ struct tstate {
 	 * which stops at the limit; fixed memory however long a flood goes on. */
 	struct rg_buckets over;
 	uint64_t tot_unreg, tot_reg, tot_null, tot_rej;
+	uint64_t tot_match[RG_MATCH__COUNT];
 };
 
 struct fhost {
@@ -76,6 +81,10 @@ struct rg_engine {
 	const char *peer;	/* inside rg_engine_decide: who sent the request */
 	const char *relay;	/* [fleet]: the relay whose change this is (audit "relay") */
 	const char *self;	/* [fleet]: this relay's id */
+	/* Inside rg_engine_decide: how the tenant was found, and the connector's tenant
+	 * when a login or certificate named another (audited with what the request causes). */
+	enum rg_match match;
+	const char *connector_tenant;
 	uint64_t seed;
 
 	struct tstate *t;
@@ -86,6 +95,7 @@ struct rg_engine {
 
 	struct rg_hmap hosts;
 	struct rg_hmap verdicts;
+	struct rg_host_tags *tags;	/* hosts attributed by SASL login or certificate */
 
 	struct rg_engine_counters c;
 	unsigned dirty;
@@ -132,6 +142,10 @@ static void audit(struct rg_engine *e, struct rg_audit_event *ev)
 		ev->peer = e->peer;
 	if (!ev->relay)
 		ev->relay = e->relay;
+	if (!ev->matched_by && e->match != RG_MATCH_NONE)
+		ev->matched_by = rg_match_name(e->match);
+	if (!ev->connector_tenant)
+		ev->connector_tenant = e->connector_tenant;
 	if (e->audit)
 		rg_audit_write(e->audit, ev);
 }
@@ -460,7 +474,8 @@ struct rg_engine *rg_engine_new(const struct rg_config *cfg, const struct rg_eng
 	e->t = calloc(e->nt ? e->nt : 1, sizeof(*e->t));
 	e->ids = rg_tenant_ids_new(e->seed);
 	e->txns = rg_txn_cache_new(e->seed);
-	if (!e->t || !e->ids || !e->txns || rg_hmap_init(&e->hosts, 256) ||
+	e->tags = rg_host_tags_new(HOST_TAGS_MAX, e->seed);
+	if (!e->t || !e->ids || !e->txns || !e->tags || rg_hmap_init(&e->hosts, 256) ||
 	    rg_hmap_init(&e->verdicts, 256) || bind_ids(e, cfg, e->t)) {
 		rg_engine_free(e);
 		return NULL;
@@ -480,6 +495,7 @@ void rg_engine_free(struct rg_engine *e)
 	if (!e)
 		return;
 	rg_txn_cache_free(e->txns);
+	rg_host_tags_free(e->tags);
 	hosts_free(e);
 	verdicts_free(e);
 	tenants_free(e->t, e->nt);
@@ -628,8 +644,10 @@ int rg_engine_reconfigure(struct rg_engine *e, const struct rg_config *ncfg, uin
 		e->t[i].id = nid[i];
 	free(nid);
 	if (ocfg->host_prefix_v4 != ncfg->host_prefix_v4 ||
-	    ocfg->host_prefix_v6 != ncfg->host_prefix_v6)
+	    ocfg->host_prefix_v6 != ncfg->host_prefix_v6) {
 		hosts_free(e);
+		rg_host_tags_clear(e->tags);
+	}
 	/* Restrictions a dry run made by limit do not become real when enforcing starts. */
 	if (was_monitor && !monitor(e)) {
 		for (size_t i = 0; i < nn; i++) {
@@ -678,6 +696,10 @@ void rg_policy_request_from(const struct rg_policy_req *pr, struct rg_policy_req
 	req->recipient = attr(pr, RG_PA_RECIPIENT);
 	req->client_name = attr(pr, RG_PA_CLIENT_NAME);
 	req->helo_name = attr(pr, RG_PA_HELO_NAME);
+	req->sasl_username = attr(pr, RG_PA_SASL_USERNAME);
+	req->ccert_subject = attr(pr, RG_PA_CCERT_SUBJECT);
+	req->ccert_fingerprint = attr(pr, RG_PA_CCERT_FINGERPRINT);
+	req->ccert_pubkey_fingerprint = attr(pr, RG_PA_CCERT_PUBKEY_FINGERPRINT);
 	req->peer = pr->peer;
 }
 
@@ -819,6 +841,71 @@ static int unregistered(struct rg_engine *e, int tidx, const uint8_t addr[16],
 	return 0;
 }
 
+/*
+ * The tenant of a request, first match wins: SASL login, certificate fingerprint, then
+ * subject (tenant_auth.h), then the connector that holds the address. A login or
+ * certificate that names another tenant than the connector wins, and the connector's
+ * tenant is kept for the audit log (*connector_tenant, else NULL). Returns the tenant
+ * index or -1 (*m RG_MATCH_NONE).
+ */
+static int attribute(struct rg_engine *e, const struct rg_policy_request *req,
+		     const uint8_t addr[16], enum rg_match *m, const char **connector_tenant)
+{
+	const struct rg_auth_query q = {
+		req->sasl_username.p, req->sasl_username.len,
+		req->ccert_fingerprint.p, req->ccert_fingerprint.len,
+		req->ccert_pubkey_fingerprint.p, req->ccert_pubkey_fingerprint.len,
+		req->ccert_subject.p, req->ccert_subject.len,
+	};
+	uint32_t conn = 0, auth = 0;
+	bool by_conn = rg_lpm_lookup(e->cfg->connectors, addr, &conn) && conn < e->nt;
+
+	*connector_tenant = NULL;
+	*m = rg_tenant_auth_match(e->cfg->auth, &q, &auth);
+	if (*m != RG_MATCH_NONE && auth < e->nt) {
+		if (by_conn && conn != auth)
+			*connector_tenant = e->cfg->tenants[conn].name;
+		return (int)auth;
+	}
+	if (by_conn) {
+		*m = RG_MATCH_CONNECTOR;
+		return (int)conn;
+	}
+	*m = RG_MATCH_NONE;
+	return -1;
+}
+
+/* A counted transaction attributed by login or certificate: the host carries that tenant
+ * in the kernel (its connection-rate limit, listings, bpftool), retagged on every such
+ * transaction since the kernel's entry may have been evicted and made again from the
+ * connectors. A host new to the table, or moving tenant, is audited once. */
+static void tag_host(struct rg_engine *e, int tidx, const uint8_t addr[16], uint64_t now)
+{
+	struct rg_cidr host;
+	uint32_t prev = 0;
+	int r;
+
+	rg_host_of(addr, e->cfg->host_prefix_v4, e->cfg->host_prefix_v6, &host);
+	r = rg_host_tags_set(e->tags, host.addr, e->t[tidx].id, e->match, &prev);
+	if (r > 0) {
+		int pidx = prev ? rg_tenant_ids_index(e->ids, prev) : -1;
+		char detail[RG_TENANT_NAME_MAX + 32];
+		struct rg_audit_event ev = {
+			.event = "host_attributed", .time_ns = now,
+			.tenant = e->cfg->tenants[tidx].name, .tenant_id = e->t[tidx].id,
+			.host = &host,
+		};
+
+		if (pidx >= 0) {
+			snprintf(detail, sizeof(detail), "was tenant %s", e->cfg->tenants[pidx].name);
+			ev.detail = detail;
+		}
+		audit(e, &ev);
+	}
+	if (e->ops.host_tag)
+		e->ops.host_tag(e->ctx, &host, e->t[tidx].id);
+}
+
 /* What a request is before anything is counted: its client, tenant, envelope, the
  * transaction's earlier answer and the class a new transaction gets. decide() and
  * rg_engine_peek() both start here. */
@@ -826,6 +913,8 @@ struct req_view {
 	uint8_t addr[16];
 	uint32_t tidx;
 	int tenant;			/* -1: unassigned */
+	enum rg_match match;		/* how the tenant was found */
+	const char *connector_tenant;	/* the connector's, when a login or certificate won */
 	bool stage;			/* an envelope stage: the sender matters */
 	bool have_inst;
 	struct rg_envelope env;
@@ -843,8 +932,9 @@ static int view_request(struct rg_engine *e, const struct rg_policy_request *req
 	if (slice_cstr(&req->client_address, abuf, sizeof(abuf)) ||
 	    rg_addr_parse(abuf, v->addr, NULL))
 		return -EINVAL;
-	if (rg_lpm_lookup(e->cfg->connectors, v->addr, &v->tidx) && v->tidx < e->nt)
-		v->tenant = (int)v->tidx;
+	v->tenant = attribute(e, req, v->addr, &v->match, &v->connector_tenant);
+	if (v->tenant >= 0)
+		v->tidx = (uint32_t)v->tenant;
 	v->stage = envelope_stage(&req->protocol_state);
 	if (!v->stage)
 		return 0;
@@ -905,10 +995,14 @@ static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint
 		return decide_fail(e, out, -EINVAL, "client_address is not an IP address");
 	tidx = v.tidx;
 	tenant = v.tenant;
+	e->match = v.match;
+	e->connector_tenant = v.connector_tenant;
 	if (tenant >= 0) {
 		out->tenant = tenant;
 		out->tenant_name = e->cfg->tenants[tidx].name;
 		out->tenant_id = e->t[tidx].id;
+		out->matched_by = v.match;
+		out->connector_tenant = v.connector_tenant;
 	}
 	if (!v.stage) {
 		out->cls = RG_CLASS_NONE;
@@ -952,6 +1046,12 @@ static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint
 		}
 	}
 	e->c.by_class[out->cls]++;
+	e->c.by_match[out->matched_by]++;
+	if (tenant >= 0) {
+		e->t[tidx].tot_match[out->matched_by]++;
+		if (out->matched_by != RG_MATCH_CONNECTOR)
+			tag_host(e, tenant, v.addr, now_ns);
+	}
 	if (have_inst) {
 		struct rg_txn_answer a = { out->tenant_id, action, out->cls, out->reason };
 
@@ -995,6 +1095,8 @@ int rg_engine_decide(struct rg_engine *e, const struct rg_policy_request *req, u
 	e->peer = req->peer;
 	err = decide(e, req, now_ns, out);
 	e->peer = NULL;
+	e->match = RG_MATCH_NONE;
+	e->connector_tenant = NULL;
 	return err;
 }
 
@@ -1336,6 +1438,16 @@ size_t rg_engine_tenant_count(const struct rg_engine *e)
 	return e->nt;
 }
 
+bool rg_engine_host_tag(const struct rg_engine *e, const uint8_t key[16], uint32_t *tenant_id)
+{
+	uint32_t id;
+
+	if (!rg_host_tags_get(e->tags, key, &id, NULL) || rg_tenant_ids_index(e->ids, id) < 0)
+		return false;
+	*tenant_id = id;
+	return true;
+}
+
 uint32_t rg_engine_tenant_id(const struct rg_engine *e, const char *name)
 {
 	uint32_t id = rg_tenant_ids_of(e->ids, name);
@@ -1374,6 +1486,7 @@ int rg_engine_tenant_info(struct rg_engine *e, size_t idx, uint64_t now_ns,
 	out->total_registered = t->tot_reg;
 	out->total_null_sender = t->tot_null;
 	out->total_rejected = t->tot_rej;
+	memcpy(out->total_by_match, t->tot_match, sizeof(out->total_by_match));
 	flush_notify(e);
 	return 0;
 }
@@ -1383,6 +1496,7 @@ void rg_engine_get_counters(const struct rg_engine *e, struct rg_engine_counters
 	*c = e->c;
 	c->txn_entries = rg_txn_cache_count(e->txns);
 	c->verdicts = e->verdicts.n;
+	c->host_tags = rg_host_tags_count(e->tags);
 	c->restricted_tenants = 0;
 	for (size_t i = 0; i < e->nt; i++)
 		c->restricted_tenants += e->t[i].restricted;

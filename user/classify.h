@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * classify.h: the decision engine: tenant by connector, sender class, one count per
+ * classify.h: the decision engine: tenant by SASL login, client certificate or connector
+ * (first match wins), sender class, one count per
  * transaction, the unregistered budget and restriction, escalation to kernel verdicts.
  * Takes a policy request (client address, envelope sender, Postfix instance) and the
  * current CLOCK_REALTIME time from the caller, and answers DUNNO, the 5.7.750 reject, or
@@ -65,6 +66,11 @@ struct rg_policy_request {
 	struct rg_slice sender;		/* empty or absent: null sender */
 	struct rg_slice instance;	/* Postfix's transaction id; absent: each request counts */
 	struct rg_slice protocol_state;	/* MAIL, RCPT, DATA, END-OF-MESSAGE...; may be absent */
+	/* Attribution beyond the address; empty or absent: not authenticated that way. */
+	struct rg_slice sasl_username;
+	struct rg_slice ccert_subject;
+	struct rg_slice ccert_fingerprint;
+	struct rg_slice ccert_pubkey_fingerprint;
 	/* Only for logging (sanitised): */
 	struct rg_slice recipient;
 	struct rg_slice client_name;
@@ -82,6 +88,9 @@ struct rg_decision {
 	int tenant;			/* index in cfg->tenants, -1: unassigned */
 	const char *tenant_name;	/* NULL: unassigned; valid until the next reconfigure */
 	uint32_t tenant_id;		/* stable id, 0: unassigned */
+	enum rg_match matched_by;	/* how tenant was found (RG_MATCH_NONE: unassigned) */
+	const char *connector_tenant;	/* the connector's tenant when a login or certificate
+					 * named another one, else NULL */
 	bool counted;			/* a new transaction (false: a later stage of one) */
 	bool restricted_now;		/* this transaction restricted its tenant */
 	bool would_reject;		/* monitor mode: enforce would have rejected */
@@ -150,6 +159,9 @@ struct rg_engine_ops {
 	void (*state_changed)(void *ctx, bool urgent);
 	/* Each change of the persistent state, in the order it happened (see above). */
 	void (*journal)(void *ctx, const struct rg_engine_change *c);
+	/* A transaction from host (a host key) was attributed to tenant_id by its SASL login
+	 * or client certificate: tag the host so in the kernel (it may already be). */
+	int (*host_tag)(void *ctx, const struct rg_cidr *host, uint32_t tenant_id);
 };
 
 struct rg_engine;
@@ -279,6 +291,7 @@ struct rg_tenant_info {
 	uint64_t total_registered;
 	uint64_t total_null_sender;
 	uint64_t total_rejected;
+	uint64_t total_by_match[RG_MATCH__COUNT];	/* transactions by how they were attributed */
 };
 
 size_t rg_engine_tenant_count(const struct rg_engine *e);
@@ -287,6 +300,12 @@ int rg_engine_tenant_info(struct rg_engine *e, size_t idx, uint64_t now_ns,
 			  struct rg_tenant_info *out);
 /* Stable id of tenant NAME (0: not configured). */
 uint32_t rg_engine_tenant_id(const struct rg_engine *e, const char *name);
+/*
+ * The tenant a host (a 16-byte host key) last authenticated as, by SASL login or client
+ * certificate, if that tenant is still configured: true and *tenant_id. The agent retags
+ * the kernel's hosts with it, over the connectors' tag, after the connectors change.
+ */
+bool rg_engine_host_tag(const struct rg_engine *e, const uint8_t key[16], uint32_t *tenant_id);
 
 struct rg_engine_counters {
 	uint64_t requests;
@@ -305,6 +324,8 @@ struct rg_engine_counters {
 	uint64_t conn_rate_throttles;
 	uint64_t txn_evictions;			/* transaction table full: oldest dropped */
 	uint64_t txn_entries;			/* gauge */
+	uint64_t host_tags;			/* gauge: hosts tagged by authentication */
+	uint64_t by_match[RG_MATCH__COUNT];	/* transactions by how they were attributed */
 	uint64_t verdicts;			/* gauge */
 	uint64_t restricted_tenants;		/* gauge */
 };

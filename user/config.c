@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * config.c: loads relayguard.conf ([agent], [limits], [fleet], [tenant NAME], include = GLOB,
- * accepted-domain lists and files, connector CIDRs) into an immutable struct rg_config.
+ * accepted-domain lists and files, connector CIDRs, SASL logins, certificate subjects and
+ * fingerprints) into an immutable struct rg_config.
  *
  * Takes files an operator wrote, possibly by script and possibly huge (100k tenants, 1M
  * domains), so: every file is read whole under a size cap, each physical line is cleaned
@@ -244,8 +245,9 @@ static int config_init(struct rg_config *cfg)
 {
 	cfg->domains = rg_domains_new(4096);
 	cfg->connectors = rg_lpm_new();
+	cfg->auth = rg_tenant_auth_new();
 	cfg->tenant_index = calloc(1, sizeof(*cfg->tenant_index));
-	if (!cfg->domains || !cfg->connectors || !cfg->tenant_index)
+	if (!cfg->domains || !cfg->connectors || !cfg->auth || !cfg->tenant_index)
 		return -ENOMEM;
 	return 0;
 }
@@ -304,6 +306,7 @@ void rg_config_free(struct rg_config *cfg)
 	free(cfg->tenants);
 	rg_domains_free(cfg->domains);
 	rg_lpm_free(cfg->connectors);
+	rg_tenant_auth_free(cfg->auth);
 	for (size_t i = 0; i < cfg->n_files; i++)
 		free(cfg->files[i]);
 	free(cfg->files);
@@ -705,6 +708,37 @@ out:
 	free(buf);
 }
 
+/* sasl_users, cert_subjects, cert_fingerprints: one index for all tenants, so that the
+ * same login, subject or fingerprint in two tenants is refused naming both. */
+static void auth_entries(struct src_file *f, enum rg_auth_key k, char *val)
+{
+	struct load *ld = f->ld;
+	struct rg_config *cfg = ld->cfg;
+	char p[RG_PRINTABLE_MAX + 4];
+	char *cur = val, *tok;
+	size_t len;
+
+	while ((tok = rg_ini_token(&cur, &len))) {
+		const char *why = NULL;
+		uint32_t other = 0;
+		int err = rg_tenant_auth_add(cfg->auth, k, tok, len, (uint32_t)f->tenant, &other,
+					     &why);
+
+		if (err == -EEXIST)
+			ferr(f, "duplicate %s entry '%s' in tenant '%s': already in tenant '%s' "
+			     "(%s:%d)", rg_auth_key_name(k), rg_printable(tok, len, p),
+			     cfg->tenants[f->tenant].name, cfg->tenants[other].name,
+			     cfg->tenants[other].file, cfg->tenants[other].line);
+		else if (err == -EINVAL)
+			ferr(f, "bad %s entry '%s': %s", rg_auth_key_name(k),
+			     rg_printable(tok, len, p), why);
+		else if (err < 0)
+			ld->err = err;
+		else
+			cfg->tenants[f->tenant].n_auth[k] += (size_t)err;
+	}
+}
+
 static void tenant_key(struct src_file *f, const char *key, char *val)
 {
 	struct load *ld = f->ld;
@@ -770,6 +804,12 @@ static void tenant_key(struct src_file *f, const char *key, char *val)
 			t->connectors[t->n_connectors++] = c;
 		}
 		return;
+	}
+	for (int k = 0; k < RG_AUTH__KEYS; k++) {
+		if (!strcmp(key, rg_auth_key_name((enum rg_auth_key)k))) {
+			auth_entries(f, (enum rg_auth_key)k, val);
+			return;
+		}
 	}
 	if (limit_key(f, key, val, &tx->ov, NULL, &tx->ov_mask))
 		return;
@@ -996,9 +1036,11 @@ static void tenant_warnings(struct load *ld)
 	for (size_t i = 0; i < cfg->n_tenants; i++) {
 		const struct rg_tenant_conf *t = &cfg->tenants[i];
 
-		if (!t->n_connectors)
-			cfg_warn(ld, t->file, t->line, "tenant '%s' has no connectors: none of "
-				 "its mail is recognised", t->name);
+		if (!t->n_connectors && !t->n_auth[RG_AUTH_SASL_USERS] &&
+		    !t->n_auth[RG_AUTH_CERT_SUBJECTS] && !t->n_auth[RG_AUTH_CERT_FINGERPRINTS])
+			cfg_warn(ld, t->file, t->line, "tenant '%s' has no connectors, sasl_users, "
+				 "cert_subjects or cert_fingerprints: none of its mail is "
+				 "recognised", t->name);
 		if (!t->n_domains)
 			cfg_warn(ld, t->file, t->line, "tenant '%s' has no accepted domains: every "
 				 "sender domain of it counts as unregistered", t->name);

@@ -18,6 +18,7 @@
 #include "domains.h"
 #include "log.h"
 #include "names.h"	/* enum rg_attach_mode, rg_mode, rg_fail_mode */
+#include "tenant_auth.h"	/* RG_AUTH__KEYS */
 
 #define RG_DEFAULT_CONFIG "/etc/relayguard/relayguard.conf"
 #define RG_TENANT_NAME_MAX 64	/* [A-Za-z0-9._-], 1..63 chars */
@@ -52,6 +53,7 @@ struct rg_tenant_conf {
 	struct rg_cidr *connectors;
 	size_t n_connectors;
 	size_t n_domains;		/* accepted-domain entries (inline and file) */
+	size_t n_auth[RG_AUTH__KEYS];	/* sasl_users, cert_subjects, cert_fingerprints */
 	struct rg_limits limits;	/* effective: defaults with this tenant's overrides */
 	char *file;			/* where [tenant NAME] stands */
 	int line;
@@ -130,6 +132,8 @@ struct rg_config {
 	struct rg_domains *domains;
 	/* Every connector CIDR -> tenant index. */
 	struct rg_lpm *connectors;
+	/* Every SASL login, certificate subject and fingerprint -> tenant index. */
+	struct rg_tenant_auth *auth;
 
 	/* Every file read (main, includes, domain files), in order; tenants' file points here. */
 	char **files;
@@ -138,8 +142,8 @@ struct rg_config {
 
 	/*
 	 * "FILE:LINE: warning: reason" for what loads but is probably a mistake: an interface
-	 * that does not exist (in this network namespace), a tenant without connectors or
-	 * without accepted domains. At most RG_CONFIG_ERRORS_MAX, then one count.
+	 * that does not exist (in this network namespace), a tenant without connectors (nor
+	 * SASL or certificate keys) or without accepted domains. At most RG_CONFIG_ERRORS_MAX, then one count.
 	 */
 	struct rg_config_errors warnings;
 };

@@ -82,6 +82,15 @@ const struct rg_name_code rg_origin_names[] = {
 	{ NULL, 0 },
 };
 
+const struct rg_name_code rg_match_names[] = {
+	{ "none", RG_MATCH_NONE },
+	{ "sasl", RG_MATCH_SASL },
+	{ "cert_fingerprint", RG_MATCH_CERT_FINGERPRINT },
+	{ "cert_subject", RG_MATCH_CERT_SUBJECT },
+	{ "connector", RG_MATCH_CONNECTOR },
+	{ NULL, 0 },
+};
+
 int rg_name_code(const struct rg_name_code *table, const char *name, int *code)
 {
 	for (; name && table->name; table++) {
@@ -141,3 +150,4 @@ NAME_OF(rg_reply_name, enum rg_reply, rg_reply_names)
 NAME_OF(rg_class_name, enum rg_class, rg_class_names)
 NAME_OF(rg_verdict_action_name, enum rg_action, rg_action_names)
 NAME_OF(rg_origin_name, enum rg_origin, rg_origin_names)
+NAME_OF(rg_match_name, enum rg_match, rg_match_names)

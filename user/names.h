@@ -42,6 +42,17 @@ enum rg_class {
 	RG_CLASS__COUNT
 };
 
+/* How a request found its tenant, first match wins in this order (README "Tenant
+ * attribution"): SASL login, certificate fingerprint, certificate subject, connector. */
+enum rg_match {
+	RG_MATCH_NONE = 0,		/* unassigned */
+	RG_MATCH_SASL,
+	RG_MATCH_CERT_FINGERPRINT,
+	RG_MATCH_CERT_SUBJECT,
+	RG_MATCH_CONNECTOR,
+	RG_MATCH__COUNT
+};
+
 /* One row of a table; a table ends with { NULL, 0 }. */
 struct rg_name_code {
 	const char *name;
@@ -58,6 +69,7 @@ extern const struct rg_name_code rg_reply_names[];		/* dunno reject tempfail */
 extern const struct rg_name_code rg_class_names[];	/* none unassigned null_sender ... */
 extern const struct rg_name_code rg_action_names[];		/* none block throttle */
 extern const struct rg_name_code rg_origin_names[];		/* operator flood conn_rate */
+extern const struct rg_name_code rg_match_names[];	/* none sasl cert_fingerprint ... */
 
 /* The code of name (exact, case-sensitive): 0 and *code, or -ENOENT. */
 int rg_name_code(const struct rg_name_code *table, const char *name, int *code);
@@ -73,6 +85,7 @@ const char *rg_attach_mode_name(enum rg_attach_mode m);
 const char *rg_attach_kind_name(enum rg_bpf_attach_kind k);
 const char *rg_mode_name(enum rg_mode m);
 const char *rg_fail_mode_name(enum rg_fail_mode m);
+const char *rg_match_name(enum rg_match m);
 const char *rg_reply_name(enum rg_reply r);
 const char *rg_class_name(enum rg_class c);
 const char *rg_verdict_action_name(enum rg_action a);

@@ -14,7 +14,8 @@ FUZZ_CC ?= clang
 FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 # The parsers and what they need: kept free of libbpf so they fuzz on their own (bpf/ only
 # for relayguard.h, the kernel types names.h names).
-FUZZ_MODULES := policy_proto envelope domains config config_ini config_keys readfile containers cidr log names
+FUZZ_MODULES := policy_proto envelope domains config config_ini config_keys readfile containers cidr log names \
+	tenant_auth
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Iuser -Ibpf -Itests/fuzz \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wvla -MMD -MP
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all

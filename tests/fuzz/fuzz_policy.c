@@ -7,12 +7,69 @@
  * no NUL, '=' or LF inside, "request=smtpd_access_policy" present, known[] agrees with the
  * attribute list, size equals the bytes consumed for it), an error is sticky and has a
  * reason, and the whole feed and the chunked feed give the same requests and outcome.
+ * Each request's sasl_username and ccert_* values also go through the tenant attribution
+ * index (user/tenant_auth.h) of a few fixed tenants: a match names one of them, the same
+ * each time, and text with a control byte never matches.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "fuzz_common.h"
 #include "policy_proto.h"
+#include "tenant_auth.h"
+
+static struct rg_tenant_auth *auth;
+
+static void auth_init(void)
+{
+	static const struct { enum rg_auth_key k; const char *e; } keys[] = {
+		{ RG_AUTH_SASL_USERS, "@contoso.com" }, { RG_AUTH_SASL_USERS, "scanner01" },
+		{ RG_AUTH_CERT_SUBJECTS, "*.mail.contoso.com" },
+		{ RG_AUTH_CERT_SUBJECTS, "relay.fabrikam.com" },
+		{ RG_AUTH_CERT_FINGERPRINTS, "6E:1A:0B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8" },
+	};
+	const char *why;
+	uint32_t other;
+
+	auth = rg_tenant_auth_new();
+	FUZZ_CHECK(auth);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		FUZZ_CHECK(rg_tenant_auth_add(auth, keys[i].k, keys[i].e, strlen(keys[i].e),
+					      (uint32_t)i, &other, &why) == 1);
+}
+
+static bool has_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
+static void check_attribution(const struct rg_policy_req *req)
+{
+	const struct rg_auth_query q = {
+		req->known[RG_PA_SASL_USERNAME], req->known_len[RG_PA_SASL_USERNAME],
+		req->known[RG_PA_CCERT_FINGERPRINT], req->known_len[RG_PA_CCERT_FINGERPRINT],
+		req->known[RG_PA_CCERT_PUBKEY_FINGERPRINT],
+		req->known_len[RG_PA_CCERT_PUBKEY_FINGERPRINT],
+		req->known[RG_PA_CCERT_SUBJECT], req->known_len[RG_PA_CCERT_SUBJECT],
+	};
+	uint32_t t1 = 99, t2 = 98;
+	enum rg_match m;
+
+	if (!auth)
+		auth_init();
+	m = rg_tenant_auth_match(auth, &q, &t1);
+	FUZZ_CHECK(rg_tenant_auth_match(auth, &q, &t2) == m);
+	if (m == RG_MATCH_NONE)
+		return;
+	FUZZ_CHECK(t1 == t2 && t1 < 5);
+	if (m == RG_MATCH_SASL)
+		FUZZ_CHECK(!has_control(q.sasl_username, q.sasl_len));
+	if (m == RG_MATCH_CERT_SUBJECT)
+		FUZZ_CHECK(!has_control(q.ccert_subject, q.subject_len));
+}
 
 /* What one feed produced: requests serialised as "name=value\n...\n" plus the outcome. */
 struct outcome {
@@ -76,6 +133,7 @@ static void check_request(const struct rg_policy_req *req, size_t wire, struct o
 	}
 	FUZZ_CHECK(req->known[RG_PA_REQUEST]);
 	FUZZ_CHECK(!strcmp(req->known[RG_PA_REQUEST], "smtpd_access_policy"));
+	check_attribution(req);
 	out_add(o, "\n", 1);
 	o->n_req++;
 }

@@ -37,7 +37,9 @@ static char tmpdir[64];
 /* ---- recording kernel callbacks ---- */
 
 struct rec {
-	int sets, dels, syncs, changed, urgent;
+	int sets, dels, syncs, changed, urgent, tags;
+	struct rg_cidr tag_host;
+	uint32_t tag_id;
 	struct rg_cidr set_target, del_target;
 	enum rg_action action;
 	enum rg_origin origin;
@@ -88,9 +90,19 @@ static void r_changed(void *ctx, bool urgent)
 	r->urgent += urgent;
 }
 
+static int r_tag(void *ctx, const struct rg_cidr *host, uint32_t tenant_id)
+{
+	struct rec *r = ctx;
+
+	r->tags++;
+	r->tag_host = *host;
+	r->tag_id = tenant_id;
+	return 0;
+}
+
 static const struct rg_engine_ops rec_ops = {
 	.verdict_set = r_set, .verdict_del = r_del, .connectors_sync = r_sync,
-	.state_changed = r_changed,
+	.state_changed = r_changed, .host_tag = r_tag,
 };
 
 /* ---- fixtures ---- */
@@ -171,6 +183,14 @@ static void env_fini(struct env *v)
 	rg_engine_free(v->e);
 	rg_audit_close(v->audit);
 	rg_config_free(v->cfg);
+}
+
+/* Reconfigure the engine to ncfg at now; the old configuration is freed, as the agent does. */
+static void env_reload(struct env *v, struct rg_config *ncfg, uint64_t now)
+{
+	assert_int_equal(rg_engine_reconfigure(v->e, ncfg, now), 0);
+	rg_config_free(v->cfg);
+	v->cfg = ncfg;
 }
 
 static struct rg_slice S(const char *s)
@@ -674,9 +694,7 @@ static void test_monitor_to_enforce_drops_dry_run_restrictions(void **state)
 		ask(&v, "192.0.2.10", "a@evil.example", NULL, NULL, T0 + i * NS);
 	assert_true(info(&v, "contoso", T0 + 5 * NS).restricted);
 	enforce = load_cfg(NULL, NULL, NULL, NULL);
-	assert_int_equal(rg_engine_reconfigure(v.e, enforce, T0 + 10 * NS), 0);
-	rg_config_free(v.cfg);
-	v.cfg = enforce;
+	env_reload(&v, enforce, T0 + 10 * NS);
 	assert_false(info(&v, "contoso", T0 + 10 * NS).restricted);
 	d = ask(&v, "192.0.2.10", "a@evil.example", NULL, NULL, T0 + 11 * NS);
 	assert_string_equal(reply(&d), "DUNNO");
@@ -1070,9 +1088,7 @@ static void test_reload_keeps_survivors(void **state)
 			"[tenant northwind]\nconnectors = 198.51.100.0/25\n"
 			"accepted_domains = northwind.example\n");
 	v.rec.syncs = 0;
-	assert_int_equal(rg_engine_reconfigure(v.e, cfg2, T0 + MIN), 0);
-	rg_config_free(v.cfg);
-	v.cfg = cfg2;
+	env_reload(&v, cfg2, T0 + MIN);
 	assert_int_equal(v.rec.syncs, 1);
 	assert_int_equal(v.rec.nconns, 3);
 	assert_int_equal(rg_engine_tenant_count(v.e), 2);
@@ -1104,9 +1120,7 @@ static void test_reload_keeps_survivors(void **state)
 	ask(&v, "192.0.2.10", "a@evil.example", NULL, NULL, T0 + 4 * MIN);
 	ask(&v, "192.0.2.10", "a@evil.example", NULL, NULL, T0 + 4 * MIN);
 	cfg2 = load_cfg(NULL, NULL, "unregistered_limit = 10", NULL);
-	assert_int_equal(rg_engine_reconfigure(v.e, cfg2, T0 + 5 * MIN), 0);
-	rg_config_free(v.cfg);
-	v.cfg = cfg2;
+	env_reload(&v, cfg2, T0 + 5 * MIN);
 	assert_int_equal(info(&v, "contoso", T0 + 5 * MIN).unregistered, 2);
 	/* fabrikam comes back with its old id: ids are never reused for another name. */
 	assert_int_equal(info(&v, "fabrikam", T0 + 5 * MIN).id, fabrikam);
@@ -1228,6 +1242,258 @@ static void test_txn_table_bounded(void **state)
 }
 
 /* Straight from the wire: the policy parser's request drives the engine. */
+/* ---- attribution by SASL login and client certificate ---- */
+
+#define FP_FAB "6E:1A:0B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8"
+
+static const char auth_tenants[] =
+	"[tenant fabrikam]\nconnectors = 198.51.100.0/24\naccepted_domains = fabrikam.com\n"
+	"unregistered_limit = 1\nsasl_users = scanner01 @fabrikam.com\n"
+	"cert_fingerprints = " FP_FAB "\ncert_subjects = *.relay.fabrikam.com\n"
+	"[tenant certonly]\naccepted_domains = certonly.example\n"
+	"cert_subjects = gw.certonly.example\n";
+
+static struct rg_decision ask_auth(struct env *v, const char *client, const char *sender,
+				   const char *sasl, const char *fp, const char *subject,
+				   uint64_t now)
+{
+	struct rg_policy_request req = { 0 };
+	struct rg_decision d;
+
+	req.client_address = S(client);
+	req.sender = S(sender);
+	req.protocol_state = S("RCPT");
+	req.sasl_username = S(sasl);
+	req.ccert_fingerprint = S(fp);
+	req.ccert_subject = S(subject);
+	assert_int_equal(rg_engine_decide(v->e, &req, now, &d), 0);
+	return d;
+}
+
+static void test_attribution_order(void **state)
+{
+	struct env v;
+	struct rg_decision d;
+
+	env_init(&v, load_cfg(NULL, NULL, "sasl_users = @contoso.com", auth_tenants));
+	/* A login of fabrikam from contoso's connector: the login wins, both are kept. */
+	d = ask_auth(&v, "192.0.2.10", "a@fabrikam.com", "scanner01", NULL, NULL, T0);
+	assert_string_equal(d.tenant_name, "fabrikam");
+	assert_int_equal(d.matched_by, RG_MATCH_SASL);
+	assert_string_equal(d.connector_tenant, "contoso");
+	assert_int_equal(d.cls, RG_CLASS_REGISTERED);
+	/* By @domain, from nowhere any connector holds. */
+	d = ask_auth(&v, "203.0.113.9", "a@fabrikam.com", "bob@Fabrikam.com", NULL, NULL, T0);
+	assert_string_equal(d.tenant_name, "fabrikam");
+	assert_int_equal(d.matched_by, RG_MATCH_SASL);
+	assert_null(d.connector_tenant);
+	/* Certificate: fingerprint (colons and case ignored), then subject. */
+	d = ask_auth(&v, "203.0.113.9", "a@fabrikam.com", NULL,
+		     "6e1a0b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8", NULL, T0);
+	assert_string_equal(d.tenant_name, "fabrikam");
+	assert_int_equal(d.matched_by, RG_MATCH_CERT_FINGERPRINT);
+	d = ask_auth(&v, "192.0.2.10", "a@fabrikam.com", NULL, "00:11", "mx.relay.fabrikam.com", T0);
+	assert_int_equal(d.matched_by, RG_MATCH_CERT_SUBJECT);
+	assert_string_equal(d.tenant_name, "fabrikam");
+	assert_string_equal(d.connector_tenant, "contoso");
+	d = ask_auth(&v, "203.0.113.9", "a@certonly.example", NULL, NULL, "GW.certonly.example",
+		     T0);
+	assert_string_equal(d.tenant_name, "certonly");
+	assert_int_equal(d.cls, RG_CLASS_REGISTERED);
+	/* SASL before the certificate; a login of contoso on contoso's connector. */
+	d = ask_auth(&v, "198.51.100.7", "a@contoso.com", "x@contoso.com", FP_FAB, NULL, T0);
+	assert_string_equal(d.tenant_name, "contoso");
+	assert_int_equal(d.matched_by, RG_MATCH_SASL);
+	assert_string_equal(d.connector_tenant, "fabrikam");
+	d = ask_auth(&v, "192.0.2.10", "a@contoso.com", "x@contoso.com", NULL, NULL, T0);
+	assert_null(d.connector_tenant);
+	/* Unknown login, hostile text: the connector decides, or nothing. */
+	d = ask_auth(&v, "192.0.2.10", "a@contoso.com", "nobody", "zz", "x.fabrikam.com\r", T0);
+	assert_string_equal(d.tenant_name, "contoso");
+	assert_int_equal(d.matched_by, RG_MATCH_CONNECTOR);
+	d = ask_auth(&v, "203.0.113.9", "a@contoso.com", "", "", "", T0);
+	assert_int_equal(d.tenant, -1);
+	assert_int_equal(d.matched_by, RG_MATCH_NONE);
+	assert_int_equal(d.cls, RG_CLASS_UNASSIGNED);
+
+	struct rg_tenant_info ti = info(&v, "fabrikam", T0);
+
+	assert_int_equal(ti.total_by_match[RG_MATCH_SASL], 2);
+	assert_int_equal(ti.total_by_match[RG_MATCH_CERT_FINGERPRINT], 1);
+	assert_int_equal(ti.total_by_match[RG_MATCH_CERT_SUBJECT], 1);
+	assert_int_equal(ti.total_by_match[RG_MATCH_CONNECTOR], 0);
+	ti = info(&v, "contoso", T0);
+	assert_int_equal(ti.total_by_match[RG_MATCH_SASL], 2);
+	assert_int_equal(ti.total_by_match[RG_MATCH_CONNECTOR], 1);
+	env_fini(&v);
+}
+
+/* The budget and the 5.7.750 reply are the attributed tenant's; the host is tagged with
+ * it (callback, table, one host_attributed audit line per change) and the restriction's
+ * audit line says how it was attributed and which tenant the connector named. */
+static void test_attribution_budget_and_tag(void **state)
+{
+	struct env v;
+	struct rg_decision d;
+	struct json_object *last;
+	uint8_t key[16];
+	uint32_t id = 0, fab;
+
+	assert_int_equal(rg_addr_parse("192.0.2.10", key, NULL), 0);
+	env_init(&v, load_cfg(NULL, NULL, NULL, auth_tenants));
+	fab = rg_engine_tenant_id(v.e, "fabrikam");
+	assert_false(rg_engine_host_tag(v.e, key, &id));
+	d = ask_auth(&v, "192.0.2.10", "spam@evil.example", "scanner01", NULL, NULL, T0);
+	assert_string_equal(reply(&d), "DUNNO");
+	assert_int_equal(v.rec.tags, 1);
+	assert_int_equal(v.rec.tag_id, fab);
+	assert_string_equal(rg_cidr_format(&v.rec.tag_host, (char[RG_ADDR_STRLEN]){ 0 },
+					   RG_ADDR_STRLEN), "192.0.2.10/32");
+	assert_true(rg_engine_host_tag(v.e, key, &id));
+	assert_int_equal(id, fab);
+	/* fabrikam's limit is 1: the second one restricts fabrikam, not contoso. */
+	d = ask_auth(&v, "192.0.2.10", "spam2@evil.example", "scanner01", NULL, NULL, T0 + NS);
+	assert_string_equal(reply(&d), REJECT_TEXT);
+	assert_true(d.restricted_now);
+	assert_true(info(&v, "fabrikam", T0 + NS).restricted);
+	assert_false(info(&v, "contoso", T0 + NS).restricted);
+	/* The same host without a login is contoso's again, whose budget is untouched. */
+	d = ask(&v, "192.0.2.10", "spam3@evil.example", NULL, NULL, T0 + 2 * NS);
+	assert_string_equal(reply(&d), "DUNNO");
+	assert_string_equal(d.tenant_name, "contoso");
+	assert_int_equal(v.rec.tags, 2);	/* connector matches do not tag */
+
+	assert_int_equal(audit_count(&v, "tenant_restricted", &last), 1);
+	assert_string_equal(jstr(last, "tenant"), "fabrikam");
+	assert_string_equal(jstr(last, "matched_by"), "sasl");
+	assert_string_equal(jstr(last, "connector_tenant"), "contoso");
+	json_object_put(last);
+	assert_int_equal(audit_count(&v, "host_attributed", &last), 1);
+	assert_string_equal(jstr(last, "tenant"), "fabrikam");
+	assert_string_equal(jstr(last, "host"), "192.0.2.10/32");
+	assert_string_equal(jstr(last, "matched_by"), "sasl");
+	assert_string_equal(jstr(last, "connector_tenant"), "contoso");
+	json_object_put(last);
+
+	/* Another tenant's certificate from the same host: tagged anew, audited with the
+	 * tenant it had. */
+	d = ask_auth(&v, "192.0.2.10", "a@certonly.example", NULL, NULL, "gw.certonly.example",
+		     T0 + 3 * NS);
+	assert_int_equal(audit_count(&v, "host_attributed", &last), 2);
+	assert_string_equal(jstr(last, "tenant"), "certonly");
+	assert_string_equal(jstr(last, "matched_by"), "cert_subject");
+	assert_string_equal(jstr(last, "detail"), "was tenant fabrikam");
+	json_object_put(last);
+	assert_true(rg_engine_host_tag(v.e, key, &id));
+	assert_int_equal(id, rg_engine_tenant_id(v.e, "certonly"));
+	env_fini(&v);
+}
+
+/* A host attributed by login floods like an IP tenant's: its block carries the attributed
+ * tenant (audited with how it was attributed), and unblocking that tenant lifts it. */
+static void test_attribution_flood(void **state)
+{
+	struct env v;
+	struct rg_cidr host;
+	struct rg_engine_verdict ev;
+	struct json_object *last;
+
+	env_init(&v, load_cfg(NULL, NULL, NULL, auth_tenants));
+	assert_int_equal(rg_cidr_parse("192.0.2.60/32", &host, false), 0);
+	/* fabrikam's limit 1: the second restricts it; flood_limit 5: the seventh blocks. */
+	for (int i = 0; i < 7; i++)
+		ask_auth(&v, "192.0.2.60", "s@evil.example", "scanner01", NULL, NULL, T0 + i * NS);
+	assert_int_equal(rg_engine_verdict_get(v.e, &host, &ev), 0);
+	assert_int_equal(ev.origin, RG_ORIGIN_FLOOD);
+	assert_int_equal(ev.tenant_id, rg_engine_tenant_id(v.e, "fabrikam"));
+	assert_false(info(&v, "contoso", T0).restricted);
+	assert_int_equal(audit_count(&v, "host_blocked", &last), 1);
+	assert_string_equal(jstr(last, "tenant"), "fabrikam");
+	assert_string_equal(jstr(last, "matched_by"), "sasl");
+	assert_string_equal(jstr(last, "connector_tenant"), "contoso");
+	json_object_put(last);
+	/* contoso's unblock leaves it; fabrikam's lifts it. */
+	assert_int_equal(rg_engine_restrict_tenant(v.e, "contoso", "test", T0 + MIN), 0);
+	assert_int_equal(rg_engine_unblock_tenant(v.e, "contoso", "test", T0 + MIN), 0);
+	assert_int_equal(rg_engine_verdict_get(v.e, &host, &ev), 0);
+	assert_int_equal(rg_engine_unblock_tenant(v.e, "fabrikam", "test", T0 + MIN), 0);
+	assert_int_equal(rg_engine_verdict_get(v.e, &host, &ev), -ENOENT);
+	env_fini(&v);
+}
+
+/* Reload swaps the keys with the rest: a login moved to another tenant follows it; a
+ * removed tenant's host tags are no longer reported. */
+static void test_attribution_reload(void **state)
+{
+	struct env v;
+	struct rg_decision d;
+	struct rg_config *ncfg;
+	uint8_t key[16], key2[16];
+	uint32_t id;
+
+	assert_int_equal(rg_addr_parse("203.0.113.9", key, NULL), 0);
+	assert_int_equal(rg_addr_parse("203.0.113.10", key2, NULL), 0);
+	env_init(&v, load_cfg(NULL, NULL, NULL, auth_tenants));
+	d = ask_auth(&v, "203.0.113.9", "a@fabrikam.com", "scanner01", NULL, NULL, T0);
+	assert_string_equal(d.tenant_name, "fabrikam");
+	d = ask_auth(&v, "203.0.113.10", "a@certonly.example", NULL, NULL, "gw.certonly.example",
+		     T0);
+	assert_string_equal(d.tenant_name, "certonly");
+	assert_true(rg_engine_host_tag(v.e, key2, &id));
+	ncfg = load_cfg(NULL, NULL, "sasl_users = scanner01", NULL);
+	env_reload(&v, ncfg, T0 + NS);
+	assert_true(rg_engine_host_tag(v.e, key, &id));	/* fabrikam is still configured */
+	assert_false(rg_engine_host_tag(v.e, key2, &id));	/* certonly is not */
+	d = ask_auth(&v, "203.0.113.9", "a@contoso.com", "scanner01", NULL, NULL, T0 + 2 * NS);
+	assert_string_equal(d.tenant_name, "contoso");
+	assert_int_equal(d.matched_by, RG_MATCH_SASL);
+	d = ask_auth(&v, "203.0.113.9", "a@certonly.example", NULL, NULL, "gw.certonly.example",
+		     T0 + 2 * NS);
+	assert_int_equal(d.tenant, -1);
+	ncfg = load_cfg(NULL, NULL, NULL, "");
+	env_reload(&v, ncfg, T0 + 3 * NS);
+	assert_true(rg_engine_host_tag(v.e, key, &id));	/* contoso's now */
+	assert_int_equal(id, rg_engine_tenant_id(v.e, "contoso"));
+	env_fini(&v);
+}
+
+/* From the wire: empty attributes are no authentication; a value with a stray CR or a
+ * control byte never matches a login, subject or fingerprint. */
+static void test_attribution_from_wire(void **state)
+{
+	static const char *const wires[] = {
+		"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.10\n"
+		"sender=a@fabrikam.com\nsasl_username=scanner01\nccert_subject=\n\n",
+		"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.10\n"
+		"sender=a@fabrikam.com\nsasl_username=\nccert_fingerprint=\n"
+		"ccert_pubkey_fingerprint=" FP_FAB "\n\n",
+		"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.10\n"
+		"sender=a@fabrikam.com\nsasl_username=\nccert_subject=\nccert_fingerprint=\n\n",
+		"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.10\n"
+		"sender=a@fabrikam.com\nsasl_username=scanner01\r\r\n"
+		"ccert_subject=a.relay.fabrikam.com\x01\n\n",
+	};
+	static const enum rg_match want[] = { RG_MATCH_SASL, RG_MATCH_CERT_FINGERPRINT,
+					      RG_MATCH_CONNECTOR, RG_MATCH_CONNECTOR };
+	struct rg_policy_parser *p = rg_policy_parser_new(NULL);
+	struct rg_policy_request req;
+	struct rg_decision d;
+	struct env v;
+	size_t used;
+
+	env_init(&v, load_cfg(NULL, NULL, NULL, auth_tenants));
+	for (size_t i = 0; i < sizeof(wires) / sizeof(wires[0]); i++) {
+		assert_int_equal(rg_policy_parser_feed(p, wires[i], strlen(wires[i]), &used), 1);
+		rg_policy_request_from(rg_policy_parser_request(p), &req);
+		assert_int_equal(rg_engine_decide(v.e, &req, T0, &d), 0);
+		assert_int_equal(d.matched_by, want[i]);
+		assert_string_equal(d.tenant_name, want[i] == RG_MATCH_CONNECTOR ? "contoso"
+									       : "fabrikam");
+	}
+	rg_policy_parser_free(p);
+	env_fini(&v);
+}
+
 static void test_from_policy_proto(void **state)
 {
 	static const char wire[] = "request=smtpd_access_policy\nprotocol_state=RCPT\n"
@@ -1259,6 +1525,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replies),
+		cmocka_unit_test(test_attribution_order),
+		cmocka_unit_test(test_attribution_budget_and_tag),
+		cmocka_unit_test(test_attribution_reload),
+		cmocka_unit_test(test_attribution_flood),
+		cmocka_unit_test(test_attribution_from_wire),
 		cmocka_unit_test(test_unassigned),
 		cmocka_unit_test(test_null_sender_exempt),
 		cmocka_unit_test(test_registered_passes),

@@ -390,6 +390,52 @@ static void test_long_line(void **state)
 	free(body);
 }
 
+/* sasl_users, cert_subjects, cert_fingerprints: parsed into one index, counted per tenant,
+ * enough on their own to recognise a tenant (no warning), refused when malformed or when
+ * another tenant has the same entry (the error names both tenants). */
+static void test_auth_keys(void **state)
+{
+	struct rg_config *cfg = load_ok(wfile("auth.conf", MINIMAL
+		"[tenant a]\nsasl_users = @contoso.com scanner01 scanner01\n"
+		"cert_subjects = *.mail.contoso.com relay.contoso.com\n"
+		"cert_fingerprints = 6E:1A:0B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8\n"
+		"accepted_domains = contoso.com\n"
+		"[tenant b]\nsasl_users = @fabrikam.com\naccepted_domains = fabrikam.com\n"));
+	struct rg_auth_query qy = { .sasl_username = "x@FABRIKAM.com", .sasl_len = 14 };
+	uint32_t t = 9;
+
+	assert_int_equal(cfg->tenants[0].n_auth[RG_AUTH_SASL_USERS], 2);
+	assert_int_equal(cfg->tenants[0].n_auth[RG_AUTH_CERT_SUBJECTS], 2);
+	assert_int_equal(cfg->tenants[0].n_auth[RG_AUTH_CERT_FINGERPRINTS], 1);
+	assert_int_equal(cfg->tenants[1].n_auth[RG_AUTH_SASL_USERS], 1);
+	assert_int_equal(cfg->tenants[0].n_connectors, 0);
+	assert_int_equal(cfg->warnings.n, 0);
+	assert_int_equal(rg_tenant_auth_match(cfg->auth, &qy, &t), RG_MATCH_SASL);
+	assert_int_equal(t, 1);
+	rg_config_free(cfg);
+
+	conf_err(MINIMAL "[tenant a]\nsasl_users = ok @\n", 4, "bad sasl_users entry '@'");
+	conf_err(MINIMAL "[tenant a]\ncert_subjects = *.\n", 4, "bad cert_subjects entry '*.'");
+	conf_err(MINIMAL "[tenant a]\ncert_fingerprints = 6E:1A:0B\n", 4,
+		 "bad cert_fingerprints entry '6E:1A:0B': a fingerprint is the hex of 16, 20");
+	conf_err(MINIMAL "[tenant a]\ncert_fingerprints = 6E:1A:0B:2C:3D:4E:5F:60:71:82:93:A4:B5:"
+		 "C6:D7:ZZ\n", 4, "bad cert_fingerprints entry");
+	conf_err(MINIMAL "[tenant a]\nsasl_users = scanner01\n[tenant b]\n"
+		 "sasl_users = other scanner01\n", 6,
+		 "duplicate sasl_users entry 'scanner01' in tenant 'b': already in tenant 'a' (");
+	conf_err(MINIMAL "[tenant a]\nsasl_users = @Contoso.com\n[tenant b]\n"
+		 "sasl_users = @contoso.COM\n", 6,
+		 "duplicate sasl_users entry '@contoso.COM' in tenant 'b': already in tenant 'a'");
+	conf_err(MINIMAL "[tenant a]\ncert_subjects = *.mail.contoso.com\n[tenant b]\n"
+		 "cert_subjects = *.MAIL.contoso.com\n", 6,
+		 "duplicate cert_subjects entry '*.MAIL.contoso.com' in tenant 'b': already in "
+		 "tenant 'a'");
+	conf_err(MINIMAL "[tenant a]\ncert_fingerprints = 6e1a0b2c3d4e5f60718293a4b5c6d7e8\n"
+		 "[tenant b]\ncert_fingerprints = 6E:1A:0B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8\n",
+		 6, "duplicate cert_fingerprints entry '6E:1A:0B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:"
+		 "E8' in tenant 'b': already in tenant 'a'");
+}
+
 static void test_errors(void **state)
 {
 	conf_err(MINIMAL "[agnet]\n", 3, "unknown section [agnet]");
@@ -1346,8 +1392,9 @@ static void test_warnings(void **state)
 	cfg = load_ok(p);
 	snprintf(want[0], sizeof(want[0]), "%s:3: warning: interface 'nosuch0' does not exist",
 		 p);
-	snprintf(want[1], sizeof(want[1]), "%s:7: warning: tenant 'empty' has no connectors: "
-		 "none of its mail is recognised", p);
+	snprintf(want[1], sizeof(want[1]), "%s:7: warning: tenant 'empty' has no connectors, "
+		 "sasl_users, cert_subjects or cert_fingerprints: none of its mail is recognised",
+		 p);
 	snprintf(want[2], sizeof(want[2]), "%s:7: warning: tenant 'empty' has no accepted "
 		 "domains: every sender domain of it counts as unregistered", p);
 	snprintf(want[3], sizeof(want[3]), "%s:1: warning: tenant 'nodomains' has no accepted "
@@ -1551,6 +1598,7 @@ int main(void)
 		cmocka_unit_test(test_policy_allow_exposed),
 		cmocka_unit_test(test_long_key),
 		cmocka_unit_test(test_tenant_name_ok),
+		cmocka_unit_test(test_auth_keys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -19,6 +19,7 @@
 static const struct rg_name_code *const tables[] = {
 	rg_attach_mode_names, rg_attach_kind_names, rg_mode_names, rg_fail_mode_names,
 	rg_log_level_names, rg_reply_names, rg_class_names, rg_action_names, rg_origin_names,
+	rg_match_names,
 };
 
 static void test_round_trip(void **state)
@@ -66,6 +67,8 @@ static void test_wrappers(void **state)
 	assert_string_equal(rg_reply_name(RG_REPLY_TEMPFAIL), "tempfail");
 	assert_string_equal(rg_class_name(RG_CLASS_NULL_SENDER), "null_sender");
 	assert_string_equal(rg_class_name(RG_CLASS__COUNT), RG_NAME_UNKNOWN);
+	assert_string_equal(rg_match_name(RG_MATCH_CERT_FINGERPRINT), "cert_fingerprint");
+	assert_string_equal(rg_match_name(RG_MATCH__COUNT), RG_NAME_UNKNOWN);
 }
 
 static void test_choices(void **state)

@@ -246,6 +246,50 @@ static void test_malformed_lines(void **state)
 	expect_error(NULL, s, strlen(s), -EBADMSG, "request is not smtpd_access_policy");
 }
 
+/* The attributes of a TLS and SASL session, as Postfix 3.7 sends them (SMTPD_POLICY_README):
+ * each known by id; empty when the client did not authenticate that way; a repeat of any
+ * of them refuses the request like any known attribute. */
+static void test_auth_attributes(void **state)
+{
+	static const char tls[] =
+		"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.10\n"
+		"sasl_method=PLAIN\nsasl_username=scanner01@contoso.com\nsasl_sender=\n"
+		"ccert_subject=mx1.mail.contoso.com\nccert_issuer=Lab CA\n"
+		"ccert_fingerprint=6E:1A:0B:2C\nccert_pubkey_fingerprint=AA:BB:CC:DD\n"
+		"encryption_protocol=TLSv1.3\nencryption_cipher=TLS_AES_256_GCM_SHA384\n"
+		"encryption_keysize=256\n\n";
+	static const char plain[] =
+		"request=smtpd_access_policy\nclient_address=192.0.2.10\nsasl_username=\n"
+		"ccert_subject=\nccert_issuer=\nccert_fingerprint=\nccert_pubkey_fingerprint=\n\n";
+	static const char *const repeats[] = {
+		"request=smtpd_access_policy\nsasl_username=a\nsasl_username=b\n\n",
+		"request=smtpd_access_policy\nccert_subject=a\nccert_subject=b\n\n",
+		"request=smtpd_access_policy\nccert_fingerprint=\nccert_fingerprint=AA\n\n",
+		("request=smtpd_access_policy\nccert_pubkey_fingerprint=A\n"
+		 "ccert_pubkey_fingerprint=A\n\n"),
+	};
+	struct rg_policy_parser *p = rg_policy_parser_new(NULL);
+	const struct rg_policy_req *r;
+	size_t used;
+
+	assert_int_equal(rg_policy_parser_feed(p, tls, sizeof(tls) - 1, &used), 1);
+	r = rg_policy_parser_request(p);
+	assert_string_equal(r->known[RG_PA_SASL_USERNAME], "scanner01@contoso.com");
+	assert_string_equal(r->known[RG_PA_CCERT_SUBJECT], "mx1.mail.contoso.com");
+	assert_string_equal(r->known[RG_PA_CCERT_ISSUER], "Lab CA");
+	assert_string_equal(r->known[RG_PA_CCERT_FINGERPRINT], "6E:1A:0B:2C");
+	assert_int_equal(r->known_len[RG_PA_CCERT_PUBKEY_FINGERPRINT], 11);
+	assert_string_equal(r->known[RG_PA_SASL_SENDER], "");
+	assert_int_equal(rg_policy_parser_feed(p, plain, sizeof(plain) - 1, &used), 1);
+	r = rg_policy_parser_request(p);
+	assert_int_equal(r->known_len[RG_PA_SASL_USERNAME], 0);
+	assert_int_equal(r->known_len[RG_PA_CCERT_FINGERPRINT], 0);
+	assert_non_null(r->known[RG_PA_CCERT_SUBJECT]);
+	rg_policy_parser_free(p);
+	for (size_t i = 0; i < sizeof(repeats) / sizeof(repeats[0]); i++)
+		expect_error(NULL, repeats[i], strlen(repeats[i]), -EBADMSG, "repeated attribute");
+}
+
 static void test_repeated_unknown_ok(void **state)
 {
 	const char *s = "request=smtpd_access_policy\nfoo=1\nfoo=2\n\n";
@@ -390,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_nul),
 		cmocka_unit_test(test_malformed_lines),
 		cmocka_unit_test(test_repeated_unknown_ok),
+		cmocka_unit_test(test_auth_attributes),
 		cmocka_unit_test(test_10000_attributes),
 		cmocka_unit_test(test_attr_cap_exact),
 		cmocka_unit_test(test_overlong_line),
