@@ -16,6 +16,8 @@ if [ ! -x "$DRIVE" ] || ! command -v redis-server >/dev/null || ! command -v red
 	exit 77
 fi
 rg_tmpdir D rg-redis-link || exit 1
+# a request to a driver that already quit is an EPIPE, not the end of the suite
+trap '' PIPE
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 # The agent's syscall filter around the link; not under ASan, whose runtime makes calls of
 # its own (the leak check at exit) that are no test of the agent's list.
@@ -34,18 +36,20 @@ link_start() {
 	: >"$LINK_LOG"
 	coproc LINK { exec "$DRIVE" "$@" 2>>"$LINK_LOG.err"; }
 	DRV_PID=$LINK_PID
+	# copies of the pipes: bash closes the coproc's own when it exits, and what it wrote
+	# last (the -ECANCELED replies of quit) would be lost
+	exec {LINK_IN}>&"${LINK[1]}" {LINK_OUT}<&"${LINK[0]}"
 	rg_on_exit "kill -KILL $DRV_PID"
 }
 link_send() {
-	printf '%s\n' "$*" >&"${LINK[1]}"
+	printf '%s\n' "$*" >&"$LINK_IN"
 }
 # link_expect REGEX [SECONDS]: read the driver's lines until one matches (LINK_LINE), or
 # SECONDS (default 10) pass, or it exits.
 link_expect() {
-	local re=$1 end=$((SECONDS + ${2:-10})) line
+	local re=$1 end=$((SECONDS + ${2:-10})) line rc
 	while [ $SECONDS -lt $end ]; do
-		[ -n "${LINK[0]:-}" ] || return 1
-		if IFS= read -r -t 1 line <&"${LINK[0]}"; then
+		if IFS= read -r -t 1 line <&"$LINK_OUT"; then
 			line=$LINK_PART$line
 			LINK_PART=
 			echo "$line" >>"$LINK_LOG"
@@ -54,9 +58,11 @@ link_expect() {
 				return 0
 			fi
 		else
+			rc=$?
 			# a timeout in mid-line leaves the start of it in line: keep it
 			LINK_PART+=$line
-			kill -0 "$DRV_PID" 2>/dev/null || return 1
+			# EOF: the driver is gone and everything it wrote was read
+			[ $rc -gt 128 ] || return 1
 		fi
 	done
 	return 1
@@ -80,6 +86,7 @@ link_stop() {
 	kill -KILL "$DRV_PID" 2>/dev/null
 	wait "$DRV_PID" 2>/dev/null
 	rc=$?
+	exec {LINK_IN}>&- {LINK_OUT}<&-
 	cat "$LINK_LOG.err" >>"$D/all.err" 2>/dev/null
 	return $rc
 }
@@ -149,6 +156,10 @@ n=$(link_stat connect_failures)
 [ "${n:-0}" -ge 2 ] && ok "wrong password: failures counted, retried ($n)" ||
 	fail "wrong password: failures counted, retried (${n:-none})"
 expect_eq "wrong password: no connect counted" 0 "$(link_stat connects)"
+# backoff, not a hot loop: over the 3+ s above, 100 ms doubling to 400 ms (+-25%) allows
+# about ten attempts; without a backoff there would be thousands
+[ "${n:-0}" -le 40 ] && ok "wrong password: retries are spaced by the backoff ($n)" ||
+	fail "wrong password: retries are spaced by the backoff ($n attempts)"
 link_send cmd 1 1000 PING
 link_expect '^sent 1 ' 5
 expect_eq "a command while not UP is refused with -ENOTCONN" "sent 1 -107" "$LINK_LINE"
@@ -189,6 +200,18 @@ link_expect '^state DOWN' 10 && ok "heartbeat: a hung server with nothing in fli
 rg_redis_resume h
 check_up "heartbeat: UP again after SIGCONT" 15
 link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+
+# ---- freeing the link with commands in flight: -ECANCELED ---------------------------------
+link_start cancel --name rg-test-c --redis "${RG_REDIS_ADDR[h]}" --heartbeat 60000
+check_up "free with commands in flight: UP first"
+rg_redis_pause h
+link_send cmd 1 30000 GET k
+link_expect '^sent 1 0' 5
+link_send quit
+link_expect '^reply 1 -125 none' 5 && ok "free with commands in flight: they get -ECANCELED" ||
+	fail "free with commands in flight: they get -ECANCELED"
+link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+rg_redis_resume h
 
 # ---- a killed server, a new one at the same socket ---------------------------------------
 link_start kill --name rg-test-k --redis "${RG_REDIS_ADDR[h]}" --heartbeat 60000 \
