@@ -16,6 +16,8 @@ if [ ! -x "$DRIVE" ] || ! command -v redis-server >/dev/null || ! command -v red
 	exit 77
 fi
 rg_tmpdir D rg-redis-link || exit 1
+# a request to a driver that already quit is an EPIPE, not the end of the suite
+trap '' PIPE
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 # The agent's syscall filter around the link; not under ASan, whose runtime makes calls of
 # its own (the leak check at exit) that are no test of the agent's list.
@@ -34,18 +36,20 @@ link_start() {
 	: >"$LINK_LOG"
 	coproc LINK { exec "$DRIVE" "$@" 2>>"$LINK_LOG.err"; }
 	DRV_PID=$LINK_PID
+	# copies of the pipes: bash closes the coproc's own when it exits, and what it wrote
+	# last (the -ECANCELED replies of quit) would be lost
+	exec {LINK_IN}>&"${LINK[1]}" {LINK_OUT}<&"${LINK[0]}"
 	rg_on_exit "kill -KILL $DRV_PID"
 }
 link_send() {
-	printf '%s\n' "$*" >&"${LINK[1]}"
+	printf '%s\n' "$*" >&"$LINK_IN"
 }
 # link_expect REGEX [SECONDS]: read the driver's lines until one matches (LINK_LINE), or
 # SECONDS (default 10) pass, or it exits.
 link_expect() {
-	local re=$1 end=$((SECONDS + ${2:-10})) line
+	local re=$1 end=$((SECONDS + ${2:-10})) line rc
 	while [ $SECONDS -lt $end ]; do
-		[ -n "${LINK[0]:-}" ] || return 1
-		if IFS= read -r -t 1 line <&"${LINK[0]}"; then
+		if IFS= read -r -t 1 line <&"$LINK_OUT"; then
 			line=$LINK_PART$line
 			LINK_PART=
 			echo "$line" >>"$LINK_LOG"
@@ -54,9 +58,11 @@ link_expect() {
 				return 0
 			fi
 		else
+			rc=$?
 			# a timeout in mid-line leaves the start of it in line: keep it
 			LINK_PART+=$line
-			kill -0 "$DRV_PID" 2>/dev/null || return 1
+			# EOF: the driver is gone and everything it wrote was read
+			[ $rc -gt 128 ] || return 1
 		fi
 	done
 	return 1
@@ -80,6 +86,7 @@ link_stop() {
 	kill -KILL "$DRV_PID" 2>/dev/null
 	wait "$DRV_PID" 2>/dev/null
 	rc=$?
+	exec {LINK_IN}>&- {LINK_OUT}<&-
 	cat "$LINK_LOG.err" >>"$D/all.err" 2>/dev/null
 	return $rc
 }
@@ -95,8 +102,40 @@ expect_cmd() {
 		tail -5 "$LINK_LOG" | sed 's/^/#   /'
 	fi
 }
+# expect_line DESC REGEX SECONDS: ok when the driver prints a matching line in time.
+expect_line() {
+	if link_expect "$2" "$3"; then
+		ok "$1"
+	else
+		fail "$1"
+		tail -3 "$LINK_LOG" | sed 's/^/#   /'
+	fi
+}
+# expect_not_up DESC SECONDS: ok when the link does not come UP in that time.
+expect_not_up() {
+	if link_expect '^state UP' "$2"; then fail "$1"; else ok "$1"; fi
+}
+# expect_stop DESC: ok when the driver quits and exits 0 (no crash, no sanitizer report).
+expect_stop() {
+	local rc
+	link_stop
+	rc=$?
+	if [ $rc -eq 0 ]; then ok "$1"; else fail "$1 (rc $rc)"; fi
+}
+# expect_failures DESC MIN: ok when at least MIN connects failed (FAILS: how many); the
+# stats stay in LINK_STATS.
+expect_failures() {
+	link_stats
+	FAILS=$(link_stat connect_failures)
+	if [ "${FAILS:-0}" -ge "$2" ]; then ok "$1 ($FAILS)"; else fail "$1 (${FAILS:-none})"; fi
+}
 check_up() {
-	if link_expect '^state UP' "${2:-10}"; then ok "$1"; else fail "$1"; tail -5 "$LINK_LOG.err" | sed 's/^/#   /'; fi
+	if link_expect '^state UP' "${2:-10}"; then
+		ok "$1"
+	else
+		fail "$1"
+		tail -5 "$LINK_LOG.err" | sed 's/^/#   /'
+	fi
 }
 
 # ---- unix and inet, SELECT, CLIENT SETNAME -----------------------------------------
@@ -119,41 +158,42 @@ expect_eq "stats: error replies counted" 1 "$(link_stat error_replies)"
 expect_eq "stats: master named" "${RG_REDIS_ADDR[u]}" "$(link_stat master)"
 expect_eq "stats: one connect" 1 "$(link_stat connects)"
 expect_eq "stats: up" 1 "$(link_stat up)"
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_stop "the driver exits cleanly"
 
 rg_redis_start "$D" i port || exit 1
 link_start inet --name rg-test-i --redis "${RG_REDIS_ADDR[i]}"
 check_up "inet: the link comes UP"
 expect_cmd "inet: PING" 1 2000 '0 status PONG' PING
 expect_cmd "binary-safe arguments reach the server" 2 2000 '0 integer 3' APPEND k3 abc
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_stop "the driver exits cleanly"
 
 # ---- AUTH ------------------------------------------------------------------------------
 rg_redis_start "$D" a unix "requirepass s3cret" || exit 1
 link_start auth --name rg-test-a --redis "${RG_REDIS_ADDR[a]}" --password s3cret
 check_up "AUTH password: UP"
 expect_cmd "AUTH password: commands work" 1 2000 '0 status PONG' PING
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_stop "the driver exits cleanly"
 
 rg_redis_cli a --no-auth-warning -a s3cret ACL SETUSER relay on '>pw2' '~*' '+@all' >/dev/null
 link_start acl --name rg-test-acl --redis "${RG_REDIS_ADDR[a]}" --user relay --password pw2
 check_up "AUTH user password: UP"
 expect_cmd "AUTH user password: the server knows the user" 1 2000 '0 string relay$' ACL WHOAMI
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_stop "the driver exits cleanly"
 
 link_start badpw --name rg-test-bad --redis "${RG_REDIS_ADDR[a]}" --password wrong \
 	--backoff-min 100 --backoff-max 400
-if link_expect '^state UP' 3; then fail "wrong password: never UP"; else ok "wrong password: never UP"; fi
-link_stats
-n=$(link_stat connect_failures)
-[ "${n:-0}" -ge 2 ] && ok "wrong password: failures counted, retried ($n)" ||
-	fail "wrong password: failures counted, retried (${n:-none})"
+expect_not_up "wrong password: never UP" 3
+expect_failures "wrong password: failures counted, retried" 2
 expect_eq "wrong password: no connect counted" 0 "$(link_stat connects)"
+# backoff, not a hot loop: over the 3+ s above, 100 ms doubling to 400 ms (+-25%) allows
+# about ten attempts; without a backoff there would be thousands
+[ "${FAILS:-0}" -le 40 ] && ok "wrong password: retries are spaced by the backoff ($FAILS)" ||
+	fail "wrong password: retries are spaced by the backoff ($FAILS attempts)"
 link_send cmd 1 1000 PING
 link_expect '^sent 1 ' 5
 expect_eq "a command while not UP is refused with -ENOTCONN" "sent 1 -107" "$LINK_LINE"
 grep -q 'AUTH' "$LINK_LOG.err" && ok "the log names the AUTH failure" || fail "the log names the AUTH failure"
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_stop "the driver exits cleanly"
 
 # ---- a hung server: deadlines, heartbeat -------------------------------------------------
 rg_redis_start "$D" h unix || exit 1
@@ -162,9 +202,8 @@ link_start stop --name rg-test-h --redis "${RG_REDIS_ADDR[h]}" --heartbeat 60000
 check_up "hung server: UP first"
 rg_redis_pause h
 link_send cmd 1 1000 GET k
-if link_expect '^reply 1 -110 none' 10; then ok "SIGSTOPped server: the pending command gets -ETIMEDOUT"
-else fail "SIGSTOPped server: the pending command gets -ETIMEDOUT"; fi
-link_expect '^state DOWN' 5 && ok "after a timeout the link is DOWN" || fail "after a timeout the link is DOWN"
+expect_line "SIGSTOPped server: the pending command gets -ETIMEDOUT" '^reply 1 -110 none' 10
+expect_line "after a timeout the link is DOWN" '^state DOWN' 5
 link_stats
 expect_eq "stats: the timeout counted" 1 "$(link_stat timeouts)"
 expect_eq "stats: nothing pending" 0 "$(link_stat pending)"
@@ -174,21 +213,30 @@ expect_cmd "after SIGCONT commands work" 2 2000 '0 status PONG' PING
 
 rg_redis_cli h CLIENT PAUSE 3000 ALL >/dev/null
 link_send cmd 3 500 GET k
-link_expect '^reply 3 -110 none' 10 && ok "CLIENT PAUSE: the pending command gets -ETIMEDOUT" ||
-	fail "CLIENT PAUSE: the pending command gets -ETIMEDOUT"
+expect_line "CLIENT PAUSE: the pending command gets -ETIMEDOUT" '^reply 3 -110 none' 10
 check_up "CLIENT PAUSE over: UP again" 15
 expect_cmd "after CLIENT PAUSE commands work" 4 2000 '0 status PONG' PING
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_stop "the driver exits cleanly"
 
 link_start hb --name rg-test-hb --redis "${RG_REDIS_ADDR[h]}" --heartbeat 300 \
 	--connect-timeout 1000 --backoff-min 100 --backoff-max 500
 check_up "heartbeat: UP first"
 rg_redis_pause h
-link_expect '^state DOWN' 10 && ok "heartbeat: a hung server with nothing in flight is noticed" ||
-	fail "heartbeat: a hung server with nothing in flight is noticed"
+expect_line "heartbeat: a hung server with nothing in flight is noticed" '^state DOWN' 10
 rg_redis_resume h
 check_up "heartbeat: UP again after SIGCONT" 15
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_stop "the driver exits cleanly"
+
+# ---- freeing the link with commands in flight: -ECANCELED ---------------------------------
+link_start cancel --name rg-test-c --redis "${RG_REDIS_ADDR[h]}" --heartbeat 60000
+check_up "free with commands in flight: UP first"
+rg_redis_pause h
+link_send cmd 1 30000 GET k
+link_expect '^sent 1 0' 5
+link_send quit
+expect_line "free with commands in flight: they get -ECANCELED" '^reply 1 -125 none' 5
+expect_stop "the driver exits cleanly"
+rg_redis_resume h
 
 # ---- a killed server, a new one at the same socket ---------------------------------------
 link_start kill --name rg-test-k --redis "${RG_REDIS_ADDR[h]}" --heartbeat 60000 \
@@ -199,17 +247,15 @@ link_send cmd 1 30000 GET k
 link_send cmd 2 30000 GET k
 link_expect '^sent 2 0' 5
 rg_redis_kill h
-link_expect '^reply 1 -107 none' 10 && ok "server killed: the first pending command gets -ENOTCONN" ||
-	fail "server killed: the first pending command gets -ENOTCONN"
-link_expect '^reply 2 -107 none' 5 && ok "server killed: the second too" ||
-	fail "server killed: the second too"
-link_expect '^state DOWN' 5 && ok "server killed: DOWN" || fail "server killed: DOWN"
+expect_line "server killed: the first pending command gets -ENOTCONN" '^reply 1 -107 none' 10
+expect_line "server killed: the second too" '^reply 2 -107 none' 5
+expect_line "server killed: DOWN" '^state DOWN' 5
 rg_redis_start "$D" h unix || exit 1
 check_up "a new server at the same socket: UP again" 15
 expect_cmd "the new server answers" 3 2000 '0 status PONG' PING
 link_stats
 expect_eq "stats: two connects" 2 "$(link_stat connects)"
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_stop "the driver exits cleanly"
 
 # ---- under the agent's syscall filter ----------------------------------------------------
 link_start seccomp "${SECCOMP[@]}" --name rg-test-sc --redis "${RG_REDIS_ADDR[h]}" --backoff-min 100 \
@@ -221,24 +267,20 @@ link_expect '^state DOWN' 10
 rg_redis_start "$D" h unix || exit 1
 check_up "under seccomp: reconnects" 15
 expect_cmd "under seccomp: a command after the reconnect" 2 2000 '0 status PONG' PING
-link_stop && ok "under seccomp: the driver lived and exits cleanly" ||
-	fail "under seccomp: the driver lived and exits cleanly (rc $?)"
+expect_stop "under seccomp: the driver lived and exits cleanly"
 link_start seccomp-inet "${SECCOMP[@]}" --name rg-test-sci --redis "${RG_REDIS_ADDR[i]}"
 check_up "under seccomp: inet UP"
 expect_cmd "under seccomp: inet command" 1 2000 '0 status PONG' PING
-link_stop && ok "under seccomp: inet driver exits cleanly" ||
-	fail "under seccomp: inet driver exits cleanly (rc $?)"
+expect_stop "under seccomp: inet driver exits cleanly"
 
 # ---- ROLE ----------------------------------------------------------------------------------
 rg_redis_start "$D" m port || exit 1
 rg_redis_replica_start "$D" r m || exit 1
 link_start role --name rg-test-r --redis "${RG_REDIS_ADDR[r]}" --backoff-min 100 --backoff-max 400
-if link_expect '^state UP' 3; then fail "ROLE: a replica is refused"; else ok "ROLE: a replica is refused"; fi
-link_stats
-n=$(link_stat connect_failures)
-[ "${n:-0}" -ge 1 ] && ok "ROLE: counted as a failed connect ($n)" || fail "ROLE: counted as a failed connect"
+expect_not_up "ROLE: a replica is refused" 3
+expect_failures "ROLE: counted as a failed connect" 1
 grep -q 'ROLE is not master' "$LINK_LOG.err" && ok "ROLE: logged" || fail "ROLE: logged"
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_stop "the driver exits cleanly"
 
 # ---- hostile servers --------------------------------------------------------------------
 # Each answers the handshake with junk: the link drops the connection and retries; the
@@ -261,12 +303,11 @@ for k in "${!JUNK[@]}"; do
 	for ((i = 0; i < 50; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
 	link_start "junk-$k" --name rg-test-j --redis "unix:$sock" --connect-timeout 500 \
 		--backoff-min 50 --backoff-max 200
-	if link_expect '^state UP' 2; then fail "hostile $k: never UP"; else ok "hostile $k: never UP"; fi
+	expect_not_up "hostile $k: never UP" 2
 	n=$(wc -l <"$sock.count" 2>/dev/null)
 	[ "${n:-0}" -ge 2 ] && ok "hostile $k: dropped and retried ($n connections)" ||
 		fail "hostile $k: dropped and retried (${n:-0} connections)"
-	link_stop && ok "hostile $k: the driver lived and exits cleanly" ||
-		fail "hostile $k: the driver lived and exits cleanly (rc $?)"
+	expect_stop "hostile $k: the driver lived and exits cleanly"
 done
 
 # a server that handshakes, then answers one command with three replies
@@ -278,12 +319,10 @@ link_start junk-after --name rg-test-ja --redis "unix:$sock" --heartbeat 60000 \
 	--backoff-min 50 --backoff-max 200
 check_up "hostile after the handshake: UP first"
 expect_cmd "hostile after the handshake: the command gets the first reply" 1 2000 '0 status OK' GET x
-link_expect '^state DOWN' 5 && ok "hostile after the handshake: unasked replies drop the connection" ||
-	fail "hostile after the handshake: unasked replies drop the connection"
+expect_line "hostile after the handshake: unasked replies drop the connection" '^state DOWN' 5
 grep -q 'a reply nobody asked for' "$LINK_LOG.err" && ok "hostile after the handshake: refused, not asserted on" ||
 	fail "hostile after the handshake: refused, not asserted on"
-link_stop && ok "hostile after the handshake: the driver exits cleanly" ||
-	fail "hostile after the handshake: the driver exits cleanly (rc $?)"
+expect_stop "hostile after the handshake: the driver exits cleanly"
 
 # ---- Sentinel -----------------------------------------------------------------------------
 # m (master) and r (its replica) from above; one sentinel, quorum 1, with the failover fast.
@@ -310,8 +349,7 @@ done
 [ $i -lt 50 ] && ok "sentinel: the link subscribed to +switch-master" ||
 	fail "sentinel: the link subscribed to +switch-master"
 rg_redis_cli s SENTINEL FAILOVER relayguard >/dev/null
-link_expect '^state DOWN' 20 && ok "failover: the link leaves the old master" ||
-	fail "failover: the link leaves the old master"
+expect_line "failover: the link leaves the old master" '^state DOWN' 20
 check_up "failover: UP on the new master" 20
 link_stats
 expect_eq "failover: connected to the promoted replica" "${RG_REDIS_ADDR[r]}" "$(link_stat master)"
@@ -331,14 +369,13 @@ done
 [ $i -lt 150 ] && ok "the sentinel knows the old master as a replica, in sync" ||
 	fail "the sentinel knows the old master as a replica, in sync"
 rg_redis_kill r
-link_expect '^state DOWN' 10 && ok "master killed: DOWN" || fail "master killed: DOWN"
+expect_line "master killed: DOWN" '^state DOWN' 10
 check_up "master killed: UP on the master the sentinel promotes" 30
 link_stats
 expect_eq "master killed: connected to the promoted replica" "${RG_REDIS_ADDR[m]}" "$(link_stat master)"
 expect_eq "master killed: a second failover counted" 2 "$(link_stat failovers)"
 expect_cmd "master killed: commands work after" 3 2000 '0 string after$' GET fk
-link_stop && ok "sentinel: the driver (under seccomp) exits cleanly" ||
-	fail "sentinel: the driver (under seccomp) exits cleanly (rc $?)"
+expect_stop "sentinel: the driver (under seccomp) exits cleanly"
 
 # a hostile sentinel: names the real master, then answers SUBSCRIBE with messages hiredis
 # would assert on. The subscription is dropped and reopened; the master link stays UP.
@@ -362,8 +399,7 @@ for k in "${!SUBJUNK[@]}"; do
 		ok "hostile sentinel $k: refused, not asserted on" ||
 		fail "hostile sentinel $k: refused, not asserted on"
 	expect_cmd "hostile sentinel $k: the master link still serves" 1 2000 '0 status PONG' PING
-	link_stop && ok "hostile sentinel $k: the driver exits cleanly" ||
-		fail "hostile sentinel $k: the driver exits cleanly (rc $?)"
+	expect_stop "hostile sentinel $k: the driver exits cleanly"
 done
 
 # a sentinel that names something other than a numeric address: never used, never echoed
@@ -373,24 +409,19 @@ rg_on_exit "kill $!"
 for ((i = 0; i < 50; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
 link_start sentinel-name --name rg-test-sa --sentinel "unix:$sock" --master relayguard \
 	--backoff-min 50 --backoff-max 200
-if link_expect '^state UP' 2; then fail "hostile sentinel address: never UP"
-else ok "hostile sentinel address: never UP"; fi
+expect_not_up "hostile sentinel address: never UP" 2
 grep -q 'names no usable address' "$LINK_LOG.err" && ok "hostile sentinel address: refused" ||
 	fail "hostile sentinel address: refused"
 grep -q evil "$LINK_LOG.err" && fail "hostile sentinel address: not echoed into the log" ||
 	ok "hostile sentinel address: not echoed into the log"
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_stop "the driver exits cleanly"
 
 # a sentinel that knows no such master: every round fails, counted, retried with backoff
 link_start sentinel-none --name rg-test-sn --sentinel "${RG_REDIS_ADDR[s]}" --master nosuch \
 	--backoff-min 100 --backoff-max 300
-if link_expect '^state UP' 2; then fail "sentinel: an unknown master name: never UP"
-else ok "sentinel: an unknown master name: never UP"; fi
-link_stats
-n=$(link_stat connect_failures)
-[ "${n:-0}" -ge 2 ] && ok "sentinel: unknown name: failed rounds counted ($n)" ||
-	fail "sentinel: unknown name: failed rounds counted (${n:-none})"
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_not_up "sentinel: an unknown master name: never UP" 2
+expect_failures "sentinel: unknown name: failed rounds counted" 2
+expect_stop "the driver exits cleanly"
 
 # ---- a master demoted under the link ------------------------------------------------------
 # the sentinel gone, m (the master now) is turned into a replica (of the dead r) by hand
@@ -400,18 +431,17 @@ link_start demote --name rg-test-d --redis "${RG_REDIS_ADDR[m]}" --heartbeat 600
 check_up "demotion: UP on the master"
 rg_redis_cli m REPLICAOF 127.0.0.1 "${RG_REDIS_PORT[r]}" >/dev/null
 expect_cmd "demotion: a write gets READONLY" 1 2000 '0 error READONLY' SET dk v
-link_expect '^state DOWN' 5 && ok "demotion: READONLY drops the link" || fail "demotion: READONLY drops the link"
-if link_expect '^state UP' 2; then fail "demotion: not UP on a replica"; else ok "demotion: not UP on a replica"; fi
+expect_line "demotion: READONLY drops the link" '^state DOWN' 5
+expect_not_up "demotion: not UP on a replica" 2
 rg_redis_cli m REPLICAOF NO ONE >/dev/null
 check_up "demotion: UP again once it is master"
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_stop "the driver exits cleanly"
 link_start demote-hb --name rg-test-dh --redis "${RG_REDIS_ADDR[m]}" --heartbeat 300 \
 	--backoff-min 100 --backoff-max 300
 check_up "demotion while idle: UP"
 rg_redis_cli m REPLICAOF 127.0.0.1 "${RG_REDIS_PORT[r]}" >/dev/null
-link_expect '^state DOWN' 10 && ok "demotion while idle: the heartbeat (ROLE) notices" ||
-	fail "demotion while idle: the heartbeat (ROLE) notices"
-link_stop && ok "the driver exits cleanly" || fail "the driver exits cleanly (rc $?)"
+expect_line "demotion while idle: the heartbeat (ROLE) notices" '^state DOWN' 10
+expect_stop "the driver exits cleanly"
 
 # ---- options refused -----------------------------------------------------------------------
 long=unix:/tmp/$(printf 'x%.0s' {1..120})
