@@ -506,7 +506,8 @@ int rg_bpf_host_retag(struct rg_bpf *b, const uint8_t key[16], uint32_t tenant_i
 		return 0;
 	h.tenant_id = tenant_id;
 	/* XXX: packets counted between our lookup and this update are lost from the counters;
-	 * a retag happens only on reload, so that is a handful at most. */
+	 * a retag writes only when the tag changes (a reload, or a host's first transaction
+	 * attributed by login or certificate), so that is a handful at most. */
 	return bpf_map_update_elem(b->fds[M_HOSTS], &k, &h, BPF_EXIST) ? -errno : 0;
 }
 

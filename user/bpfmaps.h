@@ -120,7 +120,9 @@ int rg_bpf_host_lookup(struct rg_bpf *b, const uint8_t key[16], struct rg_host *
  * overlaps, plus the current one. 0 for a host idle for two windows. */
 double rg_bpf_host_window_conns(const struct rg_host *h, uint64_t now_mono_ns);
 /* Set the tenant tag of a host entry (the program tags a host once, when it first sees it;
- * the agent retags after the connectors change). -ENOENT if the host is not in the map. */
+ * the agent retags after the connectors change, and when a host's mail is attributed by
+ * SASL login or client certificate). Writes only when the tag differs. -ENOENT if the
+ * host is not in the map. */
 int rg_bpf_host_retag(struct rg_bpf *b, const uint8_t key[16], uint32_t tenant_id);
 
 /* Connection-rate limits for the kernel: per tenant id, count connections per period_ns

@@ -5,7 +5,6 @@
  * functions, so an entry and a request compare byte for byte in one hash table keyed by
  * (kind, normalised text). Reports tenants and the kind of key that matched.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -145,12 +144,15 @@ static int norm_subject(const char *s, size_t len, char out[KEY_MAX])
 	return fold(s, len, out, KEY_MAX);
 }
 
+/* One hex digit's value, or -1 (on the request path for every fingerprint byte). */
 static int hexval(char c)
 {
-	static const char digits[] = "0123456789abcdef";
-	const char *p = c ? strchr(digits, tolower((unsigned char)c)) : NULL;
+	unsigned u = (unsigned char)c;
 
-	return p ? (int)(p - digits) : -1;
+	if (u - '0' < 10)
+		return (int)(u - '0');
+	u |= 0x20;	/* ASCII lower case; other bytes stay out of a..f */
+	return u - 'a' < 6 ? (int)(u - 'a' + 10) : -1;
 }
 
 /* Hex with colons anywhere, case ignored, into bytes: MD5 to SHA-512 lengths only. */
