@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * listen.h: listening sockets for the policy, control and metrics servers. One parser of
- * "inet:HOST:PORT" / "inet:[IPV6]:PORT" ("*": any IPv4 address, "[*]": any IPv6) and one way to put a
- * unix socket on a path another user may control:
+ * "inet:HOST:PORT" / "inet:[IPV6]:PORT" ("*": any IPv4 address, "[*]": any IPv6) and one
+ * way to put a unix socket on a path another user may control:
  *
  * The socket is bound in a fresh directory of our own (0700) beside the final name, owned
  * and moded there (by fd, never by path), checked with fstatat(), and then rename()d into

@@ -2,15 +2,16 @@
 /*
  * privs.c: becomes the agent's user keeping CAP_BPF only, or keeps one capability as it is
  * (the sock_keeper; see privs.h). Takes the user, the directories and files to hand over
- * and whether falling short is allowed; reports 0 or -EPERM, each shortfall logged. Raw capset(2)/capget(2) and prctl(2): no libcap for that.
+ * and whether falling short is allowed; reports 0 or -EPERM, each shortfall logged. Raw
+ * capset(2)/capget(2) and prctl(2): no libcap for that.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <stdint.h>
 #include <linux/capability.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -24,7 +25,6 @@
 #ifndef CAP_BPF
 #define CAP_BPF 39
 #endif
-
 
 static int last_cap(void)
 {

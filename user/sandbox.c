@@ -57,6 +57,15 @@ static int allow(scmp_filter_ctx ctx, const char *name, unsigned n_args,
 	return err;
 }
 
+/* Argument arg == v (every field set: SCMP_A0() and friends leave datum_b to the
+ * compiler, which clang's -Wmissing-field-initializers rejects). */
+static struct scmp_arg_cmp arg_eq(unsigned int arg, scmp_datum_t v)
+{
+	struct scmp_arg_cmp c = { .arg = arg, .op = SCMP_CMP_EQ, .datum_a = v, .datum_b = 0 };
+
+	return c;
+}
+
 static int load(scmp_filter_ctx ctx)
 {
 	int err = seccomp_load(ctx);
@@ -112,17 +121,17 @@ int rg_seccomp_install_keeper(int word_fd, int report_fd, const int *dirs, size_
 		return -ENOMEM;
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]) && !err; i++)
 		err = allow(ctx, plain[i], 0, NULL);
-	a[0] = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)word_fd);
+	a[0] = arg_eq(0, (scmp_datum_t)word_fd);
 	if (!err)
 		err = allow(ctx, "read", 1, a);
-	a[0] = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)report_fd);
+	a[0] = arg_eq(0, (scmp_datum_t)report_fd);
 	if (!err)
 		err = allow(ctx, "write", 1, a);
 	for (size_t d = 0; d < n && !err; d++) {
-		a[0] = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)dirs[d]);
+		a[0] = arg_eq(0, (scmp_datum_t)dirs[d]);
 		for (size_t i = 0; i < sizeof(stats) / sizeof(stats[0]) && !err; i++)
 			err = allow(ctx, stats[i], 1, a);
-		a[1] = SCMP_A2(SCMP_CMP_EQ, 0);
+		a[1] = arg_eq(2, 0);
 		if (!err)
 			err = allow(ctx, "unlinkat", 2, a);
 	}
