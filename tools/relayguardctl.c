@@ -25,7 +25,8 @@
  *        tenants, tenants_restricted, hosts_blocked, hosts_throttled
  *   tenants       {"cmd":"tenants"}
  *     -> tenants [{name, id, state ("ok"|"restricted"), unregistered, registered, null,
- *        budget_used, limit, window_s, restricted_since, until, reason, rejected_total}]
+ *        budget_used, limit, window_s, restricted_since, until, reason, rejected_total,
+ *        over_budget_action ("reject"|"hold"|"defer")}]
  *        (counts are in the window; unregistered includes those past the limit,
  *        budget_used is the budget's own share of it, at most limit)
  *   hosts         {"cmd":"hosts","top":N}            (N 0: all)
@@ -666,10 +667,10 @@ static int do_tenants(int argc, char **argv)
 		return ret;
 	arr = jget(reply, "tenants");
 	{
-		struct table t = { .ncols = 11,
+		struct table t = { .ncols = 12,
 				   .right = { false, true, false, true, true, true, true, true } };
 		const char *hdr[] = { "TENANT", "ID", "STATE", "UNREG", "REG", "NULL", "LIMIT",
-				      "WINDOW", "SINCE", "UNTIL", "REASON" };
+				      "WINDOW", "SINCE", "UNTIL", "REASON", "ACTION" };
 
 		tbl_add(&t, hdr);
 		for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) &&
@@ -677,11 +678,11 @@ static int do_tenants(int argc, char **argv)
 			json_object *v = json_object_array_get_idx(arr, i);
 			char n1[32], n2[32], n3[32], n4[32], n5[32], w[32], s1[32], s2[32];
 			char p1[RG_PRINTABLE_MAX + 4], p2[RG_PRINTABLE_MAX + 4];
-			char p3[RG_PRINTABLE_MAX + 4];
+			char p3[RG_PRINTABLE_MAX + 4], p4[RG_PRINTABLE_MAX + 4];
 			bool restricted = jstr(v, "state") && !strcmp(jstr(v, "state"),
 								       "restricted");
 			double win;
-			const char *row[11];
+			const char *row[12];
 
 			row[0] = safe(jstr(v, "name"), p1);
 			row[1] = fmt_num(v, "id", n1, sizeof(n1));
@@ -695,6 +696,8 @@ static int do_tenants(int argc, char **argv)
 			row[8] = fmt_time(v, "restricted_since", "-", s1, sizeof(s1));
 			row[9] = restricted ? fmt_time(v, "until", "unblock", s2, sizeof(s2)) : "-";
 			row[10] = jstr(v, "reason") ? safe(jstr(v, "reason"), p3) : "-";
+			row[11] = jstr(v, "over_budget_action") ?
+					  safe(jstr(v, "over_budget_action"), p4) : "-";
 			tbl_add(&t, row);
 		}
 		tbl_print(&t);
