@@ -26,7 +26,15 @@ struct rg_audit {
 	uint64_t lines;
 	uint64_t failures;
 	time_t last_warn;
+	rg_audit_tap_fn *tap;
+	void *tap_ctx;
 };
+
+void rg_audit_set_tap(struct rg_audit *a, rg_audit_tap_fn *fn, void *ctx)
+{
+	a->tap = fn;
+	a->tap_ctx = ctx;
+}
 
 static int open_append(const char *path)
 {
@@ -230,6 +238,8 @@ int rg_audit_write(struct rg_audit *a, const struct rg_audit_event *ev)
 		goto fail;
 	/* One write per line: with O_APPEND the line lands whole or (ENOSPC) not at all. */
 	w = write(a->fd, line, (size_t)n);
+	if (a->tap)
+		a->tap(a->tap_ctx, ev, line, (size_t)n);
 	if (w == n) {
 		a->lines++;
 		return 0;

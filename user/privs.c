@@ -149,12 +149,12 @@ static int become(const struct passwd *pw)
 
 /* Needs CAP_SETPCAP; without it the bounding set stays, which only limits what an exec
  * could gain: no_new_privs and the seccomp filter already rule that out. */
-static void drop_bounding(void)
+static void drop_bounding(int keep)
 {
 	int last = last_cap();
 
 	for (int cap = 0; cap <= last; cap++) {
-		if (cap == CAP_BPF)
+		if (cap == keep)
 			continue;
 		/* EINVAL: a capability this kernel does not know; nothing to drop. */
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL) {
@@ -208,7 +208,7 @@ int rg_drop_privileges(const struct rg_privs_opts *o)
 			pr_err("user %s has uid 0: it would keep root's files", o->user);
 	}
 	/* Before setuid, which clears the effective set CAP_SETPCAP is used from. */
-	drop_bounding();
+	drop_bounding(CAP_BPF);
 	if (pw && pw->pw_uid && geteuid() != pw->pw_uid && !hand_over(o, pw->pw_uid, pw->pw_gid))
 		become(pw);
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
@@ -230,4 +230,33 @@ int rg_drop_privileges(const struct rg_privs_opts *o)
 		err = 0;
 	}
 	return err;
+}
+
+int rg_drop_all_privileges(const char *user)
+{
+	struct __user_cap_data_struct none[2] = { { 0 } }, d[2];
+	struct passwd *pw = NULL;
+	uid_t r, e, s;
+
+	if (strcmp(user, "root")) {
+		pw = getpwnam(user);
+		if (!pw || !pw->pw_uid) {
+			pr_err("notifier: user %s does not exist or has uid 0", user);
+			return -EPERM;
+		}
+	}
+	drop_bounding(-1);
+	if (pw && geteuid() != pw->pw_uid && become(pw))
+		return -EPERM;
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (caps_set(none) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -errno ? -errno : -EPERM;
+	if (caps_get(d) || d[0].effective || d[0].permitted || d[0].inheritable ||
+	    d[1].effective || d[1].permitted || d[1].inheritable ||
+	    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 ||
+	    (pw && (getresuid(&r, &e, &s) || !r || !e || !s))) {
+		pr_err("notifier: capabilities, no_new_privs or uid not dropped");
+		return -EPERM;
+	}
+	return 0;
 }
