@@ -132,12 +132,14 @@ static int hand_over(const struct rg_privs_opts *o, uid_t uid, gid_t gid)
 }
 
 /* setgid, setgroups, setuid with the permitted set kept: the capset after it restores
- * CAP_BPF to the effective set, which setuid clears. */
-static int become(const struct passwd *pw)
+ * CAP_BPF to the effective set, which setuid clears. groups: the user's supplementary
+ * groups (initgroups), else none. */
+static int become(const struct passwd *pw, bool groups)
 {
 	int err = 0;
 
-	if (setgroups(0, NULL) || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
+	if ((groups ? initgroups(pw->pw_name, pw->pw_gid) : setgroups(0, NULL)) ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
 	    prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid))
 		err = -errno;
@@ -210,7 +212,7 @@ int rg_drop_privileges(const struct rg_privs_opts *o)
 	/* Before setuid, which clears the effective set CAP_SETPCAP is used from. */
 	drop_bounding(CAP_BPF);
 	if (pw && pw->pw_uid && geteuid() != pw->pw_uid && !hand_over(o, pw->pw_uid, pw->pw_gid))
-		become(pw);
+		become(pw, false);
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	/* Lowering our own effective and permitted sets needs no capability. */
 	data[BPF_WORD].effective = data[BPF_WORD].permitted = BPF_BIT;
@@ -246,7 +248,8 @@ int rg_drop_all_privileges(const char *user)
 		}
 	}
 	drop_bounding(-1);
-	if (pw && geteuid() != pw->pw_uid && become(pw))
+	/* With its groups: postdrop among them lets sendmail queue mail (add-user.sh). */
+	if (pw && geteuid() != pw->pw_uid && become(pw, true))
 		return -EPERM;
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	if (caps_set(none) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))

@@ -37,7 +37,8 @@ struct rg_privs_opts {
 int rg_drop_privileges(const struct rg_privs_opts *opts);
 
 /*
- * The notifier's drop (notify.h): become user (root: keep uid 0) with no capability in
+ * The notifier's drop (notify.h): become user (root: keep uid 0) and its supplementary
+ * groups (postdrop, for sendmail under no_new_privs) with no capability in
  * any set, the bounding set emptied where CAP_SETPCAP allows, and no_new_privs, so what
  * it runs gains nothing. 0, or -EPERM (logged) when any of it is not reached.
  */
