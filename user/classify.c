@@ -408,8 +408,11 @@ static void tenant_lift(struct rg_engine *e, int tidx, const char *reason, const
 {
 	struct tstate *t = &e->t[tidx];
 	const struct rg_limits *l = limits_of(e, tidx);
+	/* A restriction monitor mode made is lifted as one of monitor mode (on the switch to
+	 * enforce too): nothing was enforced, so nothing is notified. */
 	struct rg_audit_event ev = {
-		.event = "tenant_unblocked", .time_ns = now, .monitor = monitor(e),
+		.event = "tenant_unblocked", .time_ns = now,
+		.monitor = monitor(e) || t->monitor_only,
 		.tenant = e->cfg->tenants[tidx].name, .tenant_id = t->id, .reason = reason,
 		.has_counts = true, .count = t->win.n, .limit = l->unregistered_limit,
 		.window_ns = l->unregistered_window_ns, .by = by,

@@ -684,6 +684,14 @@ static void test_monitor_to_enforce_drops_dry_run_restrictions(void **state)
 	rg_config_free(v.cfg);
 	v.cfg = enforce;
 	assert_false(info(&v, "contoso", T0 + 10 * NS).restricted);
+	/* The lift of a dry-run restriction is one of monitor mode (never notified). */
+	{
+		struct json_object *last;
+
+		assert_int_equal(audit_count(&v, "tenant_unblocked", &last), 1);
+		assert_string_equal(jstr(last, "mode"), "monitor");
+		json_object_put(last);
+	}
 	d = ask(&v, "192.0.2.10", "a@evil.example", NULL, NULL, T0 + 11 * NS);
 	assert_string_equal(reply(&d), "DUNNO");
 	env_fini(&v);
