@@ -208,6 +208,7 @@ int rg_notify_event(struct rg_notify *n, const struct rg_config *cfg,
 	}
 	add(m, "RG_ACTION", ev->action ? ev->action : x->action);
 	add(m, "RG_ORIGIN", ev->origin);
+	add(m, "RG_DETAIL", ev->detail);	/* agent-made text ("measured 900/1m, ...") */
 	if (ev->expires_ns)
 		add(m, "RG_EXPIRES", rg_rfc3339_ms(ev->expires_ns, t, sizeof(t)));
 	if (ev->by)

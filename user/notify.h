@@ -79,7 +79,7 @@ bool rg_notify_wanted(const struct rg_audit_event *ev);
  * Send ev (and its audit line) to the notifier for cfg->notify_command; nothing when
  * notify_command is off or the event is not wanted. The environment: PATH, RG_EVENT,
  * RG_TIME, RG_RELAY, RG_MODE, RG_TENANT, RG_TENANT_ID, RG_HOST, RG_REASON, RG_COUNT,
- * RG_LIMIT, RG_WINDOW, RG_ACTION, RG_ORIGIN, RG_EXPIRES, RG_BY, RG_MAILTO,
+ * RG_LIMIT, RG_WINDOW, RG_ACTION, RG_ORIGIN, RG_DETAIL, RG_EXPIRES, RG_BY, RG_MAILTO,
  * RG_TOP_DOMAINS, RG_TOP_HOSTS (each only when it has a value). Never blocks: 0, or
  * -EAGAIN/-EPIPE/-EMSGSIZE when the event was dropped (counted).
  */
