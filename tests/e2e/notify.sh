@@ -79,23 +79,9 @@ accepted_domains = fabrikam.example
 EOF
 }
 
-req() {
-	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nsender=%s\ninstance=%s\nrecipient=r@dest.example\n\n' \
-		"$1" "$2" "$3" | socat -t 2 - "UNIX-CONNECT:$D/policy.sock" | sed -n 's/^action=//p'
-}
-metric() {
-	rg_ns_exec $RELAY curl -s http://127.0.0.1:9433/metrics |
-		awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'
-}
-# wait_for CMD...: up to 15 s for CMD to succeed.
-wait_for() {
-	local i
-	for ((i = 0; i < 150; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+req() { rg_policy_req "$@"; }
+metric() { rg_agent_metric "$1"; }
+wait_for() { rg_wait_for 15 "$@"; }
 files_of() { ls "$OUT" 2>/dev/null | grep -c "^$1\.[0-9]*$"; }
 has_files() { [ "$(files_of "$1")" -ge "$2" ]; }
 metric_ge() { [ "$(metric "$1")" -ge "$2" ]; }

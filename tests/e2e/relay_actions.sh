@@ -41,14 +41,7 @@ held_is() { [ "$(held)" -eq "$1" ]; }
 delivered_ge() { [ "$(lab_delivered_count "$1")" -ge "$2" ]; }
 # notices SUBJECT: sink captures that hold a notice with that subject.
 notices() { grep -rlF "Subject: [relayguard] $1" "$LAB_SINK_DIR/msgs" 2>/dev/null | wc -l; }
-wait_for() {
-	local i
-	for ((i = 0; i < 300; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_for() { rg_wait_for 30 "$@"; }
 has_notice() { [ "$(notices "$1")" -ge 1 ]; }
 sent_ge() { [ "$(lab_metric relayguard_notify_sent_total)" -ge "$1" ]; }
 
