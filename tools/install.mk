@@ -12,6 +12,8 @@
 #   $(PREFIX)/lib/relayguard/add-user            creates the user relayguardd drops to; make
 #                                               install (without DESTDIR) and the package's
 #                                               postinst run it
+#   $(PREFIX)/lib/relayguard/notify-mail         a ready notify_command: mails the tenant's
+#                                               contacts through sendmail
 #   $(PREFIX)/share/man/man8/relayguardd.8, relayguardctl.8, man5/relayguard.conf.5
 #   $(PREFIX)/lib/systemd/system/relayguardd.service
 #   $(PREFIX)/share/bash-completion/completions/relayguardctl   (bash-completion reads
@@ -40,7 +42,7 @@ COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 LOGROTATEDIR ?= /etc/logrotate.d
 
 INSTALLED := $(SBINDIR)/relayguardd $(SBINDIR)/relayguardctl $(LIBDIR)/relayguard.bpf.o \
-	$(LIBDIR)/add-user \
+	$(LIBDIR)/add-user $(LIBDIR)/notify-mail \
 	$(MANDIR)/man8/relayguardd.8 $(MANDIR)/man8/relayguardctl.8 \
 	$(MANDIR)/man5/relayguard.conf.5 $(UNITDIR)/relayguardd.service \
 	$(COMPLETIONDIR)/relayguardctl $(LOGROTATEDIR)/relayguard \
@@ -69,6 +71,7 @@ install: all
 	$(Q)install -D -m 0755 $(BUILD)/relayguardctl $(DESTDIR)$(SBINDIR)/relayguardctl
 	$(Q)install -D -m 0644 $(BUILD)/bpf/relayguard.bpf.o $(DESTDIR)$(LIBDIR)/relayguard.bpf.o
 	$(Q)install -D -m 0755 tools/add-user.sh $(DESTDIR)$(LIBDIR)/add-user
+	$(Q)install -D -m 0755 tools/relayguard-notify-mail $(DESTDIR)$(LIBDIR)/notify-mail
 	@# Into this system only: a staged tree (DESTDIR, the package) leaves it to postinst.
 	$(Q)[ -n "$(DESTDIR)" ] || tools/add-user.sh
 	$(Q)install -D -m 0644 tools/man/relayguardd.8 $(DESTDIR)$(MANDIR)/man8/relayguardd.8

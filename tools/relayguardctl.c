@@ -29,7 +29,8 @@
  *        budget_used, limit, window_s, restricted_since, until, reason, rejected_total,
  *        keys {connectors, sasl_users, cert_subjects, cert_fingerprints} (entries),
  *        matched_total {sasl, cert_fingerprint, cert_subject, connector} (transactions
- *        since start or reload, by how they were attributed)}]
+ *        since start or reload, by how they were attributed),
+ *        over_budget_action ("reject"|"hold"|"defer")}]
  *        (counts are in the window; unregistered includes those past the limit,
  *        budget_used is the budget's own share of it, at most limit)
  *   hosts         {"cmd":"hosts","top":N}            (N 0: all)
@@ -398,7 +399,7 @@ static const char *fmt_bytes(json_object *o, const char *key, char *buf, size_t 
 }
 
 /* A table: rows of cells, printed with columns as wide as their widest cell. */
-#define TBL_MAX_COLS 12
+#define TBL_MAX_COLS 13
 struct table {
 	size_t ncols, nrows, cap;
 	char **cells;		/* nrows * ncols */
@@ -742,10 +743,10 @@ static int do_tenants(int argc, char **argv)
 		return ret;
 	arr = jget(reply, "tenants");
 	{
-		struct table t = { .ncols = 12,
+		struct table t = { .ncols = 13,
 				   .right = { false, true, false, true, true, true, true, true } };
 		const char *hdr[] = { "TENANT", "ID", "STATE", "UNREG", "REG", "NULL", "LIMIT",
-				      "WINDOW", "SINCE", "UNTIL", "REASON", "KEYS" };
+				      "WINDOW", "SINCE", "UNTIL", "REASON", "ACTION", "KEYS" };
 
 		tbl_add(&t, hdr);
 		for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) &&
@@ -753,11 +754,11 @@ static int do_tenants(int argc, char **argv)
 			json_object *v = json_object_array_get_idx(arr, i);
 			char n1[32], n2[32], n3[32], n4[32], n5[32], w[32], s1[32], s2[32];
 			char p1[RG_PRINTABLE_MAX + 4], p2[RG_PRINTABLE_MAX + 4];
-			char p3[RG_PRINTABLE_MAX + 4];
+			char p3[RG_PRINTABLE_MAX + 4], p4[RG_PRINTABLE_MAX + 4];
 			bool restricted = jstr(v, "state") && !strcmp(jstr(v, "state"),
 								       "restricted");
 			double win;
-			const char *row[12];
+			const char *row[13];
 			char keys[64];
 
 			row[0] = safe(jstr(v, "name"), p1);
@@ -772,7 +773,9 @@ static int do_tenants(int argc, char **argv)
 			row[8] = fmt_time(v, "restricted_since", "-", s1, sizeof(s1));
 			row[9] = restricted ? fmt_time(v, "until", "unblock", s2, sizeof(s2)) : "-";
 			row[10] = jstr(v, "reason") ? safe(jstr(v, "reason"), p3) : "-";
-			row[11] = tenant_keys(jget(v, "keys"), keys, sizeof(keys));
+			row[11] = jstr(v, "over_budget_action") ?
+					  safe(jstr(v, "over_budget_action"), p4) : "-";
+			row[12] = tenant_keys(jget(v, "keys"), keys, sizeof(keys));
 			tbl_add(&t, row);
 		}
 		tbl_print(&t);

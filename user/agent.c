@@ -33,6 +33,7 @@
 #include "readfile.h"
 #include "log.h"
 #include "mkdirs.h"
+#include "notify.h"
 #include "privs.h"
 #include "reload_job.h"
 #include "sandbox.h"
@@ -627,7 +628,36 @@ static const struct rg_agent_ctl_ops ctl_ops = {
 /* ---- loop --------------------------------------------------------------------------- */
 
 enum { EV_SIGNAL = 1, EV_TIMER, EV_POLICY, EV_CONTROL, EV_METRICS, EV_RATE, EV_FLEET,
-       EV_RELOAD };
+       EV_RELOAD, EV_NOTIFY };
+
+/* The audit tap: the events notify_command hears of go to the notifier, with the
+ * tenant's contacts, its over_budget_action and (tenant events) its top lists. */
+static void on_audit(void *ctx, const struct rg_audit_event *ev, const char *line, size_t len)
+{
+	struct rg_agent *a = ctx;
+	char dom[RG_NOTIFY_TOP_LEN], hosts[RG_NOTIFY_TOP_LEN];
+	struct rg_notify_extra x = { 0 };
+	int t;
+
+	if (!a->cfg->notify_command || !rg_notify_wanted(ev))
+		return;
+	t = ev->tenant ? rg_config_find_tenant(a->cfg, ev->tenant) : -1;
+	if (t >= 0) {
+		const struct rg_limits *l = &a->cfg->tenants[t].limits;
+
+		x.mailto = l->notify_mailto;
+		x.action = rg_over_budget_name(l->over_budget_action);
+	} else {
+		x.mailto = a->cfg->defaults.notify_mailto;
+	}
+	if (t >= 0 && !strncmp(ev->event, "tenant_", 7) &&
+	    !rg_engine_tenant_top(a->engine, ev->tenant, RG_NOTIFY_TOP, dom, sizeof(dom), hosts,
+				  sizeof(hosts))) {
+		x.top_domains = dom;
+		x.top_hosts = hosts;
+	}
+	rg_notify_event(a->notify, a->cfg, ev, line, len, &x);
+}
 
 static int watch(int epfd, int fd, uint64_t tag)
 {
@@ -816,6 +846,7 @@ static void agent_free(struct rg_agent *a)
 	rg_engine_free(a->engine);
 	rg_journal_free(a->journal);
 	rg_audit_close(a->audit);
+	rg_notify_free(a->notify);	/* the notifier finishes what runs, then exits */
 	rg_bpf_close(a->bpf); /* does not detach: the kernel keeps enforcing */
 	rg_config_free(a->cfg);
 	rg_config_free(a->start_cfg);
@@ -936,6 +967,13 @@ int rg_agent_run(const char *config_path, bool debug)
 	if (!debug)
 		rg_log_set_level(a.cfg->log_level);
 	raise_fd_limit(a.cfg->max_policy_connections);
+	/* First, while nothing else is open and the agent is root with every syscall: the
+	 * notifier is the one process that may exec (notify.h). */
+	err = rg_notify_start(a.cfg->user, &a.notify);
+	if (err) {
+		pr_err("cannot start the notifier: %s", strerror(-err));
+		goto out;
+	}
 
 	/* Signals through signalfd, so the loop handles them between requests. */
 	sigemptyset(&mask);
@@ -988,6 +1026,7 @@ int rg_agent_run(const char *config_path, bool debug)
 		goto out;
 	}
 	rg_engine_set_audit(a.engine, a.audit);
+	rg_audit_set_tap(a.audit, on_audit, &a);
 	/* Snapshot, journal replayed on top, pushed to the kernel, compacted. */
 	err = rg_journal_load(a.engine, a.cfg->state_dir, rg_now_real_ns(), &a.journal);
 	if (err == -EBADMSG)
@@ -1066,6 +1105,7 @@ int rg_agent_run(const char *config_path, bool debug)
 	    (err = watch(a.epfd, rg_control_fd(a.control), EV_CONTROL)) ||
 	    (err = watch(a.epfd, rate_fd, EV_RATE)) ||
 	    (err = watch(a.epfd, rg_reload_job_fd(a.reload_job), EV_RELOAD)) ||
+	    (err = watch(a.epfd, rg_notify_fd(a.notify), EV_NOTIFY)) ||
 	    (a.metrics && (err = watch(a.epfd, rg_metrics_fd(a.metrics), EV_METRICS))) ||
 	    (a.fleet && (err = watch_fleet(&a)))) {
 		pr_err("epoll: %s", strerror(-err));
@@ -1129,6 +1169,10 @@ int rg_agent_run(const char *config_path, bool debug)
 				break;
 			case EV_RELOAD:
 				on_reload_done(&a);
+				break;
+			case EV_NOTIFY:
+				/* An ended notifier's fd is closed: epoll forgets it. */
+				rg_notify_dispatch(a.notify);
 				break;
 			}
 		}

@@ -33,6 +33,7 @@ struct rg_agent {
 	struct rg_agent_ctl commands;	/* what the control commands see */
 	struct rg_metrics *metrics;
 	struct rg_fleet *fleet;		/* [fleet]: NULL standalone */
+	struct rg_notify *notify;	/* the notifier (notify.h) */
 	int epfd, sigfd, timerfd;
 	bool stop;
 	bool state_dirty;		/* a change missed the journal: compact soon */

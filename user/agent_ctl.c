@@ -213,6 +213,8 @@ static void tenant_json(const struct rg_tenant_conf *tc, const struct rg_tenant_
 	json_object_object_add(o, "reason", t->reason ? json_object_new_string(t->reason) : NULL);
 	json_object_object_add(o, "rejected_total", json_object_new_int64((int64_t)t->total_rejected));
 	tenant_keys_json(tc, t, o);
+	json_object_object_add(o, "over_budget_action",
+			       json_object_new_string(rg_over_budget_name(t->over_budget)));
 	json_object_array_add(arr, o);
 }
 

@@ -10,6 +10,7 @@
 
 #include "agent.h"
 #include "audit.h"
+#include "notify.h"
 
 /* The kernel's plain counters: name, help, field of struct rg_stats. */
 static const struct {
@@ -229,6 +230,23 @@ static void fleet_metrics(struct rg_agent *a, struct rg_mbuf *o)
 			  "Budget step round trips answered.", (double)s.rtt_count);
 }
 
+static void notify_metrics(struct rg_agent *a, struct rg_mbuf *o)
+{
+	struct rg_notify_counters n;
+
+	rg_notify_counters(a->notify, &n);
+	rg_metric_counter(o, "relayguard_notify_sent_total",
+			  "notify_command runs that exited 0.", (double)n.c.sent);
+	rg_metric_counter(o, "relayguard_notify_failed_total",
+			  "notify_command runs that exited non-zero, were killed by a signal or "
+			  "could not start.", (double)n.c.failed);
+	rg_metric_counter(o, "relayguard_notify_timeouts_total",
+			  "notify_command runs ended after notify_timeout.", (double)n.c.timeouts);
+	rg_metric_counter(o, "relayguard_notify_dropped_total",
+			  "Events not notified: the notifier's queue or socket was full, or it "
+			  "had ended.", (double)n.c.dropped);
+}
+
 void rg_agent_metrics(void *ctx, struct rg_mbuf *o)
 {
 	struct rg_agent *a = ctx;
@@ -238,6 +256,7 @@ void rg_agent_metrics(void *ctx, struct rg_mbuf *o)
 	policy_metrics(a, o);
 	kernel_metrics(a, o);
 	attach_metrics(a, o);
+	notify_metrics(a, o);
 	rg_metric_counter(o, "relayguard_reloads_total", "Configuration reloads that took effect.",
 			  (double)a->reloads);
 	rg_metric_counter(o, "relayguard_audit_repeated_total",

@@ -32,9 +32,17 @@ struct rg_audit {
 	uint64_t repeat_ns;		/* 0: every event written */
 	struct rg_audit_repeat *repeat;
 	uint64_t repeated;
+	rg_audit_tap_fn *tap;
+	void *tap_ctx;
 };
 
 static int write_line(struct rg_audit *a, const struct rg_audit_event *ev);
+
+void rg_audit_set_tap(struct rg_audit *a, rg_audit_tap_fn *fn, void *ctx)
+{
+	a->tap = fn;
+	a->tap_ctx = ctx;
+}
 
 static void emit(void *ctx, const struct rg_audit_event *ev)
 {
@@ -293,6 +301,8 @@ static int write_line(struct rg_audit *a, const struct rg_audit_event *ev)
 		goto fail;
 	/* One write per line: with O_APPEND the line lands whole or (ENOSPC) not at all. */
 	w = write(a->fd, line, (size_t)n);
+	if (a->tap)
+		a->tap(a->tap_ctx, ev, line, (size_t)n);
 	if (w == n) {
 		a->lines++;
 		return 0;

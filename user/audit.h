@@ -79,6 +79,14 @@ uint64_t rg_audit_failures(const struct rg_audit *a);
  * -EMSGSIZE (line over len - 1 bytes), -EINVAL (no event), -ENOMEM.
  */
 int rg_audit_format(const struct rg_audit_event *ev, char *buf, size_t len);
+/*
+ * A tap sees every event that was formatted, with its line (the trailing '\n'
+ * included), whether or not the write succeeded: the agent's notifications. NULL: none.
+ */
+typedef void rg_audit_tap_fn(void *ctx, const struct rg_audit_event *ev, const char *line,
+			     size_t len);
+void rg_audit_set_tap(struct rg_audit *a, rg_audit_tap_fn *fn, void *ctx);
+
 /* Format and append one line. a may be NULL (nothing written, 0). 0 or -errno. */
 int rg_audit_write(struct rg_audit *a, const struct rg_audit_event *ev);
 

@@ -33,6 +33,7 @@
 #include "policy_proto.h"
 #include "host_tags.h"
 #include "tenant_ids.h"
+#include "topk.h"
 #include "txn_cache.h"
 
 #define NSEC 1000000000ULL
@@ -57,6 +58,9 @@ struct tstate {
 	struct rg_buckets over;
 	uint64_t tot_unreg, tot_reg, tot_null, tot_rej;
 	uint64_t tot_match[RG_MATCH__COUNT];
+	/* The heaviest unregistered sender domains and hosts since the budget was fresh
+	 * (for notifications); allocated at the tenant's first unregistered transaction. */
+	struct rg_topk *top_dom, *top_host;
 };
 
 struct fhost {
@@ -106,11 +110,30 @@ static const char *const reply_text[RG_REPLY__COUNT] = {
 	[RG_REPLY_DUNNO] = "DUNNO",
 	[RG_REPLY_REJECT] = RG_REPLY_REJECT_TEXT,
 	[RG_REPLY_TEMPFAIL] = RG_REPLY_TEMPFAIL_TEXT,
+	[RG_REPLY_HOLD] = RG_REPLY_HOLD_TEXT,
+	[RG_REPLY_DEFER] = RG_REPLY_DEFER_TEXT,
 };
 
 const char *rg_action_reply(enum rg_reply r)
 {
 	return (unsigned)r < RG_REPLY__COUNT ? reply_text[r] : reply_text[RG_REPLY_DUNNO];
+}
+
+enum rg_reply rg_over_budget_reply(enum rg_over_budget o)
+{
+	switch (o) {
+	case RG_OVER_HOLD:
+		return RG_REPLY_HOLD;
+	case RG_OVER_DEFER:
+		return RG_REPLY_DEFER;
+	default:
+		return RG_REPLY_REJECT;
+	}
+}
+
+bool rg_reply_is_refusal(enum rg_reply r)
+{
+	return r == RG_REPLY_REJECT || r == RG_REPLY_HOLD || r == RG_REPLY_DEFER;
 }
 
 static bool monitor(const struct rg_engine *e)
@@ -367,6 +390,7 @@ static void tenant_restrict(struct rg_engine *e, int tidx, const char *reason, c
 		.tenant = name, .tenant_id = t->id, .reason = reason, .has_counts = true,
 		.count = t->win.n, .limit = l->unregistered_limit,
 		.window_ns = l->unregistered_window_ns, .by = by,
+		.action = rg_over_budget_name(l->over_budget_action),
 	};
 
 	t->restricted = true;
@@ -400,8 +424,11 @@ static void tenant_lift(struct rg_engine *e, int tidx, const char *reason, const
 {
 	struct tstate *t = &e->t[tidx];
 	const struct rg_limits *l = limits_of(e, tidx);
+	/* A restriction monitor mode made is lifted as one of monitor mode (on the switch to
+	 * enforce too): nothing was enforced, so nothing is notified. */
 	struct rg_audit_event ev = {
-		.event = "tenant_unblocked", .time_ns = now, .monitor = monitor(e),
+		.event = "tenant_unblocked", .time_ns = now,
+		.monitor = monitor(e) || t->monitor_only,
 		.tenant = e->cfg->tenants[tidx].name, .tenant_id = t->id, .reason = reason,
 		.has_counts = true, .count = t->win.n, .limit = l->unregistered_limit,
 		.window_ns = l->unregistered_window_ns, .by = by,
@@ -422,6 +449,10 @@ static void tenant_lift(struct rg_engine *e, int tidx, const char *reason, const
 	if (was)
 		e->c.unblocks++;
 	audit(e, &ev);
+	/* After the audit: a notification of the unblock still lists what led to it. */
+	free(t->top_dom);
+	free(t->top_host);
+	t->top_dom = t->top_host = NULL;
 	pr_info("tenant %s %s: %s", e->cfg->tenants[tidx].name,
 		was ? "unblocked" : "budget cleared", reason);
 }
@@ -485,8 +516,11 @@ struct rg_engine *rg_engine_new(const struct rg_config *cfg, const struct rg_eng
 
 static void tenants_free(struct tstate *t, size_t n)
 {
-	for (size_t i = 0; t && i < n; i++)
+	for (size_t i = 0; t && i < n; i++) {
 		rg_ring_free(&t[i].win);
+		free(t[i].top_dom);
+		free(t[i].top_host);
+	}
 	free(t);
 }
 
@@ -603,6 +637,7 @@ int rg_engine_reconfigure(struct rg_engine *e, const struct rg_config *ncfg, uin
 		if (o >= 0 && (size_t)o < e->nt) {
 			nts[i] = e->t[o];
 			memset(&e->t[o].win, 0, sizeof(e->t[o].win));
+			e->t[o].top_dom = e->t[o].top_host = NULL;
 			e->t[o].id = 0;	/* moved */
 			if (ocfg->tenants[o].limits.unregistered_window_ns !=
 			    ncfg->tenants[i].limits.unregistered_window_ns) {
@@ -809,6 +844,27 @@ static void flood_count(struct rg_engine *e, int tidx, const uint8_t addr[16],
 	}
 }
 
+/* The sender domain (when it has one) and the host of an unregistered transaction into
+ * the tenant's top lists. Out of memory only costs the lists. */
+static void top_count(struct rg_engine *e, struct tstate *t, const uint8_t addr[16],
+		      const char *domain)
+{
+	char buf[RG_ADDR_STRLEN];
+	struct rg_cidr h;
+
+	if (!t->top_dom)
+		t->top_dom = calloc(1, sizeof(*t->top_dom));
+	if (!t->top_host)
+		t->top_host = calloc(1, sizeof(*t->top_host));
+	if (t->top_dom && *domain)
+		rg_topk_add(t->top_dom, domain, strlen(domain));
+	if (t->top_host) {
+		rg_host_of(addr, e->cfg->host_prefix_v4, e->cfg->host_prefix_v6, &h);
+		rg_cidr_format(&h, buf, sizeof(buf));
+		rg_topk_add(t->top_host, buf, strlen(buf));
+	}
+}
+
 /* Rule 5 for one new unregistered (or invalid) transaction of tenant tidx. */
 static int unregistered(struct rg_engine *e, int tidx, const uint8_t addr[16],
 			const struct rg_slice *sender, uint64_t now, struct rg_decision *out,
@@ -819,6 +875,7 @@ static int unregistered(struct rg_engine *e, int tidx, const uint8_t addr[16],
 	int err;
 
 	t->tot_unreg++;
+	top_count(e, t, addr, out->domain);
 	lift_if_expired(e, tidx, now);
 	if (!t->restricted) {
 		rg_ring_prune(&t->win, now, l->unregistered_window_ns);
@@ -836,7 +893,7 @@ static int unregistered(struct rg_engine *e, int tidx, const uint8_t addr[16],
 	}
 	t->tot_rej++;
 	rg_buckets_add(&t->over, now, l->unregistered_window_ns);
-	*action = RG_REPLY_REJECT;
+	*action = rg_over_budget_reply(l->over_budget_action);
 	flood_count(e, tidx, addr, sender, now, out);
 	return 0;
 }
@@ -1060,7 +1117,7 @@ static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint
 			e->c.txn_evictions++;
 	}
 
-	if (monitor(e) && action == RG_REPLY_REJECT) {
+	if (monitor(e) && rg_reply_is_refusal(action)) {
 		const struct rg_limits *l = limits_of(e, tenant);
 		struct rg_cidr host;
 		struct rg_audit_event ev = {
@@ -1077,7 +1134,7 @@ static int decide(struct rg_engine *e, const struct rg_policy_request *req, uint
 		audit(e, &ev);
 	}
 answer:
-	if (monitor(e) && action == RG_REPLY_REJECT) {
+	if (monitor(e) && rg_reply_is_refusal(action)) {
 		out->would_reject = true;
 		action = RG_REPLY_DUNNO;
 	}
@@ -1448,6 +1505,22 @@ bool rg_engine_host_tag(const struct rg_engine *e, const uint8_t key[16], uint32
 	return true;
 }
 
+int rg_engine_tenant_top(const struct rg_engine *e, const char *name, size_t top,
+			 char *domains, size_t dlen, char *hosts, size_t hlen)
+{
+	int idx = name ? rg_config_find_tenant(e->cfg, name) : -1;
+
+	if (dlen)
+		domains[0] = '\0';
+	if (hlen)
+		hosts[0] = '\0';
+	if (idx < 0 || (size_t)idx >= e->nt)
+		return -ENOENT;
+	rg_topk_format(e->t[idx].top_dom, top, domains, dlen);
+	rg_topk_format(e->t[idx].top_host, top, hosts, hlen);
+	return 0;
+}
+
 uint32_t rg_engine_tenant_id(const struct rg_engine *e, const char *name)
 {
 	uint32_t id = rg_tenant_ids_of(e->ids, name);
@@ -1482,6 +1555,7 @@ int rg_engine_tenant_info(struct rg_engine *e, size_t idx, uint64_t now_ns,
 	out->null_sender = rg_buckets_sum(&t->nul, now_ns, l->unregistered_window_ns);
 	out->limit = l->unregistered_limit;
 	out->window_ns = l->unregistered_window_ns;
+	out->over_budget = l->over_budget_action;
 	out->total_unregistered = t->tot_unreg;
 	out->total_registered = t->tot_reg;
 	out->total_null_sender = t->tot_null;

@@ -49,9 +49,19 @@ struct rg_tenant_ids;
 #define RG_REPLY_REJECT_TEXT \
 	"550 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
 #define RG_REPLY_TEMPFAIL_TEXT "451 4.3.5 Server configuration problem"
+/* over_budget_action = hold: Postfix accepts the message into its hold queue (access(5)
+ * "HOLD optional text", the text only logged); defer: a temporary refusal. */
+#define RG_REPLY_HOLD_TEXT \
+	"HOLD 5.7.750 Service unavailable. Client blocked from sending from unregistered domains"
+#define RG_REPLY_DEFER_TEXT \
+	"450 4.7.750 Service unavailable. Client blocked from sending from unregistered domains"
 
-/* The text after "action=", exactly as Postfix gets it (README lists the three). */
+/* The text after "action=", exactly as Postfix gets it (README lists them). */
 const char *rg_action_reply(enum rg_reply r);
+/* The reply a restricted tenant's unregistered mail gets under over_budget_action o. */
+enum rg_reply rg_over_budget_reply(enum rg_over_budget o);
+/* true for the replies that refuse or hold mail of a restricted tenant. */
+bool rg_reply_is_refusal(enum rg_reply r);
 
 /* enum rg_class and rg_class_name(), rg_verdict_action_name(), rg_origin_name(): names.h */
 
@@ -93,7 +103,8 @@ struct rg_decision {
 					 * named another one, else NULL */
 	bool counted;			/* a new transaction (false: a later stage of one) */
 	bool restricted_now;		/* this transaction restricted its tenant */
-	bool would_reject;		/* monitor mode: enforce would have rejected */
+	bool would_reject;		/* monitor mode: enforce would have rejected (or held,
+					 * or deferred: over_budget_action) */
 	bool host_blocked;		/* this transaction escalated its host to a kernel block
 					 * (monitor: would have) */
 	bool cached;			/* answered from the transaction's earlier decision */
@@ -287,6 +298,7 @@ struct rg_tenant_info {
 	uint64_t null_sender;		/* in the window (approximate) */
 	uint64_t limit;
 	uint64_t window_ns;
+	enum rg_over_budget over_budget;	/* what its mail gets once restricted */
 	uint64_t total_unregistered;	/* since start or reload, all time */
 	uint64_t total_registered;
 	uint64_t total_null_sender;
@@ -298,6 +310,13 @@ size_t rg_engine_tenant_count(const struct rg_engine *e);
 /* idx = tenant index (cfg order). 0 or -ENOENT. now_ns prunes the window first. */
 int rg_engine_tenant_info(struct rg_engine *e, size_t idx, uint64_t now_ns,
 			  struct rg_tenant_info *out);
+/*
+ * The top unregistered sender domains and the hosts that sent them (topk.h) of tenant
+ * NAME since its budget was last fresh, as "name=count,..." (at most top of each, highest
+ * first) into domains and hosts. 0, or -ENOENT (both "").
+ */
+int rg_engine_tenant_top(const struct rg_engine *e, const char *name, size_t top,
+			 char *domains, size_t dlen, char *hosts, size_t hlen);
 /* Stable id of tenant NAME (0: not configured). */
 uint32_t rg_engine_tenant_id(const struct rg_engine *e, const char *name);
 /*

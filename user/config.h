@@ -31,6 +31,7 @@
 #define RG_DOMAINS_FILE_MAX (256u << 20) /* bytes per accepted_domains_file */
 #define RG_CONFIG_INCLUDE_DEPTH 8	/* nested include levels */
 #define RG_CONFIG_ERRORS_MAX 100	/* stored messages; then one "too many errors" */
+#define RG_MAILTO_MAX 512		/* notify_mailto: bytes of the address list, NUL included */
 
 /* A rate: count per period_ns (e.g. "600/1m"). */
 struct rg_rate {
@@ -46,6 +47,10 @@ struct rg_limits {
 	uint64_t flood_limit;		/* rejected transactions per host per minute */
 	uint64_t flood_block_time_ns;
 	struct rg_rate connection_rate_limit; /* count 0: off */
+	enum rg_over_budget over_budget_action;	/* reject (default) | hold | defer */
+	/* Contacts told by the notifier (RG_MAILTO): addresses separated by one space, ""
+	 * none. A fixed array, so a tenant's limits are copied whole with the defaults. */
+	char notify_mailto[RG_MAILTO_MAX];
 };
 
 struct rg_tenant_conf {
@@ -118,6 +123,9 @@ struct rg_config {
 	char *user;				/* runs as this user; default relayguard */
 	bool allow_privileged;			/* run on when the drop falls short */
 	bool seccomp;				/* default yes: the syscall filter */
+	char *notify_command;			/* NULL: notifications off */
+	uint64_t notify_timeout_ns;		/* default 30s: then SIGTERM, SIGKILL */
+	uint32_t notify_max_running;		/* default 4 commands at once */
 
 	/* [limits] */
 	struct rg_limits defaults;

@@ -78,6 +78,12 @@ const struct rg_key_def rg_agent_keys[] = {
 	{ "user", RG_KT_USER, CFG(user), .def = "relayguard" },
 	{ "allow_privileged", ENUM(rg_bool_names), CFG(allow_privileged), .def = "no" },
 	{ "seccomp", ENUM(rg_bool_names), CFG(seccomp), .def = "yes" },
+	/* The notifier takes these with each event: a reload applies them. */
+	{ "notify_command", RG_KT_PATH, CFG(notify_command), .def = "", .reload = true },
+	{ "notify_timeout", RG_KT_DURATION, CFG(notify_timeout_ns), .def = "30s", .min = 1,
+	  .max = 86400ULL * NS_PER_S, .reload = true },
+	{ "notify_max_running", RG_KT_U64, CFG(notify_max_running), .def = "4", .min = 1,
+	  .max = 64, .reload = true },
 };
 _Static_assert(sizeof(rg_agent_keys) == RG_AGENT_KEYS_N * sizeof(rg_agent_keys[0]),
 	       "RG_AGENT_KEYS_N counts the rows of rg_agent_keys");
@@ -95,6 +101,9 @@ const struct rg_key_def rg_limit_keys[] = {
 	  .min = 1, .reload = true },
 	{ "connection_rate_limit", RG_KT_RATE, LIM(connection_rate_limit), .def = "600/1m",
 	  .reload = true },
+	{ "over_budget_action", ENUM(rg_over_budget_names), LIM(over_budget_action),
+	  .def = "reject", .reload = true },
+	{ "notify_mailto", RG_KT_MAILTO, LIM(notify_mailto), .def = "", .reload = true },
 };
 _Static_assert(sizeof(rg_limit_keys) == RG_LIMIT_KEYS_N * sizeof(rg_limit_keys[0]),
 	       "RG_LIMIT_KEYS_N counts the rows of rg_limit_keys");
@@ -468,6 +477,14 @@ static int set_duration(const struct setter *s, char *val)
 		bad_value(s, val, why);
 		return -EINVAL;
 	}
+	if (s->d->max && ns > s->d->max) {
+		char why[48], b[16];
+
+		snprintf(why, sizeof(why), "at most %s",
+			 rg_format_duration(s->d->max, b, sizeof(b)));
+		bad_value(s, val, why);
+		return -EINVAL;
+	}
 	store_uint(s, ns);
 	return 0;
 }
@@ -502,6 +519,8 @@ static int set_path(const struct setter *s, char *val)
 {
 	int err;
 
+	if (!*val && s->d->def && !*s->d->def)
+		return set_string(s, val);	/* empty: off */
 	if (val[0] != '/') {
 		bad_value(s, val, "an absolute path is required");
 		return -EINVAL;
@@ -686,6 +705,56 @@ static int set_name(const struct setter *s, char *val)
 	return set_string(s, val);
 }
 
+/* One address of notify_mailto: it reaches sendmail's command line and a To: header, so
+ * nothing that could be an option (a leading '-'), a second address or a header break. */
+static bool mailto_ok(const char *a, size_t n)
+{
+	const char *at = memchr(a, '@', n);
+
+	if (n < 3 || n > 254 || a[0] == '-' || !at || at == a || at == a + n - 1)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)a[i];
+
+		if (c <= ' ' || c >= 0x7f || strchr("\"(),:;<>[\\]", c))
+			return false;
+	}
+	return true;
+}
+
+/* Whitespace-separated addresses, kept with one space between them. */
+static int set_mailto(const struct setter *s, char *val)
+{
+	char *dst = s->field, *cur = val, *tok;
+	size_t len, used = 0;
+	char save;
+
+	dst[0] = '\0';
+	while ((tok = rg_ini_token(&cur, &len))) {
+		save = tok[len];
+		tok[len] = '\0';
+		if (!mailto_ok(tok, len)) {
+			bad_value(s, tok, "not a mail address (local@domain, no '-' first)");
+			tok[len] = save;
+			dst[0] = '\0';
+			return -EINVAL;
+		}
+		if (used + (used > 0) + len >= s->d->size) {
+			tok[len] = save;
+			dst[0] = '\0';
+			s->report(s->ctx, "%s too long (at most %zu bytes)", s->d->name,
+				  s->d->size - 1);
+			return -EINVAL;
+		}
+		if (used)
+			dst[used++] = ' ';
+		memcpy(dst + used, tok, len + 1);
+		used += len;
+		tok[len] = save;
+	}
+	return 0;
+}
+
 static int (*const setters[])(const struct setter *s, char *val) = {
 	[RG_KT_U64] = set_u64, [RG_KT_MASK] = set_mask, [RG_KT_PREFIX] = set_u64,
 	[RG_KT_DURATION] = set_duration,
@@ -693,6 +762,7 @@ static int (*const setters[])(const struct setter *s, char *val) = {
 	[RG_KT_LISTEN] = set_listen, [RG_KT_IFACES] = set_list, [RG_KT_PORTS] = set_list,
 	[RG_KT_LISTENS] = set_list, [RG_KT_CIDRS] = set_list, [RG_KT_USER] = set_user,
 	[RG_KT_ENDPOINT] = set_endpoint, [RG_KT_NAME] = set_name,
+	[RG_KT_MAILTO] = set_mailto,
 };
 _Static_assert(sizeof(setters) / sizeof(setters[0]) == RG_KT__N, "a setter for every type");
 

@@ -23,7 +23,8 @@ enum rg_key_type {
 	RG_KT_DURATION,	/* rg_parse_duration(); min 1: must be more than 0 */
 	RG_KT_RATE,	/* rg_parse_rate() */
 	RG_KT_ENUM,	/* one of names */
-	RG_KT_PATH,	/* an absolute path; max > 0: a unix socket path shorter than max */
+	RG_KT_PATH,	/* an absolute path; max > 0: a unix socket path shorter than max;
+			 * a row whose default is "" may be set empty: off (NULL) */
 	RG_KT_LISTEN,	/* inet:HOST:PORT, or empty: off (NULL) */
 	RG_KT_IFACES,	/* lists: the first setting replaces the default, repeats append */
 	RG_KT_PORTS,
@@ -32,6 +33,7 @@ enum rg_key_type {
 	RG_KT_USER,	/* a user name: [a-z_][a-z0-9_-]*, at most 32 characters */
 	RG_KT_ENDPOINT,	/* one unix:PATH or inet:HOST:PORT */
 	RG_KT_NAME,	/* [A-Za-z0-9._-], 1..RG_FLEET_NAME_MAX - 1: a Redis key part or id */
+	RG_KT_MAILTO,	/* mail addresses into a char[size], one space between; empty: none */
 	RG_KT__N
 };
 
@@ -46,8 +48,8 @@ struct rg_key_def {
 	bool reload;		/* a reload applies a change of it */
 };
 
-#define RG_AGENT_KEYS_N 27	/* rows of rg_agent_keys */
-#define RG_LIMIT_KEYS_N 6	/* rows of rg_limit_keys */
+#define RG_AGENT_KEYS_N 30	/* rows of rg_agent_keys */
+#define RG_LIMIT_KEYS_N 8	/* rows of rg_limit_keys */
 #define RG_FLEET_KEYS_N 11	/* rows of rg_fleet_keys */
 
 extern const struct rg_key_def rg_agent_keys[];

@@ -55,6 +55,15 @@ const struct rg_name_code rg_reply_names[] = {
 	{ "dunno", RG_REPLY_DUNNO },
 	{ "reject", RG_REPLY_REJECT },
 	{ "tempfail", RG_REPLY_TEMPFAIL },
+	{ "hold", RG_REPLY_HOLD },
+	{ "defer", RG_REPLY_DEFER },
+	{ NULL, 0 },
+};
+
+const struct rg_name_code rg_over_budget_names[] = {
+	{ "reject", RG_OVER_REJECT },
+	{ "hold", RG_OVER_HOLD },
+	{ "defer", RG_OVER_DEFER },
 	{ NULL, 0 },
 };
 
@@ -147,6 +156,7 @@ NAME_OF(rg_attach_kind_name, enum rg_bpf_attach_kind, rg_attach_kind_names)
 NAME_OF(rg_mode_name, enum rg_mode, rg_mode_names)
 NAME_OF(rg_fail_mode_name, enum rg_fail_mode, rg_fail_mode_names)
 NAME_OF(rg_reply_name, enum rg_reply, rg_reply_names)
+NAME_OF(rg_over_budget_name, enum rg_over_budget, rg_over_budget_names)
 NAME_OF(rg_class_name, enum rg_class, rg_class_names)
 NAME_OF(rg_verdict_action_name, enum rg_action, rg_action_names)
 NAME_OF(rg_origin_name, enum rg_origin, rg_origin_names)

@@ -28,8 +28,13 @@ enum rg_reply {
 	RG_REPLY_DUNNO = 0,
 	RG_REPLY_REJECT = 1,	/* 550 5.7.750 ... */
 	RG_REPLY_TEMPFAIL = 2,	/* 451 4.3.5 ... (fail_mode closed, could not decide) */
+	RG_REPLY_HOLD = 3,	/* HOLD 5.7.750 ... (over_budget_action = hold) */
+	RG_REPLY_DEFER = 4,	/* 450 4.7.750 ... (over_budget_action = defer) */
 	RG_REPLY__COUNT
 };
+
+/* over_budget_action: what a restricted tenant's unregistered mail gets. */
+enum rg_over_budget { RG_OVER_REJECT, RG_OVER_HOLD, RG_OVER_DEFER };
 
 /* The sender class of a policy request. */
 enum rg_class {
@@ -65,7 +70,8 @@ extern const struct rg_name_code rg_bool_names[];		/* yes no */
 extern const struct rg_name_code rg_mode_names[];		/* enforce monitor */
 extern const struct rg_name_code rg_fail_mode_names[];		/* open closed */
 extern const struct rg_name_code rg_log_level_names[];		/* err warn info debug */
-extern const struct rg_name_code rg_reply_names[];		/* dunno reject tempfail */
+extern const struct rg_name_code rg_reply_names[];	/* dunno reject tempfail hold defer */
+extern const struct rg_name_code rg_over_budget_names[];	/* reject hold defer */
 extern const struct rg_name_code rg_class_names[];	/* none unassigned null_sender ... */
 extern const struct rg_name_code rg_action_names[];		/* none block throttle */
 extern const struct rg_name_code rg_origin_names[];		/* operator flood conn_rate */
@@ -87,6 +93,7 @@ const char *rg_mode_name(enum rg_mode m);
 const char *rg_fail_mode_name(enum rg_fail_mode m);
 const char *rg_match_name(enum rg_match m);
 const char *rg_reply_name(enum rg_reply r);
+const char *rg_over_budget_name(enum rg_over_budget o);
 const char *rg_class_name(enum rg_class c);
 const char *rg_verdict_action_name(enum rg_action a);
 const char *rg_origin_name(enum rg_origin o);

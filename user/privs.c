@@ -131,12 +131,14 @@ static int hand_over(const struct rg_privs_opts *o, uid_t uid, gid_t gid)
 }
 
 /* setgid, setgroups, setuid with the permitted set kept: the capset after it restores
- * CAP_BPF to the effective set, which setuid clears. */
-static int become(const struct passwd *pw)
+ * CAP_BPF to the effective set, which setuid clears. groups: the user's supplementary
+ * groups (initgroups), else none. */
+static int become(const struct passwd *pw, bool groups)
 {
 	int err = 0;
 
-	if (setgroups(0, NULL) || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
+	if ((groups ? initgroups(pw->pw_name, pw->pw_gid) : setgroups(0, NULL)) ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
 	    prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid))
 		err = -errno;
@@ -235,7 +237,7 @@ int rg_drop_privileges(const struct rg_privs_opts *o)
 	/* Before setuid, which clears the effective set CAP_SETPCAP is used from. */
 	drop_bounding(CAP_BPF);
 	if (pw && pw->pw_uid && geteuid() != pw->pw_uid && !hand_over(o, pw->pw_uid, pw->pw_gid))
-		become(pw);
+		become(pw, false);
 	keep_only(CAP_BPF);
 
 	err = check_target(CAP_BPF, !as_root);
@@ -248,4 +250,34 @@ int rg_drop_privileges(const struct rg_privs_opts *o)
 		err = 0;
 	}
 	return err;
+}
+
+int rg_drop_all_privileges(const char *user)
+{
+	struct __user_cap_data_struct none[2] = { { 0 } }, d[2];
+	struct passwd *pw = NULL;
+	uid_t r, e, s;
+
+	if (strcmp(user, "root")) {
+		pw = getpwnam(user);
+		if (!pw || !pw->pw_uid) {
+			pr_err("notifier: user %s does not exist or has uid 0", user);
+			return -EPERM;
+		}
+	}
+	drop_bounding(-1);
+	/* With its groups: postdrop among them lets sendmail queue mail (add-user.sh). */
+	if (pw && geteuid() != pw->pw_uid && become(pw, true))
+		return -EPERM;
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (caps_set(none) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -errno ? -errno : -EPERM;
+	if (caps_get(d) || d[0].effective || d[0].permitted || d[0].inheritable ||
+	    d[1].effective || d[1].permitted || d[1].inheritable ||
+	    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 ||
+	    (pw && (getresuid(&r, &e, &s) || !r || !e || !s))) {
+		pr_err("notifier: capabilities, no_new_privs or uid not dropped");
+		return -EPERM;
+	}
+	return 0;
 }

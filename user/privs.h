@@ -40,5 +40,12 @@ int rg_drop_privileges(const struct rg_privs_opts *opts);
  * capability but cap dropped from the bounding, ambient, inheritable, permitted and
  * effective sets, and no_new_privs. 0 when exactly there, -EPERM (logged) otherwise. */
 int rg_privs_keep_only(int cap);
+/*
+ * The notifier's drop (notify.h): become user (root: keep uid 0) and its supplementary
+ * groups (postdrop, for sendmail under no_new_privs) with no capability in
+ * any set, the bounding set emptied where CAP_SETPCAP allows, and no_new_privs, so what
+ * it runs gains nothing. 0, or -EPERM (logged) when any of it is not reached.
+ */
+int rg_drop_all_privileges(const char *user);
 
 #endif /* RG_PRIVS_H */

@@ -64,10 +64,7 @@ EOF
 }
 
 # req CLIENT SENDER INSTANCE: one policy request; prints the action.
-req() {
-	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nsender=%s\ninstance=%s\nrecipient=r@dest.example\n\n' \
-		"$1" "$2" "$3" | socat -t 2 - "UNIX-CONNECT:$D/policy.sock" | sed -n 's/^action=//p'
-}
+req() { rg_policy_req "$@"; }
 
 # connects NS ADDR: does a TCP connect to ADDR:25 from NS succeed within 2 s?
 connects() { rg_tcp_connects "$@"; }

@@ -38,10 +38,7 @@ EOF
 }
 
 # req CLIENT SENDER INSTANCE: one policy request over the agent's socket; prints the action.
-req() {
-	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nsender=%s\ninstance=%s\nrecipient=r@dest.example\n\n' \
-		"$1" "$2" "$3" | socat -t 2 - "UNIX-CONNECT:$D/policy.sock" | sed -n 's/^action=//p'
-}
+req() { rg_policy_req "$@"; }
 
 # verdict_of A.B.C.D: "action origin" of that /32 in the pinned verdict map, or nothing.
 verdict_of() {

@@ -79,7 +79,7 @@ else
 fi
 
 for f in /usr/sbin/relayguardd:755 /usr/sbin/relayguardctl:755 \
-	/usr/lib/relayguard/relayguard.bpf.o:644 /usr/lib/relayguard/add-user:755 \
+	/usr/lib/relayguard/relayguard.bpf.o:644 /usr/lib/relayguard/add-user:755 /usr/lib/relayguard/notify-mail:755 \
 	/usr/share/man/man8/relayguardd.8.gz:644 \
 	/usr/share/man/man8/relayguardctl.8.gz:644 /usr/share/man/man5/relayguard.conf.5.gz:644 \
 	/lib/systemd/system/relayguardd.service:644 /etc/relayguard/relayguard.conf:644 \

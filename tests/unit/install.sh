@@ -36,6 +36,7 @@ expect_eq "a missing build dependency is named with its package" \
 	"deps.sh: C compiler /nonexistent/cc not found (Debian package gcc, or: make deps)" "$out"
 for f in usr/sbin/relayguardd:755 usr/sbin/relayguardctl:755 \
 	usr/lib/relayguard/relayguard.bpf.o:644 usr/lib/relayguard/add-user:755 \
+	usr/lib/relayguard/notify-mail:755 \
 	usr/share/man/man8/relayguardd.8:644 \
 	usr/share/man/man8/relayguardctl.8:644 usr/share/man/man5/relayguard.conf.5:644 \
 	usr/lib/systemd/system/relayguardd.service:644 etc/relayguard/relayguard.conf:644 \

@@ -278,6 +278,12 @@ static void test_replies(void **state)
 	assert_string_equal(rg_action_reply(RG_REPLY_DUNNO), "DUNNO");
 	assert_string_equal(rg_action_reply(RG_REPLY_TEMPFAIL),
 			    "451 4.3.5 Server configuration problem");
+	assert_string_equal(rg_action_reply(RG_REPLY_HOLD),
+			    "HOLD 5.7.750 Service unavailable. Client blocked from sending from "
+			    "unregistered domains");
+	assert_string_equal(rg_action_reply(RG_REPLY_DEFER),
+			    "450 4.7.750 Service unavailable. Client blocked from sending from "
+			    "unregistered domains");
 	assert_string_equal(rg_class_name(RG_CLASS_NULL_SENDER), "null_sender");
 }
 
@@ -696,6 +702,14 @@ static void test_monitor_to_enforce_drops_dry_run_restrictions(void **state)
 	enforce = load_cfg(NULL, NULL, NULL, NULL);
 	env_reload(&v, enforce, T0 + 10 * NS);
 	assert_false(info(&v, "contoso", T0 + 10 * NS).restricted);
+	/* The lift of a dry-run restriction is one of monitor mode (never notified). */
+	{
+		struct json_object *last;
+
+		assert_int_equal(audit_count(&v, "tenant_unblocked", &last), 1);
+		assert_string_equal(jstr(last, "mode"), "monitor");
+		json_object_put(last);
+	}
 	d = ask(&v, "192.0.2.10", "a@evil.example", NULL, NULL, T0 + 11 * NS);
 	assert_string_equal(reply(&d), "DUNNO");
 	env_fini(&v);
@@ -1521,6 +1535,116 @@ static void test_from_policy_proto(void **state)
 	env_fini(&v);
 }
 
+/* over_budget_action: [limits] sets the default, a tenant overrides it; the restriction's
+ * audit line and the listing say which; registered mail passes; monitor mode answers
+ * DUNNO whatever the action; each stage of a transaction gets the same answer. */
+static void test_over_budget_action(void **state)
+{
+	static const char hold_text[] = "HOLD 5.7.750 Service unavailable. Client blocked from "
+					"sending from unregistered domains";
+	static const char defer_text[] = "450 4.7.750 Service unavailable. Client blocked from "
+					 "sending from unregistered domains";
+	struct json_object *last;
+	struct rg_decision d;
+	struct env v;
+
+	env_init(&v, load_cfg(NULL, "over_budget_action = defer", "over_budget_action = hold",
+			      NULL));
+	assert_int_equal(info(&v, "contoso", T0).over_budget, RG_OVER_HOLD);
+	assert_int_equal(info(&v, "fabrikam", T0).over_budget, RG_OVER_DEFER);
+	for (int i = 0; i < 3; i++)
+		ask(&v, "192.0.2.10", "spam@evil.example", NULL, NULL, T0 + i * NS);
+	d = ask(&v, "192.0.2.10", "spam@evil.example", "I1", "RCPT", T0 + 3 * NS);
+	assert_int_equal(d.action, RG_REPLY_HOLD);
+	assert_string_equal(reply(&d), hold_text);
+	assert_true(d.restricted_now);
+	d = ask(&v, "192.0.2.10", "spam@evil.example", "I1", "DATA", T0 + 3 * NS);
+	assert_true(d.cached);
+	assert_int_equal(d.action, RG_REPLY_HOLD);
+	d = ask(&v, "192.0.2.10", "ceo@contoso.com", NULL, NULL, T0 + 4 * NS);
+	assert_string_equal(reply(&d), "DUNNO");
+	assert_int_equal(audit_count(&v, "tenant_restricted", &last), 1);
+	assert_string_equal(jstr(last, "action"), "hold");
+	json_object_put(last);
+
+	ask(&v, "198.51.100.5", "spam@evil.example", NULL, NULL, T0);
+	d = ask(&v, "198.51.100.5", "spam@evil.example", NULL, NULL, T0 + NS);
+	assert_int_equal(d.action, RG_REPLY_DEFER);
+	assert_string_equal(reply(&d), defer_text);
+	assert_int_equal(audit_count(&v, "tenant_restricted", &last), 2);
+	assert_string_equal(jstr(last, "action"), "defer");
+	json_object_put(last);
+	{
+		struct rg_engine_counters c;
+
+		rg_engine_get_counters(v.e, &c);
+		assert_int_equal(c.by_reply[RG_REPLY_HOLD], 2);
+		assert_int_equal(c.by_reply[RG_REPLY_DEFER], 1);
+		assert_int_equal(c.by_reply[RG_REPLY_REJECT], 0);
+	}
+	env_fini(&v);
+
+	/* Monitor mode: decided and audited as would_reject, answered DUNNO. */
+	env_init(&v, load_cfg("mode = monitor", "over_budget_action = hold", NULL, NULL));
+	for (int i = 0; i < 5; i++) {
+		d = ask(&v, "192.0.2.10", "spam@evil.example", NULL, NULL, T0 + i * NS);
+		assert_string_equal(reply(&d), "DUNNO");
+	}
+	assert_true(d.would_reject);
+	assert_int_equal(audit_count(&v, "would_reject", NULL), 2);
+	env_fini(&v);
+}
+
+/* The top unregistered domains and hosts of a tenant, counted from its unregistered
+ * transactions, highest first, cleared with a fresh budget (after the unblock's audit). */
+static void test_tenant_top(void **state)
+{
+	char dom[512], hosts[512];
+	struct env v;
+
+	env_init(&v, load_cfg(NULL, NULL, "unregistered_limit = 100000", NULL));
+	assert_int_equal(rg_engine_tenant_top(v.e, "contoso", 5, dom, sizeof(dom), hosts,
+					      sizeof(hosts)), 0);
+	assert_string_equal(dom, "");
+	assert_string_equal(hosts, "");
+	for (int i = 0; i < 6; i++)
+		ask(&v, "192.0.2.10", "a@spam.example", NULL, NULL, T0 + (uint64_t)i * NS);
+	for (int i = 0; i < 2; i++)
+		ask(&v, "192.0.2.11", "b@junk.example", NULL, NULL, T0 + (uint64_t)i * NS);
+	ask(&v, "192.0.2.11", "c@contoso.com", NULL, NULL, T0);	/* registered: not listed */
+	ask(&v, "192.0.2.12", "no-domain", NULL, NULL, T0);	/* invalid: its host only */
+	assert_int_equal(rg_engine_tenant_top(v.e, "contoso", 5, dom, sizeof(dom), hosts,
+					      sizeof(hosts)), 0);
+	assert_string_equal(dom, "spam.example=6,junk.example=2");
+	assert_string_equal(hosts, "192.0.2.10/32=6,192.0.2.11/32=2,192.0.2.12/32=1");
+	assert_int_equal(rg_engine_tenant_top(v.e, "contoso", 1, dom, sizeof(dom), hosts,
+					      sizeof(hosts)), 0);
+	assert_string_equal(dom, "spam.example=6");
+	/* Bounded by the buffer: whole entries only. */
+	assert_int_equal(rg_engine_tenant_top(v.e, "contoso", 5, dom, 20, hosts, 8), 0);
+	assert_string_equal(dom, "spam.example=6");
+	assert_string_equal(hosts, "");
+	assert_int_equal(rg_engine_tenant_top(v.e, "nosuch", 5, dom, sizeof(dom), hosts,
+					      sizeof(hosts)), -ENOENT);
+	assert_int_equal(rg_engine_unblock_tenant(v.e, "contoso", "test", T0 + 10 * NS), 0);
+	assert_int_equal(rg_engine_tenant_top(v.e, "contoso", 5, dom, sizeof(dom), hosts,
+					      sizeof(hosts)), 0);
+	assert_string_equal(dom, "");
+	/* Thousands of distinct domains stay in fixed memory; the heavy one stays on top. */
+	for (int i = 0; i < 5000; i++) {
+		char snd[64];
+
+		snprintf(snd, sizeof(snd), "x@d%d.example", i);
+		ask(&v, "192.0.2.10", snd, NULL, NULL, T0 + 20 * NS);
+		if (i % 4 == 0)
+			ask(&v, "192.0.2.10", "x@heavy.example", NULL, NULL, T0 + 20 * NS);
+	}
+	assert_int_equal(rg_engine_tenant_top(v.e, "contoso", 1, dom, sizeof(dom), hosts,
+					      sizeof(hosts)), 0);
+	assert_true(!strncmp(dom, "heavy.example=", 14));
+	env_fini(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1559,6 +1683,8 @@ int main(void)
 		cmocka_unit_test(test_bad_client_address_fail_mode),
 		cmocka_unit_test(test_txn_table_bounded),
 		cmocka_unit_test(test_from_policy_proto),
+		cmocka_unit_test(test_over_budget_action),
+		cmocka_unit_test(test_tenant_top),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

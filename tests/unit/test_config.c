@@ -1072,6 +1072,91 @@ static void test_bad_values_more(void **state)
 	rg_config_errors_free(&e);
 }
 
+/* The notification keys and over_budget_action: defaults, values, and the hostile
+ * addresses notify_mailto refuses (they reach sendmail's command line and a header). */
+static void test_notify_keys(void **state)
+{
+	struct rg_config_errors e = { 0 };
+	struct rg_config *cfg = load_ok(write_tmp("notify-def.conf",
+		"[agent]\ninterfaces = eth0\n"));
+	const char *p;
+
+	assert_null(cfg->notify_command);
+	assert_int_equal(cfg->notify_timeout_ns, 30 * NS);
+	assert_int_equal(cfg->notify_max_running, 4);
+	assert_int_equal(cfg->defaults.over_budget_action, RG_OVER_REJECT);
+	assert_string_equal(cfg->defaults.notify_mailto, "");
+	rg_config_free(cfg);
+
+	cfg = load_ok(write_tmp("notify.conf",
+		"[agent]\ninterfaces = eth0\n"
+		"notify_command = /usr/lib/relayguard/notify\n"
+		"notify_timeout = 2m\nnotify_max_running = 64\n"
+		"[limits]\nover_budget_action = hold\n"
+		"notify_mailto = noc@relay.example\n"
+		"[tenant a]\nconnectors = 192.0.2.0/24\naccepted_domains = a.example\n"
+		"over_budget_action = defer\n"
+		"notify_mailto = admin@a.example   ops+relay@a.example\n"
+		"[tenant b]\nconnectors = 198.51.100.0/24\naccepted_domains = b.example\n"));
+	assert_string_equal(cfg->notify_command, "/usr/lib/relayguard/notify");
+	assert_int_equal(cfg->notify_timeout_ns, 120 * NS);
+	assert_int_equal(cfg->notify_max_running, 64);
+	assert_int_equal(cfg->tenants[0].limits.over_budget_action, RG_OVER_DEFER);
+	assert_string_equal(cfg->tenants[0].limits.notify_mailto,
+			    "admin@a.example ops+relay@a.example");
+	assert_int_equal(cfg->tenants[1].limits.over_budget_action, RG_OVER_HOLD);
+	assert_string_equal(cfg->tenants[1].limits.notify_mailto, "noc@relay.example");
+	rg_config_free(cfg);
+
+	cfg = load_ok(write_tmp("notify-empty.conf",
+		"[agent]\ninterfaces = eth0\nnotify_command =\n"));
+	assert_null(cfg->notify_command);
+	rg_config_free(cfg);
+
+	p = write_tmp("notify-bad.conf",
+		"[agent]\n"				/* 1 */
+		"interfaces = eth0\n"			/* 2 */
+		"notify_command = notify.sh\n"		/* 3 */
+		"notify_timeout = 2d\n"			/* 4 */
+		"notify_max_running = 0\n"		/* 5 */
+		"[limits]\n"				/* 6 */
+		"over_budget_action = quarantine\n"	/* 7 */
+		"notify_mailto = -oQ/tmp@x.example\n"	/* 8 */
+		"[tenant a]\n"				/* 9 */
+		"connectors = 192.0.2.0/24\n"		/* 10 */
+		"notify_mailto = a@b.example,c@d.example\n" /* 11 */
+		"[tenant b]\n"				/* 12 */
+		"connectors = 198.51.100.0/24\n"	/* 13 */
+		"notify_mailto = nobody\n"		/* 14 */
+		"[tenant c]\n"				/* 15 */
+		"connectors = 203.0.113.0/24\n"		/* 16 */
+		"notify_mailto = <a@b.example>\n");	/* 17 */
+	load_bad(p, &e, -EINVAL);
+	expect_err(&e, p, 3, "'notify_command': 'notify.sh': an absolute path is required");
+	expect_err(&e, p, 4, "'notify_timeout': '2d': at most 1d");
+	expect_err(&e, p, 5, "'notify_max_running': '0': out of range 1..64");
+	expect_err(&e, p, 7, "'over_budget_action': 'quarantine': expected reject, hold or "
+		   "defer");
+	expect_err(&e, p, 8, "'-oQ/tmp@x.example': not a mail address");
+	expect_err(&e, p, 11, "'a@b.example,c@d.example': not a mail address");
+	expect_err(&e, p, 14, "'nobody': not a mail address");
+	expect_err(&e, p, 17, "'<a@b.example>': not a mail address");
+	rg_config_errors_free(&e);
+
+	/* Longer than the list holds. */
+	{
+		char big[2048] = "[agent]\ninterfaces = eth0\n[limits]\nnotify_mailto =";
+
+		for (int i = 0; i < 40; i++)
+			strcat(big, " someone.with.a.long.name@example.org");
+		strcat(big, "\n");
+		p = write_tmp("notify-long.conf", big);
+		load_bad(p, &e, -EINVAL);
+		expect_err(&e, p, 4, "notify_mailto too long (at most 511 bytes)");
+		rg_config_errors_free(&e);
+	}
+}
+
 static void test_domains_file_lines(void **state)
 {
 	struct rg_config_errors e = { 0 };
@@ -1586,6 +1671,7 @@ int main(void)
 		cmocka_unit_test(test_every_error_one_file),
 		cmocka_unit_test(test_tenant_mark_mask),
 		cmocka_unit_test(test_bad_values_more),
+		cmocka_unit_test(test_notify_keys),
 		cmocka_unit_test(test_domains_file_lines),
 		cmocka_unit_test(test_syntax_variants),
 		cmocka_unit_test(test_long_lines_connectors),
