@@ -641,6 +641,10 @@ static void on_audit(void *ctx, const struct rg_audit_event *ev, const char *lin
 
 	if (!a->cfg->notify_command || !rg_notify_wanted(ev))
 		return;
+	/* [fleet]: a change applied from another relay was notified there, once. */
+	if (a->cfg->fleet.enabled && ev->relay && a->cfg->fleet.relay_id &&
+	    strcmp(ev->relay, a->cfg->fleet.relay_id))
+		return;
 	t = ev->tenant ? rg_config_find_tenant(a->cfg, ev->tenant) : -1;
 	if (t >= 0) {
 		const struct rg_limits *l = &a->cfg->tenants[t].limits;
