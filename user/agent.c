@@ -236,7 +236,8 @@ static int agent_decide(void *ctx, const struct rg_policy_req *req, char *action
 	int err;
 
 	rg_policy_request_from(req, &r);
-	if (a->fleet) {
+	/* A dry run (monitor mode) counts locally only: it must not restrict the fleet. */
+	if (a->fleet && a->cfg->mode != RG_MODE_MONITOR) {
 		uint64_t id = rg_policy_server_current(a->policy);
 		struct rg_engine_peek pk;
 
