@@ -280,6 +280,8 @@ expect_eq "fleet-wide budget still exact: 6 more pass, the 11th is refused" \
 snap0=$(metric 2 relayguard_fleet_snapshots_total)
 kill -STOP "${RG_FLEET_PID[2]}"
 check "relay 1: restrict contoso" ctl 1 restrict tenant contoso
+in_redis() { [ "$(rcli HEXISTS rgtest:state tenant:contoso)" = 1 ]; }
+wait_for 5 in_redis || fail "relay 1 published the restriction"
 rcli XTRIM rgtest:events MAXLEN 0 >/dev/null
 for id in $(rcli CLIENT LIST | sed -n 's/^id=\([0-9]*\) .* name=relay2-[a-z]* .*/\1/p'); do
 	rcli CLIENT KILL ID "$id" >/dev/null
