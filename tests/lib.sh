@@ -288,6 +288,8 @@ _rg_redis_run() {
 			RG_REDIS_CLIARGS[$name]="-h $host -p $port"
 			RG_REDIS_ADDR[$name]="inet:$host:$port"
 			printf 'port %s\nbind %s\n' "$port" "$host" >"$dir/$name.listen"
+			# Off loopback, in a namespace only the suite's relays reach.
+			[ "$host" = 127.0.0.1 ] || echo 'protected-mode no' >>"$dir/$name.listen"
 		fi
 		cat "$dir/$name.base" "$dir/$name.listen" >"$dir/$name.conf"
 		"${in[@]}" "$prog" "$dir/$name.conf" >>"$dir/$name.out" 2>&1 </dev/null &
@@ -407,7 +409,8 @@ rg_fleet_relays() {
 		ip -n "${RG_FLEET_NSC[$i]}" addr add 192.0.2.10/24 dev e0
 		rg_agent_fixture "${RG_FLEET_NSR[$i]}" "$p$i" || return 1
 		RG_FLEET_DIR[$i]=$RG_DIR RG_FLEET_PIN[$i]=$RG_PIN
-		rg_on_exit "kill -KILL \${RG_FLEET_PID[$i]:-0} 2>/dev/null"
+		# Only a pid that is set: kill(0) would be the suite's whole process group.
+		rg_on_exit "[ -z \"\${RG_FLEET_PID[$i]:-}\" ] || kill -KILL \${RG_FLEET_PID[$i]} 2>/dev/null"
 	done
 }
 
