@@ -393,6 +393,17 @@ except Exception:
     sys.exit(1)' "$2" "${3:-25}"
 }
 
+# rg_wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds (0), at most SECONDS.
+rg_wait_for() {
+	local t=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < t; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # ---- a fleet of relays (fleet.sh, bench-fleet.sh) ------------------------------------------
 # rg_fleet_relays PREFIX N: N relays, each an agent fixture in namespace PREFIX-rI with a veth
 # r1 (192.0.2.1/24) to a client namespace of its own, PREFIX-cI (e0, 192.0.2.10/24: the same

@@ -87,16 +87,7 @@ tenant_state() { ctl "$1" tenants --json | jq -r ".tenants[] | select(.name==\"$
 
 metric() { rg_fleet_metric "$@"; }
 
-# wait_for SECONDS CMD...: until CMD succeeds (every 0.1 s).
-wait_for() {
-	local t=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < t; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_for() { rg_wait_for "$@"; }
 
 restricted_on() { [ "$(tenant_state "$1" "$2")" = restricted ]; }
 unrestricted_on() { [ "$(tenant_state "$1" "$2")" = ok ]; }
