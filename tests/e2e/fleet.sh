@@ -269,6 +269,8 @@ expect_eq "fleet-wide budget still exact: 6 more pass, the 11th is refused" \
 # still get the event into its socket); relay 1 restricts contoso and the stream is trimmed
 # past relay 2's last id. When it runs again its reader finds the gap and it reads the
 # state whole instead.
+check "relay 1: unblock contoso (restricted by the budget above)" ctl 1 unblock tenant contoso
+wait_for 5 unrestricted_on 2 contoso || fail "relay 2: contoso unblocked"
 snap0=$(metric 2 relayguard_fleet_snapshots_total)
 kill -STOP "${RG_FLEET_PID[2]}"
 for id in $(rcli CLIENT LIST | sed -n 's/^id=\([0-9]*\) .* name=relay2-[a-z]* .*/\1/p'); do
