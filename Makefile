@@ -152,7 +152,8 @@ demo: all
 	$(Q)BUILD=$(BUILD) tools/demo.sh
 
 # Benchmarks print figures and ratios; they are never tests.
-bench: bench-bpf bench-policy bench-domains bench-flood bench-react bench-reload bench-scale bench-state
+bench: bench-bpf bench-policy bench-domains bench-flood bench-react bench-reload bench-scale bench-state \
+	bench-fleet
 
 bench-bpf: all
 	$(Q)BUILD=$(BUILD) tools/bench-bpf.sh

@@ -320,6 +320,8 @@ _rg_redis_run() {
 			RG_REDIS_CLIARGS[$name]="-h $host -p $port"
 			RG_REDIS_ADDR[$name]="inet:$host:$port"
 			printf 'port %s\nbind %s\n' "$port" "$host" >"$dir/$name.listen"
+			# Off loopback, in a namespace only the suite's relays reach.
+			[ "$host" = 127.0.0.1 ] || echo 'protected-mode no' >>"$dir/$name.listen"
 		fi
 		cat "$dir/$name.base" "$dir/$name.listen" >"$dir/$name.conf"
 		"${in[@]}" "$prog" "$dir/$name.conf" >>"$dir/$name.out" 2>&1 </dev/null &
@@ -424,6 +426,17 @@ except Exception:
     sys.exit(1)' "$2" "${3:-25}"
 }
 
+# rg_wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds (0), at most SECONDS.
+rg_wait_for() {
+	local t=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < t; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # ---- a fleet of relays (fleet.sh, bench-fleet.sh) ------------------------------------------
 # rg_fleet_relays PREFIX N: N relays, each an agent fixture in namespace PREFIX-rI with a veth
 # r1 (192.0.2.1/24) to a client namespace of its own, PREFIX-cI (e0, 192.0.2.10/24: the same
@@ -440,7 +453,8 @@ rg_fleet_relays() {
 		ip -n "${RG_FLEET_NSC[$i]}" addr add 192.0.2.10/24 dev e0
 		rg_agent_fixture "${RG_FLEET_NSR[$i]}" "$p$i" || return 1
 		RG_FLEET_DIR[$i]=$RG_DIR RG_FLEET_PIN[$i]=$RG_PIN
-		rg_on_exit "kill -KILL \${RG_FLEET_PID[$i]:-0} 2>/dev/null"
+		# Only a pid that is set: kill(0) would be the suite's whole process group.
+		rg_on_exit "[ -z \"\${RG_FLEET_PID[$i]:-}\" ] || kill -KILL \${RG_FLEET_PID[$i]} 2>/dev/null"
 	done
 }
 

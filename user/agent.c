@@ -35,6 +35,7 @@
 #include "mkdirs.h"
 #include "notify.h"
 #include "privs.h"
+#include "redis_passfile.h"
 #include "reload_job.h"
 #include "sandbox.h"
 #include "sock_keeper.h"
@@ -265,7 +266,8 @@ static int agent_decide(void *ctx, const struct rg_policy_req *req, char *action
 	int err;
 
 	rg_policy_request_from(req, &r);
-	if (a->fleet) {
+	/* A dry run (monitor mode) counts locally only: it must not restrict the fleet. */
+	if (a->fleet && a->cfg->mode != RG_MODE_MONITOR) {
 		uint64_t id = rg_policy_server_current(a->policy);
 		struct rg_engine_peek pk;
 
@@ -306,26 +308,20 @@ static const struct rg_fleet_ops fleet_ops = { .resume = fleet_resume };
 static int start_fleet(struct rg_agent *a)
 {
 	const struct rg_fleet_conf *fc = &a->cfg->fleet;
-	char *pw = NULL;
-	size_t len = 0;
+	char *user = NULL, *pw = NULL;
 	int err;
 
 	if (!fc->enabled)
 		return 0;
+	/* Read after the drop: the file must be readable by the agent's user (not others). */
 	if (fc->redis_password_file) {
-		err = rg_read_file(fc->redis_password_file, 4096, 0, &pw, &len, NULL);
-		if (err) {
-			pr_err("fleet: cannot read redis_password_file %s: %s",
-			       fc->redis_password_file, strerror(-err));
-			return err;
-		}
-		pw[strcspn(pw, "\r\n")] = '\0';
+		err = rg_redis_read_password_file(fc->redis_password_file, &user, &pw);
+		if (err)
+			return err;	/* logged, with the reason */
 	}
-	err = rg_fleet_new(fc, pw, a->cfg->state_dir, a->engine, &fleet_ops, a, &a->fleet);
-	if (pw) {
-		memset(pw, 0, len);
-		free(pw);
-	}
+	err = rg_fleet_new(fc, user, pw, a->cfg->state_dir, a->engine, &fleet_ops, a,
+			   &a->fleet);
+	rg_redis_password_free(user, pw);
 	if (err)
 		pr_err("fleet: cannot start: %s", strerror(-err));
 	else

@@ -903,9 +903,9 @@ void rg_fleet_tick(struct rg_fleet *f, uint64_t now_ns)
 	reader_kick(f);
 }
 
-int rg_fleet_new(const struct rg_fleet_conf *fc, const char *password, const char *state_dir,
-		 struct rg_engine *e, const struct rg_fleet_ops *ops, void *ctx,
-		 struct rg_fleet **out)
+int rg_fleet_new(const struct rg_fleet_conf *fc, const char *user, const char *password,
+		 const char *state_dir, struct rg_engine *e, const struct rg_fleet_ops *ops,
+		 void *ctx, struct rg_fleet **out)
 {
 	struct rg_redis_link_opts o = {
 		.redis = fc->redis, .sentinels = (const char *const *)fc->sentinels,
@@ -913,8 +913,9 @@ int rg_fleet_new(const struct rg_fleet_conf *fc, const char *password, const cha
 		.db = (int)fc->redis_db, .connect_timeout_ms = 1000,
 		.heartbeat_ms = (uint32_t)(fc->heartbeat_ns / 1000000u),
 		.backoff_min_ms = 100, .backoff_max_ms = 5000,
+		.user = user, .password = password,
 	};
-	char name[RG_FLEET_NAME_MAX + 8], *pw = NULL, *sp;
+	char name[RG_FLEET_NAME_MAX + 8];
 	struct rg_fleet *f;
 	int err;
 
@@ -940,22 +941,6 @@ int rg_fleet_new(const struct rg_fleet_conf *fc, const char *password, const cha
 	}
 	if (f->qpath)
 		queue_load(f);
-	if (password) {
-		/* "user password" or "password" */
-		pw = strdup(password);
-		if (!pw) {
-			err = -ENOMEM;
-			goto out;
-		}
-		sp = strchr(pw, ' ');
-		if (sp) {
-			*sp = '\0';
-			o.user = pw;
-			o.password = sp + 1;
-		} else {
-			o.password = pw;
-		}
-	}
 	snprintf(name, sizeof(name), "%s-cmd", fc->relay_id);
 	o.name = name;
 	err = rg_redis_link_new(&o, cmd_state, f, &f->cmd);
@@ -968,7 +953,6 @@ int rg_fleet_new(const struct rg_fleet_conf *fc, const char *password, const cha
 	*out = f;
 	f = NULL;
 out:
-	free(pw);
 	rg_fleet_free(f);
 	return err;
 }

@@ -37,11 +37,12 @@ struct rg_fleet_ops {
 	void (*resume)(void *ctx, uint64_t conn_id);
 };
 
-/* Connects at once (no wait). password: NULL or "password" or "user password". The queue
- * left in STATE_DIR/fleet.queue by the last run waits to be replayed. 0, -errno. */
-int rg_fleet_new(const struct rg_fleet_conf *fc, const char *password, const char *state_dir,
-		 struct rg_engine *e, const struct rg_fleet_ops *ops, void *ctx,
-		 struct rg_fleet **out);
+/* Connects at once (no wait). password: NULL (no AUTH) or the secret, user: NULL or the
+ * ACL user (redis_passfile.h reads both; copied). The queue left in STATE_DIR/fleet.queue
+ * by the last run waits to be replayed. 0, -errno. */
+int rg_fleet_new(const struct rg_fleet_conf *fc, const char *user, const char *password,
+		 const char *state_dir, struct rg_engine *e, const struct rg_fleet_ops *ops,
+		 void *ctx, struct rg_fleet **out);
 void rg_fleet_free(struct rg_fleet *f);
 /* The two links' fds: the loop watches both and calls rg_fleet_dispatch. */
 void rg_fleet_fds(const struct rg_fleet *f, int fds[2]);

@@ -87,16 +87,7 @@ tenant_state() { ctl "$1" tenants --json | jq -r ".tenants[] | select(.name==\"$
 
 metric() { rg_fleet_metric "$@"; }
 
-# wait_for SECONDS CMD...: until CMD succeeds (every 0.1 s).
-wait_for() {
-	local t=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < t; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_for() { rg_wait_for "$@"; }
 
 restricted_on() { [ "$(tenant_state "$1" "$2")" = restricted ]; }
 unrestricted_on() { [ "$(tenant_state "$1" "$2")" = ok ]; }
@@ -274,16 +265,21 @@ expect_eq "fleet-wide budget still exact: 6 more pass, the 11th is refused" \
 	"$(for k in 1 2 3 4 5 6 7; do req $(( (k % 3) + 1 )) 192.0.2.10 "x@after$k.example" "a$k"; done | tr '\n' ' ' | sed 's/ $//')"
 
 # ---- a relay whose last id was trimmed away takes a snapshot ----
-# Relay 2 is stopped (SIGSTOP) while relay 1 restricts contoso and the stream is trimmed
-# past relay 2's last id; its connections are cut, and when it runs again its reader
-# finds the gap and it reads the state whole instead.
+# Relay 2 is stopped (SIGSTOP) and its connections cut first (a blocked XREAD of its would
+# still get the event into its socket); relay 1 restricts contoso and the stream is trimmed
+# past relay 2's last id. When it runs again its reader finds the gap and it reads the
+# state whole instead.
+check "relay 1: unblock contoso (restricted by the budget above)" ctl 1 unblock tenant contoso
+wait_for 5 unrestricted_on 2 contoso || fail "relay 2: contoso unblocked"
 snap0=$(metric 2 relayguard_fleet_snapshots_total)
 kill -STOP "${RG_FLEET_PID[2]}"
-check "relay 1: restrict contoso" ctl 1 restrict tenant contoso
-rcli XTRIM rgtest:events MAXLEN 0 >/dev/null
 for id in $(rcli CLIENT LIST | sed -n 's/^id=\([0-9]*\) .* name=relay2-[a-z]* .*/\1/p'); do
 	rcli CLIENT KILL ID "$id" >/dev/null
 done
+check "relay 1: restrict contoso" ctl 1 restrict tenant contoso
+in_redis() { [ "$(rcli HEXISTS rgtest:state tenant:contoso)" = 1 ]; }
+wait_for 5 in_redis || fail "relay 1 published the restriction"
+rcli XTRIM rgtest:events MAXLEN 0 >/dev/null
 kill -CONT "${RG_FLEET_PID[2]}"
 wait_for 10 restricted_on 2 contoso && ok "relay 2 has the restriction made while it was away" ||
 	fail "relay 2 has the restriction made while it was away"

@@ -55,15 +55,7 @@ EOF
 done
 ok "two relays start with sentinels"
 
-wait_for() {
-	local t=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < t; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_for() { rg_wait_for "$@"; }
 linked() { [ "$(rg_fleet_metric "$1" relayguard_fleet_link_up)" = 1 ]; }
 both() { linked 1 && linked 2; }
 wait_for 15 both && ok "both relays found the master through the sentinel" ||

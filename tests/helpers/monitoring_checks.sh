@@ -53,7 +53,7 @@ completion_checks() {
 	local dir=$1 sock=$2 conf=$3 tenants first
 
 	expect_eq "completion: commands" \
-		"status tenants hosts block throttle unblock restrict reload detach check-postfix help" \
+		"status tenants hosts block throttle unblock restrict reload fleet detach check-postfix help" \
 		"$(complete_words "$dir" relayguardctl "")"
 	expect_eq "completion: commands by prefix" "restrict reload" \
 		"$(complete_words "$dir" relayguardctl re)"
