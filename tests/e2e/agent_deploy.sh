@@ -229,7 +229,8 @@ start_pf() {
 		[ "$(grep -c "running as uid" "$D/pf.log")" -gt "${runs:-0}" ] && break
 		sleep 0.1
 	done
-	KEEPER=$(ps --ppid "$AGENT_PID" -o pid= | tr -d ' ')
+	HELPERS=$(ps --ppid "$AGENT_PID" -o comm= | LC_ALL=C sort | tr '\n' ' ')
+	KEEPER=$(ps --ppid "$AGENT_PID" -o pid=,comm= | awk '$2 == "rg-sock-keeper" {print $1}')
 }
 stop_pf() {
 	kill -"$1" "$AGENT_PID"
@@ -242,8 +243,8 @@ start_pf
 expect_eq "private/: the agent serves from a postfix-owned 0700 directory" "action=DUNNO" \
 	"$(printf 'request=smtpd_access_policy\nclient_address=192.0.2.10\ninstance=pf1\n\n' |
 		timeout 5 socat -t 2 - "UNIX-CONNECT:$PSOCK" | head -1)"
-expect_eq "the agent has one helper, the socket keeper" "rg-sock-keeper" \
-	"$( [ -n "$KEEPER" ] && cat "/proc/$KEEPER/comm")"
+expect_eq "the agent has two helpers, the notifier and the socket keeper" \
+	"rg-notifier rg-sock-keeper " "$HELPERS"
 expect_eq "the keeper: uid 0, CAP_DAC_OVERRIDE alone, no_new_privs, seccomp filter" \
 	"0 0000000000000002 0000000000000002 0000000000000002 1 2" \
 	"$(awk '/^Uid:/{u=$2} /^CapEff:/{e=$2} /^CapPrm:/{p=$2} /^CapBnd:/{b=$2}
