@@ -496,3 +496,18 @@ rg_fleet_metric() {
 	rg_ns_exec "${RG_FLEET_NSR[$1]}" curl -s http://127.0.0.1:9433/metrics |
 		awk -v m="$2" '$1 == m {print $2}'
 }
+
+# rg_fleet_ctl I ARGS...: relayguardctl against relay I.
+rg_fleet_ctl() {
+	local i=$1
+	shift
+	"$RG_CTL" -c "${RG_FLEET_DIR[$i]}/rg.conf" "$@"
+}
+
+# rg_fleet_tenant_state I TENANT: the tenant's state on relay I (ok, restricted...).
+rg_fleet_tenant_state() {
+	rg_fleet_ctl "$1" tenants --json | jq -r ".tenants[] | select(.name==\"$2\") | .state"
+}
+
+# rg_fleet_linked I: is relay I's Redis link up (relayguard_fleet_link_up 1)?
+rg_fleet_linked() { [ "$(rg_fleet_metric "$1" relayguard_fleet_link_up)" = 1 ]; }

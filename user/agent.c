@@ -1093,11 +1093,6 @@ int rg_agent_run(const char *config_path, bool debug)
 		goto out;
 	}
 
-	err = start_fleet(&a);
-	if (err)
-		goto out;
-	a.commands.fleet = a.fleet;
-
 	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	timerfd_settime(a.timerfd, 0, &its, NULL);
 	if ((err = watch(a.epfd, a.sigfd, EV_SIGNAL)) || (err = watch(a.epfd, a.timerfd, EV_TIMER)) ||
@@ -1106,8 +1101,7 @@ int rg_agent_run(const char *config_path, bool debug)
 	    (err = watch(a.epfd, rate_fd, EV_RATE)) ||
 	    (err = watch(a.epfd, rg_reload_job_fd(a.reload_job), EV_RELOAD)) ||
 	    (err = watch(a.epfd, rg_notify_fd(a.notify), EV_NOTIFY)) ||
-	    (a.metrics && (err = watch(a.epfd, rg_metrics_fd(a.metrics), EV_METRICS))) ||
-	    (a.fleet && (err = watch_fleet(&a)))) {
+	    (a.metrics && (err = watch(a.epfd, rg_metrics_fd(a.metrics), EV_METRICS)))) {
 		pr_err("epoll: %s", strerror(-err));
 		goto out;
 	}
@@ -1116,6 +1110,16 @@ int rg_agent_run(const char *config_path, bool debug)
 	err = drop_privileges(&a);
 	if (err)
 		goto out;
+	/* After the drop: the Redis password file is read as the agent's user, so a file
+	 * only root may read is refused at the start, not after a restart as that user. */
+	err = start_fleet(&a);
+	if (err)
+		goto out;
+	a.commands.fleet = a.fleet;
+	if (a.fleet && (err = watch_fleet(&a))) {
+		pr_err("epoll: %s", strerror(-err));
+		goto out;
+	}
 
 	pr_info("relayguardd %s running: %zu tenant%s, mode %s, %zu policy listener(s)",
 		RG_VERSION, a.cfg->n_tenants, a.cfg->n_tenants == 1 ? "" : "s",

@@ -77,13 +77,9 @@ start() { rg_fleet_start "$@"; }
 stop() { rg_fleet_stop "$@"; }
 req() { rg_fleet_req "$@"; }
 
-ctl() {
-	local n=$1
-	shift
-	"$RG_CTL" -c "${DIR[$n]}/rg.conf" "$@"
-}
+ctl() { rg_fleet_ctl "$@"; }
 
-tenant_state() { ctl "$1" tenants --json | jq -r ".tenants[] | select(.name==\"$2\") | .state"; }
+tenant_state() { rg_fleet_tenant_state "$@"; }
 
 metric() { rg_fleet_metric "$@"; }
 
@@ -91,7 +87,7 @@ wait_for() { rg_wait_for "$@"; }
 
 restricted_on() { [ "$(tenant_state "$1" "$2")" = restricted ]; }
 unrestricted_on() { [ "$(tenant_state "$1" "$2")" = ok ]; }
-linked() { [ "$(metric "$1" relayguard_fleet_link_up)" = 1 ]; }
+linked() { rg_fleet_linked "$@"; }
 
 # connects NS ADDR: does a TCP connect to ADDR:25 from NS succeed within 2 s?
 connects() { rg_tcp_connects "$@"; }

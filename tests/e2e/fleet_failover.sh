@@ -56,8 +56,7 @@ done
 ok "two relays start with sentinels"
 
 wait_for() { rg_wait_for "$@"; }
-linked() { [ "$(rg_fleet_metric "$1" relayguard_fleet_link_up)" = 1 ]; }
-both() { linked 1 && linked 2; }
+both() { rg_fleet_linked 1 && rg_fleet_linked 2; }
 wait_for 15 both && ok "both relays found the master through the sentinel" ||
 	fail "both relays found the master through the sentinel"
 
@@ -77,10 +76,7 @@ expect_eq "the new master has the library" "relayguard" \
 	"$(rg_redis_cli r FUNCTION LIST | sed -n '2p')"
 expect_eq "after the failover the shared budget goes on: the 5th is refused on relay 1" \
 	"$REJECT" "$(rg_fleet_req 1 192.0.2.10 x@s5.example b5)"
-restricted2() {
-	[ "$("$RG_CTL" -c "${RG_FLEET_DIR[2]}/rg.conf" tenants --json |
-		jq -r '.tenants[] | select(.name=="contoso") | .state')" = restricted ]
-}
+restricted2() { [ "$(rg_fleet_tenant_state 2 contoso)" = restricted ]; }
 wait_for 5 restricted2 && ok "...and relay 2 has the restriction" ||
 	fail "...and relay 2 has the restriction"
 expect_eq "relay 2 refuses contoso's unregistered mail" "$REJECT" \
