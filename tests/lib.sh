@@ -222,8 +222,8 @@ rg_agent_start() {
 	return 1
 }
 
-# rg_agent_metric NAME: the value of the unlabelled metric NAME on the agent's /metrics
-# (the fixture's 127.0.0.1:9433 in RG_NS), 0 when absent.
+# rg_agent_metric NAME: the value of metric NAME (with its labels, as scraped) on the
+# agent's /metrics (the fixture's 127.0.0.1:9433 in RG_NS), 0 when absent.
 rg_agent_metric() {
 	rg_ns_exec "$RG_NS" curl -s --max-time 5 http://127.0.0.1:9433/metrics |
 		awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'
@@ -246,24 +246,6 @@ rg_agent_stop() {
 rg_policy_req() {
 	printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nsender=%s\ninstance=%s\nrecipient=r@dest.example\n\n' \
 		"$1" "$2" "$3" | socat -t 2 - "UNIX-CONNECT:$RG_DIR/policy.sock" | sed -n 's/^action=//p'
-}
-
-# rg_agent_metric NAME: the value of metric NAME (with its labels, as scraped) of the
-# fixture agent, from the default metrics_listen in RG_NS; 0 when absent.
-rg_agent_metric() {
-	rg_ns_exec "$RG_NS" curl -s http://127.0.0.1:9433/metrics |
-		awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'
-}
-
-# rg_wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds (0) or SECONDS pass (1).
-rg_wait_for() {
-	local i tries=$(($1 * 10))
-	shift
-	for ((i = 0; i < tries; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 # rg_lab_up MODE: lab_up MODE (tools/lab.sh, which the suite sourced) with its teardown
