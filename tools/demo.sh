@@ -16,31 +16,14 @@ export LAB_PREFIX=${LAB_PREFIX:-rgdemo-}
 export LAB_UNREGISTERED_LIMIT=${DEMO_LIMIT:-5} LAB_FLOOD_LIMIT=${DEMO_FLOOD_LIMIT:-10}
 export LAB_FLOOD_BLOCK_TIME=10m LAB_CONNECTION_RATE_LIMIT=600/1m LAB_MODE=enforce
 . "$(dirname "$0")/lab.sh"
+. "$(dirname "$0")/demo-lib.sh"
 
 LIM=$LAB_UNREGISTERED_LIMIT
 FL=$LAB_FLOOD_LIMIT
 TB=$LAB_TENANT_B4
 SEEN="550 5.7.750 <rcpt@dest.example>: Recipient address rejected: Service unavailable. Client blocked from sending from unregistered domains"
-FAILED=0
 T=
 
-say() { printf '%s\n' "$*"; }
-step() {
-	printf '\n==== %s ====\n\n' "$*"
-}
-# claim TEXT CMD...: the step's claim, checked.
-claim() {
-	local text=$1
-	shift
-	if "$@"; then
-		say "  [ok]   $text"
-	else
-		say "  [FAIL] $text"
-		FAILED=$((FAILED + 1))
-	fi
-}
-eq() { [ "$1" = "$2" ] || { say "         (expected '$1', got '$2')"; return 1; }; }
-ge() { [ "$2" -ge "$1" ] || { say "         (expected at least $1, got $2)"; return 1; }; }
 run() { # show a command (as an operator would type it), then run it, indented
 	if [ "$1" = lab_ctl ]; then
 		say "  \$ relayguardctl -c $LAB_CONF ${*:2}"
