@@ -70,20 +70,8 @@ finish() {
 	trap - EXIT INT TERM
 	step "Teardown"
 	rg_cleanup
-	if ip netns list | awk '{ print $1 }' | grep -q "^$P-"; then
-		say "  [FAIL] namespaces left behind"
-		FAILED=$((FAILED + 1))
-	else
-		say "  namespaces, agents, pins, redis-server and the demo's directory removed"
-	fi
-	[ $rc -ne 0 ] && [ $FAILED -eq 0 ] && FAILED=1
-	say
-	if [ $FAILED -eq 0 ]; then
-		say "demo-fleet: every step happened as told."
-		exit 0
-	fi
-	say "demo-fleet: $FAILED claim(s) did not hold (run with RG_KEEP=1 to keep the logs)."
-	exit 1
+	demo_end demo-fleet $rc "$P-" \
+		"namespaces, agents, pins, redis-server and the demo's directory removed" RG_KEEP=1
 }
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -118,19 +106,8 @@ up() {
 	rg_fleet_relays $P 2 || return 1
 	[ -z "$(rg_default_routes "${RG_FLEET_NSR[@]}" "${RG_FLEET_NSC[@]}")" ] || return 1
 	for i in 1 2; do
-		# An SMTP-port listener in each relay standing in for Postfix's smtpd: accepts and
-		# holds connections, 10 minutes at most.
-		rg_ns_bg "${RG_FLEET_NSR[$i]}" python3 -c '
-import socket, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 25)); s.listen(64); s.settimeout(1)
-conns = []; end = time.time() + 600
-while time.time() < end:
-    try:
-        c, _ = s.accept(); conns.append(c)
-    except socket.timeout:
-        pass
-'
+		# B's SYNs need a listening SMTP port in each relay (no Postfix here).
+		rg_smtp_hold "${RG_FLEET_NSR[$i]}"
 		rg_fleet_use $i
 		rg_agent_conf interfaces=r1 attach_mode=native <<EOF || return 1
 [limits]

@@ -42,20 +42,7 @@ finish() {
 	step "Teardown"
 	lab_down
 	[ -n "$T" ] && rm -rf "$T"
-	if [ -n "$(ip netns list | awk '{ print $1 }' | grep "^$LAB_PREFIX")" ]; then
-		say "  [FAIL] namespaces left behind"
-		FAILED=$((FAILED + 1))
-	else
-		say "  lab namespaces, pins and directory removed"
-	fi
-	[ $rc -ne 0 ] && [ $FAILED -eq 0 ] && FAILED=1
-	say
-	if [ $FAILED -eq 0 ]; then
-		say "demo: every step happened as told."
-		exit 0
-	fi
-	say "demo: $FAILED claim(s) did not hold (run with LAB_KEEP=1 to keep the lab's logs)."
-	exit 1
+	demo_end demo $rc "$LAB_PREFIX" "lab namespaces, pins and directory removed" LAB_KEEP=1
 }
 
 if [ "$(id -u)" -ne 0 ]; then
