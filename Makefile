@@ -69,7 +69,7 @@ TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(HELPER_BINS)
 
 PROGS := $(BUILD)/relayguardd $(TOOLS)
 
-.PHONY: all deps buildcheck test demo bench bench-bpf bench-fleet bench-policy bench-domains bench-flood bench-react bench-reload bench-scale bench-state fuzz install uninstall clean
+.PHONY: all deps buildcheck test demo demo-fleet bench bench-bpf bench-fleet bench-policy bench-domains bench-flood bench-react bench-reload bench-scale bench-state fuzz install uninstall clean
 
 all: $(BPF_OBJS) $(PROGS)
 
@@ -77,7 +77,7 @@ all: $(BPF_OBJS) $(PROGS)
 # installed): make test, make demo, make bench* and CI run it first; a plain make or make
 # install never does, so neither apt-gets on a production relay. NO_DEPS=1 skips it for the
 # test and demo targets too (packagers, offline machines).
-DEPS_GOALS := test demo bench bench-bpf bench-fleet bench-policy bench-domains bench-flood bench-react \
+DEPS_GOALS := test demo demo-fleet bench bench-bpf bench-fleet bench-policy bench-domains bench-flood bench-react \
 	bench-reload bench-scale bench-state
 ifneq ($(NO_DEPS),1)
 ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
@@ -150,6 +150,10 @@ test: all $(TEST_BINS)
 
 demo: all
 	$(Q)BUILD=$(BUILD) tools/demo.sh
+
+# Two relays sharing one Redis ([fleet]): a restriction and a host block fleet-wide.
+demo-fleet: all
+	$(Q)BUILD=$(BUILD) tools/demo-fleet.sh
 
 # Benchmarks print figures and ratios; they are never tests.
 bench: bench-bpf bench-policy bench-domains bench-flood bench-react bench-reload bench-scale bench-state \

@@ -396,6 +396,23 @@ rg_redis_kill() { rg_redis_signal "$1" KILL; }
 rg_redis_pause() { rg_redis_signal "$1" STOP; }
 rg_redis_resume() { rg_redis_signal "$1" CONT; }
 
+# rg_smtp_hold NS: a listener on port 25 of every address in NS (in the background, killed
+# at exit) that accepts connections and holds them, 10 minutes at most: the port a relay's
+# SYN test connects to (fleet.sh, make demo-fleet).
+rg_smtp_hold() {
+	rg_ns_bg "$1" python3 -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 25)); s.listen(512); s.settimeout(1)
+conns = []; end = time.time() + 600
+while time.time() < end:
+    try:
+        c, _ = s.accept(); conns.append(c)
+    except socket.timeout:
+        pass
+'
+}
+
 # rg_tcp_connects NS ADDR [PORT]: does a TCP connect from NS to ADDR:PORT (default 25)
 # succeed within 2 s?
 rg_tcp_connects() {

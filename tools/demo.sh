@@ -16,31 +16,14 @@ export LAB_PREFIX=${LAB_PREFIX:-rgdemo-}
 export LAB_UNREGISTERED_LIMIT=${DEMO_LIMIT:-5} LAB_FLOOD_LIMIT=${DEMO_FLOOD_LIMIT:-10}
 export LAB_FLOOD_BLOCK_TIME=10m LAB_CONNECTION_RATE_LIMIT=600/1m LAB_MODE=enforce
 . "$(dirname "$0")/lab.sh"
+. "$(dirname "$0")/demo-lib.sh"
 
 LIM=$LAB_UNREGISTERED_LIMIT
 FL=$LAB_FLOOD_LIMIT
 TB=$LAB_TENANT_B4
 SEEN="550 5.7.750 <rcpt@dest.example>: Recipient address rejected: Service unavailable. Client blocked from sending from unregistered domains"
-FAILED=0
 T=
 
-say() { printf '%s\n' "$*"; }
-step() {
-	printf '\n==== %s ====\n\n' "$*"
-}
-# claim TEXT CMD...: the step's claim, checked.
-claim() {
-	local text=$1
-	shift
-	if "$@"; then
-		say "  [ok]   $text"
-	else
-		say "  [FAIL] $text"
-		FAILED=$((FAILED + 1))
-	fi
-}
-eq() { [ "$1" = "$2" ] || { say "         (expected '$1', got '$2')"; return 1; }; }
-ge() { [ "$2" -ge "$1" ] || { say "         (expected at least $1, got $2)"; return 1; }; }
 run() { # show a command (as an operator would type it), then run it, indented
 	if [ "$1" = lab_ctl ]; then
 		say "  \$ relayguardctl -c $LAB_CONF ${*:2}"
@@ -59,20 +42,7 @@ finish() {
 	step "Teardown"
 	lab_down
 	[ -n "$T" ] && rm -rf "$T"
-	if [ -n "$(ip netns list | awk '{ print $1 }' | grep "^$LAB_PREFIX")" ]; then
-		say "  [FAIL] namespaces left behind"
-		FAILED=$((FAILED + 1))
-	else
-		say "  lab namespaces, pins and directory removed"
-	fi
-	[ $rc -ne 0 ] && [ $FAILED -eq 0 ] && FAILED=1
-	say
-	if [ $FAILED -eq 0 ]; then
-		say "demo: every step happened as told."
-		exit 0
-	fi
-	say "demo: $FAILED claim(s) did not hold (run with LAB_KEEP=1 to keep the lab's logs)."
-	exit 1
+	demo_end demo $rc "$LAB_PREFIX" "lab namespaces, pins and directory removed" LAB_KEEP=1
 }
 
 if [ "$(id -u)" -ne 0 ]; then

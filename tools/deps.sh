@@ -16,7 +16,7 @@ PKGS=(
 	"${BUILD_PKGS[@]}" llvm pkg-config
 	# tests
 	libcmocka-dev iproute2 util-linux procps python3 curl jq socat man-db
-	# the fleet's Redis, for its suites
+	# the fleet's Redis, for its suites and make demo-fleet
 	redis-server redis-sentinel redis-tools
 	# make deb and its test, alerting rules, completion
 	debhelper dpkg-dev lintian logrotate bash-completion prometheus

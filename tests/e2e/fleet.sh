@@ -25,18 +25,7 @@ rcli() { rg_redis_cli redis "$@"; }
 
 rg_fleet_relays $P $N || exit 1
 for i in 1 2 3; do
-	# An SMTP-port listener in each relay: accepts and holds connections.
-	rg_ns_bg "${RG_FLEET_NSR[$i]}" python3 -c '
-import socket, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 25)); s.listen(512); s.settimeout(1)
-conns = []; end = time.time() + 600
-while time.time() < end:
-    try:
-        c, _ = s.accept(); conns.append(c)
-    except socket.timeout:
-        pass
-'
+	rg_smtp_hold "${RG_FLEET_NSR[$i]}"
 done
 declare -a DIR PIN NSR NSC
 for i in 1 2 3; do
