@@ -588,8 +588,8 @@ static int fleet_check(struct load *ld, const char *path)
 
 	if (!fl->enabled)
 		return 0;
-	if (!fl->redis && !fl->n_sentinels)
-		cfg_err(ld, file, line, "missing required key 'redis' in [fleet] (or sentinels)");
+	if (!fl->redis)
+		cfg_err(ld, file, line, "missing required key 'redis' in [fleet]");
 	if (fl->n_sentinels && !fl->sentinel_master)
 		cfg_err(ld, file, line, "sentinels need sentinel_master in [fleet]");
 	if (fl->sentinel_master && !fl->n_sentinels)

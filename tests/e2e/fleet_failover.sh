@@ -46,6 +46,7 @@ connectors = 192.0.2.0/24
 accepted_domains = contoso.example
 
 [fleet]
+redis = ${RG_REDIS_ADDR[m]}
 sentinels = $SENT
 sentinel_master = relayguard
 relay_id = relay$i

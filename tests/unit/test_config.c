@@ -508,6 +508,8 @@ static void test_fleet(void **state)
 	conf_err(MINIMAL "[fleet]\nredis = tcp:1.2.3.4:5\n", 4, "bad value for 'redis'");
 	conf_err(MINIMAL "[fleet]\nredis = unix:rel.sock\n", 4, "absolute path");
 	conf_err(MINIMAL "[fleet]\nsentinels = inet:192.0.2.5:26379\n", 3,
+		 "missing required key 'redis' in [fleet]");
+	conf_err(MINIMAL "[fleet]\nredis = unix:/r\nsentinels = inet:192.0.2.5:26379\n", 3,
 		 "sentinels need sentinel_master");
 	conf_err(MINIMAL "[fleet]\nredis = unix:/r\nsentinel_master = m\n", 3,
 		 "sentinel_master needs sentinels");
